@@ -1,0 +1,127 @@
+// The only door to libc. Everything here is one syscall per call; callers batch.
+import { dlopen, FFIType, read, CString, ptr, type Pointer } from "bun:ffi";
+
+const { i32, i64, u32, u64, ptr: P, cstring } = FFIType;
+const usize = u64;
+
+const lib = dlopen("libc.so.6", {
+  open: { args: [cstring, i32, u32], returns: i32 },
+  close: { args: [i32], returns: i32 },
+  ftruncate: { args: [i32, i64], returns: i32 },
+  lseek: { args: [i32, i64, i32], returns: i64 },
+  unlink: { args: [cstring], returns: i32 },
+  mmap: { args: [P, usize, i32, i32, i32, i64], returns: P },
+  munmap: { args: [P, usize], returns: i32 },
+  kill: { args: [i32, i32], returns: i32 },
+  syscall: { args: [i64, P, i32, u32, P], returns: i32 },
+  sched_setaffinity: { args: [i32, usize, P], returns: i32 },
+  strerror: { args: [i32], returns: P },
+  __errno_location: { args: [], returns: P },
+});
+
+const C = lib.symbols;
+
+export const O_RDWR = 0o2;
+export const O_CREAT = 0o100;
+export const O_EXCL = 0o200;
+export const PROT_READ = 1;
+export const PROT_WRITE = 2;
+export const MAP_SHARED = 1;
+export const EEXIST = 17;
+export const ENOENT = 2;
+export const EPERM = 1;
+export const ESRCH = 3;
+
+const SYS_futex = 202; // x86_64
+const FUTEX_WAIT = 0;
+const FUTEX_WAKE = 1;
+
+const errnoPtr = C.__errno_location()!;
+export function errno(): number {
+  return read.i32(errnoPtr, 0);
+}
+
+export function strerror(e: number): string {
+  const p = C.strerror(e);
+  return p ? new CString(p).toString() : `errno ${e}`;
+}
+
+/** Error carrying errno, with the call and its subject named in the message. */
+export class SysError extends Error {
+  constructor(readonly call: string, readonly errno: number, subject = "") {
+    super(`${call}${subject ? ` ${subject}` : ""}: ${strerror(errno)}`);
+  }
+}
+
+const cstr = (s: string) => Buffer.from(s + "\0");
+
+export function open(path: string, flags: number, mode = 0o600): number {
+  const fd = C.open(cstr(path), flags, mode);
+  if (fd < 0) throw new SysError("open", errno(), path);
+  return fd;
+}
+
+/** open() that reports errno instead of throwing (for O_EXCL races). */
+export function tryOpen(path: string, flags: number, mode = 0o600): { fd: number; errno: number } {
+  const fd = C.open(cstr(path), flags, mode);
+  return { fd, errno: fd < 0 ? errno() : 0 };
+}
+
+export function close(fd: number): void {
+  C.close(fd);
+}
+
+export function ftruncate(fd: number, size: number): void {
+  if (C.ftruncate(fd, size) < 0) throw new SysError("ftruncate", errno());
+}
+
+export function fileSize(fd: number): number {
+  const r = Number(C.lseek(fd, 0, 2 /* SEEK_END */));
+  if (r < 0) throw new SysError("lseek", errno());
+  return r;
+}
+
+export function unlink(path: string): boolean {
+  return C.unlink(cstr(path)) === 0;
+}
+
+export function mmapShared(fd: number, size: number): Pointer {
+  const p = C.mmap(null, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) as unknown as number;
+  // MAP_FAILED is (void*)-1: bun hands pointers over as numbers, so it arrives as ~2^64
+  if (!p || p >= 2 ** 63 || p < 0) throw new SysError("mmap", errno());
+  return p as Pointer;
+}
+
+export function munmap(p: Pointer, size: number): void {
+  C.munmap(p, size);
+}
+
+/** true when a process with this pid exists (EPERM still means it exists). */
+export function pidAlive(pid: number): boolean {
+  if (pid <= 0) return false;
+  if (C.kill(pid, 0) === 0) return true;
+  return errno() === EPERM;
+}
+
+const tsBuf = new BigInt64Array(2);
+/** futex(FUTEX_WAIT) on a shared u32 at addr; returns when woken, on timeout, or if *addr != expected. */
+export function futexWait(addr: number, expected: number, timeoutMs: number): void {
+  if (timeoutMs < 0) {
+    C.syscall(SYS_futex, addr as Pointer, FUTEX_WAIT, expected >>> 0, null);
+    return;
+  }
+  tsBuf[0] = BigInt(Math.floor(timeoutMs / 1000));
+  tsBuf[1] = BigInt(Math.round((timeoutMs % 1000) * 1e6));
+  C.syscall(SYS_futex, addr as Pointer, FUTEX_WAIT, expected >>> 0, ptr(tsBuf));
+}
+
+export function futexWake(addr: number): void {
+  C.syscall(SYS_futex, addr as Pointer, FUTEX_WAKE, 0x7fffffff, null);
+}
+
+/** Pin the calling thread (a Worker runs on its own OS thread) to one CPU. */
+export function pinThisThread(cpu: number): void {
+  const mask = new BigUint64Array(16); // 1024 CPUs
+  mask[cpu >> 6] = 1n << BigInt(cpu & 63);
+  if (C.sched_setaffinity(0, mask.byteLength, ptr(mask)) < 0) throw new SysError("sched_setaffinity", errno(), `cpu ${cpu}`);
+}

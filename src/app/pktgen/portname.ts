@@ -1,0 +1,27 @@
+// pkt-gen's -p: with several threads each opens one ring (NR_REG_ONE_NIC, "-N" suffix).
+import { parsePortName, NR_REG } from "../../port/name.ts";
+import type { Config } from "./args.ts";
+
+export function threadPortName(cfg: Config, idx: number): string {
+  let spec = withConf(cfg.ifname, cfg.ringConf);
+  if (cfg.threads <= 1) return spec;
+  const pn = parsePortName(spec);
+  if (pn.mode === NR_REG.ONE_NIC) return spec; // the user chose a ring: keep it
+  const at = spec.search(/@(?![0-9])/);
+  const [base, opts] = at >= 0 ? [spec.slice(0, at), spec.slice(at)] : [spec, ""];
+  return `${base}-${idx}${opts}`;
+}
+
+/** -C tx_slots[,rx_slots[,tx_rings[,rx_rings]]] turned into libnetmap's @conf option. */
+export function withConf(spec: string, conf: string | null): string {
+  if (!conf) return spec;
+  const v = conf.split(",").map((x) => Number(x));
+  if (v.some((x) => !Number.isInteger(x) || x < 0)) throw new Error(`-C ${conf}: expected numbers tx_slots[,rx_slots[,tx_rings[,rx_rings]]]`);
+  const [txs, rxs = txs, txr, rxr = txr] = v;
+  const kv: string[] = [];
+  if (txs) kv.push(`tx_slots=${txs}`);
+  if (rxs) kv.push(`rx_slots=${rxs}`);
+  if (txr) kv.push(`tx_rings=${txr}`);
+  if (rxr) kv.push(`rx_rings=${rxr}`);
+  return kv.length ? `${spec}@conf:${kv.join(",")}` : spec;
+}

@@ -1,0 +1,68 @@
+// A pktgen thread: runs in a Worker so the main thread can report while the datapath spins.
+// Protocol: main -> {cfg, idx, sab}; worker -> {ready, info} | {error}; main -> {go}; worker -> {done}.
+import { openPort } from "../../port/open.ts";
+import type { Port } from "../../port/port.ts";
+import { pinThisThread } from "../../../ffi/libc.ts";
+import { formatMac } from "../../packet/ethernet.ts";
+import type { Config } from "./args.ts";
+import { C, CTL, views, type Ctx } from "./ctx.ts";
+import { D } from "./report.ts";
+import { senderBody } from "./tx.ts";
+import { receiverBody } from "./rx.ts";
+import { pingBody, pongBody } from "./pingpong.ts";
+import { threadPortName } from "./portname.ts";
+
+declare const self: Worker;
+
+let port: Port | null = null;
+let ctx: Ctx | null = null;
+
+self.onmessage = (ev: MessageEvent) => {
+  const msg = ev.data;
+  if (msg.cfg) {
+    const { cfg, idx, sab } = msg as { cfg: Config; idx: number; sab: SharedArrayBuffer };
+    try {
+      port = openPort(threadPortName(cfg, idx));
+      if (cfg.affinity >= 0) pinThisThread((cfg.affinity + idx) % Math.max(1, cfg.cpus));
+      const { ctl, ctr } = views(sab, idx);
+      ctr[C.used] = 1;
+      ctr[C.minSpace] = 99999;
+      ctx = { cfg, port, idx, ctl, ctr, log: D, out: (s) => process.stdout.write(s) };
+      self.postMessage({
+        ready: true,
+        info: {
+          txRings: port.txRings.length, rxRings: port.rxRings.length, mac: formatMac(port.mac),
+          rings: [...port.txRings.map((r) => ["TX", r.ringid, r.offset, r.numSlots]), ...port.rxRings.map((r) => ["RX", r.ringid, r.offset, r.numSlots])],
+          memsize: port.mem.byteLength,
+        },
+      });
+    } catch (e) {
+      port?.close();
+      self.postMessage({ error: (e as Error).message });
+    }
+    return;
+  }
+  if (msg.go && ctx) {
+    const c = ctx;
+    let error: string | undefined;
+    try {
+      switch (c.cfg.func) {
+        case "tx": senderBody(c, false); break;
+        case "txseq": senderBody(c, true); break;
+        case "rx": receiverBody(c, false); break;
+        case "rxseq": receiverBody(c, true); break;
+        case "ping": pingBody(c); break;
+        case "pong": pongBody(c); break;
+      }
+      c.ctr[C.completed] = 1;
+    } catch (e) {
+      error = (e as Error).message;
+    }
+    c.ctr[C.used] = 0;
+    port?.close();
+    port = null;
+    Atomics.add(c.ctl, CTL.done, 1);
+    Atomics.notify(c.ctl, CTL.done);
+    self.postMessage({ done: true, error });
+  }
+};

@@ -1,0 +1,29 @@
+// Open any port by name. Backends load lazily so a missing library only matters to its own ports.
+import { parsePortName, type PortName } from "./name.ts";
+import { PortError, type Port } from "./port.ts";
+import { ShmPort, type ShmOpenOptions } from "./shm.ts";
+
+export type OpenOptions = ShmOpenOptions;
+
+export function openPort(spec: string, opts: OpenOptions = {}): Port {
+  const pn = parsePortName(spec);
+  return openParsed(pn, opts);
+}
+
+export function openParsed(pn: PortName, opts: OpenOptions = {}): Port {
+  switch (pn.backend) {
+    case "shm":
+      return new ShmPort(pn, opts);
+    case "netmap":
+    case "vale":
+      throw new PortError(`${pn.spec}: the netmap backend is not built yet (needs /dev/netmap and libnetmap.so)`);
+    case "xdp":
+    case "packet":
+      throw new PortError(`${pn.spec}: the ${pn.backend} backend is not built yet`);
+    case "pcap":
+      throw new PortError(`${pn.spec}: the pcap port backend is not built yet`);
+  }
+}
+
+export { PortError, parsePortName };
+export type { Port, PortName };

@@ -1,0 +1,30 @@
+// What every backend offers: netmap-style rings over one memory region, synced once per batch.
+import type { Ring } from "../ring/ring.ts";
+
+export interface Port {
+  /** The name it was opened with. */
+  readonly name: string;
+  /** Backend: shm, netmap, xdp, packet, pcap. */
+  readonly kind: string;
+  /** The region holding rings and buffers; slots index buffers in it. */
+  readonly mem: ArrayBufferLike;
+  /** Ports with equal memId (in one thread) share `mem`: buffers can be swapped between them. */
+  readonly memId: string;
+  readonly txRings: Ring[];
+  readonly rxRings: Ring[];
+  readonly bufSize: number;
+  /** Hardware address if the port has one (all zero otherwise). */
+  readonly mac: Uint8Array;
+  /** Hand [old head, head) of every tx ring to the other side and refresh tail (NIOCTXSYNC). */
+  txsync(): void;
+  /** Release [old head, head) of every rx ring and refresh tail (NIOCRXSYNC). */
+  rxsync(): void;
+  /** Sync, then wait up to timeoutMs (-1: forever) until POLLIN/POLLOUT is ready; returns ready events. */
+  poll(events: number, timeoutMs: number): number;
+  close(): void;
+}
+
+/** A port could not be opened or used: the message is one sentence saying what and how to fix. */
+export class PortError extends Error {
+  override name = "PortError";
+}

@@ -1,0 +1,268 @@
+// shm:NAME{N / shm:NAME}N — a netmap-pipe-like port in shared memory, the embedded default.
+// txsync publishes the tx head (prod), rxsync publishes the rx head (cons); the peer's tail follows.
+// A peer asleep in poll() is woken through its end's doorbell only when it said it is waiting.
+import { Ring } from "../ring/ring.ts";
+import { POLLIN, POLLOUT, RING } from "../ring/layout.ts";
+import { PortError, type Port } from "./port.ts";
+import { NR_REG, optInt, type PortName } from "./name.ts";
+import { CHAN, PIPE, PIPE_STRIDE, SHM_DEFAULTS, chanOffset, type ShmConf } from "./shm-layout.ts";
+import { openFileRegion, openSharedRegion, type Region } from "./shm-region.ts";
+import * as libc from "../../ffi/libc.ts";
+
+export interface ShmOpenOptions {
+  /** Open on a SharedArrayBuffer region (createSharedRegion) instead of /dev/shm/bunmap-NAME. */
+  region?: SharedArrayBuffer;
+}
+
+/** @conf keys a shm port accepts, mapped to the region config (tx_/rx_ forms must agree). */
+function confFrom(pn: PortName): Partial<ShmConf> {
+  const kv = pn.options.conf;
+  const out: Partial<ShmConf> = {};
+  if (!kv) return out;
+  const known = new Set(["pipes", "rings", "tx_rings", "rx_rings", "slots", "tx_slots", "rx_slots", "buf_size"]);
+  for (const k of Object.keys(kv)) {
+    if (!known.has(k)) throw new PortError(`bad port name '${pn.spec}': @conf key '${k}' is not one of ${[...known].join(", ")}`);
+  }
+  const pick = (a: string, b: string, c: string, def: number, min: number, max: number) => {
+    const vals = [a, b, c].filter((k) => kv[k] !== undefined).map((k) => optInt(pn.spec, kv, k, def, min, max));
+    if (new Set(vals).size > 1) throw new PortError(`bad port name '${pn.spec}': shm pipes are symmetric, ${a}/${b}/${c} must agree`);
+    return vals[0];
+  };
+  const rings = pick("rings", "tx_rings", "rx_rings", 1, 1, 64);
+  const slots = pick("slots", "tx_slots", "rx_slots", 1024, 2, 1 << 16);
+  if (rings !== undefined) out.rings = rings;
+  if (slots !== undefined) out.slots = slots;
+  if (kv.pipes !== undefined) out.pipes = optInt(pn.spec, kv, "pipes", 4, 1, 4096);
+  if (kv.buf_size !== undefined) {
+    out.bufSize = optInt(pn.spec, kv, "buf_size", 2048, 64, 65536);
+    if (out.bufSize % 64) throw new PortError(`bad port name '${pn.spec}': buf_size must be a multiple of 64`);
+  }
+  return out;
+}
+
+let tokenSeq = 0;
+
+function spinDefaultMs(): number {
+  const v = Number(process.env.BUNMAP_SPIN_US ?? 50);
+  return Number.isFinite(v) && v >= 0 ? v / 1000 : 0.05;
+}
+
+export class ShmPort implements Port {
+  readonly kind = "shm";
+  readonly name: string;
+  readonly mem: ArrayBufferLike;
+  readonly memId: string;
+  readonly txRings: Ring[] = [];
+  readonly rxRings: Ring[] = [];
+  readonly bufSize: number;
+  readonly mac = new Uint8Array(6);
+  /** Rings in the region: pipes can carry several. */
+  readonly regionRings: number;
+  private readonly region: Region;
+  private readonly u32: Uint32Array;
+  // per bound ring, u32 indices of the words it publishes / reads
+  private readonly txProd: number[] = [];
+  private readonly txCons: number[] = [];
+  private readonly rxProd: number[] = [];
+  private readonly rxCons: number[] = [];
+  private readonly lastTx: number[] = [];
+  private readonly lastRx: number[] = [];
+  private readonly claims: number[] = []; // u32 indices of owner token words we hold
+  private readonly token: number;
+  private readonly myBell: number;
+  private readonly myWaiters: number;
+  private readonly peerBell: number;
+  private readonly peerWaiters: number;
+  private closed = false;
+  /** How long poll() spins before sleeping (BUNMAP_SPIN_US, default 50 µs; 0 sleeps at once). */
+  spinMs = spinDefaultMs();
+
+  constructor(pn: PortName, opts: ShmOpenOptions = {}) {
+    if (!pn.pipe) throw new PortError(`bad port name '${pn.spec}': shm ports are pipe ends, NAME{N or NAME}N`);
+    if (pn.flags) throw new PortError(`bad port name '${pn.spec}': shm ports take no /${pn.flags} flags`);
+    if (pn.memId !== undefined) throw new PortError(`bad port name '${pn.spec}': shm ports take no @${pn.memId} memory id`);
+    this.name = pn.spec;
+    const explicit = confFrom(pn);
+    const conf = { ...SHM_DEFAULTS, ...explicit };
+    this.region = opts.region ? openSharedRegion(opts.region) : openFileRegion(pn.ifname, conf, explicit);
+    const L = this.region.L;
+    this.mem = this.region.mem;
+    this.memId = `shm:${this.region.key}`;
+    this.u32 = new Uint32Array(this.mem);
+    this.bufSize = L.bufSize;
+    this.regionRings = L.rings;
+    const { id, role } = pn.pipe;
+    try {
+      if (id >= L.pipes) {
+        throw new PortError(`${pn.spec}: pipe ${id} does not exist, region '${pn.ifname}' has pipes 0..${L.pipes - 1} (first opener sets @conf:pipes=N)`);
+      }
+      let rings: number[];
+      if (pn.mode === NR_REG.ONE_NIC) {
+        if (pn.ringId >= L.rings) throw new PortError(`${pn.spec}: ring ${pn.ringId} does not exist, the pipe has rings 0..${L.rings - 1}`);
+        rings = [pn.ringId];
+      } else {
+        rings = Array.from({ length: L.rings }, (_, i) => i);
+      }
+      const me = role === "master" ? 0 : 1;
+      const txDir = me, rxDir = 1 - me;
+      this.token = ((process.pid & 0xfffff) << 11 | (++tokenSeq & 0x7ff)) >>> 0 || 1;
+      for (const r of rings) {
+        const tc = chanOffset(L, id, txDir, r);
+        const rc = chanOffset(L, id, rxDir, r);
+        this.claim(pn.spec, r, tc + CHAN.prodOwner);
+        this.claim(pn.spec, r, rc + CHAN.consOwner);
+        this.txRings.push(new Ring(this.mem, tc + CHAN.txRing));
+        this.rxRings.push(new Ring(this.mem, rc + L.rxRingOff, rc + CHAN.txRing + RING.slot));
+        this.txProd.push((tc + CHAN.prod) >> 2);
+        this.txCons.push((tc + CHAN.cons) >> 2);
+        this.rxProd.push((rc + CHAN.prod) >> 2);
+        this.rxCons.push((rc + CHAN.cons) >> 2);
+      }
+      const pipe = L.pipeBase + id * PIPE_STRIDE;
+      this.myBell = (pipe + PIPE.bell(me)) >> 2;
+      this.myWaiters = (pipe + PIPE.waiters(me)) >> 2;
+      this.peerBell = (pipe + PIPE.bell(1 - me)) >> 2;
+      this.peerWaiters = (pipe + PIPE.waiters(1 - me)) >> 2;
+      // a restarted end resumes where the ring stands: what the old owner published stays valid
+      for (let k = 0; k < this.txRings.length; k++) {
+        const t = this.txRings[k], r = this.rxRings[k];
+        t.advance(Atomics.load(this.u32, this.txProd[k]));
+        r.advance(Atomics.load(this.u32, this.rxCons[k]));
+        this.lastTx.push(t.head);
+        this.lastRx.push(r.head);
+      }
+      this.txsync();
+      this.rxsync();
+    } catch (e) {
+      this.releaseClaims();
+      this.region.release(true);
+      throw e;
+    }
+  }
+
+  /** Claim one end of a channel: token CAS, then our pid. A dead owner's claim is taken over. */
+  private claim(spec: string, ring: number, off: number): void {
+    const u = this.u32, t = off >> 2;
+    for (let tries = 0; tries < 3; tries++) {
+      const cur = Atomics.load(u, t);
+      if (cur !== 0) {
+        const pid = Atomics.load(u, t + 1);
+        if (pid === 0 || libc.pidAlive(pid)) {
+          throw new PortError(`${spec}: ring ${ring} is already open${pid ? ` by pid ${pid}` : ""}; each pipe end can be open once`);
+        }
+      }
+      if (Atomics.compareExchange(u, t, cur, this.token) === cur) {
+        Atomics.store(u, t + 1, process.pid);
+        this.claims.push(t);
+        return;
+      }
+    }
+    throw new PortError(`${spec}: ring ${ring} is being opened by another process`);
+  }
+
+  private releaseClaims(): void {
+    for (const t of this.claims) {
+      Atomics.store(this.u32, t + 1, 0);
+      Atomics.compareExchange(this.u32, t, this.token, 0);
+    }
+    this.claims.length = 0;
+  }
+
+  txsync(): void {
+    const u = this.u32;
+    let moved = false;
+    for (let k = 0; k < this.txRings.length; k++) {
+      const ring = this.txRings[k];
+      const n = ring.numSlots;
+      const head = ring.head, last = this.lastTx[k], tail = ring.tail;
+      if (head !== last) {
+        // head may only move forward within [last, tail]
+        if (head >= n || ((head - last + n) % n) > ((tail - last + n) % n)) {
+          throw new PortError(`txsync on ${this.name}: head ${head} outside [${last}, ${tail}] (num_slots ${n})`);
+        }
+        Atomics.store(u, this.txProd[k], head);
+        this.lastTx[k] = head;
+        moved = true;
+      }
+      const c = Atomics.load(u, this.txCons[k]);
+      ring.tail = c === 0 ? n - 1 : c - 1;
+    }
+    if (moved) this.ring();
+  }
+
+  rxsync(): void {
+    const u = this.u32;
+    let moved = false;
+    for (let k = 0; k < this.rxRings.length; k++) {
+      const ring = this.rxRings[k];
+      const n = ring.numSlots;
+      const head = ring.head, last = this.lastRx[k], tail = ring.tail;
+      if (head !== last) {
+        if (head >= n || ((head - last + n) % n) > ((tail - last + n) % n)) {
+          throw new PortError(`rxsync on ${this.name}: head ${head} outside [${last}, ${tail}] (num_slots ${n})`);
+        }
+        Atomics.store(u, this.rxCons[k], head);
+        this.lastRx[k] = head;
+        moved = true;
+      }
+      ring.tail = Atomics.load(u, this.rxProd[k]);
+    }
+    if (moved) this.ring();
+  }
+
+  /** Wake the peer if it sleeps in poll(). */
+  private ring(): void {
+    if (Atomics.load(this.u32, this.peerWaiters) !== 0) {
+      Atomics.add(this.u32, this.peerBell, 1);
+      this.region.wake(this.peerBell << 2);
+    }
+  }
+
+  private ready(events: number): number {
+    let rev = 0;
+    if (events & POLLOUT) {
+      this.txsync();
+      for (const r of this.txRings) if (!r.empty()) { rev |= POLLOUT; break; }
+    }
+    if (events & POLLIN) {
+      this.rxsync();
+      for (const r of this.rxRings) if (!r.empty()) { rev |= POLLIN; break; }
+    }
+    return rev;
+  }
+
+  poll(events: number, timeoutMs: number): number {
+    let rev = this.ready(events);
+    if (rev || timeoutMs === 0) return rev;
+    const u = this.u32;
+    const t0 = performance.now();
+    const deadline = timeoutMs < 0 ? Infinity : t0 + timeoutMs;
+    // spin a little first: a peer that is mid-batch answers in microseconds, and a futex sleep plus
+    // wakeup costs tens of them (pkt-gen-b busy-waits for the same reason)
+    const spinEnd = Math.min(deadline, t0 + this.spinMs);
+    while (performance.now() < spinEnd) {
+      rev = this.ready(events);
+      if (rev) return rev;
+    }
+    Atomics.add(u, this.myWaiters, 1);
+    try {
+      for (;;) {
+        const bell = Atomics.load(u, this.myBell);
+        rev = this.ready(events); // re-check after announcing ourselves: no lost wakeup
+        if (rev) return rev;
+        const left = deadline - performance.now();
+        if (left <= 0) return 0;
+        this.region.wait(this.myBell << 2, bell, left === Infinity ? -1 : left);
+      }
+    } finally {
+      Atomics.sub(u, this.myWaiters, 1);
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.releaseClaims();
+    this.region.release(true);
+  }
+}
