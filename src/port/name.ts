@@ -94,10 +94,13 @@ export function parsePortName(spec: string): PortName {
 function parseOptions(spec: string, s: string, into: PortName["options"]): void {
   for (const part of s.split("@")) {
     if (!part) throw bad(spec, "empty @option");
-    const [key, body = ""] = splitOnce(part, part.includes(":") ? ":" : "=");
+    // @name:key=val,... or @name=value (value may hold ':', as in @share=netmap:vi0)
+    const colon = part.indexOf(":"), eq = part.indexOf("=");
+    const listForm = colon >= 0 && (eq < 0 || colon < eq);
+    const [key, body = ""] = splitOnce(part, listForm ? ":" : "=");
     if (!/^[a-z_-]+$/.test(key)) throw bad(spec, `bad option name '${key}'`);
     const kv: Record<string, string> = {};
-    if (part.includes(":")) {
+    if (listForm) {
       for (const item of body.split(",")) {
         if (!item) continue;
         const [k, v] = splitOnce(item, "=");

@@ -12,6 +12,8 @@ export interface Port {
   readonly memId: string;
   readonly txRings: Ring[];
   readonly rxRings: Ring[];
+  /** Rings the device has in each direction, bound or not (pkt-gen's "N queues"). */
+  readonly deviceRings: number;
   readonly bufSize: number;
   /** Hardware address if the port has one (all zero otherwise). */
   readonly mac: Uint8Array;

@@ -56,8 +56,7 @@ export class ShmPort implements Port {
   readonly rxRings: Ring[] = [];
   readonly bufSize: number;
   readonly mac = new Uint8Array(6);
-  /** Rings in the region: pipes can carry several. */
-  readonly regionRings: number;
+  readonly deviceRings: number;
   private readonly region: Region;
   private readonly u32: Uint32Array;
   // per bound ring, u32 indices of the words it publishes / reads
@@ -90,7 +89,7 @@ export class ShmPort implements Port {
     this.memId = `shm:${this.region.key}`;
     this.u32 = new Uint32Array(this.mem);
     this.bufSize = L.bufSize;
-    this.regionRings = L.rings;
+    this.deviceRings = L.rings;
     const { id, role } = pn.pipe;
     try {
       if (id >= L.pipes) {

@@ -3,6 +3,7 @@
 import { parseIPv4 } from "../../packet/ipv4.ts";
 import { parseIPv6 } from "../../packet/ipv6.ts";
 import type { AddrRange } from "../../packet/udpflow.ts";
+import { parseMac } from "../../packet/ethernet.ts";
 
 export const FUNCS = ["rx", "tx", "ping", "pong", "txseq", "rxseq"] as const;
 export type Func = (typeof FUNCS)[number];
@@ -98,6 +99,7 @@ export function parseRange(spec: string, af: 4 | 6, flag: string): AddrRange {
     }
     const m = /^\[([^\]]+)\](?::([0-9]+))?$/.exec(p);
     if (m) { a = m[1]; if (m[2] !== undefined) port = int(flag, m[2], 0, 65535); }
+    else if (p.includes("[") || p.includes("]")) throw new UsageError(`-${flag} ${p}: write IPv6 with a port as [addr]:port`);
     let b: Uint8Array;
     try { b = parseIPv6(a); } catch (e) { throw new UsageError(`-${flag}: ${(e as Error).message}`); }
     return { addr: ((b[12] << 24) | (b[13] << 16) | (b[14] << 8) | b[15]) >>> 0, hi: b, port };
@@ -128,7 +130,7 @@ export function parseArgs(argv: string[]): Config | "help" {
     waitLink: null, forever: true, rate: 0, options: 0, normalize: true, frags: 1, fragSize: 0,
     verbose: 0, vnetHdr: 0, pcapFile: null, ringConf: null, framing: 0,
   };
-  let sizeSeen = false;
+  let sizeSeen = false, srcSet = false, dstSet = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--") { if (i + 1 < argv.length) throw new UsageError(`unexpected argument '${argv[i + 1]}'`); break; }
@@ -175,8 +177,8 @@ export function parseArgs(argv: string[]): Config | "help" {
           if (sizeSeen) c.minSize = int(f, v, 16, MAX_PKTSIZE);
           else { c.size = int(f, v, 16, MAX_PKTSIZE); sizeSeen = true; }
           break;
-        case "d": c.dstSpec = v; break;
-        case "s": c.srcSpec = v; break;
+        case "d": c.dstSpec = v; dstSet = true; break;
+        case "s": c.srcSpec = v; srcSet = true; break;
         case "T": c.reportMs = int(f, v, 1, 3_600_000); break;
         case "w": c.waitLink = int(f, v, 0, 100); break;
         case "b": c.burst = int(f, v, 1, 65536); break;
@@ -195,9 +197,17 @@ export function parseArgs(argv: string[]): Config | "help" {
   if (c.minSize && c.minSize > c.size) throw new UsageError(`bad minimum size ${c.minSize}: above the packet size ${c.size}`);
   if (c.options & OPT.INDIRECT) throw new UsageError("-I (indirect buffers) works only on VALE ports over kernel netmap, which this backend cannot open");
   if (!c.burst) c.burst = DEFAULT_BURST[c.func];
+  if ((c.func === "ping" || c.func === "pong") && c.af === 6) throw new UsageError("ping/pong support IPv4 only (as pkt-gen)");
+  if (c.af === 6) {
+    // RFC 5180 benchmarking prefix, the v6 counterpart of pkt-gen's 10.x defaults
+    if (!srcSet) c.srcSpec = "[2001:2::1]:1234";
+    if (!dstSet) c.dstSpec = "[2001:2::2]:1234";
+  }
+  for (const [flag, mac] of [["S", c.srcMac], ["D", c.dstMac]] as const) {
+    if (mac !== null) try { parseMac(mac); } catch (e) { throw new UsageError(`-${flag}: ${(e as Error).message}`); }
+  }
   c.src = parseRange(c.srcSpec, c.af, "s");
   c.dst = parseRange(c.dstSpec, c.af, "d");
-  if ((c.func === "ping" || c.func === "pong") && c.af === 6) throw new UsageError("ping/pong support IPv4 only (as pkt-gen)");
   if ((c.func === "ping" || c.func === "pong") && c.threads > 1) throw new UsageError(`-f ${c.func} runs on one thread, not -p ${c.threads}`);
   if (c.pcapFile && c.func !== "tx") throw new UsageError("-P (packet from a pcap file) works with -f tx only");
   if (c.rate) {

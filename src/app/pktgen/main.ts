@@ -12,7 +12,7 @@ function fail(msg: string): never {
   process.exit(1);
 }
 
-interface ThreadInfo { txRings: number; rxRings: number; mac: string; rings: [string, number, number, number][]; memsize: number }
+interface ThreadInfo { queues: number; mac: string; rings: [string, number, number, number][]; memsize: number }
 
 async function main(argv: string[]): Promise<number> {
   let cfg: Config;
@@ -20,6 +20,7 @@ async function main(argv: string[]): Promise<number> {
     const r = parseArgs(argv);
     if (r === "help") { process.stdout.write(USAGE + "\n"); return 0; }
     cfg = r;
+    if (cfg.threads > 1 && cfg.npackets && cfg.npackets < cfg.threads) throw new UsageError(`-n ${cfg.npackets} is fewer packets than -p ${cfg.threads} threads`);
     parsePortName(threadPortName(cfg, 0)); // a bad name fails here, before any thread starts
   } catch (e) {
     if (e instanceof UsageError || e instanceof PortError) fail(`${e.message}${e instanceof UsageError ? " (bun run pktgen -h for help)" : ""}`);
@@ -59,7 +60,7 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const first = infos[0];
-  const queues = isSender(cfg.func) ? first.txRings : first.rxRings;
+  const queues = first.queues;
   if (cfg.verbose) {
     D("main", 3118, `mapped ${first.memsize >> 10}KB region`);
     for (const [dir, id, off, slots] of first.rings) D("main", 3123, `   ${dir}${id} at 0x${off.toString(16)} slots ${slots}`);

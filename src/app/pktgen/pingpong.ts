@@ -95,6 +95,7 @@ export function pingBody(ctx: Ctx): void {
   if (sent > 0) {
     const av = total.count ? Math.round(total.sum / total.count) : 0;
     ctx.log("ping_body", 1241, `RTT over ${sent} packets: min ${total.count ? Math.round(total.min) : 0} av ${av} max ${Math.round(total.max)} ns (${total.count} replies, ${sent - total.count} lost)`);
+    if (total.count) ctx.log("ping_body", 1243, total.histogram());
   }
 }
 

@@ -27,11 +27,14 @@ self.onmessage = (ev: MessageEvent) => {
       const { ctl, ctr } = views(sab, idx);
       ctr[C.used] = 1;
       ctr[C.minSpace] = 99999;
-      ctx = { cfg, port, idx, ctl, ctr, log: D, out: (s) => process.stdout.write(s) };
+      // -n is divided among threads, as pkt-gen
+      const share = Math.floor(cfg.npackets / cfg.threads) + (idx < cfg.npackets % cfg.threads ? 1 : 0);
+      const mine = { ...cfg, npackets: cfg.npackets ? share : 0 };
+      ctx = { cfg: mine, port, idx, ctl, ctr, log: D, out: (s) => process.stdout.write(s) };
       self.postMessage({
         ready: true,
         info: {
-          txRings: port.txRings.length, rxRings: port.rxRings.length, mac: formatMac(port.mac),
+          queues: port.deviceRings, mac: formatMac(port.mac),
           rings: [...port.txRings.map((r) => ["TX", r.ringid, r.offset, r.numSlots]), ...port.rxRings.map((r) => ["RX", r.ringid, r.offset, r.numSlots])],
           memsize: port.mem.byteLength,
         },
