@@ -11,7 +11,8 @@ export function sum16(u8: Uint8Array, off: number, len: number, acc = 0): number
 
 /** Fold a wide sum into 16 bits (not inverted). */
 export function fold(s: number): number {
-  while (s > 0xffff) s = (s & 0xffff) + Math.floor(s / 65536);
+  // sums below 2^32 (every per-packet sum) fold with bit operations; wider ones take the slow path
+  while (s > 0xffff) s = s < 4294967296 ? (s & 0xffff) + (s >>> 16) : (s % 65536) + Math.floor(s / 65536);
   return s;
 }
 

@@ -1,0 +1,1 @@
+--- bunmap tx - rx
