@@ -164,10 +164,10 @@ function sendFragmented(
   while (sent < limit && space >= maxSlots) { // check first: a stamped sequence number is never wasted
     const len = nextSeq ? src.emit(scratch, 0, nextSeq(), 0, 0, 1) : src.varying ? src.emit(scratch, 0) : src.fixedLen;
     const nslots = Math.ceil(len / fragLen);
-    for (let f = 0, off = 0; f < nslots; f++, off += fragLen) {
-      const l = Math.min(fragLen, len - off);
-      u8.set(scratch.subarray(off, off + l), ring.buf(head));
-      ring.setLenFlags(head, l, f < nslots - 1 ? NS_MOREFRAG : 0);
+    for (let f = 0; f < nslots; f++) {
+      const view = fragView(scratch, fragLen, f, len);
+      u8.set(view, ring.buf(head));
+      ring.setLenFlags(head, view.length, f < nslots - 1 ? NS_MOREFRAG : 0);
       head = ring.next(head);
     }
     space -= nslots;
@@ -176,4 +176,16 @@ function sendFragmented(
   }
   if (sent) ring.advance(head);
   return [sent, bytes];
+}
+
+/** Views of the scratch packet per fragment, made once (a short last fragment is re-cut only when its length changes). */
+const fragViews = new WeakMap<Uint8Array, { full: Uint8Array[]; last: Uint8Array[] }>();
+function fragView(scratch: Uint8Array, fragLen: number, f: number, len: number): Uint8Array {
+  let c = fragViews.get(scratch);
+  if (!c) fragViews.set(scratch, (c = { full: [], last: [] }));
+  const off = f * fragLen, l = Math.min(fragLen, len - off);
+  if (l === fragLen) return (c.full[f] ??= scratch.subarray(off, off + l));
+  const v = c.last[f];
+  if (v && v.length === l) return v;
+  return (c.last[f] = scratch.subarray(off, off + l));
 }
