@@ -16,6 +16,14 @@ const lib = dlopen("libc.so.6", {
   syscall: { args: [i64, P, i32, u32, P], returns: i32 },
   sched_setaffinity: { args: [i32, usize, P], returns: i32 },
   strerror: { args: [i32], returns: P },
+  socket: { args: [i32, i32, i32], returns: i32 },
+  bind: { args: [i32, P, u32], returns: i32 },
+  setsockopt: { args: [i32, i32, i32, P, u32], returns: i32 },
+  getsockopt: { args: [i32, i32, i32, P, P], returns: i32 },
+  sendto: { args: [i32, P, usize, i32, P, u32], returns: i64 },
+  recvfrom: { args: [i32, P, usize, i32, P, P], returns: i64 },
+  poll: { args: [P, u64, i32], returns: i32 },
+  if_nametoindex: { args: [cstring], returns: u32 },
   __errno_location: { args: [], returns: P },
 });
 
@@ -92,6 +100,22 @@ export function mmapShared(fd: number, size: number): Pointer {
   return p as Pointer;
 }
 
+const MAP_PRIVATE = 2, MAP_FIXED = 0x10, MAP_ANONYMOUS = 0x20, MAP_NORESERVE = 0x4000, MAP_LOCKED = 0x2000;
+
+/** Reserve (and back with zeroed memory) an anonymous region: the container for one port's memory. */
+export function mmapAnon(size: number): Pointer {
+  const p = C.mmap(null, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0) as unknown as number;
+  if (!p || p >= 2 ** 63) throw new SysError("mmap", errno(), `(anonymous, ${size} bytes)`);
+  return p as Pointer;
+}
+
+/** Map fd's shared memory at a fixed address inside a region we reserved (MAP_FIXED). */
+export function mmapFixed(at: number, size: number, fd: number, offset = 0): void {
+  const p = C.mmap(at as Pointer, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, offset) as unknown as number;
+  if (p !== at) throw new SysError("mmap", errno(), "(fixed)");
+}
+void MAP_LOCKED;
+
 export function munmap(p: Pointer, size: number): void {
   C.munmap(p, size);
 }
@@ -124,4 +148,64 @@ export function pinThisThread(cpu: number): void {
   const mask = new BigUint64Array(16); // 1024 CPUs
   mask[cpu >> 6] = 1n << BigInt(cpu & 63);
   if (C.sched_setaffinity(0, mask.byteLength, ptr(mask)) < 0) throw new SysError("sched_setaffinity", errno(), `cpu ${cpu}`);
+}
+
+// ---- sockets
+
+export const AF_PACKET = 17;
+export const AF_XDP = 44;
+export const SOCK_RAW = 3;
+export const SOL_PACKET = 263;
+export const SOL_SOCKET = 1;
+export const MSG_DONTWAIT = 0x40;
+export const EAGAIN = 11;
+export const ENOBUFS = 105;
+export const EBUSY = 16;
+export const ENETDOWN = 100;
+export const ENXIO = 6;
+
+export function socket(domain: number, type: number, proto: number, what: string): number {
+  const fd = C.socket(domain, type, proto);
+  if (fd < 0) throw new SysError("socket", errno(), what);
+  return fd;
+}
+
+export function bind(fd: number, addr: Uint8Array, what: string): void {
+  if (C.bind(fd, ptr(addr), addr.byteLength) < 0) throw new SysError("bind", errno(), what);
+}
+
+export function setsockopt(fd: number, level: number, name: number, val: Uint8Array | Int32Array | Uint32Array, what: string): void {
+  if (C.setsockopt(fd, level, name, ptr(val), val.byteLength) < 0) throw new SysError("setsockopt", errno(), what);
+}
+
+export function setsockoptInt(fd: number, level: number, name: number, v: number, what: string): void {
+  setsockopt(fd, level, name, Int32Array.of(v), what);
+}
+
+const optLen = new Uint32Array(1);
+export function getsockopt(fd: number, level: number, name: number, into: Uint8Array | Uint32Array): number {
+  optLen[0] = into.byteLength;
+  if (C.getsockopt(fd, level, name, ptr(into), ptr(optLen)) < 0) throw new SysError("getsockopt", errno());
+  return optLen[0];
+}
+
+/** sendto(fd, NULL, 0, flags): the kick that makes the kernel walk a tx ring. Returns -errno on failure. */
+export function kick(fd: number, flags = MSG_DONTWAIT): number {
+  const r = Number(C.sendto(fd, null, 0, flags, null, 0));
+  return r < 0 ? -errno() : r;
+}
+
+/** recvfrom(fd, NULL, 0, MSG_DONTWAIT): wakes the kernel to refill (AF_XDP need_wakeup on the fill ring). */
+export function wakeRx(fd: number): void {
+  C.recvfrom(fd, null, 0, MSG_DONTWAIT, null, null);
+}
+
+/** poll() over a prepared pollfd array (8 bytes each); returns the count, or -errno. */
+export function poll(fds: Uint8Array, n: number, timeoutMs: number): number {
+  const r = C.poll(ptr(fds), n, timeoutMs);
+  return r < 0 ? -errno() : r;
+}
+
+export function ifIndex(name: string): number {
+  return C.if_nametoindex(cstr(name));
 }

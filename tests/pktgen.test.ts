@@ -1,7 +1,8 @@
 // bun run pktgen end to end over shm pipes between processes: counts, bytes, sequence checking
 // (through a lossy forwarder run by the test), ping/pong RTT, rate limiting, threads, restarts,
 // dumps, pcap templates, and one clear error line for bad input.
-import { describe, expect, test, afterAll } from "bun:test";
+import { describe, expect, test, afterAll, setDefaultTimeout } from "bun:test";
+setDefaultTimeout(60_000);
 import { readdirSync, writeFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { pktgen, started, summary } from "./helpers/pktgen.ts";

@@ -1,6 +1,7 @@
 // shm pipe ports: names, data integrity with wraparound, ownership, cleanup, cross-process wakeup,
 // SharedArrayBuffer regions between workers, and resuming after a restart.
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+setDefaultTimeout(60_000);
 import { existsSync, readdirSync } from "node:fs";
 import { openPort, parsePortName, PortError } from "../src/port/open.ts";
 import { NR_REG } from "../src/port/name.ts";

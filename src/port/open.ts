@@ -2,6 +2,8 @@
 import { parsePortName, type PortName } from "./name.ts";
 import { PortError, type Port } from "./port.ts";
 import { ShmPort, type ShmOpenOptions } from "./shm.ts";
+import { PacketPort } from "./packet.ts";
+import { XdpPort } from "./xdp.ts";
 
 export type OpenOptions = ShmOpenOptions;
 
@@ -17,9 +19,10 @@ export function openParsed(pn: PortName, opts: OpenOptions = {}): Port {
     case "netmap":
     case "vale":
       throw new PortError(`${pn.spec}: the netmap backend is not built yet (needs /dev/netmap and libnetmap.so)`);
-    case "xdp":
     case "packet":
-      throw new PortError(`${pn.spec}: the ${pn.backend} backend is not built yet`);
+      return new PacketPort(pn);
+    case "xdp":
+      return new XdpPort(pn);
     case "pcap":
       throw new PortError(`${pn.spec}: the pcap port backend is not built yet`);
   }

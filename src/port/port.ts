@@ -15,6 +15,8 @@ export interface Port {
   /** Rings the device has in each direction, bound or not (pkt-gen's "N queues"). */
   readonly deviceRings: number;
   readonly bufSize: number;
+  /** Buffers may be swapped between this port's rings (and other ports with the same memId). */
+  readonly zeroCopy: boolean;
   /** Hardware address if the port has one (all zero otherwise). */
   readonly mac: Uint8Array;
   /** Hand [old head, head) of every tx ring to the other side and refresh tail (NIOCTXSYNC). */

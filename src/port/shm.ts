@@ -56,6 +56,7 @@ export class ShmPort implements Port {
   readonly rxRings: Ring[] = [];
   readonly bufSize: number;
   readonly mac = new Uint8Array(6);
+  readonly zeroCopy = true;
   readonly deviceRings: number;
   private readonly region: Region;
   private readonly u32: Uint32Array;

@@ -101,7 +101,7 @@ export function pingBody(ctx: Ctx): void {
 
 export function pongBody(ctx: Ctx): void {
   const { cfg, port, ctr } = ctx;
-  const zeroCopy = true; // rx and tx rings of one port always share its region
+  const zeroCopy = port.zeroCopy; // swap buffers when the port allows it, copy otherwise
   const n = cfg.npackets;
   let replies = 0, bytes = 0, events = 0;
   ctr[C.tic] = wallMs();

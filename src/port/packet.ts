@@ -1,0 +1,288 @@
+// packet:IFACE — AF_PACKET with mmap rings, libc only.
+// rx: TPACKET_V3 blocks; rxsync walks retired blocks and copies each packet into the netmap rx
+//     ring's own buffer (block memory goes back to the kernel as a whole, so it cannot be lent out).
+// tx: TPACKET_V2 frames; netmap tx slot i *is* frame i (data written in place, zero copy); txsync
+//     marks frames SEND_REQUEST and kicks the socket once per batch; tail follows the frames the
+//     kernel has handed back.
+import { readFileSync } from "node:fs";
+import * as libc from "../../ffi/libc.ts";
+import {
+  PACKET, TPACKET_V2, TPACKET_V3, ETH_P_ALL, TP_STATUS_USER, TP_STATUS_KERNEL, TP_STATUS_AVAILABLE,
+  TP_STATUS_SEND_REQUEST, TP_STATUS_WRONG_FORMAT, TP3, BLOCK, HDR_V1, TX_DATA_OFFSET, req2, req3, sockaddrLL,
+} from "../../ffi/tpacket.ts";
+import { POLLIN, POLLOUT } from "../ring/layout.ts";
+import type { Ring } from "../ring/ring.ts";
+import { NR_REG, optInt, type PortName } from "./name.ts";
+import { PortError, type Port } from "./port.ts";
+import { PrivateRegion, align, ringBytes, writeRing } from "./local-rings.ts";
+
+export interface PacketConf {
+  rxSlots: number;
+  txSlots: number;
+  bufSize: number;
+  blockSize: number;
+  blocks: number;
+  tovMs: number;
+  qdiscBypass: boolean;
+}
+
+function confOf(pn: PortName): PacketConf {
+  const kv = pn.options.conf;
+  const known = new Set(["slots", "rx_slots", "tx_slots", "buf_size", "block_size", "blocks", "tov", "qdisc_bypass"]);
+  for (const k of Object.keys(kv ?? {})) {
+    if (!known.has(k)) throw new PortError(`bad port name '${pn.spec}': @conf key '${k}' is not one of ${[...known].join(", ")}`);
+  }
+  const slots = optInt(pn.spec, kv, "slots", 1024, 64, 65536);
+  const c: PacketConf = {
+    rxSlots: optInt(pn.spec, kv, "rx_slots", slots, 64, 65536),
+    txSlots: optInt(pn.spec, kv, "tx_slots", slots, 64, 65536),
+    bufSize: optInt(pn.spec, kv, "buf_size", 2048, 256, 65536), // frame size; payload is 32 bytes less
+    blockSize: optInt(pn.spec, kv, "block_size", 1 << 18, 4096, 1 << 24),
+    blocks: optInt(pn.spec, kv, "blocks", 64, 2, 4096),
+    tovMs: optInt(pn.spec, kv, "tov", 1, 0, 1000),
+    qdiscBypass: optInt(pn.spec, kv, "qdisc_bypass", 1, 0, 1) === 1,
+  };
+  if (c.bufSize & (c.bufSize - 1) || c.blockSize % 4096) throw new PortError(`bad port name '${pn.spec}': buf_size must be a power of two, block_size a multiple of 4096`);
+  if (c.txSlots & (c.txSlots - 1)) throw new PortError(`bad port name '${pn.spec}': tx_slots must be a power of two`);
+  return c;
+}
+
+/** Read /sys/class/net/IF/address; zeros if absent. */
+export function ifaceMac(ifname: string): Uint8Array {
+  try {
+    const s = readFileSync(`/sys/class/net/${ifname}/address`, "utf8").trim();
+    return Uint8Array.from(s.split(":").map((h) => parseInt(h, 16)));
+  } catch {
+    return new Uint8Array(6);
+  }
+}
+
+/** Turn errno from socket setup into one sentence with the fix. */
+export function sockError(spec: string, e: unknown, what: string): PortError {
+  if (e instanceof libc.SysError && (e.errno === libc.EPERM || e.errno === 13)) {
+    return new PortError(`${spec}: ${what} needs CAP_NET_RAW (run as root)`);
+  }
+  return new PortError(`${spec}: ${what} failed: ${(e as Error).message}`);
+}
+
+export class PacketPort implements Port {
+  readonly kind = "packet";
+  readonly name: string;
+  readonly memId: string;
+  readonly txRings: Ring[];
+  readonly rxRings: Ring[];
+  readonly deviceRings = 1;
+  readonly bufSize: number;
+  readonly mac: Uint8Array;
+  /** tx buffers are kernel frames fixed to their slots: no buffer swaps. */
+  readonly zeroCopy = false;
+  readonly ifname: string;
+  /** Frames the kernel refused (TP_STATUS_WRONG_FORMAT). */
+  txErrors = 0;
+  private readonly region: PrivateRegion;
+  private readonly u8: Uint8Array;
+  private readonly u32: Uint32Array;
+  private readonly rxfd: number;
+  private readonly txfd: number;
+  private readonly c: PacketConf;
+  private readonly kRx: number; // region offset of the V3 blocks
+  private readonly kTx: number; // region offset of the V2 frames
+  private readonly txFrame: number;
+  // rx cursor inside the V3 ring
+  private blk = 0;
+  private pktLeft = 0;
+  private pktOff = 0;
+  // tx bookkeeping
+  private lastTx = 0;
+  private pending = 0;
+  /** Frames marked SEND_REQUEST that no kick has taken yet (a kick takes them all unless it fails). */
+  private unkicked = false;
+  private lastRx = 0;
+  private readonly pfd = new Uint8Array(16);
+  private readonly pfdv = new DataView(this.pfd.buffer);
+  private closed = false;
+
+  constructor(pn: PortName) {
+    if (pn.mode !== NR_REG.ALL_NIC && !(pn.mode === NR_REG.ONE_NIC && pn.ringId === 0)) {
+      throw new PortError(`${pn.spec}: AF_PACKET ports have one ring each way (ring 0)`);
+    }
+    this.name = pn.spec;
+    this.ifname = pn.ifname;
+    const c = (this.c = confOf(pn));
+    const ifindex = libc.ifIndex(pn.ifname);
+    if (!ifindex) throw new PortError(`${pn.spec}: no such interface '${pn.ifname}' (ip link show lists them)`);
+    // power-of-two frames and blocks tile exactly: frame j sits at kTx + j * frame, so the netmap
+    // buffer index of tx slot j is simply j
+    // (2 KiB frames by default: the kernel maps a tx frame into the skb, and half-page frames run
+    // ~15% faster than whole pages on veth)
+    this.txFrame = 2 ** Math.ceil(Math.log2(c.bufSize));
+    const txBlockSize = Math.max(this.txFrame, 65536);
+    const txFramesPerBlock = txBlockSize / this.txFrame;
+    const txBlocks = Math.ceil(c.txSlots / txFramesPerBlock);
+    if (txBlocks * txFramesPerBlock !== c.txSlots) throw new PortError(`${pn.spec}: tx_slots ${c.txSlots} must be a multiple of ${txFramesPerBlock}`);
+    if (c.blockSize < c.bufSize + 128) throw new PortError(`${pn.spec}: block_size must exceed buf_size`);
+
+    // region: [4 KiB][tx ring][rx ring][rx buffers][V3 blocks][V2 frames]
+    const txRingOff = 4096;
+    const rxRingOff = txRingOff + ringBytes(c.txSlots);
+    const rxBufOff = align(rxRingOff + ringBytes(c.rxSlots), 4096);
+    this.kRx = align(rxBufOff + c.rxSlots * c.bufSize, 4096);
+    this.kTx = this.kRx + c.blockSize * c.blocks;
+    const total = this.kTx + txBlockSize * txBlocks;
+
+    let rxfd = -1, txfd = -1, region: PrivateRegion | null = null;
+    try {
+      try {
+        rxfd = libc.socket(libc.AF_PACKET, libc.SOCK_RAW, ((ETH_P_ALL & 0xff) << 8) | (ETH_P_ALL >> 8), "AF_PACKET");
+      } catch (e) { throw sockError(pn.spec, e, "opening an AF_PACKET socket"); }
+      txfd = libc.socket(libc.AF_PACKET, libc.SOCK_RAW, 0, "AF_PACKET");
+      libc.setsockoptInt(rxfd, libc.SOL_PACKET, PACKET.VERSION, TPACKET_V3, "PACKET_VERSION");
+      try { libc.setsockoptInt(rxfd, libc.SOL_PACKET, PACKET.IGNORE_OUTGOING, 1, "PACKET_IGNORE_OUTGOING"); } catch { /* kernel < 4.20 */ }
+      libc.setsockopt(rxfd, libc.SOL_PACKET, PACKET.RX_RING, req3(c.blockSize, c.blocks, 2048 /* nominal for V3: packets pack into blocks */, c.tovMs), "PACKET_RX_RING");
+      libc.setsockoptInt(txfd, libc.SOL_PACKET, PACKET.VERSION, TPACKET_V2, "PACKET_VERSION");
+      if (c.qdiscBypass) libc.setsockoptInt(txfd, libc.SOL_PACKET, PACKET.QDISC_BYPASS, 1, "PACKET_QDISC_BYPASS");
+      libc.setsockopt(txfd, libc.SOL_PACKET, PACKET.TX_RING, req2(txBlockSize, txBlocks, this.txFrame), "PACKET_TX_RING");
+      region = new PrivateRegion(total);
+      region.mapFixed(this.kRx, c.blockSize * c.blocks, rxfd);
+      region.mapFixed(this.kTx, txBlockSize * txBlocks, txfd);
+      libc.bind(rxfd, sockaddrLL(ifindex, ETH_P_ALL), pn.ifname);
+      libc.bind(txfd, sockaddrLL(ifindex, 0), pn.ifname);
+    } catch (e) {
+      region?.release();
+      if (rxfd >= 0) libc.close(rxfd);
+      if (txfd >= 0) libc.close(txfd);
+      throw e instanceof PortError ? e : new PortError(`${pn.spec}: ${(e as Error).message}`);
+    }
+    this.rxfd = rxfd;
+    this.txfd = txfd;
+    this.region = region;
+    const mem = region.mem;
+    this.u8 = new Uint8Array(mem);
+    this.u32 = new Uint32Array(mem);
+    this.memId = `packet:${pn.ifname}:${rxfd}`;
+    this.bufSize = this.txFrame - TX_DATA_OFFSET; // the largest frame both directions carry
+    this.mac = ifaceMac(pn.ifname);
+    this.txRings = [writeRing(mem, txRingOff, { slots: c.txSlots, bufBase: this.kTx + TX_DATA_OFFSET, bufStride: this.txFrame, dir: 0, ringid: 0, firstBuf: 0 })];
+    this.rxRings = [writeRing(mem, rxRingOff, { slots: c.rxSlots, bufBase: rxBufOff, bufStride: c.bufSize, dir: 1, ringid: 0, firstBuf: 0 })];
+    this.pfdv.setInt32(0, rxfd, true);
+    this.pfdv.setInt32(8, txfd, true);
+  }
+
+  get mem(): ArrayBuffer { return this.region.mem; }
+
+  txsync(): void {
+    const ring = this.txRings[0];
+    const u32 = this.u32, n = ring.numSlots, head = ring.head, frame = this.txFrame;
+    let j = this.lastTx;
+    if (j !== head) {
+      if (head >= n || ((head - j + n) % n) > ((ring.tail - j + n) % n)) {
+        throw new PortError(`txsync on ${this.name}: head ${head} outside [${j}, ${ring.tail}]`);
+      }
+      while (j !== head) {
+        if (ring.bufIdx(j) !== j) throw new PortError(`${this.name}: tx slot ${j} holds buffer ${ring.bufIdx(j)}; packet ports keep their frames (copy, do not swap)`);
+        const h = (this.kTx + j * frame) >> 2;
+        u32[h + 1] = ring.len(j); // tp_len
+        Atomics.store(u32, h, TP_STATUS_SEND_REQUEST); // publish after the data and length
+        this.pending++;
+        j = j + 1 === n ? 0 : j + 1;
+      }
+      this.lastTx = head;
+      this.unkicked = true;
+    }
+    if (this.unkicked) {
+      // one syscall per batch: tpacket_snd walks every SEND_REQUEST frame
+      const r = libc.kick(this.txfd);
+      if (r < 0 && r !== -libc.EAGAIN && r !== -libc.ENOBUFS) {
+        throw new PortError(`${this.name}: sendto failed: ${libc.strerror(-r)}${-r === libc.ENETDOWN ? ` (bring it up: ip link set ${this.ifname} up)` : ""}`);
+      }
+      this.unkicked = r < 0; // out of buffers: kick again next time
+    }
+    if (this.pending) {
+      // reclaim frames the kernel is done with, oldest first
+      while (this.pending) {
+        const f = (head - this.pending + n) % n;
+        const h = (this.kTx + f * frame) >> 2;
+        const st = Atomics.load(u32, h);
+        if (st === TP_STATUS_WRONG_FORMAT) { this.txErrors++; Atomics.store(u32, h, TP_STATUS_AVAILABLE); }
+        else if (st !== TP_STATUS_AVAILABLE) break;
+        this.pending--;
+      }
+    }
+    const oldest = (head - this.pending + n) % n;
+    ring.tail = oldest === 0 ? n - 1 : oldest - 1;
+  }
+
+  rxsync(): void {
+    const ring = this.rxRings[0];
+    const n = ring.numSlots, head = ring.head;
+    if (head !== this.lastRx) {
+      if (head >= n || ((head - this.lastRx + n) % n) > ((ring.tail - this.lastRx + n) % n)) {
+        throw new PortError(`rxsync on ${this.name}: head ${head} outside [${this.lastRx}, ${ring.tail}]`);
+      }
+      this.lastRx = head; // our own buffers: releasing needs nothing from the kernel
+    }
+    const u8 = this.u8, u32 = this.u32, c = this.c;
+    let tail = ring.tail;
+    let free = (head + n - 1 - tail) % n;
+    const s0 = ring.s0, bufBase = ring.bufBase, bufSize = ring.bufSize;
+    while (free > 0) {
+      const b = this.kRx + this.blk * c.blockSize;
+      const st = (b + BLOCK.hdr + HDR_V1.block_status) >> 2;
+      if (this.pktLeft === 0) {
+        if ((Atomics.load(u32, st) & TP_STATUS_USER) === 0) break;
+        this.pktLeft = u32[(b + BLOCK.hdr + HDR_V1.num_pkts) >> 2];
+        this.pktOff = u32[(b + BLOCK.hdr + HDR_V1.offset_to_first_pkt) >> 2];
+        if (this.pktLeft === 0) { this.retire(st); continue; }
+      }
+      const p = b + this.pktOff;
+      const snap = u32[(p + TP3.tp_snaplen) >> 2];
+      const mac = u8[p + TP3.tp_mac] | (u8[p + TP3.tp_mac + 1] << 8);
+      const len = snap < bufSize ? snap : bufSize;
+      const w = s0 + (tail << 2);
+      const dst = bufBase + u32[w] * bufSize;
+      u8.copyWithin(dst, p + mac, p + mac + len);
+      u32[w + 1] = len;
+      tail = tail + 1 === n ? 0 : tail + 1;
+      free--;
+      this.pktOff += u32[p >> 2]; // tp_next_offset
+      if (--this.pktLeft === 0) this.retire(st);
+    }
+    ring.tail = tail;
+  }
+
+  /** Hand a fully read block back to the kernel and move to the next one. */
+  private retire(statusWord: number): void {
+    Atomics.store(this.u32, statusWord, TP_STATUS_KERNEL);
+    this.blk = this.blk + 1 === this.c.blocks ? 0 : this.blk + 1;
+  }
+
+  private ready(events: number): number {
+    let rev = 0;
+    if (events & POLLOUT) { this.txsync(); if (!this.txRings[0].empty()) rev |= POLLOUT; }
+    if (events & POLLIN) { this.rxsync(); if (!this.rxRings[0].empty()) rev |= POLLIN; }
+    return rev;
+  }
+
+  poll(events: number, timeoutMs: number): number {
+    let rev = this.ready(events);
+    if (rev || timeoutMs === 0) return rev;
+    this.pfdv.setInt16(4, events & POLLIN ? POLLIN : 0, true);
+    this.pfdv.setInt16(12, events & POLLOUT ? POLLOUT : 0, true);
+    const deadline = timeoutMs < 0 ? Infinity : performance.now() + timeoutMs;
+    for (;;) {
+      const left = deadline - performance.now();
+      const r = libc.poll(this.pfd, 2, left === Infinity ? -1 : Math.max(0, Math.ceil(left)));
+      if (r < 0 && r !== -4 /* EINTR */) throw new PortError(`${this.name}: poll failed: ${libc.strerror(-r)}`);
+      rev = this.ready(events);
+      if (rev || performance.now() >= deadline) return rev;
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    libc.close(this.rxfd);
+    libc.close(this.txfd);
+    this.region.release();
+  }
+}
