@@ -111,11 +111,40 @@ describe.skipIf(!!why || !!noXdp)("xdp: (AF_XDP via libxdp)", () => {
     const out = await new Response(p.stdout).text();
     expect(out.trim().split("\n").slice(-2)).toEqual(["true", "false"]);
   });
+  test("unprivileged: the error names the capabilities", async () => {
+    const q = Bun.spawn(["ip", "netns", "exec", pair.a, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, PKTGEN, "-i", `xdp:${pair.ifA}`, "-f", "tx", "-n", "1"], { stdout: "pipe", stderr: "pipe" });
+    const err = await new Response(q.stderr).text();
+    expect(await q.exited).toBe(1);
+    expect(err.trim().split("\n").filter((l) => l.startsWith("pktgen:"))).toEqual([expect.stringMatching(new RegExp(`^pktgen: xdp:${pair.ifA}: creating the (UMEM|AF_XDP socket on queue 0) failed: needs CAP_NET_ADMIN and CAP_BPF \\(run as root\\)$`))]);
+  });
+  test("zero-copy where the driver has none (veth) is refused with a hint", async () => {
+    const p = inNs(pair.b, ["-e", `const {openPort}=await import(${JSON.stringify(`${import.meta.dir}/../src/port/open.ts`)}); try { openPort("xdp:${pair.ifB}@conf:bind=zerocopy"); console.log("opened"); } catch (e) { console.log(e.message); }`]);
+    const out = (await new Response(p.stdout).text()).trim();
+    expect(out).toMatch(new RegExp(`^xdp:${pair.ifB}@conf:bind=zerocopy: creating the AF_XDP socket on queue 0 failed: .+`));
+  });
   test("bad queue / missing interface are one clear error", () => {
     expect(() => openPort("xdp:nosuch0")).toThrow("xdp:nosuch0: no such interface 'nosuch0'");
     expect(() => openPort("xdp:lo@conf:frame_size=1000")).toThrow(/frame_size=1000 out of range 2048\.\.4096/);
     expect(() => openPort("xdp:lo@conf:slots=1000")).toThrow(/power of two/);
   });
+});
+
+describe.skipIf(!!why)("ping/pong across the veth", () => {
+  for (const [label, be] of [["packet: (pong copies)", "packet"], ["xdp: (pong swaps buffers)", "xdp"]] as const) {
+    test.skipIf(be === "xdp" && !!noXdp)(label, async () => {
+      const outP: string[] = [];
+      const pong = inNs(pair.b, [PKTGEN, "-i", `${be}:${pair.ifB}`, "-f", "pong", "-n", "500", "-w", "0"]);
+      await waitLine(pong, /^Working on /m, outP);
+      const ping = inNs(pair.a, [PKTGEN, "-i", `${be}:${pair.ifA}`, "-f", "ping", "-n", "500", "-w", "0", "-D", pair.macB, "-s", "198.18.0.1", "-d", "198.18.0.2"]);
+      const err = await new Response(ping.stderr).text();
+      expect(await ping.exited).toBe(0);
+      expect((await finish(pong, outP)).code).toBe(0);
+      const m = /RTT over 500 packets: min (\d+) av (\d+) max (\d+) ns \((\d+) replies, (\d+) lost\)/.exec(err);
+      expect(m).not.toBeNull();
+      expect([Number(m![4]), Number(m![5])]).toEqual([500, 0]);
+      expect(Number(m![1])).toBeLessThanOrEqual(Number(m![2]));
+    });
+  }
 });
 
 describe.skipIf(!!why)("counters agree with the kernel", () => {

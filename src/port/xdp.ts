@@ -239,9 +239,17 @@ export class XdpPort implements Port {
     if (this.inflight) {
       // copy mode sends inside sendto(); zero-copy drivers ask for a kick with NEED_WAKEUP
       if (submitted || this.tx.flags[0] & XDP_RING_NEED_WAKEUP) {
-        const r = libc.kick(this.fd);
-        if (r < 0 && r !== -libc.EAGAIN && r !== -libc.ENOBUFS && r !== -libc.EBUSY && r !== -libc.ENETDOWN) {
-          throw new PortError(`${this.name}: sendto failed: ${libc.strerror(-r)}`);
+        // copy mode transmits at most 32 descriptors per sendto(): keep kicking while the kernel
+        // makes progress, so one txsync sends the whole batch
+        const t = this.tx;
+        for (let k = 0; k < 64; k++) {
+          const before = Atomics.load(t.consumer, 0);
+          const r = libc.kick(this.fd);
+          if (r < 0 && r !== -libc.EAGAIN && r !== -libc.ENOBUFS && r !== -libc.EBUSY && r !== -libc.ENETDOWN) {
+            throw new PortError(`${this.name}: sendto failed: ${libc.strerror(-r)}`);
+          }
+          const after = Atomics.load(t.consumer, 0);
+          if (after === this.txProd || after === before) break;
         }
       }
       const c = this.comp;
