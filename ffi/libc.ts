@@ -24,6 +24,7 @@ const lib = dlopen("libc.so.6", {
   recvfrom: { args: [i32, P, usize, i32, P, P], returns: i64 },
   poll: { args: [P, u64, i32], returns: i32 },
   if_nametoindex: { args: [cstring], returns: u32 },
+  ioctl: { args: [i32, u64, P], returns: i32 },
   __errno_location: { args: [], returns: P },
 });
 
@@ -208,4 +209,10 @@ export function poll(fds: Uint8Array, n: number, timeoutMs: number): number {
 
 export function ifIndex(name: string): number {
   return C.if_nametoindex(cstr(name));
+}
+
+/** ioctl(fd, req, arg): returns -errno on failure. */
+export function ioctl(fd: number, req: number, arg: Pointer | null): number {
+  const r = C.ioctl(fd, req, arg);
+  return r < 0 ? -errno() : r;
 }

@@ -4,6 +4,7 @@ import { PortError, type Port } from "./port.ts";
 import { ShmPort, type ShmOpenOptions } from "./shm.ts";
 import { PacketPort } from "./packet.ts";
 import { XdpPort } from "./xdp.ts";
+import { NetmapPort } from "./netmap.ts";
 
 export type OpenOptions = ShmOpenOptions;
 
@@ -18,7 +19,7 @@ export function openParsed(pn: PortName, opts: OpenOptions = {}): Port {
       return new ShmPort(pn, opts);
     case "netmap":
     case "vale":
-      throw new PortError(`${pn.spec}: the netmap backend is not built yet (needs /dev/netmap and libnetmap.so)`);
+      return NetmapPort.open(pn);
     case "packet":
       return new PacketPort(pn);
     case "xdp":
