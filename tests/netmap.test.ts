@@ -205,9 +205,11 @@ describe("NetmapPort over a fake nmport_d", () => {
     dv.setUint16(NMPORT_D.first_rx_ring, 0, true); dv.setUint16(NMPORT_D.last_rx_ring, 1, true);
     const calls: [number, number][] = [];
     let closed = 0;
+    const injected: [number, number][] = [];
     const port = new NetmapPort("vale0:vi0", ptr(d) as Pointer, {
       ioctl: (fd, req) => { calls.push([fd, req]); return 0; },
       nmport_close: () => { closed++; },
+      nmport_inject: (dd, _buf, n) => { injected.push([dd as number, n]); return n; },
     });
     expect([port.txRings.length, port.rxRings.length, port.deviceRings, port.bufSize, port.memId, port.fd]).toEqual([2, 2, 2, 2048, "netmap:mem7", 42]);
     expect(port.mem.byteLength).toBe(f.mem.length);
@@ -224,6 +226,8 @@ describe("NetmapPort over a fake nmport_d", () => {
     port.rxsync();
     expect(calls).toEqual([[42, NIOCTXSYNC], [42, NIOCRXSYNC]]);
     expect(port.poll(POLLIN, 0)).toBe(0); // fd 42 is not a netmap fd here: nothing ready, no throw
+    expect(port.inject(new Uint8Array(60))).toBe(true);
+    expect(injected).toEqual([[ptr(d) as number, 60]]);
     port.close();
     port.close();
     expect(closed).toBe(1);

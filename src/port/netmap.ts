@@ -4,7 +4,7 @@
 // Sync is one ioctl (NIOCTXSYNC / NIOCRXSYNC) or one poll() per batch. Thin on purpose: all ring
 // logic is shared with the backends that run on machines without /dev/netmap.
 import { existsSync } from "node:fs";
-import { read, toArrayBuffer, type Pointer } from "bun:ffi";
+import { ptr, read, toArrayBuffer, type Pointer } from "bun:ffi";
 import { NIOCRXSYNC, NIOCTXSYNC, NMEM_D, NMPORT_D, REG } from "../../ffi/netmap.ts";
 import { libnetmap, type Libnetmap } from "../../ffi/libnetmap.ts";
 import * as libc from "../../ffi/libc.ts";
@@ -81,7 +81,7 @@ export class NetmapPort implements Port {
     return new NetmapPort(pn.spec, d, lib);
   }
 
-  constructor(spec: string, private readonly d: Pointer, private readonly lib: Pick<Libnetmap, "nmport_close" | "ioctl">) {
+  constructor(spec: string, private readonly d: Pointer, private readonly lib: Pick<Libnetmap, "nmport_close" | "ioctl" | "nmport_inject">) {
     this.name = spec;
     const desc = readDescriptor(d);
     this.fd = desc.fd;
@@ -104,6 +104,14 @@ export class NetmapPort implements Port {
   rxsync(): void {
     const r = this.lib.ioctl(this.fd, NIOCRXSYNC, null);
     if (r < 0) throw new PortError(`${this.name}: NIOCRXSYNC: ${libc.strerror(-r)}`);
+  }
+
+  /**
+   * libnetmap's nmport_inject: copy one packet into the current tx ring (multi-slot if it exceeds a
+   * buffer); no sync. For control-plane sends (ARP, a probe); the datapath writes slots directly.
+   */
+  inject(pkt: Uint8Array): boolean {
+    return this.lib.nmport_inject(this.d, ptr(pkt), pkt.byteLength) === pkt.byteLength;
   }
 
   /** poll() on the netmap fd syncs the rings as a side effect (netmap(4)). */
