@@ -1,0 +1,31 @@
+// The pluggable part of the switch (mSwitch's lookup module): given a packet and its input port,
+// return an output port, BROADCAST or DROP. Loaded from a file (`--lookup file.ts`, default export).
+import type { Fdb } from "./fdb.ts";
+
+export const BROADCAST = -1;
+export const DROP = -2;
+
+export interface SwitchView {
+  readonly nports: number;
+  readonly fdb: Fdb;
+  /** Coarse clock (seconds) the fdb uses. */
+  now: number;
+}
+
+/** (frame bytes, frame offset, length, input port, switch) -> port | BROADCAST | DROP. Called per packet: allocate nothing. */
+export type Lookup = (u8: Uint8Array, off: number, len: number, src: number, sw: SwitchView) => number;
+
+/** VALE's default: multicast/broadcast and unknown destinations flood, known ones go to their port. */
+export const learningLookup: Lookup = (u8, off, _len, _src, sw) => {
+  if (u8[off] & 1) return BROADCAST;
+  const p = sw.fdb.lookup(u8, off, sw.now);
+  return p < 0 ? BROADCAST : p;
+};
+
+export async function loadLookup(path: string | null): Promise<Lookup> {
+  if (!path) return learningLookup;
+  const mod = await import(path.startsWith("/") ? path : `${process.cwd()}/${path}`);
+  const f = mod.default ?? mod.lookup;
+  if (typeof f !== "function") throw new Error(`${path}: export a lookup function (default export or 'lookup')`);
+  return f as Lookup;
+}
