@@ -16,7 +16,7 @@ export class Fdb {
   constructor(sizeLog2 = 16, ageSec = 300, sab?: SharedArrayBuffer) {
     const n = 1 << sizeLog2;
     this.sab = sab ?? new SharedArrayBuffer(n * 16);
-    if (this.sab.byteLength !== n * 16) throw new Error("fdb: shared buffer size mismatch");
+    if (this.sab.byteLength !== n * 16) throw new Error("fdb: buffer size mismatch");
     this.lo = new Uint32Array(this.sab, 0, n);
     this.hi = new Uint32Array(this.sab, n * 4, n);
     this.port = new Int32Array(this.sab, n * 8, n);
