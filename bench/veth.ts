@@ -9,6 +9,7 @@ import { writeFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { UdpFlow } from "../src/packet/udpflow.ts";
 import { parseIPv4 } from "../src/packet/ipv4.ts";
+import { XdpCounter, rateOf, median } from "./lib/xdp-counter.ts";
 
 const RUNS = Number(process.argv[2] ?? 5);
 const N = Number(process.argv[3] ?? 2_000_000);
@@ -38,46 +39,6 @@ const frame = new UdpFlow({ v6: false, srcMac: new Uint8Array(6), dstMac: new Ui
 const dir = mkdtempSync(`${tmpdir()}/bunmap-bench-`);
 writeFileSync(`${dir}/frame.cfg`, `{ ${[...frame].map((b) => `0x${b.toString(16).padStart(2, "0")}`).join(", ")} }\n`);
 
-class Counter {
-  private p = Bun.spawn(["ip", "netns", "exec", B, process.execPath, `${import.meta.dir}/xdp-drop.ts`, IFB], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
-  private r = this.p.stdout.getReader();
-  private buf = "";
-  private async line(): Promise<string> {
-    while (!this.buf.includes("\n")) {
-      const { value, done } = await this.r.read();
-      if (done) throw new Error("xdp-drop counter exited");
-      this.buf += new TextDecoder().decode(value);
-    }
-    const i = this.buf.indexOf("\n");
-    const l = this.buf.slice(0, i);
-    this.buf = this.buf.slice(i + 1);
-    return l;
-  }
-  async ready(): Promise<void> { await this.line(); }
-  async read(): Promise<number> { this.p.stdin.write("\n"); this.p.stdin.flush(); return Number(await this.line()); }
-  async close(): Promise<void> { this.p.stdin.end(); await this.p.exited; }
-}
-
-/** Run `cmd` in namespace A while sampling the counter; Mpps over the interval the count moved. */
-async function rate(counter: Counter, cmd: string[], stopAfterMs = 0): Promise<number> {
-  const samples: [number, number][] = [];
-  const p = Bun.spawn(["ip", "netns", "exec", A, ...cmd], { stdout: "ignore", stderr: "ignore", stdin: "ignore" });
-  const t0 = performance.now();
-  let killed = false;
-  while (p.exitCode === null) {
-    samples.push([performance.now(), await counter.read()]);
-    if (stopAfterMs && !killed && performance.now() - t0 > stopAfterMs) { p.kill("SIGINT"); killed = true; }
-    await Bun.sleep(50);
-  }
-  samples.push([performance.now(), await counter.read()]);
-  const moving = samples.filter(([, c], i) => i > 0 && c !== samples[i - 1][1]);
-  if (moving.length < 3) return NaN;
-  // from the sample before the first change to the last change
-  const first = samples[samples.indexOf(moving[0]) - 1];
-  const last = moving[moving.length - 1];
-  return (last[1] - first[1]) / ((last[0] - first[0]) * 1000);
-}
-
 const tools: { label: string; backend: string; cmd: () => string[]; stopAfterMs?: number; need?: string }[] = [
   { label: "bunmap pktgen packet:", backend: "AF_PACKET", cmd: () => [process.execPath, pktgen, "-i", `packet:${IFA}`, "-f", "tx", "-n", String(N), "-w", "0", "-s", "198.18.0.1", "-d", "198.18.0.2"] },
   { label: "bunmap pktgen packet:@conf:buf_size=256", backend: "AF_PACKET", cmd: () => [process.execPath, pktgen, "-i", `packet:${IFA}@conf:buf_size=256`, "-f", "tx", "-n", String(N), "-w", "0", "-s", "198.18.0.1", "-d", "198.18.0.2"] },
@@ -93,18 +54,17 @@ function testpmd(vdev: string): string[] {
   return ["dpdk-testpmd", "--no-huge", "-m", "1024", "--no-pci", "-l", "0-1", "--vdev", vdev, "--", "--forward-mode=txonly", "--txpkts=60", "--auto-start", "--nb-cores=1", "--stats-period=1", "--total-num-mbufs=16384", "--tx-ip=198.18.0.1,198.18.0.2"];
 }
 
-const median = (a: number[]) => { const s = a.filter((x) => !Number.isNaN(x)).sort((x, y) => x - y); return s.length ? s[Math.floor(s.length / 2)] : NaN; };
 
 if (process.getuid?.() !== 0) { console.error("bench/veth.ts needs root (network namespaces, XDP)"); process.exit(1); }
 setup();
-let counter: Counter | null = null;
+let counter: XdpCounter | null = null;
 try {
-  counter = new Counter();
+  counter = new XdpCounter(B, IFB);
   await counter.ready();
   const active = tools.filter((t) => !t.need || have(t.need));
   for (const t of tools) if (!active.includes(t)) console.log(`(skipping ${t.label}: ${t.need} is not installed)`);
   const res = new Map(active.map((t) => [t.label, [] as number[]]));
-  for (let i = 0; i < RUNS; i++) for (const t of active) res.get(t.label)!.push(await rate(counter, t.cmd(), t.stopAfterMs));
+  for (let i = 0; i < RUNS; i++) for (const t of active) res.get(t.label)!.push(await rateOf(counter, ["ip", "netns", "exec", A, ...t.cmd()], t.stopAfterMs));
   console.log(`veth pair, 60-byte frames, receiver: counting XDP_DROP on the peer; ${RUNS} runs; ${new Date().toISOString()}`);
   console.log("| backend | tool | median Mpps | runs | bunmap / best C tool |");
   console.log("| --- | --- | --- | --- | --- |");

@@ -48,6 +48,28 @@ function possibleCpus(): number {
   return s.split(",").reduce((n, r) => { const [a, b = a] = r.split("-").map(Number); return n + b - a + 1; }, 0);
 }
 
+/** The program: return bpf_redirect(ifindex, 0) — every frame out of another interface. */
+export function redirectInsns(ifindex: number): Uint8Array {
+  return Uint8Array.from([
+    ...insn(0xb7, 1, 0, 0, ifindex), // r1 = ifindex
+    ...insn(0xb7, 2, 0, 0, 0), // r2 = 0
+    ...insn(0x85, 0, 0, 0, 23), // call bpf_redirect
+    ...insn(0x95, 0, 0, 0, 0), // exit
+  ]);
+}
+
+/** Attach an XDP program (raw instructions) to `ifname`; returns the detach function. */
+export function attachXdp(ifname: string, code: Uint8Array, flags = XDP_FLAGS_DRV_MODE): () => void {
+  const b = bpf();
+  const ifindex = libc.ifIndex(ifname);
+  if (!ifindex) throw new Error(`no such interface '${ifname}'`);
+  const prog = b.bpf_prog_load(BPF_PROG_TYPE_XDP, Buffer.from("bm_xdp\0"), Buffer.from("GPL\0"), ptr(code), code.length / 8, null);
+  if (prog < 0) throw new Error(`bpf_prog_load: ${libc.strerror(-prog)}`);
+  const r = b.bpf_xdp_attach(ifindex, prog, flags, null);
+  if (r < 0) { libc.close(prog); throw new Error(`bpf_xdp_attach ${ifname}: ${libc.strerror(-r)}`); }
+  return () => { b.bpf_xdp_detach(ifindex, flags, null); libc.close(prog); };
+}
+
 export interface XdpDrop { count(): number; detach(): void }
 
 /** Attach a counting XDP_DROP to `ifname` (native mode by default). */
