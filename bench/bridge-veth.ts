@@ -31,7 +31,11 @@ async function inM(cmd: string[], until: RegExp): Promise<() => Promise<void>> {
     if (done) throw new Error(`${cmd.join(" ")} exited: ${out}${await new Response(p.stderr as ReadableStream).text()}`);
     out += new TextDecoder().decode(value);
   }
-  return async () => { (p.stdin as import("bun").FileSink).end(); p.kill("SIGTERM"); await p.exited; };
+  return async () => {
+    (p.stdin as import("bun").FileSink).end(); // helpers leave on EOF (and clean up); the bridge on SIGTERM
+    p.kill("SIGTERM");
+    await p.exited;
+  };
 }
 
 const variants: { label: string; start: () => Promise<() => Promise<void>> }[] = [

@@ -15,6 +15,7 @@ import type { Ring } from "../ring/ring.ts";
 import { NR_REG, optInt, type PortName } from "./name.ts";
 import { PortError, type Port } from "./port.ts";
 import { PrivateRegion, align, ringBytes, writeRing } from "./local-rings.ts";
+import { FdPoller } from "./fd-poll.ts";
 
 export interface PacketConf {
   rxSlots: number;
@@ -98,8 +99,7 @@ export class PacketPort implements Port {
   /** Frames marked SEND_REQUEST that no kick has taken yet (a kick takes them all unless it fails). */
   private unkicked = false;
   private lastRx = 0;
-  private readonly pfd = new Uint8Array(16);
-  private readonly pfdv = new DataView(this.pfd.buffer);
+  private readonly poller: FdPoller;
   private closed = false;
 
   constructor(pn: PortName) {
@@ -164,8 +164,8 @@ export class PacketPort implements Port {
     this.mac = ifaceMac(pn.ifname);
     this.txRings = [writeRing(mem, txRingOff, { slots: c.txSlots, bufBase: this.kTx + TX_DATA_OFFSET, bufStride: this.txFrame, dir: 0, ringid: 0, firstBuf: 0 })];
     this.rxRings = [writeRing(mem, rxRingOff, { slots: c.rxSlots, bufBase: rxBufOff, bufStride: c.bufSize, dir: 1, ringid: 0, firstBuf: 0 })];
-    this.pfdv.setInt32(0, rxfd, true);
-    this.pfdv.setInt32(8, txfd, true);
+    // rx socket for POLLIN, tx socket (its ring) for POLLOUT
+    this.poller = new FdPoller([rxfd, txfd], (k, ev) => ev & (k === 0 ? POLLIN : POLLOUT));
   }
 
   get mem(): ArrayBuffer { return this.region.mem; }
@@ -256,26 +256,8 @@ export class PacketPort implements Port {
     this.blk = this.blk + 1 === this.c.blocks ? 0 : this.blk + 1;
   }
 
-  private ready(events: number): number {
-    let rev = 0;
-    if (events & POLLOUT) { this.txsync(); if (!this.txRings[0].empty()) rev |= POLLOUT; }
-    if (events & POLLIN) { this.rxsync(); if (!this.rxRings[0].empty()) rev |= POLLIN; }
-    return rev;
-  }
-
   poll(events: number, timeoutMs: number): number {
-    let rev = this.ready(events);
-    if (rev || timeoutMs === 0) return rev;
-    this.pfdv.setInt16(4, events & POLLIN ? POLLIN : 0, true);
-    this.pfdv.setInt16(12, events & POLLOUT ? POLLOUT : 0, true);
-    const deadline = timeoutMs < 0 ? Infinity : performance.now() + timeoutMs;
-    for (;;) {
-      const left = deadline - performance.now();
-      const r = libc.poll(this.pfd, 2, left === Infinity ? -1 : Math.max(0, Math.ceil(left)));
-      if (r < 0 && r !== -4 /* EINTR */) throw new PortError(`${this.name}: poll failed: ${libc.strerror(-r)}`);
-      rev = this.ready(events);
-      if (rev || performance.now() >= deadline) return rev;
-    }
+    return this.poller.poll(this, events, timeoutMs);
   }
 
   close(): void {

@@ -15,6 +15,7 @@ import { NR_REG, optInt, type PortName } from "./name.ts";
 import { PortError, type Port } from "./port.ts";
 import { PrivateRegion, align, ringBytes, writeRing } from "./local-rings.ts";
 import { ifaceMac } from "./packet.ts";
+import { FdPoller } from "./fd-poll.ts";
 
 export interface XdpConf {
   slots: number; // rx, tx, fill and completion ring sizes
@@ -83,8 +84,7 @@ export class XdpPort implements Port {
   private inflight = 0;
   private lastTx = 0;
   private lastRx = 0;
-  private readonly pfd = new Uint8Array(8);
-  private readonly pfdv = new DataView(this.pfd.buffer);
+  private readonly poller: FdPoller;
   private closed = false;
 
   constructor(pn: PortName) {
@@ -155,7 +155,7 @@ export class XdpPort implements Port {
     this.rxRings = [writeRing(mem, rxRingOff, { slots: n, bufBase, bufStride: c.frameSize, dir: 1, ringid: this.queue, firstBuf: n })];
     for (let i = 0; i < n; i++) this.pushFill((n + i) << this.shift);
     Atomics.store(this.fill.producer, 0, this.fillProd);
-    this.pfdv.setInt32(0, this.fd, true);
+    this.poller = new FdPoller([this.fd], (_k, ev) => ev & (POLLIN | POLLOUT));
   }
 
   get mem(): ArrayBuffer { return this.region.mem; }
@@ -265,25 +265,8 @@ export class XdpPort implements Port {
     ring.tail = oldest === 0 ? n - 1 : oldest - 1;
   }
 
-  private ready(events: number): number {
-    let rev = 0;
-    if (events & POLLOUT) { this.txsync(); if (!this.txRings[0].empty()) rev |= POLLOUT; }
-    if (events & POLLIN) { this.rxsync(); if (!this.rxRings[0].empty()) rev |= POLLIN; }
-    return rev;
-  }
-
   poll(events: number, timeoutMs: number): number {
-    let rev = this.ready(events);
-    if (rev || timeoutMs === 0) return rev;
-    this.pfdv.setInt16(4, events & (POLLIN | POLLOUT), true);
-    const deadline = timeoutMs < 0 ? Infinity : performance.now() + timeoutMs;
-    for (;;) {
-      const left = deadline - performance.now();
-      const r = libc.poll(this.pfd, 1, left === Infinity ? -1 : Math.max(0, Math.ceil(left)));
-      if (r < 0 && r !== -4) throw new PortError(`${this.name}: poll failed: ${libc.strerror(-r)}`);
-      rev = this.ready(events);
-      if (rev || performance.now() >= deadline) return rev;
-    }
+    return this.poller.poll(this, events, timeoutMs);
   }
 
   close(): void {

@@ -1,7 +1,7 @@
 // bun run bridge -i A -i B [-b burst] [-w wait] [-c] [-v]: netmap's bridge on bunmap ports.
 // Forwards both ways; zero copy when the ports share memory, copy otherwise; one thread, one
 // sync per batch per port; reports the rate each way every second.
-import { openPort, PortError } from "../../port/open.ts";
+import { openPort } from "../../port/open.ts";
 import type { Port } from "../../port/port.ts";
 import { POLLIN } from "../../ring/layout.ts";
 import { canSwap, moveRings } from "../forward.ts";
@@ -115,4 +115,3 @@ function move(src: Port, dst: Port, burst: number, swap: boolean, maxLen: number
 
 if (import.meta.main) process.exit(await main());
 
-export { PortError };

@@ -1,7 +1,7 @@
 // bun run switch -i PORT [-i PORT ...] [-p workers] [-b burst] [--lookup file.ts] [--age s] [-T ms] [-t s]
 // A VALE-style learning switch over any ports of any backend; the datapath runs in Workers (ring w
 // of every port belongs to worker w), the main thread only reports.
-import { parsePortName, PortError } from "../../port/open.ts";
+import { parsePortName } from "../../port/open.ts";
 import { Fdb } from "./fdb.ts";
 import { D, norm } from "../pktgen/report.ts";
 
@@ -109,4 +109,3 @@ async function main(): Promise<number> {
 
 if (import.meta.main) process.exit(await main());
 
-export { PortError };

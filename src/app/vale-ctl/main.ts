@@ -1,6 +1,6 @@
 // bun run vale-ctl: netmap's vale-ctl (getopt "d:a:h:g:l:n:r:C:p:P:m:v") on bunmap's request
 // builders, plus -A best|native|generic to set netmap's admode (emulated adapter for veths).
-import { request as _r, run, type Conf4, type Op } from "./requests.ts";
+import { run, type Conf4, type Op } from "./requests.ts";
 import { DevNetmapCtl, setAdmode, ADMODE } from "../../port/netmap-ctl.ts";
 
 export const USAGE = `Usage: bun run vale-ctl [-l | -l valeX:Y | -n name | -r name | -a valeX:if | -h valeX:if | -d valeX:if | -g valeX:port | -p valeX:port | -P valeX:port] [-C a,b,c,d] [-m memid] [-v] | -A best|native|generic
@@ -81,4 +81,3 @@ if (import.meta.main) {
   }
 }
 
-export { _r as request };

@@ -1,0 +1,68 @@
+// Docker's remote NetworkDriver protocol (moby libnetwork drivers/remote/api): every request body
+// as a TypeBox schema. Docker sends no Content-Type and empty bodies for Activate/GetCapabilities,
+// so bodies are parsed by hand (plugin/app.ts) and checked here; extra keys are allowed (the engine
+// adds fields over time), missing required ones are an error.
+import { Type, type Static, type TSchema } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
+
+const Id = Type.String({ minLength: 1, maxLength: 128, pattern: "^[0-9A-Za-z_.-]+$" });
+const Options = Type.Record(Type.String(), Type.Unknown());
+
+export const IPAMData = Type.Object({
+  AddressSpace: Type.Optional(Type.String()),
+  Pool: Type.String(),
+  Gateway: Type.Optional(Type.String()),
+  AuxAddresses: Type.Optional(Type.Record(Type.String(), Type.String())),
+});
+
+export const CreateNetwork = Type.Object({
+  NetworkID: Id,
+  Options: Type.Optional(Options),
+  IPv4Data: Type.Optional(Type.Union([Type.Array(IPAMData), Type.Null()])),
+  IPv6Data: Type.Optional(Type.Union([Type.Array(IPAMData), Type.Null()])),
+});
+export const NetworkOnly = Type.Object({ NetworkID: Id });
+export const EndpointInterface = Type.Object({
+  Address: Type.Optional(Type.String()),
+  AddressIPv6: Type.Optional(Type.String()),
+  MacAddress: Type.Optional(Type.String()),
+});
+export const CreateEndpoint = Type.Object({
+  NetworkID: Id,
+  EndpointID: Id,
+  Options: Type.Optional(Type.Union([Options, Type.Null()])),
+  Interface: Type.Optional(Type.Union([EndpointInterface, Type.Null()])),
+});
+export const EndpointRef = Type.Object({ NetworkID: Id, EndpointID: Id });
+export const Join = Type.Object({
+  NetworkID: Id,
+  EndpointID: Id,
+  SandboxKey: Type.String({ minLength: 1 }),
+  Options: Type.Optional(Type.Union([Options, Type.Null()])),
+});
+export const ProgramExternalConnectivity = Type.Object({ NetworkID: Id, EndpointID: Id, Options: Type.Optional(Type.Union([Options, Type.Null()])) });
+export const Discovery = Type.Object({ DiscoveryType: Type.Integer(), DiscoveryData: Type.Optional(Type.Unknown()) });
+export const AllocateNetwork = Type.Object({
+  NetworkID: Id,
+  Options: Type.Optional(Type.Union([Type.Record(Type.String(), Type.String()), Type.Null()])),
+  IPv4Data: Type.Optional(Type.Union([Type.Array(IPAMData), Type.Null()])),
+  IPv6Data: Type.Optional(Type.Union([Type.Array(IPAMData), Type.Null()])),
+});
+
+export type CreateNetwork = Static<typeof CreateNetwork>;
+export type CreateEndpoint = Static<typeof CreateEndpoint>;
+export type Join = Static<typeof Join>;
+export type EndpointRef = Static<typeof EndpointRef>;
+
+export class BadRequest extends Error {}
+
+/** Parse a body Docker sent (maybe empty, no Content-Type) and check it; throws BadRequest. */
+export function parseBody<S extends TSchema>(schema: S, text: string): Static<S> {
+  let v: unknown;
+  try { v = text.trim() ? JSON.parse(text) : {}; } catch (e) { throw new BadRequest(`malformed JSON: ${(e as Error).message}`); }
+  if (!Value.Check(schema, v)) {
+    const first = [...Value.Errors(schema, v)][0];
+    throw new BadRequest(first ? `invalid request: ${first.path || "body"} ${first.message}` : "invalid request");
+  }
+  return v as Static<S>;
+}
