@@ -19,7 +19,11 @@ export class SwitchCore implements SwitchView {
   private readonly swap: Uint8Array; // swap[s * n + d]
   private readonly maxLen: Int32Array;
 
-  constructor(readonly ports: Port[], readonly fdb: Fdb, private readonly lookup: Lookup, private readonly burst = 512) {
+  /** Per port: [2*i] packets received, [2*i+1] packets sent (a view the owner may share). */
+  readonly portCounters: Float64Array;
+
+  constructor(readonly ports: Port[], readonly fdb: Fdb, private readonly lookup: Lookup, private readonly burst = 512, portCounters?: Float64Array) {
+    this.portCounters = portCounters ?? new Float64Array(2 * ports.length);
     const n = (this.nports = ports.length);
     this.tx = ports.map((p) => p.txRings[0]);
     this.swap = new Uint8Array(n * n);
@@ -35,7 +39,11 @@ export class SwitchCore implements SwitchView {
     for (let s = 0; s < n; s++) {
       const port = this.ports[s];
       port.rxsync();
-      for (const rx of port.rxRings) taken += this.drain(s, rx);
+      for (const rx of port.rxRings) {
+        const k = this.drain(s, rx);
+        taken += k;
+        this.portCounters[2 * s] += k;
+      }
     }
     // every port, not only those we wrote: a full tx ring must see its tail move again
     for (let d = 0; d < n; d++) this.ports[d].txsync();
@@ -76,6 +84,7 @@ export class SwitchCore implements SwitchView {
     if (this.swap[s * this.nports + d]) rx.swapTo(i, tx, j);
     else rx.copyTo(i, tx, j);
     tx.advance(j + 1 === tx.numSlots ? 0 : j + 1);
+    this.portCounters[2 * d + 1]++;
     this.c.forwarded++;
   }
 
@@ -85,5 +94,6 @@ export class SwitchCore implements SwitchView {
     const j = tx.head;
     rx.copyTo(i, tx, j);
     tx.advance(j + 1 === tx.numSlots ? 0 : j + 1);
+    this.portCounters[2 * d + 1]++;
   }
 }

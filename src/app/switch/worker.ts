@@ -9,7 +9,11 @@ import { SwitchCore } from "./core.ts";
 
 declare const self: Worker;
 
-export interface WorkerInit { specs: string[]; w: number; workers: number; burst: number; lookup: string | null; age: number; fdb: SharedArrayBuffer; ctr: SharedArrayBuffer }
+export interface WorkerInit {
+  specs: string[]; w: number; workers: number; burst: number; lookup: string | null; age: number; fdb: SharedArrayBuffer; ctr: SharedArrayBuffer;
+  /** Optional per-port counters (2 f64 per port: rx, tx), summed over workers by the owner. */
+  portCtr?: SharedArrayBuffer;
+}
 
 /** The name worker w opens: ring w of the port when there are several workers. */
 export function ringSpec(spec: string, w: number, workers: number): string {
@@ -23,7 +27,8 @@ self.onmessage = async (ev: MessageEvent<WorkerInit>) => {
   const ports: Port[] = [];
   try {
     for (const s of m.specs) ports.push(openPort(ringSpec(s, m.w, m.workers)));
-    const core = new SwitchCore(ports, Fdb.of(m.fdb, m.age), await loadLookup(m.lookup), m.burst);
+    const pc = m.portCtr ? new Float64Array(m.portCtr, m.w * 16 * m.specs.length, 2 * m.specs.length) : undefined;
+    const core = new SwitchCore(ports, Fdb.of(m.fdb, m.age), await loadLookup(m.lookup), m.burst, pc);
     const ctl = new Int32Array(m.ctr, 0, 4); // [stop, ready]
     const ctr = new Float64Array(m.ctr, 16 + m.w * 32, 4); // forwarded, flooded, dropped, rounds
     Atomics.add(ctl, 1, 1);

@@ -1,0 +1,54 @@
+// What the driver must not forget across restarts: networks and endpoints, in SQLite (bun:sqlite),
+// each change one transaction, WAL + synchronous=FULL so an acknowledged answer is on disk.
+import { Database } from "bun:sqlite";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+
+export interface NetworkRow { id: string; switch: string; backend: string; mtu: number; gateway: string; options: string; created: number }
+export interface EndpointRow { id: string; network: string; host_if: string; cont_if: string; mac: string; address: string; address6: string; joined: number; sandbox: string }
+
+export class State {
+  readonly db: Database;
+  constructor(path: string) {
+    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path, { create: true, strict: true });
+    this.db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;");
+    this.db.exec(`CREATE TABLE IF NOT EXISTS networks (
+      id TEXT PRIMARY KEY, switch TEXT NOT NULL, backend TEXT NOT NULL, mtu INTEGER NOT NULL,
+      gateway TEXT NOT NULL, options TEXT NOT NULL, created INTEGER NOT NULL)`);
+    this.db.exec(`CREATE TABLE IF NOT EXISTS endpoints (
+      id TEXT PRIMARY KEY, network TEXT NOT NULL REFERENCES networks(id), host_if TEXT NOT NULL UNIQUE,
+      cont_if TEXT NOT NULL UNIQUE, mac TEXT NOT NULL, address TEXT NOT NULL, address6 TEXT NOT NULL,
+      joined INTEGER NOT NULL DEFAULT 0, sandbox TEXT NOT NULL DEFAULT '')`);
+  }
+  network(id: string): NetworkRow | null {
+    return this.db.query<NetworkRow, [string]>("SELECT * FROM networks WHERE id = ?").get(id);
+  }
+  networks(): NetworkRow[] {
+    return this.db.query<NetworkRow, []>("SELECT * FROM networks ORDER BY created").all();
+  }
+  addNetwork(n: NetworkRow): void {
+    this.db.query("INSERT INTO networks (id, switch, backend, mtu, gateway, options, created) VALUES ($id, $switch, $backend, $mtu, $gateway, $options, $created)").run({ ...n });
+  }
+  deleteNetwork(id: string): void {
+    this.db.query("DELETE FROM networks WHERE id = ?").run(id);
+  }
+  endpoint(id: string): EndpointRow | null {
+    return this.db.query<EndpointRow, [string]>("SELECT * FROM endpoints WHERE id = ?").get(id);
+  }
+  endpoints(network?: string): EndpointRow[] {
+    return network
+      ? this.db.query<EndpointRow, [string]>("SELECT * FROM endpoints WHERE network = ? ORDER BY id").all(network)
+      : this.db.query<EndpointRow, []>("SELECT * FROM endpoints ORDER BY id").all();
+  }
+  addEndpoint(e: EndpointRow): void {
+    this.db.query("INSERT INTO endpoints (id, network, host_if, cont_if, mac, address, address6, joined, sandbox) VALUES ($id, $network, $host_if, $cont_if, $mac, $address, $address6, $joined, $sandbox)").run({ ...e });
+  }
+  setJoined(id: string, joined: boolean, sandbox = ""): void {
+    this.db.query("UPDATE endpoints SET joined = ?, sandbox = ? WHERE id = ?").run(joined ? 1 : 0, sandbox, id);
+  }
+  deleteEndpoint(id: string): void {
+    this.db.query("DELETE FROM endpoints WHERE id = ?").run(id);
+  }
+  close(): void { this.db.close(); }
+}

@@ -1,0 +1,107 @@
+// The "vale" driver with a real Docker engine: network on 198.18.0.0/24, two containers ping each
+// other and exchange UDP through bunmap's switch, the plugin restarts and they still can, then
+// everything is removed and no veth or state remains.
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { IMAGE, ensureImage } from "./helpers/docker-image.ts";
+import { listOurs } from "../plugin/veth.ts";
+setDefaultTimeout(120_000);
+
+const SOCK = "/run/docker/plugins/vale.sock";
+const sh = (cmd: string[]) => spawnSync(cmd[0], cmd.slice(1), { encoding: "utf8" });
+const docker = (...a: string[]) => sh(["docker", ...a]);
+
+function unavailable(): string | null {
+  if (process.getuid?.() !== 0) return "not root";
+  if (docker("info").status !== 0) return "no Docker engine answers (install docker.io and start dockerd; .ci/run does)";
+  if (existsSync(SOCK)) return `${SOCK} is in use by another vale plugin`;
+  if (!existsSync("/bin/busybox")) return "busybox-static is not installed";
+  return null;
+}
+const why = unavailable();
+if (why) console.warn(`SKIP Docker tests: ${why}`);
+
+const tag = `bm${process.pid}`;
+const NET = `${tag}net`;
+const C1 = `${tag}c1`, C2 = `${tag}c2`;
+const repo = `${import.meta.dir}/..`;
+const db = `${mkdtempSync(`${tmpdir()}/bunmap-plugin-`)}/vale.db`;
+
+let plugin: ReturnType<typeof Bun.spawn> | null = null;
+async function startPlugin(): Promise<string> {
+  const p = Bun.spawn([process.execPath, `${repo}/plugin/main.ts`], { stdout: "pipe", stderr: "pipe", env: { ...process.env, BUNMAP_PLUGIN_DB: db, BUNMAP_PLUGIN_BACKEND: "packet" } });
+  plugin = p;
+  const r = (p.stdout as ReadableStream<Uint8Array>).getReader();
+  let out = "";
+  while (!out.includes("listening")) {
+    const { value, done } = await r.read();
+    if (done) throw new Error(`plugin exited: ${out}${await new Response(p.stderr as ReadableStream).text()}`);
+    out += new TextDecoder().decode(value);
+  }
+  return out;
+}
+async function stopPlugin(): Promise<void> {
+  if (!plugin) return;
+  plugin.kill("SIGTERM");
+  await plugin.exited;
+  plugin = null;
+}
+const api = async (path: string) => JSON.parse(sh(["curl", "-s", "--unix-socket", SOCK, `http://x${path}`]).stdout);
+
+beforeAll(async () => {
+  if (why) return;
+  ensureImage();
+  await startPlugin();
+});
+afterAll(async () => {
+  if (why) return;
+  docker("rm", "-f", C1, C2);
+  docker("network", "rm", NET);
+  await stopPlugin();
+});
+
+describe.skipIf(!!why)("docker network create -d vale", () => {
+  test("two containers ping and exchange UDP; a plugin restart keeps them connected; removal leaves nothing", async () => {
+    const mk = docker("network", "create", "-d", "vale", "--subnet", "198.18.0.0/24", "--gateway", "198.18.0.1", "-o", "com.docker.network.driver.mtu=1400", NET);
+    expect(mk.stderr).toBe("");
+    for (const [c, ip] of [[C1, "198.18.0.10"], [C2, "198.18.0.11"]]) {
+      const r = docker("run", "-d", "--name", c, "--network", NET, "--ip", ip, "-v", `${repo}:/bunmap:ro`, IMAGE);
+      expect(r.stderr).toBe("");
+    }
+    // the container side: eth0 with our MAC, the address and MTU Docker gave it
+    const link = docker("exec", C1, "ip", "addr", "show", "eth0").stdout;
+    expect(link).toContain("inet 198.18.0.10/24");
+    expect(link).toContain("mtu 1400");
+    const view = await api("/bunmap/networks");
+    expect(view).toHaveLength(1);
+    expect(view[0].endpoints.map((e: { joined: boolean }) => e.joined)).toEqual([true, true]);
+    expect(link).toContain(view[0].endpoints.find((e: { address: string }) => e.address === "198.18.0.10/24").mac);
+
+    const ping = () => docker("exec", C1, "ping", "-c", "3", "-W", "2", "198.18.0.11").stdout;
+    expect(ping()).toMatch(/3 packets transmitted, 3 packets received/);
+
+    const udp = async () => {
+      docker("exec", "-d", C2, "bun", "/bunmap/tests/helpers/udp-echo.ts", "server", "7000");
+      await Bun.sleep(700);
+      return docker("exec", C1, "bun", "/bunmap/tests/helpers/udp-echo.ts", "client", "198.18.0.11", "7000", "3").stdout.trim().split("\n");
+    };
+    expect(await udp()).toEqual(["echo hello 0 from 198.18.0.11", "echo hello 1 from 198.18.0.11", "echo hello 2 from 198.18.0.11"]);
+    const counted = (await api("/bunmap/networks"))[0].ports;
+    expect(counted.length).toBe(2);
+    for (const p of counted) expect(p.rx).toBeGreaterThan(0);
+
+    // restart the plugin: state comes back from SQLite, the switch is rebuilt on the same veths
+    await stopPlugin();
+    const out = await startPlugin();
+    expect(out).toContain("restored 1 networks, 2 endpoints");
+    expect(ping()).toMatch(/3 packets transmitted, 3 packets received/);
+
+    // remove everything: no veth, no state
+    expect(docker("rm", "-f", C1, C2).status).toBe(0);
+    expect(docker("network", "rm", NET).status).toBe(0);
+    expect(listOurs()).toEqual([]);
+    expect(await api("/bunmap/networks")).toEqual([]);
+  });
+});

@@ -1,0 +1,33 @@
+// The test image, built offline: busybox-static for the shell tools, plus the host's bun binary and
+// the libraries it links (the repository is bind-mounted at /bunmap when a test needs bun inside).
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, mkdirSync, copyFileSync, symlinkSync, existsSync, realpathSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname } from "node:path";
+
+export const IMAGE = "bunmap-test:bun";
+
+export function ensureImage(): void {
+  if (spawnSync("docker", ["image", "inspect", IMAGE]).status === 0) return;
+  const root = mkdtempSync(`${tmpdir()}/bunmap-rootfs-`);
+  mkdirSync(`${root}/bin`, { recursive: true });
+  mkdirSync(`${root}/tmp`);
+  const bb = "/bin/busybox";
+  if (!existsSync(bb)) throw new Error("busybox-static is not installed (apt-get install busybox-static)");
+  copyFileSync(bb, `${root}/bin/busybox`);
+  for (const a of spawnSync(bb, ["--list"], { encoding: "utf8" }).stdout.split("\n").filter(Boolean)) {
+    if (a !== "busybox" && !existsSync(`${root}/bin/${a}`)) symlinkSync("busybox", `${root}/bin/${a}`);
+  }
+  const bun = realpathSync(process.execPath);
+  copyFileSync(bun, `${root}/bin/bun`);
+  // the dynamic loader and every library bun links, at the same paths
+  for (const line of spawnSync("ldd", [bun], { encoding: "utf8" }).stdout.split("\n")) {
+    const m = /(\/\S+) \(0x/.exec(line) ?? /=> (\/\S+)/.exec(line);
+    if (!m) continue;
+    const lib = m[1];
+    mkdirSync(`${root}${dirname(lib)}`, { recursive: true });
+    copyFileSync(realpathSync(lib), `${root}${lib}`);
+  }
+  const tar = spawnSync("sh", ["-c", `tar -C ${root} -c . | docker import -c 'ENV PATH=/bin' -c 'CMD ["sleep", "100000"]' - ${IMAGE}`], { encoding: "utf8" });
+  if (tar.status !== 0) throw new Error(`docker import: ${tar.stderr}`);
+}
