@@ -1,0 +1,157 @@
+// The driver's API through Elysia (app.handle, no socket): Docker's quirks (empty bodies, no
+// Content-Type), bad bodies answered with {"Err"} and changing nothing, the endpoint lifecycle with
+// real veths (root), and what a restart finds: state from SQLite, crash leftovers removed.
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { makeApp } from "../plugin/app.ts";
+import { Driver } from "../plugin/driver.ts";
+import { State } from "../plugin/state.ts";
+import { linkExists, listOurs, vethNames, macFor } from "../plugin/veth.ts";
+import type { Backend, Datapath } from "../plugin/datapath.ts";
+setDefaultTimeout(30_000);
+
+const root = process.getuid?.() === 0 && spawnSync("ip", ["-V"]).status === 0;
+if (!root) console.warn("SKIP plugin veth tests: need root and iproute2 (veths are real)");
+
+/** A datapath that records what it was asked to carry. */
+class FakeDatapath implements Datapath {
+  static made: FakeDatapath[] = [];
+  ports: string[] = [];
+  constructor(readonly kind: Backend, readonly name: string) { FakeDatapath.made.push(this); }
+  async setPorts(p: string[]) { this.ports = [...p]; }
+  counters() { return this.ports.map((port) => ({ port, rx: 1, tx: 2 })); }
+  async stop() { this.ports = []; }
+}
+
+function setup(path = ":memory:") {
+  const state = new State(path);
+  const driver = new Driver(state, { defaultBackend: "packet", makeDatapath: (k, n) => new FakeDatapath(k, n) });
+  const app = makeApp(driver);
+  const call = async (method: string, body?: unknown, headers: Record<string, string> = {}) => {
+    // (a real host name: Elysia finds the path by skipping a few characters of "http://host")
+    const res = await app.handle(new Request(`http://localhost/${method}`, { method: "POST", body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body), headers }));
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    return { status: res.status, type: res.headers.get("content-type"), json: (await res.json()) as any };
+  };
+  return { state, driver, app, call };
+}
+
+// endpoint IDs unique to this run (veth names come from them)
+const pid = process.pid.toString(16).padStart(6, "0");
+const EP = (n: number) => `${pid}${n.toString(16).padStart(6, "0")}${"0".repeat(52)}`;
+const created: string[] = [];
+afterAll(() => { for (const id of created) spawnSync("ip", ["link", "del", vethNames(id).host]); });
+
+const NET = { NetworkID: "net1", Options: { "com.docker.network.generic": { "com.docker.network.driver.mtu": "1400" } }, IPv4Data: [{ AddressSpace: "LocalDefault", Pool: "198.18.0.0/24", Gateway: "198.18.0.1/24" }], IPv6Data: [] };
+
+describe("protocol basics", () => {
+  test("Activate and GetCapabilities with an empty body and no Content-Type", async () => {
+    const { call } = setup();
+    expect(await call("Plugin.Activate")).toEqual({ status: 200, type: "application/vnd.docker.plugins.v1.2+json", json: { Implements: ["NetworkDriver"] } });
+    expect((await call("NetworkDriver.GetCapabilities", "")).json).toEqual({ Scope: "local", ConnectivityScope: "local" });
+    expect((await call("NetworkDriver.GetCapabilities", "", { "content-type": "application/json" })).json.Scope).toBe("local");
+  });
+  test("unknown methods are 404; optional ones answer", async () => {
+    const { call } = setup();
+    expect((await call("NetworkDriver.Frobnicate", {})).status).toBe(404);
+    expect((await call("NetworkDriver.DiscoverNew", { DiscoveryType: 1, DiscoveryData: { Address: "x", self: true } })).json).toEqual({});
+    expect((await call("NetworkDriver.AllocateNetwork", { NetworkID: "n", Options: {} })).json).toEqual({ Options: {} });
+    expect((await call("NetworkDriver.FreeNetwork", { NetworkID: "n" })).json).toEqual({});
+  });
+  test("bad bodies get {Err} and change nothing", async () => {
+    const { call, state } = setup();
+    const cases: [string, unknown, number, RegExp][] = [
+      ["NetworkDriver.CreateNetwork", "{not json", 400, /malformed JSON/],
+      ["NetworkDriver.CreateNetwork", {}, 400, /NetworkID/],
+      ["NetworkDriver.CreateNetwork", { NetworkID: "" }, 400, /NetworkID/],
+      ["NetworkDriver.CreateNetwork", { NetworkID: "a/b" }, 400, /NetworkID/],
+      ["NetworkDriver.CreateNetwork", { NetworkID: "n", Options: { "com.docker.network.generic": { backend: "dpdk" } } }, 200, /backend=dpdk/],
+      ["NetworkDriver.CreateNetwork", { NetworkID: "n", Options: { "com.docker.network.generic": { "com.docker.network.driver.mtu": "huge" } } }, 200, /expected 68\.\.9000/],
+      ["NetworkDriver.CreateNetwork", { NetworkID: "n", Options: { "com.docker.network.generic": { switch: "bad name!" } } }, 200, /switch name/],
+      ["NetworkDriver.CreateNetwork", { NetworkID: "n", Options: { "com.docker.network.generic": { backend: "vale" } } }, 200, /needs \/dev\/netmap/],
+      ["NetworkDriver.CreateEndpoint", { NetworkID: "nope", EndpointID: EP(9) }, 200, /network nope not found/],
+      ["NetworkDriver.Join", { NetworkID: "net1", EndpointID: EP(9) }, 400, /SandboxKey/],
+      ["NetworkDriver.Join", { NetworkID: "net1", EndpointID: EP(9), SandboxKey: "/var/run/docker/netns/x" }, 200, /endpoint .* not found/],
+      ["NetworkDriver.Leave", { NetworkID: "net1", EndpointID: EP(9) }, 200, /not found/],
+      ["NetworkDriver.DeleteEndpoint", { NetworkID: "net1" }, 400, /EndpointID/],
+      ["NetworkDriver.DeleteNetwork", { NetworkID: "ghost" }, 200, /network ghost not found/],
+      ["NetworkDriver.EndpointOperInfo", { NetworkID: "net1", EndpointID: EP(9) }, 200, /not found/],
+    ];
+    for (const [m, body, status, re] of cases) {
+      const r = await call(m, body);
+      expect([m, r.status]).toEqual([m, status]);
+      expect(r.json.Err).toMatch(re);
+    }
+    expect(state.networks()).toEqual([]);
+    expect(state.endpoints()).toEqual([]);
+  });
+});
+
+describe.skipIf(!root)("endpoint lifecycle with real veths", () => {
+  test("create, join, leave, delete: veths, MACs, MTU, switch membership, answers", async () => {
+    const { call, state } = setup();
+    const before = listOurs();
+    expect((await call("NetworkDriver.CreateNetwork", NET)).json).toEqual({});
+    expect((await call("NetworkDriver.CreateNetwork", NET)).json).toEqual({}); // an engine retry is harmless
+    const a = EP(1), b = EP(2);
+    created.push(a, b);
+    const ra = await call("NetworkDriver.CreateEndpoint", { NetworkID: "net1", EndpointID: a, Options: {}, Interface: { Address: "198.18.0.2/24", AddressIPv6: "", MacAddress: "" } });
+    expect(ra.json).toEqual({ Interface: { MacAddress: macFor(a) } }); // generated, returned
+    const rb = await call("NetworkDriver.CreateEndpoint", { NetworkID: "net1", EndpointID: b, Interface: { Address: "198.18.0.3/24", AddressIPv6: "", MacAddress: "02:42:c6:12:00:03" } });
+    expect(rb.json).toEqual({ Interface: {} }); // supplied by the engine: must not be echoed
+    const { host, cont } = vethNames(b);
+    expect(linkExists(host) && linkExists(cont)).toBe(true);
+    const show = spawnSync("ip", ["link", "show", cont], { encoding: "utf8" }).stdout;
+    expect(show).toContain("link/ether 02:42:c6:12:00:03");
+    expect(show).toContain("mtu 1400");
+    // a bad MAC changes nothing
+    const bad = await call("NetworkDriver.CreateEndpoint", { NetworkID: "net1", EndpointID: EP(3), Interface: { MacAddress: "zz" } });
+    expect(bad.json.Err).toMatch(/not a MAC/);
+    expect(linkExists(vethNames(EP(3)).host)).toBe(false);
+
+    const j = await call("NetworkDriver.Join", { NetworkID: "net1", EndpointID: a, SandboxKey: "/var/run/docker/netns/abc", Options: {} });
+    expect(j.json).toEqual({ InterfaceName: { SrcName: vethNames(a).cont, DstPrefix: "eth" }, Gateway: "198.18.0.1" });
+    await call("NetworkDriver.Join", { NetworkID: "net1", EndpointID: b, SandboxKey: "/var/run/docker/netns/def" });
+    const dp = FakeDatapath.made.at(-1)!;
+    expect(dp.ports.sort()).toEqual([vethNames(a).host, vethNames(b).host].sort());
+    expect((await call("NetworkDriver.EndpointOperInfo", { NetworkID: "net1", EndpointID: a })).json.Value).toMatchObject({ joined: true, mac: macFor(a) });
+    expect((await call("NetworkDriver.ProgramExternalConnectivity", { NetworkID: "net1", EndpointID: a, Options: {} })).json).toEqual({});
+
+    expect((await call("NetworkDriver.DeleteNetwork", { NetworkID: "net1" })).json.Err).toMatch(/still has 2 endpoint/);
+    expect((await call("NetworkDriver.Leave", { NetworkID: "net1", EndpointID: a })).json).toEqual({});
+    expect(dp.ports).toEqual([vethNames(b).host]);
+    for (const id of [a, b]) expect((await call("NetworkDriver.DeleteEndpoint", { NetworkID: "net1", EndpointID: id })).json).toEqual({});
+    expect(linkExists(host)).toBe(false);
+    expect((await call("NetworkDriver.DeleteNetwork", { NetworkID: "net1" })).json).toEqual({});
+    expect(state.networks()).toEqual([]);
+    expect(listOurs()).toEqual(before);
+  });
+
+  test("a restart finds its networks and endpoints, and removes veths left by a crash mid-request", async () => {
+    const path = `${mkdtempSync(`${tmpdir()}/bunmap-db-`)}/vale.db`;
+    const first = setup(path);
+    await first.call("NetworkDriver.CreateNetwork", NET);
+    const a = EP(4), orphan = EP(5);
+    created.push(a, orphan);
+    await first.call("NetworkDriver.CreateEndpoint", { NetworkID: "net1", EndpointID: a, Interface: { MacAddress: "" } });
+    await first.call("NetworkDriver.Join", { NetworkID: "net1", EndpointID: a, SandboxKey: "/x" });
+    // a crash between creating a veth and writing its row leaves a veth nobody owns
+    const o = vethNames(orphan);
+    expect(spawnSync("ip", ["link", "add", o.host, "type", "veth", "peer", "name", o.cont]).status).toBe(0);
+    first.state.close();
+
+    const second = setup(path);
+    const r = await second.driver.restore();
+    expect(r).toEqual({ networks: 1, endpoints: 1, orphansRemoved: 1 });
+    expect(linkExists(o.host)).toBe(false);
+    expect(linkExists(vethNames(a).host)).toBe(true);
+    expect(FakeDatapath.made.at(-1)!.ports).toEqual([vethNames(a).host]); // the switch is rebuilt
+    const view = second.driver.view();
+    expect(view[0].endpoints[0]).toMatchObject({ id: a, joined: true });
+    await second.call("NetworkDriver.DeleteEndpoint", { NetworkID: "net1", EndpointID: a });
+    await second.call("NetworkDriver.DeleteNetwork", { NetworkID: "net1" });
+    expect(second.state.networks()).toEqual([]);
+  });
+});
