@@ -82,11 +82,13 @@ async function main(argv: string[]): Promise<number> {
 
   const ctl = new Int32Array(sab, 0, 16);
   let interrupts = 0;
-  process.on("SIGINT", () => {
+  const onSignal = (sig: string) => () => {
     if (++interrupts > 1) process.exit(130);
-    D("sigint_h", 552, "received control-C on thread 0x0");
-    Atomics.store(ctl, CTL.cancel, 1);
-  });
+    D("sigint_h", 552, sig === "SIGINT" ? "received control-C on thread 0x0" : `received ${sig}`);
+    Atomics.store(ctl, CTL.cancel, 1); // threads stop, the final report is still printed
+  };
+  process.on("SIGINT", onSignal("SIGINT"));
+  process.on("SIGTERM", onSignal("SIGTERM")); // docker stop, systemd
 
   const backend = parsePortName(cfg.ifname).backend;
   const waitLink = cfg.waitLink ?? (backend === "vale" || backend === "shm" ? 0 : 2);

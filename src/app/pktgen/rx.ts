@@ -51,12 +51,14 @@ export function receiverBody(ctx: Ctx, seq: boolean): void {
   }
   ctr[C.tic] = wallMs();
   let pkts = 0, bytes = 0, events = 0, acc = 0;
+  let last = ctr[C.tic]; // when the last packet came
 
   while (!cancelled(ctx) && (n === 0 || pkts < n)) {
     if ((port.poll(POLLIN, 1000) & POLLIN) === 0) {
       if (!cfg.forever) break;
       continue;
     }
+    last = wallMs();
     for (let k = 0; k < rings.length; k++) {
       const ring = rings[k];
       let limit = cfg.burst;
@@ -81,7 +83,8 @@ export function receiverBody(ctx: Ctx, seq: boolean): void {
     if (seq) publishSeq(ctr, checks);
   }
   port.rxsync(); // release what we consumed
-  ctr[C.toc] = wallMs();
+  // stopped by -n: now; by -W, ^C or SIGTERM: the last packet (idle time is not receive time)
+  ctr[C.toc] = n && pkts >= n ? wallMs() : last;
   ctr[C.pkts] = pkts; ctr[C.bytes] = bytes; ctr[C.events] = events;
   if (seq) publishSeq(ctr, checks);
   if (acc === -1) ctx.log(fn, line, "unreachable"); // keeps -o 2 reads from being optimised away

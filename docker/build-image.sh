@@ -1,0 +1,18 @@
+#!/bin/sh
+# Build bunmap:local without pulling anything: busybox-static, the host's bun and the libraries it
+# links, and this repository at /bunmap. Usage: sh docker/build-image.sh [tag]
+set -eu
+tag=${1:-bunmap:local}
+repo=$(cd "$(dirname "$0")/.." && pwd)
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+mkdir -p "$root/bin" "$root/tmp" "$root/bunmap"
+cp /bin/busybox "$root/bin/busybox"
+for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$root/bin/$a"; done
+bun=$(readlink -f "$(command -v bun || echo "$repo/node_modules/.bin/bun")")
+cp "$bun" "$root/bin/bun"
+for lib in $(ldd "$bun" | grep -o '/[^ ]*'); do mkdir -p "$root$(dirname "$lib")"; cp -L "$lib" "$root$lib"; done
+# the repository with its node_modules (elysia, typebox), minus git and the bun binaries (one is in /bin)
+(cd "$repo" && tar -c --exclude=./.git --exclude=./bench/out --exclude=./node_modules/bun --exclude=./node_modules/@oven .) | tar -C "$root/bunmap" -x
+tar -C "$root" -c . | docker import -c 'ENV PATH=/bin' -c 'WORKDIR /bunmap' -c 'CMD ["bun", "plugin/main.ts"]' - "$tag"
+echo "built $tag"
