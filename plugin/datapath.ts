@@ -4,7 +4,7 @@
 // the learning table (shared memory) carries over.
 import { existsSync } from "node:fs";
 import { Fdb } from "../src/app/switch/fdb.ts";
-import { DevNetmapCtl, setAdmode } from "../src/port/netmap-ctl.ts";
+import { DevNetmapCtl, setAdmode, type Ctl } from "../src/port/netmap-ctl.ts";
 import { run as valeRun } from "../src/app/vale-ctl/requests.ts";
 
 export type Backend = "packet" | "xdp" | "vale";
@@ -80,16 +80,17 @@ export class WorkerSwitch implements Datapath {
 export class ValeSwitch implements Datapath {
   readonly kind = "vale" as const;
   private attached = new Set<string>();
-  private readonly ctl = new DevNetmapCtl();
-  constructor(private readonly sw: string) {
-    setAdmode("generic");
+  /** @param ctl where NIOCCTRL requests go (/dev/netmap by default); @param sysRoot for the admode parameter */
+  constructor(private readonly sw: string, private readonly ctl: Ctl & { close?(): void } = new DevNetmapCtl(), sysRoot = "/sys") {
+    // containers keep the kernel stack on their veth end: netmap must use the emulated adapter
+    setAdmode("generic", sysRoot);
   }
   async setPorts(ifnames: string[]): Promise<void> {
     for (const n of ifnames) if (!this.attached.has(n)) { valeRun(this.ctl, { op: "attach", name: `${this.sw}:${n}`, hostStack: false, conf: [0, 0, 0, 0], memId: 0 }); this.attached.add(n); }
     for (const n of [...this.attached]) if (!ifnames.includes(n)) { valeRun(this.ctl, { op: "detach", name: `${this.sw}:${n}` }); this.attached.delete(n); }
   }
   counters() { return [...this.attached].map((port) => ({ port, rx: 0, tx: 0 })); }
-  async stop(): Promise<void> { await this.setPorts([]); this.ctl.close(); }
+  async stop(): Promise<void> { await this.setPorts([]); this.ctl.close?.(); }
 }
 
 export function makeDatapath(kind: Backend, name: string): Datapath {

@@ -98,6 +98,14 @@ describe.skipIf(!!why)("docker network create -d vale", () => {
     expect(out).toContain("restored 1 networks, 2 endpoints");
     expect(ping()).toMatch(/3 packets transmitted, 3 packets received/);
 
+    // a container that exits gives its endpoint back: its veth goes, the other one stays
+    const vethsBefore = listOurs().length;
+    expect(docker("stop", "-t", "1", C1).status).toBe(0);
+    const deadline = Date.now() + 10_000;
+    while (listOurs().length !== vethsBefore - 1 && Date.now() < deadline) await Bun.sleep(100);
+    expect(listOurs().length).toBe(vethsBefore - 1);
+    expect((await api("/bunmap/networks"))[0].endpoints.length).toBe(1);
+
     // remove everything: no veth, no state
     expect(docker("rm", "-f", C1, C2).status).toBe(0);
     expect(docker("network", "rm", NET).status).toBe(0);

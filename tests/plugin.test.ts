@@ -9,7 +9,9 @@ import { makeApp } from "../plugin/app.ts";
 import { Driver } from "../plugin/driver.ts";
 import { State } from "../plugin/state.ts";
 import { linkExists, listOurs, vethNames, macFor } from "../plugin/veth.ts";
-import type { Backend, Datapath } from "../plugin/datapath.ts";
+import { ValeSwitch, type Backend, type Datapath } from "../plugin/datapath.ts";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { REQ, REG, NR_REG } from "../ffi/netmap.ts";
 setDefaultTimeout(30_000);
 
 const root = process.getuid?.() === 0 && spawnSync("ip", ["-V"]).status === 0;
@@ -153,5 +155,30 @@ describe.skipIf(!root)("endpoint lifecycle with real veths", () => {
     await second.call("NetworkDriver.DeleteEndpoint", { NetworkID: "net1", EndpointID: a });
     await second.call("NetworkDriver.DeleteNetwork", { NetworkID: "net1" });
     expect(second.state.networks()).toEqual([]);
+  });
+});
+
+describe("kernel VALE datapath (requests checked, no /dev/netmap needed)", () => {
+  test("forces the emulated adapter, attaches joined veths, detaches the ones that leave", async () => {
+    const sys = mkdtempSync(`${tmpdir()}/bunmap-sys-`);
+    mkdirSync(`${sys}/module/netmap/parameters`, { recursive: true });
+    writeFileSync(`${sys}/module/netmap/parameters/admode`, "0");
+    const sent: { reqtype: number; name: string; mode: number }[] = [];
+    const ctl = { request(reqtype: number, name: string, body: Uint8Array) {
+      sent.push({ reqtype, name, mode: reqtype === REQ.VALE_ATTACH ? new DataView(body.buffer).getUint32(REG.nr_mode, true) : -1 });
+      return { errno: 0, name, body };
+    } };
+    const v = new ValeSwitch("vale7", ctl, sys);
+    expect(readFileSync(`${sys}/module/netmap/parameters/admode`, "utf8")).toBe("2");
+    await v.setPorts(["vh000000000001", "vh000000000002"]);
+    await v.setPorts(["vh000000000002"]);
+    await v.stop();
+    expect(sent).toEqual([
+      { reqtype: REQ.VALE_ATTACH, name: "vale7:vh000000000001", mode: NR_REG.ALL_NIC },
+      { reqtype: REQ.VALE_ATTACH, name: "vale7:vh000000000002", mode: NR_REG.ALL_NIC },
+      { reqtype: REQ.VALE_DETACH, name: "vale7:vh000000000001", mode: -1 },
+      { reqtype: REQ.VALE_DETACH, name: "vale7:vh000000000002", mode: -1 },
+    ]);
+    expect(() => new ValeSwitch("vale7", ctl, `${sys}/nothing`)).toThrow(/netmap module not loaded/);
   });
 });
