@@ -119,6 +119,14 @@ describe("Ring over a hand-built netmap ring", () => {
     copyBytes(s, new Uint32Array(s.buffer), 1, d, new Uint32Array(d.buffer), 3, 10); // unaligned: bulk path
     expect([...d.subarray(3, 13)]).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     expect(d[13]).toBe(0);
+    // one region: a native move, overlapping or not
+    const m = new Uint8Array(4096).map((_, i) => i & 255), m32 = new Uint32Array(m.buffer);
+    copyBytes(m, m32, 0, m, m32, 2048, 1500);
+    expect(Buffer.from(m.subarray(2048, 3548)).equals(Buffer.from(Uint8Array.from({ length: 1500 }, (_, i) => i & 255)))).toBe(true);
+    // across regions, jumbo: the bulk path
+    const big = new Uint8Array(9000).map((_, i) => (i * 7) & 255), out = new Uint8Array(9000);
+    copyBytes(big, new Uint32Array(big.buffer), 0, out, new Uint32Array(out.buffer), 0, 9000);
+    expect(Buffer.from(out).equals(Buffer.from(big))).toBe(true);
   });
   test("misaligned rings and rings with under 2 slots are refused", () => {
     const h = handRing();

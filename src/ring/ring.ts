@@ -111,14 +111,19 @@ export class Ring {
 }
 
 /**
- * Packet copy between regions without allocating for small packets (nm_pkt_copy's idea: word copies,
- * bulk copy for large ones). Buffers are 4-byte aligned in every backend.
+ * Packet copy without allocating (nm_pkt_copy's idea). Within one region: copyWithin (native memmove).
+ * Across regions: 32-bit words up to 2 KiB (every MTU-sized frame; buffers are 4-byte aligned in every
+ * backend); only larger frames, or unaligned ones, take a bulk copy that allocates a view.
  */
 export function copyBytes(
   s8: Uint8Array, s32: Uint32Array, src: number,
   d8: Uint8Array, d32: Uint32Array, dst: number, len: number,
 ): void {
-  if (len >= 512 || (src | dst) & 3) {
+  if (s8.buffer === d8.buffer) {
+    d8.copyWithin(dst, src, src + len);
+    return;
+  }
+  if (len > 2048 || (src | dst) & 3) {
     d8.set(s8.subarray(src, src + len), dst);
     return;
   }
