@@ -46,8 +46,11 @@ export function parsePortName(spec: string): PortName {
   const out: PortName = { spec, backend, ifname: "", mode: NR_REG.ALL_NIC, ringId: 0, flags: "", options: {} };
 
   if (backend === "pcap") {
+    // a path, taken verbatim up to an optional trailing @conf:...
+    const at = rest.lastIndexOf("@conf:");
+    if (at >= 0) { parseOptions(spec, rest.slice(at + 1), out.options); rest = rest.slice(0, at); }
     if (!rest) throw bad(spec, "missing file name after pcap:");
-    out.ifname = rest; // a path: taken verbatim
+    out.ifname = rest;
     return out;
   }
 

@@ -5,6 +5,7 @@ import { ShmPort, type ShmOpenOptions } from "./shm.ts";
 import { PacketPort } from "./packet.ts";
 import { XdpPort } from "./xdp.ts";
 import { NetmapPort } from "./netmap.ts";
+import { PcapPort } from "./pcap.ts";
 
 export type OpenOptions = ShmOpenOptions;
 
@@ -25,7 +26,7 @@ export function openParsed(pn: PortName, opts: OpenOptions = {}): Port {
     case "xdp":
       return new XdpPort(pn);
     case "pcap":
-      throw new PortError(`${pn.spec}: the pcap port backend is not built yet`);
+      return new PcapPort(pn);
   }
 }
 

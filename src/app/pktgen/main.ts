@@ -91,7 +91,7 @@ async function main(argv: string[]): Promise<number> {
   process.on("SIGTERM", onSignal("SIGTERM")); // docker stop, systemd
 
   const backend = parsePortName(cfg.ifname).backend;
-  const waitLink = cfg.waitLink ?? (backend === "vale" || backend === "shm" ? 0 : 2);
+  const waitLink = cfg.waitLink ?? (backend === "vale" || backend === "shm" || backend === "pcap" ? 0 : 2); // no PHY to wait for
   D("start_threads", 2790, `Wait ${waitLink} secs for phy reset`);
   if (waitLink) await Bun.sleep(waitLink * 1000);
   D("start_threads", 2792, "Ready...");
