@@ -1,10 +1,9 @@
 // bun run pktgen: netmap pkt-gen on bunmap ports. The main thread parses flags, starts one Worker
 // per thread, prints the periodic rate line and the final summary; workers run the datapath.
-import { parseArgs, isSender, isReceiver, UsageError, USAGE, type Config } from "./args.ts";
+import { parseArgs, isSender, isReceiver, UsageError, USAGE, OPT, type Config } from "./args.ts";
 import { parsePortName, PortError } from "../../port/open.ts";
 import { C, CTL, STRIDE, allCounters, makeShared } from "./ctx.ts";
 import { D, PpsWindow, rateLine, txOutput } from "./report.ts";
-import { OPT } from "./args.ts";
 import { threadPortName } from "./portname.ts";
 
 function fail(msg: string): never {
