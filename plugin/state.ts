@@ -1,11 +1,33 @@
 // What the driver must not forget across restarts: networks and endpoints, in SQLite (bun:sqlite),
 // each change one transaction, WAL + synchronous=FULL so an acknowledged answer is on disk.
 import { Database } from "bun:sqlite";
+import { Type, type TSchema } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 
+/** Rows as they must come back from the file: anything else is a damaged database, said plainly. */
+export const NetworkRowSchema = Type.Object({
+  id: Type.String({ minLength: 1 }), switch: Type.String({ pattern: "^vale[0-9A-Za-z_]*$" }),
+  backend: Type.Union([Type.Literal("packet"), Type.Literal("xdp"), Type.Literal("vale")]),
+  mtu: Type.Integer({ minimum: 68, maximum: 9000 }), gateway: Type.String(), options: Type.String(), created: Type.Number(),
+});
+export const EndpointRowSchema = Type.Object({
+  id: Type.String({ minLength: 1 }), network: Type.String({ minLength: 1 }),
+  host_if: Type.String({ pattern: "^vh[0-9a-f]{12}$" }), cont_if: Type.String({ pattern: "^vc[0-9a-f]{12}$" }),
+  mac: Type.String({ pattern: "^([0-9a-f]{2}:){5}[0-9a-f]{2}$" }), address: Type.String(), address6: Type.String(),
+  joined: Type.Union([Type.Literal(0), Type.Literal(1)]), sandbox: Type.String(),
+});
 export interface NetworkRow { id: string; switch: string; backend: string; mtu: number; gateway: string; options: string; created: number }
 export interface EndpointRow { id: string; network: string; host_if: string; cont_if: string; mac: string; address: string; address6: string; joined: number; sandbox: string }
+
+function checked<T>(schema: TSchema, what: string, row: T | null): T | null {
+  if (row !== null && !Value.Check(schema, row)) {
+    const e = [...Value.Errors(schema, row)][0];
+    throw new Error(`state database: bad ${what} row ${JSON.stringify(row)}: ${e?.path ?? ""} ${e?.message ?? ""}`.trim());
+  }
+  return row;
+}
 
 export class State {
   readonly db: Database;
@@ -22,10 +44,10 @@ export class State {
       joined INTEGER NOT NULL DEFAULT 0, sandbox TEXT NOT NULL DEFAULT '')`);
   }
   network(id: string): NetworkRow | null {
-    return this.db.query<NetworkRow, [string]>("SELECT * FROM networks WHERE id = ?").get(id);
+    return checked(NetworkRowSchema, "network", this.db.query<NetworkRow, [string]>("SELECT * FROM networks WHERE id = ?").get(id));
   }
   networks(): NetworkRow[] {
-    return this.db.query<NetworkRow, []>("SELECT * FROM networks ORDER BY created").all();
+    return this.db.query<NetworkRow, []>("SELECT * FROM networks ORDER BY created").all().map((r) => checked(NetworkRowSchema, "network", r)!);
   }
   addNetwork(n: NetworkRow): void {
     this.db.query("INSERT INTO networks (id, switch, backend, mtu, gateway, options, created) VALUES ($id, $switch, $backend, $mtu, $gateway, $options, $created)").run({ ...n });
@@ -34,12 +56,13 @@ export class State {
     this.db.query("DELETE FROM networks WHERE id = ?").run(id);
   }
   endpoint(id: string): EndpointRow | null {
-    return this.db.query<EndpointRow, [string]>("SELECT * FROM endpoints WHERE id = ?").get(id);
+    return checked(EndpointRowSchema, "endpoint", this.db.query<EndpointRow, [string]>("SELECT * FROM endpoints WHERE id = ?").get(id));
   }
   endpoints(network?: string): EndpointRow[] {
-    return network
+    const rows = network
       ? this.db.query<EndpointRow, [string]>("SELECT * FROM endpoints WHERE network = ? ORDER BY id").all(network)
       : this.db.query<EndpointRow, []>("SELECT * FROM endpoints ORDER BY id").all();
+    return rows.map((r) => checked(EndpointRowSchema, "endpoint", r)!);
   }
   addEndpoint(e: EndpointRow): void {
     this.db.query("INSERT INTO endpoints (id, network, host_if, cont_if, mac, address, address6, joined, sandbox) VALUES ($id, $network, $host_if, $cont_if, $mac, $address, $address6, $joined, $sandbox)").run({ ...e });

@@ -255,6 +255,22 @@ describe("end to end over shm pipes", () => {
     expect(rr.out).toContain("Sequence errors: 0 gaps (0 packets missing), 0 out of order");
   });
 
+  test("-a pins the datapath thread to that CPU, not the main thread", async () => {
+    if (navigator.hardwareConcurrency < 2) return;
+    const rx = pktgen(["-i", `shm:${region("pin")}{0`, "-f", "rx", "-a", "1", "-c", "2"]);
+    await started(rx);
+    const { readdirSync, readFileSync } = await import("node:fs");
+    const tasks = readdirSync(`/proc/${rx.proc.pid}/task`).map((t) => ({
+      comm: readFileSync(`/proc/${rx.proc.pid}/task/${t}/comm`, "utf8").trim(),
+      cpus: /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${rx.proc.pid}/task/${t}/status`, "utf8"))?.[1],
+    }));
+    rx.proc.kill("SIGINT");
+    await rx.done;
+    // threads the worker starts later (its JIT) inherit the mask, as on any Linux thread
+    expect(tasks.find((t) => t.comm === "Worker")?.cpus).toBe("1");
+    expect(tasks.find((t) => t.comm === "bun")?.cpus).not.toBe("1");
+  });
+
   test("-W: a receiver with no traffic gives up after a second", async () => {
     const t = performance.now();
     const rr = await pktgen(["-i", `shm:${region("idle")}{0`, "-f", "rx", "-W"]).done;

@@ -156,6 +156,13 @@ describe.skipIf(!root)("endpoint lifecycle with real veths", () => {
     await second.call("NetworkDriver.DeleteNetwork", { NetworkID: "net1" });
     expect(second.state.networks()).toEqual([]);
   });
+
+  test("a damaged state file is reported, not trusted", () => {
+    const st = new State(":memory:");
+    st.db.exec("INSERT INTO networks (id, switch, backend, mtu, gateway, options, created) VALUES ('n', 'vale1', 'dpdk', 1500, '', '{}', 0)");
+    expect(() => st.networks()).toThrow(/state database: bad network row .*backend/);
+    st.close();
+  });
 });
 
 describe("kernel VALE datapath (requests checked, no /dev/netmap needed)", () => {
