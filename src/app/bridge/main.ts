@@ -7,17 +7,14 @@ import { POLLIN } from "../../ring/layout.ts";
 import { canSwap, moveRings } from "../forward.ts";
 import { D, norm } from "../pktgen/report.ts";
 
-export class UsageError extends Error {}
+import { UsageError, intArg, parseCli } from "../cli.ts";
 
 export interface BridgeArgs { a: string; b: string; burst: number; wait: number; zeroCopy: boolean; verbose: boolean; reportMs: number; seconds: number }
 
 export function parseBridgeArgs(argv: string[]): BridgeArgs | "help" {
   const ifs: string[] = [];
   const r: BridgeArgs = { a: "", b: "", burst: 1024, wait: 4, zeroCopy: true, verbose: false, reportMs: 1000, seconds: 0 };
-  const num = (f: string, v: string | undefined, lo: number, hi: number) => {
-    if (v === undefined || !/^[0-9]+$/.test(v) || +v < lo || +v > hi) throw new UsageError(`-${f} ${v ?? ""}: expected a number ${lo}..${hi}`);
-    return +v;
-  };
+  const num = (f: string, v: string | undefined, lo: number, hi: number) => intArg(`-${f}`, v, lo, hi);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     switch (a) {
@@ -43,15 +40,8 @@ export function parseBridgeArgs(argv: string[]): BridgeArgs | "help" {
 export const USAGE = `Usage: bun run bridge -i PORT_A -i PORT_B [-b burst(1024)] [-w wait_s(4)] [-c no zero copy] [-T report_ms] [-t seconds] [-v]`;
 
 async function main(): Promise<number> {
-  let args: BridgeArgs;
-  try {
-    const r = parseBridgeArgs(process.argv.slice(2));
-    if (r === "help") { process.stdout.write(USAGE + "\n"); return 0; }
-    args = r;
-  } catch (e) {
-    process.stderr.write(`bridge: ${(e as Error).message} (bun run bridge -h)\n`);
-    return 1;
-  }
+  const args = parseCli("bridge", USAGE, parseBridgeArgs);
+  if (!args) return 0;
   let pa: Port, pb: Port;
   try {
     pa = openPort(args.a);

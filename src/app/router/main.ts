@@ -12,7 +12,7 @@ import { canSwap } from "../forward.ts";
 import { D } from "../pktgen/report.ts";
 import { RouterNf, Verdict, type NfConfig } from "./nf.ts";
 
-export class UsageError extends Error {}
+import { UsageError, intArg, parseCli } from "../cli.ts";
 
 export interface RouterArgs extends NfConfig { ports: string[]; seconds: number; reportMs: number }
 
@@ -32,11 +32,8 @@ export function parseRouterArgs(argv: string[]): RouterArgs | "help" {
       case "--ip": r.routerIp = ip(a, v); i++; break;
       case "--client": r.clientIp = ip(a, v); i++; break;
       case "--server": r.serverIp = ip(a, v); i++; break;
-      case "-t": case "-T":
-        if (!v || !/^[0-9]+$/.test(v)) throw new UsageError(`${a} ${v ?? ""}: expected a number`);
-        if (a === "-t") r.seconds = +v; else r.reportMs = Math.max(10, +v);
-        i++;
-        break;
+      case "-t": r.seconds = intArg(a, v, 0, 86400); i++; break;
+      case "-T": r.reportMs = intArg(a, v, 10, 3_600_000); i++; break;
       default: throw new UsageError(`unknown argument '${a}'`);
     }
   }
@@ -56,15 +53,8 @@ function emit(rx: Ring, i: number, out: Ring, swap: boolean): boolean {
 }
 
 async function main(): Promise<number> {
-  let args: RouterArgs;
-  try {
-    const r = parseRouterArgs(process.argv.slice(2));
-    if (r === "help") { process.stdout.write(USAGE + "\n"); return 0; }
-    args = r;
-  } catch (e) {
-    process.stderr.write(`router: ${(e as Error).message} (bun run router -h)\n`);
-    return 1;
-  }
+  const args = parseCli("router", USAGE, parseRouterArgs);
+  if (!args) return 0;
   const ports: Port[] = [];
   try {
     for (const p of args.ports) ports.push(openPort(p));

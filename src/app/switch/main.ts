@@ -5,7 +5,7 @@ import { parsePortName } from "../../port/open.ts";
 import { Fdb } from "./fdb.ts";
 import { D, norm } from "../pktgen/report.ts";
 
-export class UsageError extends Error {}
+import { UsageError, intArg, parseCli } from "../cli.ts";
 
 export interface SwitchArgs { ports: string[]; workers: number; burst: number; lookup: string | null; age: number; reportMs: number; seconds: number }
 
@@ -24,10 +24,7 @@ export function expandPorts(spec: string): string[] {
 
 export function parseSwitchArgs(argv: string[]): SwitchArgs | "help" {
   const r: SwitchArgs = { ports: [], workers: 1, burst: 512, lookup: null, age: 300, reportMs: 1000, seconds: 0 };
-  const num = (f: string, v: string | undefined, lo: number, hi: number) => {
-    if (v === undefined || !/^[0-9]+$/.test(v) || +v < lo || +v > hi) throw new UsageError(`${f} ${v ?? ""}: expected a number ${lo}..${hi}`);
-    return +v;
-  };
+  const num = intArg;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     switch (a) {
@@ -49,15 +46,8 @@ export function parseSwitchArgs(argv: string[]): SwitchArgs | "help" {
 }
 
 async function main(): Promise<number> {
-  let args: SwitchArgs;
-  try {
-    const r = parseSwitchArgs(process.argv.slice(2));
-    if (r === "help") { process.stdout.write(USAGE + "\n"); return 0; }
-    args = r;
-  } catch (e) {
-    process.stderr.write(`switch: ${(e as Error).message}${e instanceof UsageError ? " (bun run switch -h)" : ""}\n`);
-    return 1;
-  }
+  const args = parseCli("switch", USAGE, parseSwitchArgs);
+  if (!args) return 0;
   const fdb = new Fdb(16, args.age);
   const ctrSab = new SharedArrayBuffer(16 + args.workers * 32);
   const ctl = new Int32Array(ctrSab, 0, 4);
