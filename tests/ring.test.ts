@@ -72,6 +72,21 @@ describe("Ring over a hand-built netmap ring", () => {
     r.tail = 1; // tail behind head: wrapped
     expect(r.space()).toBe(3);
   });
+  test("badHead: head may only move forward from the last sync, up to tail, across the wrap", () => {
+    const h = handRing(); // head 2, tail 6, 8 slots
+    const r = new Ring(h.mem, h.at);
+    expect(r.badHead(2)).toBeNull(); // not moved
+    r.head = 6;
+    expect(r.badHead(2)).toBeNull(); // up to tail
+    r.head = 7;
+    expect(r.badHead(2)).toBe("head 7 outside [2, 6] (num_slots 8)");
+    r.head = 1;
+    expect(r.badHead(2)).toMatch(/outside/); // backwards
+    r.tail = 1; r.head = 0; // wrapped: last 6, tail 1
+    expect(r.badHead(6)).toBeNull();
+    r.head = 9;
+    expect(r.badHead(6)).toMatch(/head 9 outside/);
+  });
   test("setLenFlags writes len and flags at +4/+6 in one store", () => {
     const h = handRing();
     const r = new Ring(h.mem, h.at);

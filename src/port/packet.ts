@@ -175,9 +175,8 @@ export class PacketPort implements Port {
     const u32 = this.u32, n = ring.numSlots, head = ring.head, frame = this.txFrame;
     let j = this.lastTx;
     if (j !== head) {
-      if (head >= n || ((head - j + n) % n) > ((ring.tail - j + n) % n)) {
-        throw new PortError(`txsync on ${this.name}: head ${head} outside [${j}, ${ring.tail}]`);
-      }
+      const bad = ring.badHead(j);
+      if (bad) throw new PortError(`txsync on ${this.name}: ${bad}`);
       while (j !== head) {
         if (ring.bufIdx(j) !== j) throw new PortError(`${this.name}: tx slot ${j} holds buffer ${ring.bufIdx(j)}; packet ports keep their frames (copy, do not swap)`);
         const h = (this.kTx + j * frame) >> 2;
@@ -216,9 +215,8 @@ export class PacketPort implements Port {
     const ring = this.rxRings[0];
     const n = ring.numSlots, head = ring.head;
     if (head !== this.lastRx) {
-      if (head >= n || ((head - this.lastRx + n) % n) > ((ring.tail - this.lastRx + n) % n)) {
-        throw new PortError(`rxsync on ${this.name}: head ${head} outside [${this.lastRx}, ${ring.tail}]`);
-      }
+      const bad = ring.badHead(this.lastRx);
+      if (bad) throw new PortError(`rxsync on ${this.name}: ${bad}`);
       this.lastRx = head; // our own buffers: releasing needs nothing from the kernel
     }
     const u8 = this.u8, u32 = this.u32, c = this.c;

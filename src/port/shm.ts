@@ -174,12 +174,10 @@ export class ShmPort implements Port {
     for (let k = 0; k < this.txRings.length; k++) {
       const ring = this.txRings[k];
       const n = ring.numSlots;
-      const head = ring.head, last = this.lastTx[k], tail = ring.tail;
+      const head = ring.head, last = this.lastTx[k];
       if (head !== last) {
-        // head may only move forward within [last, tail]
-        if (head >= n || ((head - last + n) % n) > ((tail - last + n) % n)) {
-          throw new PortError(`txsync on ${this.name}: head ${head} outside [${last}, ${tail}] (num_slots ${n})`);
-        }
+        const bad = ring.badHead(last);
+        if (bad) throw new PortError(`txsync on ${this.name}: ${bad}`);
         Atomics.store(u, this.txProd[k], head);
         this.lastTx[k] = head;
         moved = true;
@@ -195,12 +193,10 @@ export class ShmPort implements Port {
     let moved = false;
     for (let k = 0; k < this.rxRings.length; k++) {
       const ring = this.rxRings[k];
-      const n = ring.numSlots;
-      const head = ring.head, last = this.lastRx[k], tail = ring.tail;
+      const head = ring.head, last = this.lastRx[k];
       if (head !== last) {
-        if (head >= n || ((head - last + n) % n) > ((tail - last + n) % n)) {
-          throw new PortError(`rxsync on ${this.name}: head ${head} outside [${last}, ${tail}] (num_slots ${n})`);
-        }
+        const bad = ring.badHead(last);
+        if (bad) throw new PortError(`rxsync on ${this.name}: ${bad}`);
         Atomics.store(u, this.rxCons[k], head);
         this.lastRx[k] = head;
         moved = true;

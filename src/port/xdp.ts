@@ -173,9 +173,8 @@ export class XdpPort implements Port {
     // give released slots' frames back to the kernel
     let j = this.lastRx;
     if (j !== head) {
-      if (head >= n || ((head - j + n) % n) > ((ring.tail - j + n) % n)) {
-        throw new PortError(`rxsync on ${this.name}: head ${head} outside [${j}, ${ring.tail}]`);
-      }
+      const bad = ring.badHead(j);
+      if (bad) throw new PortError(`rxsync on ${this.name}: ${bad}`);
       while (j !== head) {
         this.pushFill(u32[s0 + (j << 2)] << this.shift);
         j = j + 1 === n ? 0 : j + 1;
@@ -219,9 +218,8 @@ export class XdpPort implements Port {
     let j = this.lastTx;
     const submitted = j !== head;
     if (submitted) {
-      if (head >= n || ((head - j + n) % n) > ((ring.tail - j + n) % n)) {
-        throw new PortError(`txsync on ${this.name}: head ${head} outside [${j}, ${ring.tail}]`);
-      }
+      const bad = ring.badHead(j);
+      if (bad) throw new PortError(`txsync on ${this.name}: ${bad}`);
       const t = this.tx, d = t.desc;
       while (j !== head) {
         const i = (this.txProd & t.mask) << 2;

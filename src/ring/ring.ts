@@ -64,6 +64,16 @@ export class Ring {
   /** nm_ring_empty */
   empty(): boolean { return this.u32[this.h + H_HEAD] === this.u32[this.h + H_TAIL]; }
 
+  /**
+   * What every sync checks before trusting head (as the kernel does): it may only have moved forward
+   * from `last`, to at most tail. Returns an error message, or null when head is acceptable.
+   */
+  badHead(last: number): string | null {
+    const n = this.numSlots, head = this.u32[this.h + H_HEAD], tail = this.u32[this.h + H_TAIL];
+    if (head < n && (head - last + n) % n <= (tail - last + n) % n) return null;
+    return `head ${head} outside [${last}, ${tail}] (num_slots ${n})`;
+  }
+
   /** Advance head and cur together (release rx slots / hand tx slots to the backend). */
   advance(to: number): void {
     this.u32[this.h + H_HEAD] = to;
