@@ -10,8 +10,14 @@ mkdir -p "$root/bin" "$root/tmp" "$root/bunmap"
 cp /bin/busybox "$root/bin/busybox"
 for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$root/bin/$a"; done
 bun=$(readlink -f "$(command -v bun || echo "$repo/node_modules/.bin/bun")")
-cp "$bun" "$root/bin/bun"
-for lib in $(ldd "$bun" | grep -o '/[^ ]*'); do mkdir -p "$root$(dirname "$lib")"; cp -L "$lib" "$root$lib"; done
+# bun, and for the plugin iproute2's ip (busybox's cannot make veths) and ethtool, with their libraries
+for bin in "$bun" "$(command -v ip)" "$(command -v ethtool || true)"; do
+  [ -n "$bin" ] || continue
+  name=$(basename "$bin" | sed 's/^bun.*/bun/')
+  rm -f "$root/bin/$name" # busybox has an ip applet: replace the link, never write through it
+  cp -L "$bin" "$root/bin/$name"
+  for lib in $(ldd "$bin" | grep -o '/[^ ]*'); do mkdir -p "$root$(dirname "$lib")"; cp -L "$lib" "$root$lib"; done
+done
 # the repository with its node_modules (elysia, typebox), minus git and the bun binaries (one is in /bin)
 (cd "$repo" && tar -c --exclude=./.git --exclude=./bench/out --exclude=./node_modules/bun --exclude=./node_modules/@oven .) | tar -C "$root/bunmap" -x
 tar -C "$root" -c . | docker import -c 'ENV PATH=/bin' -c 'WORKDIR /bunmap' -c 'CMD ["bun", "plugin/main.ts"]' - "$tag"
