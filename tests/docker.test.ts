@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { IMAGE, ensureImage } from "./helpers/docker-image.ts";
 import { listOurs } from "../plugin/veth.ts";
+import { libxdp } from "../ffi/xsk.ts";
 setDefaultTimeout(120_000);
 
 const SOCK = "/run/docker/plugins/vale.sock";
@@ -21,6 +22,7 @@ function unavailable(): string | null {
   return null;
 }
 const why = unavailable();
+const noXdp = (() => { try { libxdp(); return null; } catch (e) { return (e as Error).message; } })();
 if (why) console.warn(`SKIP Docker tests: ${why}`);
 
 const tag = `bm${process.pid}`;
@@ -111,5 +113,22 @@ describe.skipIf(!!why)("docker network create -d vale", () => {
     expect(docker("network", "rm", NET).status).toBe(0);
     expect(listOurs()).toEqual([]);
     expect(await api("/bunmap/networks")).toEqual([]);
+  });
+
+  test.skipIf(!!noXdp)("-o backend=xdp: the switch opens the host veth ends as AF_XDP ports", async () => {
+    const net = `${NET}x`;
+    expect(docker("network", "create", "-d", "vale", "--subnet", "198.18.1.0/24", "-o", "backend=xdp", net).stderr).toBe("");
+    try {
+      for (const [c, ip] of [[C1, "198.18.1.10"], [C2, "198.18.1.11"]]) expect(docker("run", "-d", "--name", c, "--network", net, "--ip", ip, IMAGE).stderr).toBe("");
+      const view = (await api("/bunmap/networks"))[0];
+      expect(view.backend).toBe("xdp");
+      // libxdp attached its program to the host ends the switch opened
+      for (const e of view.endpoints) expect(sh(["ip", "link", "show", e.host_interface]).stdout).toContain("xdp");
+      expect(docker("exec", C1, "ping", "-c", "3", "-W", "2", "198.18.1.11").stdout).toMatch(/3 packets transmitted, 3 packets received/);
+    } finally {
+      docker("rm", "-f", C1, C2);
+      docker("network", "rm", net);
+    }
+    expect(listOurs()).toEqual([]);
   });
 });
