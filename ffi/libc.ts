@@ -101,7 +101,7 @@ export function mmapShared(fd: number, size: number): Pointer {
   return p as Pointer;
 }
 
-const MAP_PRIVATE = 2, MAP_FIXED = 0x10, MAP_ANONYMOUS = 0x20, MAP_NORESERVE = 0x4000, MAP_LOCKED = 0x2000;
+const MAP_PRIVATE = 2, MAP_FIXED = 0x10, MAP_ANONYMOUS = 0x20, MAP_NORESERVE = 0x4000;
 
 /** Reserve (and back with zeroed memory) an anonymous region: the container for one port's memory. */
 export function mmapAnon(size: number): Pointer {
@@ -115,7 +115,6 @@ export function mmapFixed(at: number, size: number, fd: number, offset = 0): voi
   const p = C.mmap(at as Pointer, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, offset) as unknown as number;
   if (p !== at) throw new SysError("mmap", errno(), "(fixed)");
 }
-void MAP_LOCKED;
 
 export function munmap(p: Pointer, size: number): void {
   C.munmap(p, size);

@@ -123,9 +123,10 @@ function splitV6Range(spec: string): string[] {
 }
 
 export function parseArgs(argv: string[]): Config | "help" {
-  const c: Config = {
+  // src/dst ranges are parsed at the end, once -4/-6 and -s/-d are known
+  const c: Omit<Config, "src" | "dst"> & Partial<Pick<Config, "src" | "dst">> = {
     ifname: "", func: "rx", npackets: 0, size: 60, minSize: 0, burst: 0, af: 4,
-    srcSpec: "10.0.0.1", dstSpec: "10.1.0.1", src: null as never, dst: null as never,
+    srcSpec: "10.0.0.1", dstSpec: "10.1.0.1",
     srcMac: null, dstMac: "ff:ff:ff:ff:ff:ff", affinity: -1, cpus: 1, threads: 1, reportMs: 1000,
     waitLink: null, forever: true, rate: 0, options: 0, normalize: true, frags: 1, fragSize: 0,
     verbose: 0, vnetHdr: 0, pcapFile: null, ringConf: null, framing: 0,
@@ -206,13 +207,13 @@ export function parseArgs(argv: string[]): Config | "help" {
   for (const [flag, mac] of [["S", c.srcMac], ["D", c.dstMac]] as const) {
     if (mac !== null) try { parseMac(mac); } catch (e) { throw new UsageError(`-${flag}: ${(e as Error).message}`); }
   }
-  c.src = parseRange(c.srcSpec, c.af, "s");
-  c.dst = parseRange(c.dstSpec, c.af, "d");
+  const src = parseRange(c.srcSpec, c.af, "s");
+  const dst = parseRange(c.dstSpec, c.af, "d");
   if ((c.func === "ping" || c.func === "pong") && c.threads > 1) throw new UsageError(`-f ${c.func} runs on one thread, not -p ${c.threads}`);
   if (c.pcapFile && c.func !== "tx") throw new UsageError("-P (packet from a pcap file) works with -f tx only");
   if (c.rate) {
     // pkt-gen: something every ~3 ms, never less than a burst of 1
     c.burst = Math.max(1, Math.min(c.burst, Math.floor(c.rate / 300)));
   }
-  return c;
+  return { ...c, src, dst };
 }
