@@ -11,6 +11,7 @@ import { POLLIN } from "../src/ring/layout.ts";
 import { parseArgs, UsageError } from "../src/app/pktgen/args.ts";
 import { norm, txOutput, rateLine } from "../src/app/pktgen/report.ts";
 import { SeqCheck } from "../src/app/pktgen/rx.ts";
+import { threadPortName, withConf } from "../src/app/pktgen/portname.ts";
 import { pcapGlobalHeader, pcapRecordHeader } from "../src/packet/pcap.ts";
 
 const tag = `pg${process.pid}`;
@@ -56,6 +57,15 @@ describe("flags", () => {
       expect(() => parseArgs(args)).toThrow(UsageError);
       expect(() => parseArgs(args)).toThrow(re);
     }
+  });
+  test("-p: thread i opens ring i (shm, netmap) or queue q+i (xdp); -C becomes @conf", () => {
+    const cfg = (ifname: string, threads: number) => ({ ...(parseArgs(["-i", ifname, "-p", String(threads)]) as Exclude<ReturnType<typeof parseArgs>, "help">) });
+    expect([0, 1].map((i) => threadPortName(cfg("shm:a{0@conf:rings=2", 2), i))).toEqual(["shm:a{0-0@conf:rings=2", "shm:a{0-1@conf:rings=2"]);
+    expect([0, 1].map((i) => threadPortName(cfg("netmap:eth0", 2), i))).toEqual(["netmap:eth0-0", "netmap:eth0-1"]);
+    expect([0, 1].map((i) => threadPortName(cfg("xdp:eth0@2", 2), i))).toEqual(["xdp:eth0@2", "xdp:eth0@3"]);
+    expect([0, 1].map((i) => threadPortName(cfg("xdp:eth0@conf:slots=512", 2), i))).toEqual(["xdp:eth0@0@conf:slots=512", "xdp:eth0@1@conf:slots=512"]);
+    expect(threadPortName(cfg("shm:a{0-1", 1), 0)).toBe("shm:a{0-1");
+    expect(withConf("vale0:x", "1024,512,2")).toBe("vale0:x@conf:tx_slots=1024,rx_slots=512,tx_rings=2,rx_rings=2");
   });
   test("bad invocations print exactly one error line and exit non-zero", async () => {
     const cases = [["-i", "eth0"], ["-i", "shm:x{0", "-f", "nope"], ["-i", "shm:x{99", "-f", "tx"], ["-i", "netmap:eth0"], ["-q"]];

@@ -6,6 +6,13 @@ export function threadPortName(cfg: Config, idx: number): string {
   let spec = withConf(cfg.ifname, cfg.ringConf);
   if (cfg.threads <= 1) return spec;
   const pn = parsePortName(spec);
+  if (pn.backend === "xdp") {
+    // AF_XDP binds one queue per socket: thread i takes queue q + i (xdp:eth0@q, q defaults to 0)
+    const q = (pn.queue ?? 0) + idx;
+    const at = spec.search(/@(?![0-9])/);
+    const base = (at >= 0 ? spec.slice(0, at) : spec).replace(/@[0-9]+$/, "");
+    return `${base}@${q}${at >= 0 ? spec.slice(at) : ""}`;
+  }
   if (pn.mode === NR_REG.ONE_NIC) return spec; // the user chose a ring: keep it
   const at = spec.search(/@(?![0-9])/);
   const [base, opts] = at >= 0 ? [spec.slice(0, at), spec.slice(at)] : [spec, ""];
