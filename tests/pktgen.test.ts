@@ -53,6 +53,8 @@ describe("flags", () => {
       [["-i", "shm:a{0", "-x"], /unknown option -x/],
       [["-i", "shm:a{0", "-b"], /needs a value/],
       [["-i", "shm:a{0", "-D", "1:2:3"], /bad MAC/],
+      [["-i", "shm:a{0", "-o", "16"], /OPT_TS/],
+      [["-i", "shm:a{0", "-o", "32"], /indirect/],
     ] as [string[], RegExp][]) {
       expect(() => parseArgs(args)).toThrow(UsageError);
       expect(() => parseArgs(args)).toThrow(re);

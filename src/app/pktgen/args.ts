@@ -197,6 +197,8 @@ export function parseArgs(argv: string[]): Config | "help" {
   if (!c.ifname) throw new UsageError("missing -i port (e.g. -i shm:pipe{0)");
   if (c.minSize && c.minSize > c.size) throw new UsageError(`bad minimum size ${c.minSize}: above the packet size ${c.size}`);
   if (c.options & OPT.INDIRECT) throw new UsageError("-I (indirect buffers) works only on VALE ports over kernel netmap, which this backend cannot open");
+  // said, not ignored: timestamps ride in ping's payload (-f ping) but not in tx's
+  if (c.options & OPT.TS) throw new UsageError("-o 16 (OPT_TS, timestamps in tx payloads) is not supported; -f ping stamps and measures RTT");
   if (!c.burst) c.burst = DEFAULT_BURST[c.func];
   if ((c.func === "ping" || c.func === "pong") && c.af === 6) throw new UsageError("ping/pong support IPv4 only (as pkt-gen)");
   if (c.af === 6) {
