@@ -13,7 +13,8 @@ export interface Datapath {
   readonly kind: Backend;
   /** Make the switch carry exactly these host interfaces. */
   setPorts(ifnames: string[]): Promise<void>;
-  counters(): { port: string; rx: number; tx: number }[];
+  /** Packets per port; null where the datapath keeps none we can read (kernel VALE). */
+  counters(): { port: string; rx: number | null; tx: number | null }[];
   stop(): Promise<void>;
 }
 
@@ -89,7 +90,7 @@ export class ValeSwitch implements Datapath {
     for (const n of ifnames) if (!this.attached.has(n)) { valeRun(this.ctl, { op: "attach", name: `${this.sw}:${n}`, hostStack: false, conf: [0, 0, 0, 0], memId: 0 }); this.attached.add(n); }
     for (const n of [...this.attached]) if (!ifnames.includes(n)) { valeRun(this.ctl, { op: "detach", name: `${this.sw}:${n}` }); this.attached.delete(n); }
   }
-  counters() { return [...this.attached].map((port) => ({ port, rx: 0, tx: 0 })); }
+  counters() { return [...this.attached].map((port) => ({ port, rx: null, tx: null })); } // VALE counts in the kernel, unexposed
   async stop(): Promise<void> { await this.setPorts([]); this.ctl.close?.(); }
 }
 

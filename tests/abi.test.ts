@@ -34,27 +34,28 @@ function layoutExprs(prefix: string, struct: string, layout: Record<string, numb
   return [exprs, want];
 }
 
+/** Every layout in `parts` plus the named constants, as gcc sees them, must equal our declarations. */
+function expectAbi(includes: string[], parts: [Record<string, string>, Record<string, number>][], constants: Record<string, [string, number]>): void {
+  const exprs = Object.assign({}, ...parts.map((p) => p[0]), Object.fromEntries(Object.entries(constants).map(([k, [e]]) => [k, e])));
+  const want = Object.assign({}, ...parts.map((p) => p[1]), Object.fromEntries(Object.entries(constants).map(([k, [, v]]) => [k, v])));
+  expect(cValues(includes, exprs)).toEqual(want);
+}
+
 describe.skipIf(!gcc)("AF_PACKET ABI (linux/if_packet.h)", () => {
   test("tpacket2/3 headers, block descriptor, requests, sockaddr_ll, constants", () => {
-    const parts = [
+    expectAbi(["sys/socket.h", "linux/if_packet.h"], [
       layoutExprs("tp2", "tpacket2_hdr", TP2, "size"),
       layoutExprs("tp3", "tpacket3_hdr", TP3, "size"),
       layoutExprs("blk", "tpacket_block_desc", BLOCK, "size"),
       layoutExprs("v1", "tpacket_hdr_v1", HDR_V1, "size"),
       layoutExprs("req3", "tpacket_req3", REQ3, "size"),
       layoutExprs("sll", "sockaddr_ll", SOCKADDR_LL, "size"),
-    ];
-    const exprs = Object.assign({}, ...parts.map((p) => p[0]), {
-      req: "sizeof(struct tpacket_req)", hdr2: "TPACKET2_HDRLEN", hdr3: "TPACKET3_HDRLEN",
-      rx_ring: "PACKET_RX_RING", tx_ring: "PACKET_TX_RING", version: "PACKET_VERSION", bypass: "PACKET_QDISC_BYPASS",
-      ignore: "PACKET_IGNORE_OUTGOING", send: "TP_STATUS_SEND_REQUEST", wrong: "TP_STATUS_WRONG_FORMAT", user: "TP_STATUS_USER",
+    ], {
+      req: ["sizeof(struct tpacket_req)", REQ_SIZE], hdr2: ["TPACKET2_HDRLEN", TPACKET2_HDRLEN], hdr3: ["TPACKET3_HDRLEN", TPACKET3_HDRLEN],
+      rx_ring: ["PACKET_RX_RING", PACKET.RX_RING], tx_ring: ["PACKET_TX_RING", PACKET.TX_RING], version: ["PACKET_VERSION", PACKET.VERSION],
+      bypass: ["PACKET_QDISC_BYPASS", PACKET.QDISC_BYPASS], ignore: ["PACKET_IGNORE_OUTGOING", PACKET.IGNORE_OUTGOING],
+      send: ["TP_STATUS_SEND_REQUEST", TP_STATUS_SEND_REQUEST], wrong: ["TP_STATUS_WRONG_FORMAT", TP_STATUS_WRONG_FORMAT], user: ["TP_STATUS_USER", TP_STATUS_USER],
     });
-    const want = Object.assign({}, ...parts.map((p) => p[1]), {
-      req: REQ_SIZE, hdr2: TPACKET2_HDRLEN, hdr3: TPACKET3_HDRLEN, rx_ring: PACKET.RX_RING, tx_ring: PACKET.TX_RING,
-      version: PACKET.VERSION, bypass: PACKET.QDISC_BYPASS, ignore: PACKET.IGNORE_OUTGOING,
-      send: TP_STATUS_SEND_REQUEST, wrong: TP_STATUS_WRONG_FORMAT, user: TP_STATUS_USER,
-    });
-    expect(cValues(["sys/socket.h", "linux/if_packet.h"], exprs)).toEqual(want);
   });
 });
 
@@ -62,20 +63,14 @@ describe.skipIf(!gcc || !xskHeader)("AF_XDP ABI (xdp/xsk.h, linux/if_xdp.h)", ()
   test("xsk rings, UMEM and socket configs, xdp_desc, flags", () => {
     const ring = { ...XSK_RING } as Record<string, number>;
     delete ring.cached_cons; // same struct for prod/cons: check via prod
-    const parts = [
+    expectAbi(["xdp/xsk.h", "linux/bpf.h"], [
       layoutExprs("ring", "xsk_ring_prod", ring, "bytes"),
       layoutExprs("umem", "xsk_umem_config", UMEM_CONFIG, "bytes"),
       layoutExprs("sock", "xsk_socket_config", SOCKET_CONFIG, "bytes"),
       layoutExprs("desc", "xdp_desc", XDP_DESC, "bytes"),
-    ];
-    const exprs = Object.assign({}, ...parts.map((p) => p[0]), {
-      cons: "offsetof(struct xsk_ring_cons, cached_cons)", copy: "XDP_COPY", zc: "XDP_ZEROCOPY",
-      wake: "XDP_USE_NEED_WAKEUP", ringwake: "XDP_RING_NEED_WAKEUP", headroom: "XDP_PACKET_HEADROOM",
+    ], {
+      cons: ["offsetof(struct xsk_ring_cons, cached_cons)", XSK_RING.cached_cons], copy: ["XDP_COPY", XDP_COPY], zc: ["XDP_ZEROCOPY", XDP_ZEROCOPY],
+      wake: ["XDP_USE_NEED_WAKEUP", XDP_USE_NEED_WAKEUP], ringwake: ["XDP_RING_NEED_WAKEUP", XDP_RING_NEED_WAKEUP], headroom: ["XDP_PACKET_HEADROOM", XDP_PACKET_HEADROOM],
     });
-    const want = Object.assign({}, ...parts.map((p) => p[1]), {
-      cons: XSK_RING.cached_cons, copy: XDP_COPY, zc: XDP_ZEROCOPY, wake: XDP_USE_NEED_WAKEUP,
-      ringwake: XDP_RING_NEED_WAKEUP, headroom: XDP_PACKET_HEADROOM,
-    });
-    expect(cValues(["xdp/xsk.h", "linux/bpf.h"], exprs)).toEqual(want);
   });
 });

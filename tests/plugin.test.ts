@@ -91,6 +91,15 @@ describe("protocol basics", () => {
   });
 });
 
+describe("state file", () => {
+  test("a damaged state file is reported, not trusted", () => {
+    const st = new State(":memory:");
+    st.db.exec("INSERT INTO networks (id, switch, backend, mtu, gateway, options, created) VALUES ('n', 'vale1', 'dpdk', 1500, '', '{}', 0)");
+    expect(() => st.networks()).toThrow(/state database: bad network row .*backend/);
+    st.close();
+  });
+});
+
 describe.skipIf(!root)("endpoint lifecycle with real veths", () => {
   test("create, join, leave, delete: veths, MACs, MTU, switch membership, answers", async () => {
     const { call, state } = setup();
@@ -157,12 +166,6 @@ describe.skipIf(!root)("endpoint lifecycle with real veths", () => {
     expect(second.state.networks()).toEqual([]);
   });
 
-  test("a damaged state file is reported, not trusted", () => {
-    const st = new State(":memory:");
-    st.db.exec("INSERT INTO networks (id, switch, backend, mtu, gateway, options, created) VALUES ('n', 'vale1', 'dpdk', 1500, '', '{}', 0)");
-    expect(() => st.networks()).toThrow(/state database: bad network row .*backend/);
-    st.close();
-  });
 });
 
 describe("kernel VALE datapath (requests checked, no /dev/netmap needed)", () => {

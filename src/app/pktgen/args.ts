@@ -73,7 +73,9 @@ export const USAGE = `Usage: bun run pktgen -i port [-f tx|rx|txseq|rxseq|ping|p
   -F n | -M size           fragments (slots) per packet / fragment size
   -X dump packets  -v verbose  -N no unit normalisation  -A avg/stddev of pps  -B count framing+CRC in bps
   -H len virtio-net header (0, 10, 12)  -P file.pcap send its first packet  -r don't initialise buffers
-  -C tx_slots[,rx_slots[,tx_rings[,rx_rings]]]  (deprecated: use @conf:)  -o bits  pkt-gen OPT_ bits  -I indirect (VALE)
+  -C tx_slots[,rx_slots[,tx_rings[,rx_rings]]]  (deprecated: use @conf:)  -I indirect (VALE)
+  -o bits      pkt-gen OPT_ bits: 2 access, 4/8 copy, 64 dump, 256 rubbish, 512/1024 random, 2048 stats;
+               1 (prefetch) has no effect in JS, 4096 (update csum) is always on, 16 and 32 are refused
   -h help`;
 
 const WITH_ARG = new Set("afFnilbdsDScopTwRCHPM".split(""));

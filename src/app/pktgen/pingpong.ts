@@ -4,7 +4,7 @@
 // share the region, by copy otherwise. Checksums stay valid (swaps do not change the sums).
 import { POLLIN, POLLOUT } from "../../ring/layout.ts";
 import { swapMacs } from "../../packet/ethernet.ts";
-import { swapIPv4 } from "../../packet/ipv4.ts";
+import { swapIPv4, get32 } from "../../packet/ipv4.ts";
 import { C, cancelled, wallMs, type Ctx } from "./ctx.ts";
 import { frameSource } from "./flowcfg.ts";
 
@@ -69,8 +69,7 @@ export function pingBody(ctx: Ctx): void {
           const i = rx.head, b = rx.buf(i);
           if (rx.len(i) >= off + 12) {
             const u8 = rx.u8;
-            const sec = ((u8[b + off + 4] << 24) | (u8[b + off + 5] << 16) | (u8[b + off + 6] << 8) | u8[b + off + 7]) >>> 0;
-            const nsec = ((u8[b + off + 8] << 24) | (u8[b + off + 9] << 16) | (u8[b + off + 10] << 8) | u8[b + off + 11]) >>> 0;
+            const sec = get32(u8, b + off + 4), nsec = get32(u8, b + off + 8);
             const rtt = now() - (sec * 1e9 + nsec);
             win.add(rtt); total.add(rtt);
             got++;

@@ -3,6 +3,7 @@
 import { NS_MOREFRAG, POLLIN } from "../../ring/layout.ts";
 import type { Ring } from "../../ring/ring.ts";
 import { ETH_HLEN } from "../../packet/ethernet.ts";
+import { get32 } from "../../packet/ipv4.ts";
 import { OPT } from "./args.ts";
 import { C, cancelled, rateLimited, wallMs, type Ctx } from "./ctx.ts";
 import { dumpPayload } from "./report.ts";
@@ -130,7 +131,7 @@ function receiveInspect(
     bytes += len;
     if (dump) dump(dumpPayload(u8, buf, len, ring.offset, head, ring.bufIdx(head), flags));
     if (chk && !inPacket && len >= seqOff + 4) {
-      const s = ((u8[buf + seqOff] << 24) | (u8[buf + seqOff + 1] << 16) | (u8[buf + seqOff + 2] << 8) | u8[buf + seqOff + 3]) >>> 0;
+      const s = get32(u8, buf + seqOff);
       const exp = chk.expected;
       const r = chk.check(s);
       if (r) report(r, exp, s);

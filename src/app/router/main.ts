@@ -6,7 +6,7 @@ import { openPort } from "../../port/open.ts";
 import type { Port } from "../../port/port.ts";
 import type { Ring } from "../../ring/ring.ts";
 import { POLLIN } from "../../ring/layout.ts";
-import { parseIPv4, formatIPv4 } from "../../packet/ipv4.ts";
+import { parseIPv4, formatIPv4, get32 } from "../../packet/ipv4.ts";
 import { formatMac } from "../../packet/ethernet.ts";
 import { canSwap } from "../forward.ts";
 import { D } from "../pktgen/report.ts";
@@ -98,7 +98,7 @@ async function main(): Promise<number> {
             const v = nf.handle(rx.u8, buf, rx.len(i));
             if (v !== Verdict.Drop) {
               // forward to the side of the new destination; replies go back where they came from
-              const dst = v === Verdict.Forward ? ((rx.u8[buf + 30] << 24) | (rx.u8[buf + 31] << 16) | (rx.u8[buf + 32] << 8) | rx.u8[buf + 33]) >>> 0 : 0;
+              const dst = v === Verdict.Forward ? get32(rx.u8, buf + 30) : 0; // the rewritten IPv4 destination
               const po = v === Verdict.Forward ? sideOf(dst) : pi;
               if (!emit(rx, i, ports[po].txRings[0], swap[pi][po])) nf.stats.dropped++;
             }
