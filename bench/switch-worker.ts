@@ -2,9 +2,9 @@
 // ends of ring w driven in the same thread with pkt-gen's cheapest loops (template written once,
 // then only len; the sink only counts), so the time measured is the switch's.
 import { openPort } from "../src/port/open.ts";
-import { Fdb } from "../src/app/switch/fdb.ts";
-import { SwitchCore } from "../src/app/switch/core.ts";
-import { learningLookup } from "../src/app/switch/lookup.ts";
+import { Fdb } from "../src/switch/fdb.ts";
+import { SwitchCore } from "../src/switch/core.ts";
+import { learningLookup } from "../src/switch/lookup.ts";
 import { NS_BUF_CHANGED } from "../src/ring/layout.ts";
 declare const self: Worker;
 
@@ -14,7 +14,7 @@ self.onmessage = (ev: MessageEvent) => {
   const conf = `@conf:pipes=${nports},rings=${workers},slots=1024`; // same on every open: whoever comes first creates
   const sw = Array.from({ length: nports }, (_, i) => openPort(`shm:${name}{${i}${r}${conf}`));
   const host = Array.from({ length: nports }, (_, i) => openPort(`shm:${name}}${i}${r}${conf}`));
-  const core = new SwitchCore(sw, Fdb.of(fdb, 300), learningLookup, 512);
+  const core = SwitchCore.of(sw, Fdb.of(fdb, 300), learningLookup, 512);
   // host i sends to host (i+1) % n. The switch swaps buffers between rings, so a slot can come back
   // holding another host's buffer: like pkt-gen, rewrite the header whenever NS_BUF_CHANGED is set.
   const header = (i: number, u8: Uint8Array, b: number) => {
@@ -57,9 +57,9 @@ self.onmessage = (ev: MessageEvent) => {
   // warm up and learn
   for (let k = 0; k < 200; k++) { pump(); core.round(); sink(); }
   sunk = 0;
-  const f0 = core.c.forwarded, t0 = performance.now();
+  const f0 = core.counts().forwarded, t0 = performance.now();
   while (performance.now() - t0 < ms) { pump(); core.round(); sink(); }
   const dt = (performance.now() - t0) / 1000;
   for (const p of [...sw, ...host]) p.close(); // before answering: the main thread terminates us then
-  self.postMessage({ mpps: (core.c.forwarded - f0) / dt / 1e6, sunk, flooded: core.c.flooded, dropped: core.c.dropped });
+  self.postMessage({ mpps: (core.counts().forwarded - f0) / dt / 1e6, sunk, flooded: core.counts().flooded, dropped: core.counts().dropped });
 };

@@ -2,7 +2,7 @@
 // 60-byte frames, learned unicast (host i -> host i+1). Each worker thread also drives its hosts'
 // rings with pkt-gen's cheapest loops, so the rate is per core, switch included.
 //   bun bench/switch.ts [RUNS=5] [PORTS=4] [MS=2000]
-import { Fdb } from "../src/app/switch/fdb.ts";
+import { Fdb } from "../src/switch/fdb.ts";
 
 const RUNS = Number(process.argv[2] ?? 5), PORTS = Number(process.argv[3] ?? 4), MS = Number(process.argv[4] ?? 2000);
 

@@ -25,6 +25,12 @@ const lib = dlopen("libc.so.6", {
   poll: { args: [P, u64, i32], returns: i32 },
   if_nametoindex: { args: [cstring], returns: u32 },
   ioctl: { args: [i32, u64, P], returns: i32 },
+  read: { args: [i32, P, usize], returns: i64 },
+  write: { args: [i32, P, usize], returns: i64 },
+  eventfd: { args: [u32, i32], returns: i32 },
+  epoll_create1: { args: [i32], returns: i32 },
+  epoll_ctl: { args: [i32, i32, i32, P], returns: i32 },
+  epoll_wait: { args: [i32, P, i32, i32], returns: i32 },
   __errno_location: { args: [], returns: P },
 });
 
@@ -214,4 +220,54 @@ export function ifIndex(name: string): number {
 export function ioctl(fd: number, req: number, arg: Pointer | null): number {
   const r = C.ioctl(fd, req, arg);
   return r < 0 ? -errno() : r;
+}
+
+// ---- epoll and eventfd: one sleep over many ports, and a doorbell another thread can ring
+
+export const EPOLLIN = 0x001;
+const EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2;
+const EPOLL_CLOEXEC = 0o2000000, EFD_NONBLOCK = 0o4000, EFD_CLOEXEC = 0o2000000;
+/** struct epoll_event is packed on x86_64: u32 events, u64 data. */
+export const EPOLL_EVENT_SIZE = 12;
+
+export function epollCreate(): number {
+  const fd = C.epoll_create1(EPOLL_CLOEXEC);
+  if (fd < 0) throw new SysError("epoll_create1", errno());
+  return fd;
+}
+
+const evBuf = new Uint8Array(EPOLL_EVENT_SIZE);
+/** Watch fd for `events`; the event's data is `tag` (a u32). */
+export function epollAdd(ep: number, fd: number, events: number, tag: number): void {
+  const dv = new DataView(evBuf.buffer);
+  dv.setUint32(0, events, true);
+  dv.setBigUint64(4, BigInt(tag >>> 0), true);
+  if (C.epoll_ctl(ep, EPOLL_CTL_ADD, fd, ptr(evBuf)) < 0) throw new SysError("epoll_ctl(ADD)", errno(), `fd ${fd}`);
+}
+
+export function epollDel(ep: number, fd: number): void {
+  C.epoll_ctl(ep, EPOLL_CTL_DEL, fd, ptr(evBuf)); // ENOENT/EBADF: already gone with its socket
+}
+
+/** epoll_wait into a prepared buffer of `max` events; returns the count, or -errno. */
+export function epollWait(ep: number, events: Uint8Array, max: number, timeoutMs: number): number {
+  const r = C.epoll_wait(ep, ptr(events), max, timeoutMs);
+  return r < 0 ? -errno() : r;
+}
+
+export function eventfd(): number {
+  const fd = C.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (fd < 0) throw new SysError("eventfd", errno());
+  return fd;
+}
+
+const one = new BigUint64Array([1n]);
+const drained = new BigUint64Array(1);
+/** Ring the doorbell (any thread of this process). */
+export function eventfdSignal(fd: number): void {
+  C.write(fd, ptr(one), 8);
+}
+/** Reset the doorbell; EAGAIN (not rung) is fine. */
+export function eventfdDrain(fd: number): void {
+  C.read(fd, ptr(drained), 8);
 }

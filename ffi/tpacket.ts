@@ -1,7 +1,9 @@
 // AF_PACKET mmap ring ABI (linux/if_packet.h, x86_64). Declared once; tests compare against gcc.
 export const PACKET = {
-  RX_RING: 5, STATISTICS: 6, VERSION: 10, TX_RING: 13, LOSS: 14, QDISC_BYPASS: 20, IGNORE_OUTGOING: 23,
+  RX_RING: 5, STATISTICS: 6, VERSION: 10, RESERVE: 12, TX_RING: 13, LOSS: 14, VNET_HDR: 15, QDISC_BYPASS: 20,
+  IGNORE_OUTGOING: 23,
 } as const;
+
 export const TPACKET_V2 = 1;
 export const TPACKET_V3 = 2;
 export const TPACKET_ALIGNMENT = 16;
@@ -32,6 +34,16 @@ export const TPACKET2_HDRLEN = tpacketAlign(TP2.size) + SOCKADDR_LL.size; // 52
 export const TPACKET3_HDRLEN = tpacketAlign(TP3.size) + SOCKADDR_LL.size; // 68
 /** Where V2 tx data starts in a frame (no PACKET_TX_HAS_OFF): right after the header, sockaddr_ll excluded. */
 export const TX_DATA_OFFSET = TPACKET2_HDRLEN - SOCKADDR_LL.size; // 32
+/** struct virtio_net_hdr (linux/virtio_net.h), the header PACKET_VNET_HDR puts before each frame. */
+export const VNET_HDR = { flags: 0, gso_type: 1, hdr_len: 2, gso_size: 4, csum_start: 6, csum_offset: 8, size: 10 } as const;
+/**
+ * Where the kernel puts a received frame in a V2 rx frame (af_packet.c tpacket_rcv, Ethernet): the
+ * network header at TPACKET_ALIGN(TPACKET2_HDRLEN + 16) + reserve (+ the vnet header), the MAC header
+ * 14 bytes before it. With reserve 2 the MAC header (vnet 0) or the vnet header (vnet 10) starts at 68:
+ * word-aligned, so copies take the fast path.
+ */
+export const V2_RX_RESERVE = 2;
+export const V2_RX_DATA = tpacketAlign(TPACKET2_HDRLEN + 16) + V2_RX_RESERVE - 14; // 68, vnet or not
 
 /** struct sockaddr_ll for bind(). */
 export function sockaddrLL(ifindex: number, protocolBE: number): Uint8Array {

@@ -1,20 +1,42 @@
 // One switch per Docker network. With /dev/netmap: kernel VALE (host veth ends attached with the
-// emulated adapter forced). Without: bunmap's learning switch in a Worker over the host veth ends
-// opened as packet: (or xdp:) ports. A change of membership restarts the Worker on the new port set;
-// the learning table (shared memory) carries over.
+// emulated adapter forced). Without: a switch on bunmap's switch engine (one small pool of worker
+// threads for every network) over the host veth ends opened as packet: (or xdp:) ports.
+// Membership changes touch only the port that changed: the others keep forwarding, and learned
+// stations stay bound to their own port.
 import { existsSync } from "node:fs";
-import { Fdb } from "../src/app/switch/fdb.ts";
+import { SwitchEngine, type SwitchHandle } from "../src/switch/engine.ts";
 import { DevNetmapCtl, setAdmode, type Ctl } from "../src/port/netmap-ctl.ts";
 import { run as valeRun } from "../src/app/vale-ctl/requests.ts";
+import { VNET_HDR } from "../ffi/tpacket.ts";
 
 export type Backend = "packet" | "xdp" | "vale";
 
+/**
+ * How each backend opens a host veth end, and the largest frame it carries.
+ * packet: virtio-net headers on (GSO frames and checksum state cross the switch, so the container
+ *   keeps TSO and checksum offload), TPACKET_V2 both ways (no block timer on rx: low latency).
+ *   Frames are 32 KiB; the veths' gso_max_size keeps every GSO frame inside one (veth.ts).
+ * xdp: one UMEM frame of 4 KiB per packet, minus XDP's 256-byte headroom; veth's native XDP also
+ *   wants the skb overhead to fit a page, which is the tighter bound (drivers/net/veth.c veth_xdp_set).
+ */
+export const PACKET_FRAME = 32768;
+const PACKET_CONF = `@conf:vnet=1,buf_size=${PACKET_FRAME},rx_slots=128,tx_slots=64`;
+export const GSO_MAX_SIZE = PACKET_FRAME - 68 /* V2 frame header */ - VNET_HDR.size - 14 - 256 /* margin */;
+/** Largest MTU (IP packet) each datapath carries whole. */
+export const MAX_MTU: Record<Backend, number> = { packet: 9000, xdp: 3504, vale: 9000 };
+
+export function portName(kind: "packet" | "xdp", ifname: string): string {
+  return kind === "packet" ? `packet:${ifname}${PACKET_CONF}` : `xdp:${ifname}`;
+}
+
+export interface PortCount { port: string; rx: number | null; tx: number | null; dropped: number | null }
+
 export interface Datapath {
   readonly kind: Backend;
-  /** Make the switch carry exactly these host interfaces. */
+  /** Make the switch carry exactly these host interfaces (adding and removing only the difference). */
   setPorts(ifnames: string[]): Promise<void>;
   /** Packets per port; null where the datapath keeps none we can read (kernel VALE). */
-  counters(): { port: string; rx: number | null; tx: number | null }[];
+  counters(): PortCount[];
   stop(): Promise<void>;
 }
 
@@ -22,58 +44,41 @@ export function netmapAvailable(): boolean {
   return existsSync("/dev/netmap");
 }
 
-/** bunmap's own switch in a Worker. */
-export class WorkerSwitch implements Datapath {
-  private worker: Worker | null = null;
-  private ctr: SharedArrayBuffer | null = null;
-  private portCtr: SharedArrayBuffer | null = null;
-  private ports: string[] = [];
-  private readonly fdb = new Fdb(14, 300);
-  private base: Float64Array = new Float64Array(0); // counters of earlier workers, per port name
-  private baseNames: string[] = [];
+/** A network's switch on the shared engine. */
+export class EngineSwitch implements Datapath {
+  private sw: SwitchHandle | null = null;
+  private readonly ids = new Map<string, number>();
 
-  constructor(readonly kind: "packet" | "xdp", private readonly name: string) {}
+  constructor(readonly kind: "packet" | "xdp", private readonly name: string, private readonly engine: SwitchEngine, private readonly log: (msg: string) => void = () => {}) {}
 
   async setPorts(ifnames: string[]): Promise<void> {
-    const carried = new Map<string, [number, number]>();
-    for (const c of this.counters()) carried.set(c.port, [c.rx, c.tx]);
-    await this.stop();
-    this.ports = [...ifnames];
-    this.baseNames = [...ifnames];
-    this.base = Float64Array.from(ifnames.flatMap((n) => carried.get(n) ?? [0, 0]));
-    if (ifnames.length < 2) return; // nothing to switch yet
-    this.ctr = new SharedArrayBuffer(16 + 32);
-    this.portCtr = new SharedArrayBuffer(16 * ifnames.length);
-    const w = new Worker(new URL("../src/app/switch/worker.ts", import.meta.url).href);
-    this.worker = w;
-    await new Promise<void>((resolve, reject) => {
-      w.onmessage = (ev) => { if (ev.data.ready) resolve(); if (ev.data.error) reject(new Error(`switch ${this.name}: ${ev.data.error}`)); };
-      w.onerror = (ev) => reject(new Error(`switch ${this.name}: ${(ev as ErrorEvent).message}`));
-      w.postMessage({ specs: ifnames.map((n) => `${this.kind}:${n}`), w: 0, workers: 1, burst: 256, lookup: null, age: 300, fdb: this.fdb.sab, ctr: this.ctr, portCtr: this.portCtr });
-    }).catch(async (e) => { w.terminate(); this.worker = null; throw e; });
+    if (!this.sw) {
+      this.sw = await this.engine.createSwitch({ maxPorts: 1024, fdbLog2: 12, age: 300, burst: 256 });
+      this.sw.onPortFailed = (id, port, error) => {
+        for (const [n, i] of this.ids) if (i === id) this.ids.delete(n);
+        this.log(`switch ${this.name}: ${port} taken off: ${error}`);
+      };
+    }
+    const want = new Set(ifnames);
+    for (const [n, id] of [...this.ids]) {
+      if (want.has(n)) continue;
+      await this.sw.removePort(id);
+      this.ids.delete(n);
+    }
+    for (const n of ifnames) {
+      if (this.ids.has(n)) continue;
+      this.ids.set(n, await this.sw.addPort(portName(this.kind, n)));
+    }
   }
 
-  counters(): { port: string; rx: number; tx: number }[] {
-    const live = this.portCtr ? new Float64Array(this.portCtr) : null;
-    return this.baseNames.map((port, i) => ({
-      port,
-      rx: this.base[2 * i] + (live && this.worker ? live[2 * i] : 0),
-      tx: this.base[2 * i + 1] + (live && this.worker ? live[2 * i + 1] : 0),
-    }));
+  counters(): PortCount[] {
+    return [...this.ids].map(([port, id]) => ({ port, ...this.sw!.portStats(id) }));
   }
 
   async stop(): Promise<void> {
-    const w = this.worker;
-    if (!w || !this.ctr) return;
-    const done = new Promise<void>((r) => { w.onmessage = (ev) => { if (ev.data.done || ev.data.error) r(); }; });
-    Atomics.store(new Int32Array(this.ctr, 0, 4), 0, 1);
-    await Promise.race([done, Bun.sleep(2000)]);
-    // fold this worker's counts into the base before it goes
-    const live = new Float64Array(this.portCtr!);
-    for (let i = 0; i < this.baseNames.length; i++) { this.base[2 * i] += live[2 * i]; this.base[2 * i + 1] += live[2 * i + 1]; }
-    w.terminate();
-    this.worker = null;
-    this.portCtr = null;
+    await this.sw?.close();
+    this.sw = null;
+    this.ids.clear();
   }
 }
 
@@ -90,11 +95,17 @@ export class ValeSwitch implements Datapath {
     for (const n of ifnames) if (!this.attached.has(n)) { valeRun(this.ctl, { op: "attach", name: `${this.sw}:${n}`, hostStack: false, conf: [0, 0, 0, 0], memId: 0 }); this.attached.add(n); }
     for (const n of [...this.attached]) if (!ifnames.includes(n)) { valeRun(this.ctl, { op: "detach", name: `${this.sw}:${n}` }); this.attached.delete(n); }
   }
-  counters() { return [...this.attached].map((port) => ({ port, rx: null, tx: null })); } // VALE counts in the kernel, unexposed
+  counters(): PortCount[] { return [...this.attached].map((port) => ({ port, rx: null, tx: null, dropped: null })); } // VALE counts in the kernel, unexposed
   async stop(): Promise<void> { await this.setPorts([]); this.ctl.close?.(); }
 }
 
-export function makeDatapath(kind: Backend, name: string): Datapath {
-  if (kind === "vale") return new ValeSwitch(name);
-  return new WorkerSwitch(kind, name);
+export type MakeDatapath = (kind: Backend, name: string) => Datapath;
+
+/** Datapaths of one plugin: kernel VALE, or switches on one shared engine started on first use. */
+export function datapathFactory(log: (msg: string) => void = () => {}): { make: MakeDatapath; close(): Promise<void> } {
+  let engine: SwitchEngine | null = null;
+  return {
+    make: (kind, name) => (kind === "vale" ? new ValeSwitch(name) : new EngineSwitch(kind, name, (engine ??= new SwitchEngine()), log)),
+    close: async () => { await engine?.close(); engine = null; },
+  };
 }

@@ -4,7 +4,7 @@
 import type { CreateEndpoint, CreateNetwork, EndpointRef, Join } from "./schemas.ts";
 import { State, type EndpointRow, type NetworkRow } from "./state.ts";
 import { createVeth, deleteVeth, linkExists, listOurs, macFor, vethNames } from "./veth.ts";
-import { makeDatapath, netmapAvailable, type Backend, type Datapath } from "./datapath.ts";
+import { GSO_MAX_SIZE, MAX_MTU, datapathFactory, netmapAvailable, type Backend, type Datapath, type MakeDatapath } from "./datapath.ts";
 
 export class DriverError extends Error {}
 
@@ -14,17 +14,22 @@ const MTU_KEY = "com.docker.network.driver.mtu";
 export interface DriverOptions {
   /** Datapath when a network does not choose one (--opt backend=...). */
   defaultBackend?: Backend;
-  makeDatapath?: (kind: Backend, name: string) => Datapath;
+  makeDatapath?: MakeDatapath;
+  /** Where datapath events (a port taken off after an error) are reported. */
+  log?: (msg: string) => void;
 }
 
 export class Driver {
   private readonly paths = new Map<string, Datapath>();
   private lock: Promise<unknown> = Promise.resolve();
-  private readonly mk: (kind: Backend, name: string) => Datapath;
+  private readonly mk: MakeDatapath;
+  private readonly closeDatapaths: () => Promise<void>;
   readonly defaultBackend: Backend;
 
   constructor(readonly state: State, opts: DriverOptions = {}) {
-    this.mk = opts.makeDatapath ?? makeDatapath;
+    const f = datapathFactory(opts.log);
+    this.mk = opts.makeDatapath ?? f.make;
+    this.closeDatapaths = f.close;
     this.defaultBackend = opts.defaultBackend ?? (netmapAvailable() ? "vale" : "packet");
   }
 
@@ -48,6 +53,8 @@ export class Driver {
       const mtuRaw = generic[MTU_KEY] ?? generic.mtu ?? 1500;
       const mtu = Number(mtuRaw);
       if (!Number.isInteger(mtu) || mtu < 68 || mtu > 9000) throw new DriverError(`--opt ${MTU_KEY}=${String(mtuRaw)}: expected 68..9000`);
+      // what a datapath cannot carry is refused here, never accepted and dropped later
+      if (mtu > MAX_MTU[backend]) throw new DriverError(`--opt ${MTU_KEY}=${mtu}: the ${backend} datapath carries frames of MTU ${MAX_MTU[backend]} at most (use backend=packet for larger)`);
       const sw = String(generic.switch ?? generic.slice_id ?? `vale${b.NetworkID.slice(0, 6)}`);
       const name = /^vale/.test(sw) ? sw : `vale${sw}`;
       if (!/^vale[0-9A-Za-z_]{0,11}$/.test(name)) throw new DriverError(`--opt switch=${sw}: a switch name is vale followed by up to 11 letters, digits or _`);
@@ -84,7 +91,9 @@ export class Driver {
       const { host, cont } = vethNames(b.EndpointID);
       const mac = (given || macFor(b.EndpointID)).toLowerCase();
       if (linkExists(host)) deleteVeth(host); // an orphan from a crash before its row was written
-      createVeth(host, cont, mac, n.mtu);
+      // packet: the switch carries GSO frames with their checksum state, so the container keeps its
+      // offloads (GSO frames bounded to the switch's buffers); xdp: MTU-sized frames with real checksums
+      createVeth(host, cont, mac, n.mtu, n.backend === "packet" ? { gsoMaxSize: GSO_MAX_SIZE } : { txChecksumOff: n.backend === "xdp" });
       try {
         this.state.addEndpoint({ id: b.EndpointID, network: n.id, host_if: host, cont_if: cont, mac, address: b.Interface?.Address ?? "", address6: b.Interface?.AddressIPv6 ?? "", joined: 0, sandbox: "" });
       } catch (e) {
@@ -174,6 +183,7 @@ export class Driver {
   async shutdown(): Promise<void> {
     for (const dp of this.paths.values()) await dp.stop();
     this.paths.clear();
+    await this.closeDatapaths();
   }
 
   private need(id: string): NetworkRow {

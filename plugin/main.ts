@@ -22,7 +22,7 @@ try {
   process.stderr.write(`plugin: cannot open ${dbPath}: ${(e as Error).message}\n`);
   process.exit(1);
 }
-const driver = new Driver(state, { defaultBackend: backend });
+const driver = new Driver(state, { defaultBackend: backend, log: (m) => process.stderr.write(`plugin: ${m}\n`) });
 const restored = await driver.restore();
 mkdirSync(dirname(sock), { recursive: true });
 if (existsSync(sock)) unlinkSync(sock); // a stale socket from a previous run makes listen fail

@@ -29,13 +29,19 @@ export function linkExists(name: string): boolean {
   return ip(["link", "show", "dev", name]).ok;
 }
 
-/**
- * Create the pair: the container end gets the MAC and MTU and checksum offload off (a user-space
- * switch forwards the frames as they are, so they must carry real checksums); the host end goes up.
- */
-export function createVeth(host: string, cont: string, mac: string, mtu: number): void {
+export interface VethOptions {
+  /** Bound GSO/GRO frames on both ends (the switch's buffers hold one whole). */
+  gsoMaxSize?: number;
+  /** Checksum offload off on the container end: a datapath that forwards frames as they are, without
+   * their checksum state, needs real checksums in them. */
+  txChecksumOff?: boolean;
+}
+
+/** Create the pair: the container end gets the MAC and MTU; the host end goes up. */
+export function createVeth(host: string, cont: string, mac: string, mtu: number, opts: VethOptions = {}): void {
+  const gso = opts.gsoMaxSize ? ["gso_max_size", String(opts.gsoMaxSize), "gro_max_size", String(opts.gsoMaxSize)] : [];
   const steps: string[][] = [
-    ["link", "add", host, "mtu", String(mtu), "type", "veth", "peer", "name", cont, "mtu", String(mtu)],
+    ["link", "add", host, "mtu", String(mtu), ...gso, "type", "veth", "peer", "name", cont, "mtu", String(mtu), ...gso],
     ["link", "set", "dev", cont, "address", mac],
     ["link", "set", "dev", host, "up"],
   ];
@@ -46,7 +52,7 @@ export function createVeth(host: string, cont: string, mac: string, mtu: number)
       throw new Error(`ip ${s.join(" ")}: ${r.err}`);
     }
   }
-  spawnSync("ethtool", ["-K", cont, "tx", "off"], { encoding: "utf8" }); // best effort: without ethtool TCP/UDP checksums may be left to offload
+  if (opts.txChecksumOff) spawnSync("ethtool", ["-K", cont, "tx", "off"], { encoding: "utf8" }); // best effort: without ethtool TCP/UDP checksums may be left to offload
   spawnSync("sysctl", ["-qw", `net.ipv6.conf.${host}.disable_ipv6=1`]); // the host end stays silent
 }
 

@@ -23,7 +23,7 @@ class FakeDatapath implements Datapath {
   ports: string[] = [];
   constructor(readonly kind: Backend, readonly name: string) { FakeDatapath.made.push(this); }
   async setPorts(p: string[]) { this.ports = [...p]; }
-  counters() { return this.ports.map((port) => ({ port, rx: 1, tx: 2 })); }
+  counters() { return this.ports.map((port) => ({ port, rx: 1, tx: 2, dropped: 0 })); }
   async stop() { this.ports = []; }
 }
 

@@ -4,9 +4,9 @@ import { afterAll, afterEach, describe, expect, setDefaultTimeout, test } from "
 import { readdirSync } from "node:fs";
 import { openPort } from "../src/port/open.ts";
 import type { Port } from "../src/port/port.ts";
-import { Fdb } from "../src/app/switch/fdb.ts";
-import { SwitchCore } from "../src/app/switch/core.ts";
-import { learningLookup, loadLookup, BROADCAST } from "../src/app/switch/lookup.ts";
+import { Fdb } from "../src/switch/fdb.ts";
+import { SwitchCore } from "../src/switch/core.ts";
+import { learningLookup, loadLookup, BROADCAST } from "../src/switch/lookup.ts";
 import { expandPorts, parseSwitchArgs } from "../src/app/switch/main.ts";
 import { parseMac } from "../src/packet/ethernet.ts";
 setDefaultTimeout(60_000);
@@ -81,7 +81,7 @@ describe("fdb", () => {
 describe("switch core over shm ports", () => {
   test("unknown and broadcast flood, learned stations get unicast (VALE semantics)", () => {
     const t = track(topo(3));
-    const core = new SwitchCore(t.sw, new Fdb(10), learningLookup);
+    const core = SwitchCore.of(t.sw, new Fdb(10), learningLookup);
     send(t.host[0], mac(2), mac(1), 1); // b unknown: flood to 1 and 2, not back to 0
     core.round();
     expect(received(t.host)).toEqual([[], [1], [1]]);
@@ -95,14 +95,14 @@ describe("switch core over shm ports", () => {
     send(t.host[2], mac(3), mac(1), 5); // to itself (c is on port 2): dropped
     core.round();
     expect(received(t.host)).toEqual([[], [], []]);
-    expect(core.c).toMatchObject({ forwarded: 2, flooded: 2, dropped: 1 });
+    expect(core.counts()).toMatchObject({ forwarded: 2, flooded: 2, dropped: 1 });
     t.close();
   });
 
   test("a station that moves is followed; entries age out", async () => {
     const t = track(topo(3));
     const fdb = new Fdb(10, 0); // age 0: an entry lives until the clock's second changes
-    const core = new SwitchCore(t.sw, fdb, learningLookup);
+    const core = SwitchCore.of(t.sw, fdb, learningLookup);
     send(t.host[0], mac(9), mac(1), 1); core.round(); received(t.host);
     send(t.host[1], mac(1), mac(2), 2); core.round();
     expect(received(t.host)).toEqual([[2], [], []]);
@@ -118,7 +118,7 @@ describe("switch core over shm ports", () => {
 
   test("a custom lookup from a file: IPv4 to the next port, the rest floods", async () => {
     const t = track(topo(4));
-    const core = new SwitchCore(t.sw, new Fdb(10), await loadLookup(`${import.meta.dir}/../src/app/switch/lookups/ipv4-next.ts`));
+    const core = SwitchCore.of(t.sw, new Fdb(10), await loadLookup(`${import.meta.dir}/../src/switch/lookups/ipv4-next.ts`));
     send(t.host[1], mac(7), mac(1), 1, 60, 0x0800);
     send(t.host[3], mac(7), mac(1), 2, 60, 0x0800); // wraps to port 0
     send(t.host[0], mac(7), mac(1), 3, 60, 0x0806);
@@ -126,14 +126,14 @@ describe("switch core over shm ports", () => {
     expect(received(t.host)).toEqual([[2], [3], [3, 1], [3]]);
     t.close();
     await expect(loadLookup(`${import.meta.dir}/helpers/netns.ts`)).rejects.toThrow(/export a lookup function/);
-    expect(learningLookup(parseMac("01:00:5e:00:00:01"), 0, 60, 0, { nports: 2, fdb: new Fdb(4), now: 0 })).toBe(BROADCAST);
+    expect(learningLookup(parseMac("01:00:5e:00:00:01"), 0, 60, 0, SwitchCore.of([], new Fdb(4), learningLookup))).toBe(BROADCAST);
   });
 
   test("same region: unicast swaps buffers; separate regions: copies; both deliver the same bytes", () => {
     for (const split of [false, true]) {
       const t = topo(2, { split });
       try {
-        const core = new SwitchCore(t.sw, new Fdb(10), learningLookup);
+        const core = SwitchCore.of(t.sw, new Fdb(10), learningLookup);
         send(t.host[1], mac(1), mac(2), 0); core.round(); received(t.host); // learn both stations
         send(t.host[0], mac(2), mac(1), 0); core.round(); received(t.host);
         const rx = t.sw[0].rxRings[0], first = rx.head;
@@ -153,7 +153,7 @@ describe("switch core over shm ports", () => {
 
   test("hundreds of ports: one broadcast reaches all 299 others; learned unicast reaches one", () => {
     const t = track(topo(300));
-    const core = new SwitchCore(t.sw, new Fdb(12), learningLookup);
+    const core = SwitchCore.of(t.sw, new Fdb(12), learningLookup);
     send(t.host[123], parseMac("ff:ff:ff:ff:ff:ff"), mac(123), 7);
     core.round();
     const got = received(t.host);

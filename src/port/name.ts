@@ -131,3 +131,10 @@ export function optInt(spec: string, kv: Record<string, string> | undefined, key
   if (n < min || n > max) throw bad(spec, `${key}=${n} out of range ${min}..${max}`);
   return n;
 }
+
+/** The same port with ring `ring` only (`name-ring`, options kept); -1 gives the name unchanged. */
+export function ringName(spec: string, ring: number): string {
+  if (ring < 0) return spec;
+  const at = spec.search(/@(?![0-9])/);
+  return at < 0 ? `${spec}-${ring}` : `${spec.slice(0, at)}-${ring}${spec.slice(at)}`;
+}

@@ -65,6 +65,8 @@ export class NetmapPort implements Port {
   readonly mac = new Uint8Array(6);
   readonly zeroCopy = true;
   readonly fd: number;
+  readonly hdrLen = 0;
+  get pollFd(): number { return this.fd; }
   private readonly pfd = new Uint8Array(8);
   private readonly pfdv = new DataView(this.pfd.buffer);
   private closed = false;

@@ -1,14 +1,19 @@
 // packet:IFACE — AF_PACKET with mmap rings, libc only.
-// rx: TPACKET_V3 blocks; rxsync walks retired blocks and copies each packet into the netmap rx
-//     ring's own buffer (block memory goes back to the kernel as a whole, so it cannot be lent out).
+// rx: TPACKET_V2 by default: netmap rx slot i *is* kernel frame i (the frame is handed over the
+//     moment it lands, no block timer, nothing copied); rxsync gives released frames back.
+//     rx=v3 uses TPACKET_V3 blocks instead (fewer wakeups at high rate, but a block is seen only when
+//     full or after its timeout); rxsync copies each packet into the netmap rx ring's own buffer.
 // tx: TPACKET_V2 frames; netmap tx slot i *is* frame i (data written in place, zero copy); txsync
 //     marks frames SEND_REQUEST and kicks the socket once per batch; tail follows the frames the
 //     kernel has handed back.
+// vnet=1 puts a virtio-net header before every frame both ways (PACKET_VNET_HDR; port.hdrLen = 10):
+//     GSO frames and their checksum state cross the ring intact, so a kernel sender may keep TSO.
 import { readFileSync } from "node:fs";
 import * as libc from "../../ffi/libc.ts";
 import {
   PACKET, TPACKET_V2, TPACKET_V3, ETH_P_ALL, TP_STATUS_USER, TP_STATUS_KERNEL, TP_STATUS_AVAILABLE,
-  TP_STATUS_SEND_REQUEST, TP_STATUS_WRONG_FORMAT, TP3, BLOCK, HDR_V1, TX_DATA_OFFSET, req2, req3, sockaddrLL,
+  TP_STATUS_SEND_REQUEST, TP_STATUS_WRONG_FORMAT, TP2, TP3, BLOCK, HDR_V1, TX_DATA_OFFSET, VNET_HDR,
+  V2_RX_RESERVE, V2_RX_DATA, req2, req3, sockaddrLL,
 } from "../../ffi/tpacket.ts";
 import { POLLIN, POLLOUT } from "../ring/layout.ts";
 import type { Ring } from "../ring/ring.ts";
@@ -25,26 +30,36 @@ export interface PacketConf {
   blocks: number;
   tovMs: number;
   qdiscBypass: boolean;
+  rxV3: boolean;
+  vnet: boolean;
 }
 
 function confOf(pn: PortName): PacketConf {
   const kv = pn.options.conf;
-  const known = new Set(["slots", "rx_slots", "tx_slots", "buf_size", "block_size", "blocks", "tov", "qdisc_bypass"]);
+  const known = new Set(["slots", "rx_slots", "tx_slots", "buf_size", "block_size", "blocks", "tov", "qdisc_bypass", "rx", "vnet"]);
   for (const k of Object.keys(kv ?? {})) {
     if (!known.has(k)) throw new PortError(`bad port name '${pn.spec}': @conf key '${k}' is not one of ${[...known].join(", ")}`);
   }
   const slots = optInt(pn.spec, kv, "slots", 1024, 64, 65536);
+  const rxV3 = (kv?.rx ?? "v2") === "v3";
+  // V2 rx frames are the only rx buffering: 4096 by default (8 MiB of 2 KiB frames, half of V3's
+  // default blocks) rides out a receiver's start-up and pauses at a few hundred kpps
+  const rxDefault = kv?.slots !== undefined || rxV3 ? slots : 4096;
   const c: PacketConf = {
-    rxSlots: optInt(pn.spec, kv, "rx_slots", slots, 64, 65536),
+    rxSlots: optInt(pn.spec, kv, "rx_slots", rxDefault, 64, 65536),
     txSlots: optInt(pn.spec, kv, "tx_slots", slots, 64, 65536),
     bufSize: optInt(pn.spec, kv, "buf_size", 2048, 256, 65536), // frame size; payload is 32 bytes less
     blockSize: optInt(pn.spec, kv, "block_size", 1 << 18, 4096, 1 << 24),
     blocks: optInt(pn.spec, kv, "blocks", 64, 2, 4096),
     tovMs: optInt(pn.spec, kv, "tov", 1, 0, 1000),
     qdiscBypass: optInt(pn.spec, kv, "qdisc_bypass", 1, 0, 1) === 1,
+    rxV3,
+    vnet: optInt(pn.spec, kv, "vnet", 0, 0, 1) === 1,
   };
+  if (kv?.rx !== undefined && kv.rx !== "v2" && kv.rx !== "v3") throw new PortError(`bad port name '${pn.spec}': rx is v2 or v3`);
   if (c.bufSize & (c.bufSize - 1) || c.blockSize % 4096) throw new PortError(`bad port name '${pn.spec}': buf_size must be a power of two, block_size a multiple of 4096`);
   if (c.txSlots & (c.txSlots - 1)) throw new PortError(`bad port name '${pn.spec}': tx_slots must be a power of two`);
+  if (!c.rxV3 && c.rxSlots & (c.rxSlots - 1)) throw new PortError(`bad port name '${pn.spec}': rx_slots must be a power of two`);
   return c;
 }
 
@@ -75,21 +90,25 @@ export class PacketPort implements Port {
   readonly deviceRings = 1;
   readonly bufSize: number;
   readonly mac: Uint8Array;
-  /** tx buffers are kernel frames fixed to their slots: no buffer swaps. */
+  /** tx and (V2) rx buffers are kernel frames fixed to their slots: no buffer swaps. */
   readonly zeroCopy = false;
+  readonly hdrLen: number;
   readonly ifname: string;
   /** Frames the kernel refused (TP_STATUS_WRONG_FORMAT). */
   txErrors = 0;
+  /** Received frames longer than a buffer: delivered with len 0 (the switch and apps drop them). */
+  rxTruncated = 0;
   private readonly region: PrivateRegion;
   private readonly u8: Uint8Array;
   private readonly u32: Uint32Array;
   private readonly rxfd: number;
   private readonly txfd: number;
   private readonly c: PacketConf;
-  private readonly kRx: number; // region offset of the V3 blocks
-  private readonly kTx: number; // region offset of the V2 frames
+  private readonly kRx: number; // region offset of the V2 rx frames or V3 blocks
+  private readonly kTx: number; // region offset of the V2 tx frames
   private readonly txFrame: number;
-  // rx cursor inside the V3 ring
+  private readonly rxFrame: number; // V2 rx frame size
+  // V3 rx cursor
   private blk = 0;
   private pktLeft = 0;
   private pktOff = 0;
@@ -111,24 +130,28 @@ export class PacketPort implements Port {
     const c = (this.c = confOf(pn));
     const ifindex = libc.ifIndex(pn.ifname);
     if (!ifindex) throw new PortError(`${pn.spec}: no such interface '${pn.ifname}' (ip link show lists them)`);
-    // power-of-two frames and blocks tile exactly: frame j sits at kTx + j * frame, so the netmap
-    // buffer index of tx slot j is simply j
-    // (2 KiB frames by default: the kernel maps a tx frame into the skb, and half-page frames run
-    // ~15% faster than whole pages on veth)
+    this.hdrLen = c.vnet ? VNET_HDR.size : 0;
+    // power-of-two frames and blocks tile exactly: frame j sits at base + j * frame, so the netmap
+    // buffer index of slot j is simply j (2 KiB frames by default: the kernel maps a tx frame into the
+    // skb, and half-page frames run ~15% faster than whole pages on veth)
     this.txFrame = 2 ** Math.ceil(Math.log2(c.bufSize));
-    const txBlockSize = Math.max(this.txFrame, 65536);
-    const txFramesPerBlock = txBlockSize / this.txFrame;
-    const txBlocks = Math.ceil(c.txSlots / txFramesPerBlock);
-    if (txBlocks * txFramesPerBlock !== c.txSlots) throw new PortError(`${pn.spec}: tx_slots ${c.txSlots} must be a multiple of ${txFramesPerBlock}`);
-    if (c.blockSize < c.bufSize + 128) throw new PortError(`${pn.spec}: block_size must exceed buf_size`);
+    this.rxFrame = this.txFrame;
+    const blockFor = (frame: number) => Math.max(frame, 65536);
+    const framesPerBlock = blockFor(this.txFrame) / this.txFrame;
+    const txBlocks = Math.ceil(c.txSlots / framesPerBlock);
+    if (txBlocks * framesPerBlock !== c.txSlots) throw new PortError(`${pn.spec}: tx_slots ${c.txSlots} must be a multiple of ${framesPerBlock}`);
+    const rxBlocks = Math.ceil(c.rxSlots / framesPerBlock);
+    if (!c.rxV3 && rxBlocks * framesPerBlock !== c.rxSlots) throw new PortError(`${pn.spec}: rx_slots ${c.rxSlots} must be a multiple of ${framesPerBlock}`);
+    if (c.rxV3 && c.blockSize < c.bufSize + 128) throw new PortError(`${pn.spec}: block_size must exceed buf_size`);
 
-    // region: [4 KiB][tx ring][rx ring][rx buffers][V3 blocks][V2 frames]
+    // region: [4 KiB][tx ring][rx ring][V3 only: rx buffers][rx frames or V3 blocks][tx frames]
     const txRingOff = 4096;
     const rxRingOff = txRingOff + ringBytes(c.txSlots);
     const rxBufOff = align(rxRingOff + ringBytes(c.rxSlots), 4096);
-    this.kRx = align(rxBufOff + c.rxSlots * c.bufSize, 4096);
-    this.kTx = this.kRx + c.blockSize * c.blocks;
-    const total = this.kTx + txBlockSize * txBlocks;
+    this.kRx = c.rxV3 ? align(rxBufOff + c.rxSlots * c.bufSize, 4096) : rxBufOff;
+    const rxBytes = c.rxV3 ? c.blockSize * c.blocks : blockFor(this.rxFrame) * rxBlocks;
+    this.kTx = this.kRx + rxBytes;
+    const total = this.kTx + blockFor(this.txFrame) * txBlocks;
 
     let rxfd = -1, txfd = -1, region: PrivateRegion | null = null;
     try {
@@ -136,15 +159,25 @@ export class PacketPort implements Port {
         rxfd = libc.socket(libc.AF_PACKET, libc.SOCK_RAW, ((ETH_P_ALL & 0xff) << 8) | (ETH_P_ALL >> 8), "AF_PACKET");
       } catch (e) { throw sockError(pn.spec, e, "opening an AF_PACKET socket"); }
       txfd = libc.socket(libc.AF_PACKET, libc.SOCK_RAW, 0, "AF_PACKET");
-      libc.setsockoptInt(rxfd, libc.SOL_PACKET, PACKET.VERSION, TPACKET_V3, "PACKET_VERSION");
+      // header options go before the rings: the kernel refuses them once a ring exists
+      if (c.vnet) {
+        libc.setsockoptInt(rxfd, libc.SOL_PACKET, PACKET.VNET_HDR, 1, "PACKET_VNET_HDR");
+        libc.setsockoptInt(txfd, libc.SOL_PACKET, PACKET.VNET_HDR, 1, "PACKET_VNET_HDR");
+      }
+      libc.setsockoptInt(rxfd, libc.SOL_PACKET, PACKET.VERSION, c.rxV3 ? TPACKET_V3 : TPACKET_V2, "PACKET_VERSION");
       try { libc.setsockoptInt(rxfd, libc.SOL_PACKET, PACKET.IGNORE_OUTGOING, 1, "PACKET_IGNORE_OUTGOING"); } catch { /* kernel < 4.20 */ }
-      libc.setsockopt(rxfd, libc.SOL_PACKET, PACKET.RX_RING, req3(c.blockSize, c.blocks, 2048 /* nominal for V3: packets pack into blocks */, c.tovMs), "PACKET_RX_RING");
+      if (c.rxV3) {
+        libc.setsockopt(rxfd, libc.SOL_PACKET, PACKET.RX_RING, req3(c.blockSize, c.blocks, 2048 /* nominal for V3: packets pack into blocks */, c.tovMs), "PACKET_RX_RING");
+      } else {
+        libc.setsockoptInt(rxfd, libc.SOL_PACKET, PACKET.RESERVE, V2_RX_RESERVE, "PACKET_RESERVE");
+        libc.setsockopt(rxfd, libc.SOL_PACKET, PACKET.RX_RING, req2(blockFor(this.rxFrame), rxBlocks, this.rxFrame), "PACKET_RX_RING");
+      }
       libc.setsockoptInt(txfd, libc.SOL_PACKET, PACKET.VERSION, TPACKET_V2, "PACKET_VERSION");
       if (c.qdiscBypass) libc.setsockoptInt(txfd, libc.SOL_PACKET, PACKET.QDISC_BYPASS, 1, "PACKET_QDISC_BYPASS");
-      libc.setsockopt(txfd, libc.SOL_PACKET, PACKET.TX_RING, req2(txBlockSize, txBlocks, this.txFrame), "PACKET_TX_RING");
+      libc.setsockopt(txfd, libc.SOL_PACKET, PACKET.TX_RING, req2(blockFor(this.txFrame), txBlocks, this.txFrame), "PACKET_TX_RING");
       region = new PrivateRegion(total);
-      region.mapFixed(this.kRx, c.blockSize * c.blocks, rxfd);
-      region.mapFixed(this.kTx, txBlockSize * txBlocks, txfd);
+      region.mapFixed(this.kRx, rxBytes, rxfd);
+      region.mapFixed(this.kTx, blockFor(this.txFrame) * txBlocks, txfd);
       libc.bind(rxfd, sockaddrLL(ifindex, ETH_P_ALL), pn.ifname);
       libc.bind(txfd, sockaddrLL(ifindex, 0), pn.ifname);
     } catch (e) {
@@ -160,15 +193,19 @@ export class PacketPort implements Port {
     this.u8 = new Uint8Array(mem);
     this.u32 = new Uint32Array(mem);
     this.memId = `packet:${pn.ifname}:${rxfd}`;
-    this.bufSize = this.txFrame - TX_DATA_OFFSET; // the largest frame both directions carry
+    // the largest frame (virtio-net header included) both directions carry
+    this.bufSize = c.rxV3 ? Math.min(this.txFrame - TX_DATA_OFFSET, c.bufSize) : this.txFrame - Math.max(TX_DATA_OFFSET, V2_RX_DATA);
     this.mac = ifaceMac(pn.ifname);
     this.txRings = [writeRing(mem, txRingOff, { slots: c.txSlots, bufBase: this.kTx + TX_DATA_OFFSET, bufStride: this.txFrame, dir: 0, ringid: 0, firstBuf: 0 })];
-    this.rxRings = [writeRing(mem, rxRingOff, { slots: c.rxSlots, bufBase: rxBufOff, bufStride: c.bufSize, dir: 1, ringid: 0, firstBuf: 0 })];
+    this.rxRings = [c.rxV3
+      ? writeRing(mem, rxRingOff, { slots: c.rxSlots, bufBase: rxBufOff, bufStride: c.bufSize, dir: 1, ringid: 0, firstBuf: 0 })
+      : writeRing(mem, rxRingOff, { slots: c.rxSlots, bufBase: this.kRx + V2_RX_DATA, bufStride: this.rxFrame, dir: 1, ringid: 0, firstBuf: 0 })];
     // rx socket for POLLIN, tx socket (its ring) for POLLOUT
     this.poller = new FdPoller([rxfd, txfd], (k, ev) => ev & (k === 0 ? POLLIN : POLLOUT));
   }
 
   get mem(): ArrayBuffer { return this.region.mem; }
+  get pollFd(): number { return this.rxfd; }
 
   txsync(): void {
     const ring = this.txRings[0];
@@ -180,7 +217,7 @@ export class PacketPort implements Port {
       while (j !== head) {
         if (ring.bufIdx(j) !== j) throw new PortError(`${this.name}: tx slot ${j} holds buffer ${ring.bufIdx(j)}; packet ports keep their frames (copy, do not swap)`);
         const h = (this.kTx + j * frame) >> 2;
-        u32[h + 1] = ring.len(j); // tp_len
+        u32[h + 1] = ring.len(j); // tp_len (the virtio-net header included, as the kernel expects)
         Atomics.store(u32, h, TP_STATUS_SEND_REQUEST); // publish after the data and length
         this.pending++;
         j = j + 1 === n ? 0 : j + 1;
@@ -212,6 +249,47 @@ export class PacketPort implements Port {
   }
 
   rxsync(): void {
+    if (this.c.rxV3) this.rxsyncV3();
+    else this.rxsyncV2();
+  }
+
+  /** V2: slot i is frame i. Released slots give their frames back; frames the kernel filled become slots. */
+  private rxsyncV2(): void {
+    const ring = this.rxRings[0];
+    const u8 = this.u8, u32 = this.u32, n = ring.numSlots, head = ring.head, frame = this.rxFrame, kRx = this.kRx;
+    let j = this.lastRx;
+    if (head !== j) {
+      const bad = ring.badHead(j);
+      if (bad) throw new PortError(`rxsync on ${this.name}: ${bad}`);
+      while (j !== head) {
+        if (ring.bufIdx(j) !== j) throw new PortError(`${this.name}: rx slot ${j} holds buffer ${ring.bufIdx(j)}; packet ports keep their frames (copy, do not swap)`);
+        Atomics.store(u32, (kRx + j * frame) >> 2, TP_STATUS_KERNEL);
+        j = j + 1 === n ? 0 : j + 1;
+      }
+      this.lastRx = head;
+    }
+    let tail = ring.tail;
+    const last = head === 0 ? n - 1 : head - 1; // a ring holds n - 1 packets
+    const hdr = this.hdrLen, cap = this.bufSize, s0 = ring.s0;
+    while (tail !== last) {
+      const f = kRx + tail * frame;
+      if ((Atomics.load(u32, f >> 2) & TP_STATUS_USER) === 0) break;
+      const snap = u32[(f + TP2.tp_snaplen) >> 2];
+      let len = hdr + snap;
+      if (snap < u32[(f + TP2.tp_len) >> 2] || len > cap) { this.rxTruncated++; len = 0; }
+      else {
+        const mac = u8[f + TP2.tp_mac] | (u8[f + TP2.tp_mac + 1] << 8);
+        // a link-layer header other than Ethernet's 14 bytes lands elsewhere: move it to the slot's start
+        if (mac !== V2_RX_DATA + hdr) u8.copyWithin(f + V2_RX_DATA, mac + f - hdr, mac + f + snap);
+      }
+      u32[s0 + (tail << 2) + 1] = len; // len, flags 0
+      tail = tail + 1 === n ? 0 : tail + 1;
+    }
+    ring.tail = tail;
+  }
+
+  /** V3: walk retired blocks, copying each packet (with its virtio-net header) into the ring's buffers. */
+  private rxsyncV3(): void {
     const ring = this.rxRings[0];
     const n = ring.numSlots, head = ring.head;
     if (head !== this.lastRx) {
@@ -219,7 +297,7 @@ export class PacketPort implements Port {
       if (bad) throw new PortError(`rxsync on ${this.name}: ${bad}`);
       this.lastRx = head; // our own buffers: releasing needs nothing from the kernel
     }
-    const u8 = this.u8, u32 = this.u32, c = this.c;
+    const u8 = this.u8, u32 = this.u32, c = this.c, hdr = this.hdrLen;
     let tail = ring.tail;
     let free = (head + n - 1 - tail) % n;
     const s0 = ring.s0, bufBase = ring.bufBase, bufSize = ring.bufSize;
@@ -233,8 +311,8 @@ export class PacketPort implements Port {
         if (this.pktLeft === 0) { this.retire(st); continue; }
       }
       const p = b + this.pktOff;
-      const snap = u32[(p + TP3.tp_snaplen) >> 2];
-      const mac = u8[p + TP3.tp_mac] | (u8[p + TP3.tp_mac + 1] << 8);
+      const snap = u32[(p + TP3.tp_snaplen) >> 2] + hdr;
+      const mac = (u8[p + TP3.tp_mac] | (u8[p + TP3.tp_mac + 1] << 8)) - hdr;
       const len = snap < bufSize ? snap : bufSize;
       const w = s0 + (tail << 2);
       const dst = bufBase + u32[w] * bufSize;

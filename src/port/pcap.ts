@@ -20,6 +20,8 @@ export class PcapPort implements Port {
   readonly deviceRings = 1;
   readonly bufSize: number;
   readonly mac = new Uint8Array(6);
+  readonly hdrLen = 0;
+  readonly pollFd = -1;
   readonly zeroCopy = true; // buffers are ours alone: swapping between the two rings is fine
   readonly mode: "read" | "write";
   /** Packets replayed / written so far. */

@@ -19,6 +19,13 @@ export interface Port {
   readonly zeroCopy: boolean;
   /** Hardware address if the port has one (all zero otherwise). */
   readonly mac: Uint8Array;
+  /**
+   * Bytes of virtio-net header in front of every frame in this port's buffers (netmap's nr_hdr_len:
+   * 0, or 10 when GSO and checksum state travel with the frame). Slot len counts them.
+   */
+  readonly hdrLen: number;
+  /** A file descriptor that polls readable (epoll) when rx has packets; -1 when the port waits another way. */
+  readonly pollFd: number;
   /** Hand [old head, head) of every tx ring to the other side and refresh tail (NIOCTXSYNC). */
   txsync(): void;
   /** Release [old head, head) of every rx ring and refresh tail (NIOCRXSYNC). */

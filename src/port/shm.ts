@@ -56,6 +56,9 @@ export class ShmPort implements Port {
   readonly rxRings: Ring[] = [];
   readonly bufSize: number;
   readonly mac = new Uint8Array(6);
+  readonly hdrLen = 0;
+  /** Pipes wake through a futex, not an fd. */
+  readonly pollFd = -1;
   readonly zeroCopy = true;
   readonly deviceRings: number;
   private readonly region: Region;

@@ -62,6 +62,8 @@ export class XdpPort implements Port {
   readonly bufSize: number;
   readonly mac: Uint8Array;
   readonly zeroCopy = true;
+  readonly hdrLen = 0;
+  get pollFd(): number { return this.fd; }
   readonly ifname: string;
   readonly queue: number;
   private readonly region: PrivateRegion;

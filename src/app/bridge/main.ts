@@ -4,7 +4,7 @@
 import { openPort } from "../../port/open.ts";
 import type { Port } from "../../port/port.ts";
 import { POLLIN } from "../../ring/layout.ts";
-import { canSwap, moveRings } from "../forward.ts";
+import { canSwap, moveRings } from "../../forward/move.ts";
 import { D, norm } from "../pktgen/report.ts";
 
 import { UsageError, intArg, parseCli } from "../cli.ts";

@@ -8,7 +8,7 @@ import type { Ring } from "../../ring/ring.ts";
 import { POLLIN } from "../../ring/layout.ts";
 import { parseIPv4, formatIPv4, get32 } from "../../packet/ipv4.ts";
 import { formatMac } from "../../packet/ethernet.ts";
-import { canSwap } from "../forward.ts";
+import { canSwap } from "../../forward/move.ts";
 import { D } from "../pktgen/report.ts";
 import { RouterNf, Verdict, type NfConfig } from "./nf.ts";
 

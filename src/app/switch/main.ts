@@ -1,8 +1,8 @@
 // bun run switch -i PORT [-i PORT ...] [-p workers] [-b burst] [--lookup file.ts] [--age s] [-T ms] [-t s]
-// A VALE-style learning switch over any ports of any backend; the datapath runs in Workers (ring w
-// of every port belongs to worker w), the main thread only reports.
+// A VALE-style learning switch over any ports of any backend: the library's switch engine (ring w of
+// every port belongs to worker w); the main thread only reports.
 import { parsePortName } from "../../port/open.ts";
-import { Fdb } from "./fdb.ts";
+import { SwitchEngine, type SwitchHandle } from "../../switch/engine.ts";
 import { D, norm } from "../pktgen/report.ts";
 
 import { UsageError, intArg, parseCli } from "../cli.ts";
@@ -48,54 +48,35 @@ export function parseSwitchArgs(argv: string[]): SwitchArgs | "help" {
 async function main(): Promise<number> {
   const args = parseCli("switch", USAGE, parseSwitchArgs);
   if (!args) return 0;
-  const fdb = new Fdb(16, args.age);
-  const ctrSab = new SharedArrayBuffer(16 + args.workers * 32);
-  const ctl = new Int32Array(ctrSab, 0, 4);
-  const workers: Worker[] = [];
-  const closed: Promise<void>[] = [];
+  const engine = new SwitchEngine({ workers: args.workers });
+  let sw: SwitchHandle;
   try {
-    await Promise.all(Array.from({ length: args.workers }, (_, w) => new Promise<void>((resolve, reject) => {
-      const wk = new Worker(new URL("./worker.ts", import.meta.url).href);
-      workers.push(wk);
-      let done!: () => void;
-      closed.push(new Promise<void>((r) => { done = r; }));
-      wk.onmessage = (ev) => {
-        if (ev.data.ready) resolve();
-        if (ev.data.error) { reject(new Error(ev.data.error)); done(); }
-        if (ev.data.done) done();
-      };
-      wk.onerror = (ev) => reject(new Error((ev as ErrorEvent).message));
-      wk.postMessage({ specs: args.ports, w, workers: args.workers, burst: args.burst, lookup: args.lookup, age: args.age, fdb: fdb.sab, ctr: ctrSab });
-    })));
+    sw = await engine.createSwitch({ rings: args.workers, maxPorts: args.ports.length, fdbLog2: 16, age: args.age, lookup: args.lookup, burst: args.burst });
+    for (const p of args.ports) await sw.addPort(p);
   } catch (e) {
-    Atomics.store(ctl, 0, 1);
-    await Promise.race([Promise.all(closed), Bun.sleep(2000)]);
-    for (const w of workers) w.terminate();
+    await engine.close();
     process.stderr.write(`switch: ${(e as Error).message}\n`);
     return 1;
   }
+  sw.onPortFailed = (_id, name, error) => process.stderr.write(`switch: ${name} left the switch: ${error}\n`);
   process.stdout.write(`switch: ${args.ports.length} ports, ${args.workers} worker${args.workers > 1 ? "s" : ""}, lookup ${args.lookup ?? "learning (VALE)"}\n`);
   let stop = false;
   process.on("SIGINT", () => { stop = true; });
   process.on("SIGTERM", () => { stop = true; });
-  const ctr = new Float64Array(ctrSab, 16, args.workers * 4);
-  const sum = (k: number) => { let s = 0; for (let w = 0; w < args.workers; w++) s += ctr[w * 4 + k]; return s; };
   const end = args.seconds ? performance.now() + args.seconds * 1000 : Infinity;
-  let last = performance.now(), pf = 0, pb = 0, pd = 0;
+  let last = performance.now(), prev = sw.stats();
   while (!stop && performance.now() < end) {
     await Bun.sleep(Math.min(50, args.reportMs));
     const now = performance.now();
     if (now - last < args.reportMs) continue;
-    const s = (now - last) / 1000, f = sum(0), b = sum(1), d = sum(2);
-    D("switch", 1, `${norm((f - pf) / s, true)}pps forwarded ${norm((b - pb) / s, true)}pps flooded ${norm((d - pd) / s, true)}pps dropped, ${fdb.count(Math.floor(Date.now() / 1000))} fdb entries`);
-    last = now; pf = f; pb = b; pd = d;
+    const s = (now - last) / 1000, c = sw.stats();
+    D("switch", 1, `${norm((c.forwarded - prev.forwarded) / s, true)}pps forwarded ${norm((c.flooded - prev.flooded) / s, true)}pps flooded ${norm((c.dropped - prev.dropped) / s, true)}pps dropped, ${sw.fdb.count(Math.floor(Date.now() / 1000))} fdb entries`);
+    last = now; prev = c;
   }
-  Atomics.store(ctl, 0, 1);
-  await Promise.race([Promise.all(closed), Bun.sleep(3000)]);
-  for (const w of workers) w.terminate();
-  process.stdout.write(`switch: forwarded ${sum(0)} flooded ${sum(1)} dropped ${sum(2)}\n`);
+  const c = sw.stats();
+  await engine.close();
+  process.stdout.write(`switch: forwarded ${c.forwarded} flooded ${c.flooded} dropped ${c.dropped}\n`);
   return 0;
 }
 
 if (import.meta.main) process.exit(await main());
-

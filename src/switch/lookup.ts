@@ -1,18 +1,27 @@
 // The pluggable part of the switch (mSwitch's lookup module): given a packet and its input port,
-// return an output port, BROADCAST or DROP. Loaded from a file (`--lookup file.ts`, default export).
+// return an output port id, BROADCAST or DROP. Loaded from a file (`--lookup file.ts`, default export).
 import type { Fdb } from "./fdb.ts";
 
 export const BROADCAST = -1;
 export const DROP = -2;
 
 export interface SwitchView {
+  /** Ports now on the switch. */
   readonly nports: number;
+  /** Their ids, in the order they joined: ports[0 .. nports). */
+  readonly ports: Int32Array;
+  /** Position of a port id in `ports`, or -1 if it is not on the switch. */
+  rank(id: number): number;
   readonly fdb: Fdb;
   /** Coarse clock (seconds) the fdb uses. */
   now: number;
 }
 
-/** (frame bytes, frame offset, length, input port, switch) -> port | BROADCAST | DROP. Called per packet: allocate nothing. */
+/**
+ * (frame bytes, offset of the Ethernet header, length from there, input port id, switch) ->
+ * port id | BROADCAST | DROP. Called per packet: allocate nothing. An id that is not (or no longer)
+ * on the switch is treated as unknown: flooded.
+ */
 export type Lookup = (u8: Uint8Array, off: number, len: number, src: number, sw: SwitchView) => number;
 
 /** VALE's default: multicast/broadcast and unknown destinations flood, known ones go to their port. */

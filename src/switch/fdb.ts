@@ -1,6 +1,8 @@
-// The forwarding database: MAC -> (port, last seen), open addressing in typed arrays over a
+// The forwarding database: MAC -> (port id, last seen), open addressing in typed arrays over a
 // SharedArrayBuffer so every worker learns into and looks up the same table. Writes are plain
 // stores (a racing learn costs at most one misforwarded packet, as in VALE); no allocation.
+// Entries hold stable port ids (see layout.ts), never positions, so membership changes cannot
+// redirect a learned station to another port.
 export const FDB_PROBES = 8;
 
 export class Fdb {
@@ -62,6 +64,13 @@ export class Fdb {
       if (this.hi[i] === hi && this.lo[i] === lo) return now - this.seen[i] > this.ageSec ? -1 : this.port[i];
     }
     return -1;
+  }
+
+  /** Drop every entry learned on `port` (a port left the switch). Walks the table: control path only. */
+  forget(port: number): number {
+    let n = 0;
+    for (let i = 0; i <= this.mask; i++) if (this.hi[i] && this.port[i] === port) { this.hi[i] = 0; n++; }
+    return n;
   }
 
   /** Live entries (for reports; walks the table). */

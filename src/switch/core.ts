@@ -1,0 +1,221 @@
+// One thread's share of a switch: for every port, drain a burst from its rx ring(s), learn the
+// source MAC, ask the lookup, put the packet on the destination's tx ring (buffer swap when both
+// ports share memory, copy otherwise; floods copy). Multi-slot packets follow their first slot.
+// Ports come and go between rounds (add/remove): the others are never stopped, and because the
+// learning table holds port ids with a generation, a departed port's stations are simply unknown.
+// One rxsync and one txsync per port per round; no allocation per packet.
+import type { Port } from "../port/port.ts";
+import type { Ring } from "../ring/ring.ts";
+import { NS_MOREFRAG } from "../ring/layout.ts";
+import { BROADCAST, DROP, type Lookup, type SwitchView } from "./lookup.ts";
+import type { Fdb } from "./fdb.ts";
+import { MAX_PORTS, PORT_CTR, SLOT_MASK, SW_CTR, counterBlock, slotOf } from "./layout.ts";
+
+export class SwitchCore implements SwitchView {
+  nports = 0;
+  readonly ports = new Int32Array(MAX_PORTS);
+  now = Math.floor(Date.now() / 1000);
+  /** Bytes of virtio-net header in front of every frame: the same on every port of a switch. */
+  hdrLen = -1;
+  /** This thread's counters: SW_CTR fields, then PORT_CTR fields per port slot (layout.ts). */
+  readonly ctr: Float64Array;
+  private readonly maxPorts: number;
+  private readonly portAt: (Port | null)[] = new Array(MAX_PORTS).fill(null);
+  private readonly txAt: (Ring | null)[] = new Array(MAX_PORTS).fill(null);
+  private readonly idAt = new Int32Array(MAX_PORTS).fill(-1);
+  private readonly rankAt = new Int32Array(MAX_PORTS).fill(-1);
+  /** Ports with the same non-zero key share a region: buffers may be swapped between them. */
+  private readonly memKey = new Int32Array(MAX_PORTS);
+  private readonly maxLen = new Int32Array(MAX_PORTS);
+  private readonly memKeys = new Map<string, number>();
+
+  /** Every port of a list, ids 0..n-1 (tests, benchmarks, fixed topologies). */
+  static of(ports: Port[], fdb: Fdb, lookup: Lookup, burst = 512): SwitchCore {
+    const core = new SwitchCore(fdb, lookup, burst, new Float64Array(counterBlock(Math.max(ports.length, 1))));
+    ports.forEach((p, i) => core.add(p, i));
+    return core;
+  }
+
+  constructor(readonly fdb: Fdb, private readonly lookup: Lookup, private readonly burst = 512, ctr?: Float64Array) {
+    this.ctr = ctr ?? new Float64Array(counterBlock(MAX_PORTS));
+    this.maxPorts = Math.min(MAX_PORTS, (this.ctr.length - SW_CTR.stride) / PORT_CTR.stride);
+  }
+
+  /** Switch counters of this thread (allocates: for reports and tests). */
+  counts(): { forwarded: number; flooded: number; dropped: number } {
+    return { forwarded: this.ctr[SW_CTR.forwarded], flooded: this.ctr[SW_CTR.flooded], dropped: this.ctr[SW_CTR.dropped] };
+  }
+
+  rank(id: number): number {
+    const s = id & SLOT_MASK;
+    return this.idAt[s] === id ? this.rankAt[s] : -1;
+  }
+
+  port(id: number): Port | null {
+    const s = slotOf(id);
+    return this.idAt[s] === id ? this.portAt[s] : null;
+  }
+
+  /** Put a port on the switch under `id` (layout.ts: its slot must be free). */
+  add(port: Port, id: number): void {
+    const s = slotOf(id);
+    if (id < 0 || s >= this.maxPorts) throw new Error(`port id ${id}: slot ${s} is beyond this switch's ${this.maxPorts} ports`);
+    if (this.idAt[s] !== -1) throw new Error(`port id ${id}: slot ${s} is taken`);
+    if (this.nports && port.hdrLen !== this.hdrLen) {
+      throw new Error(`${port.name}: frames carry a ${port.hdrLen}-byte virtio-net header, the switch's other ports ${this.hdrLen}; open every port alike (vnet=)`);
+    }
+    this.hdrLen = port.hdrLen;
+    let key = 0;
+    if (port.zeroCopy) {
+      key = this.memKeys.get(port.memId) ?? this.memKeys.size + 1;
+      this.memKeys.set(port.memId, key);
+    }
+    this.memKey[s] = key;
+    this.maxLen[s] = port.bufSize;
+    this.portAt[s] = port;
+    this.txAt[s] = port.txRings[0];
+    const c = SW_CTR.stride + s * PORT_CTR.stride;
+    this.ctr.fill(0, c, c + PORT_CTR.stride);
+    this.idAt[s] = id;
+    this.rankAt[s] = this.nports;
+    this.ports[this.nports++] = id;
+  }
+
+  /** Take a port off the switch (between rounds); returns it for the caller to close, or null if unknown. */
+  remove(id: number): Port | null {
+    const s = slotOf(id);
+    if (this.idAt[s] !== id) return null;
+    const port = this.portAt[s];
+    for (let k = this.rankAt[s]; k < this.nports - 1; k++) {
+      this.ports[k] = this.ports[k + 1];
+      this.rankAt[this.ports[k] & SLOT_MASK] = k;
+    }
+    this.nports--;
+    this.idAt[s] = -1;
+    this.rankAt[s] = -1;
+    this.portAt[s] = null;
+    this.txAt[s] = null;
+    return port;
+  }
+
+  /**
+   * Called with a port whose sync threw (its interface vanished, say) after the port was taken off
+   * the switch; the others go on. Without a handler the error propagates.
+   */
+  onPortError: ((id: number, port: Port, e: Error) => void) | null = null;
+  private readonly failed: number[] = [];
+
+  /** One pass over every port; returns the number of slots taken from rx rings. */
+  round(): number {
+    const n = this.nports, ctr = this.ctr;
+    this.now = Math.floor(Date.now() / 1000);
+    let taken = 0;
+    for (let k = 0; k < n; k++) {
+      const id = this.ports[k], s = id & SLOT_MASK, port = this.portAt[s]!;
+      try {
+        port.rxsync();
+        for (const rx of port.rxRings) {
+          const got = this.drain(s, id, rx);
+          taken += got;
+          ctr[SW_CTR.stride + s * PORT_CTR.stride + PORT_CTR.rx] += got;
+        }
+      } catch (e) { this.fail(id, e); }
+    }
+    // every port, not only those we wrote: a full tx ring must see its tail move again
+    for (let k = 0; k < n; k++) {
+      try { this.portAt[this.ports[k] & SLOT_MASK]!.txsync(); } catch (e) { this.fail(this.ports[k], e); }
+    }
+    ctr[SW_CTR.rounds]++;
+    if (this.failed.length) this.quarantine();
+    return taken;
+  }
+
+  private fail(id: number, e: unknown): void {
+    if (!this.onPortError) throw e;
+    if (!this.failed.includes(id)) this.failed.push(id);
+    this.lastError.set(id, e as Error);
+  }
+  private readonly lastError = new Map<number, Error>();
+
+  private quarantine(): void {
+    for (const id of this.failed.splice(0)) {
+      const port = this.remove(id);
+      const e = this.lastError.get(id)!;
+      this.lastError.delete(id);
+      if (port) this.onPortError!(id, port, e);
+    }
+  }
+
+  /** Any tx ring still holding packets the other side has not taken (the worker then sleeps briefly, not forever). */
+  txPending(): boolean {
+    for (let k = 0; k < this.nports; k++) {
+      const tx = this.txAt[this.ports[k] & SLOT_MASK]!;
+      if (tx.space() !== tx.numSlots - 1) return true;
+    }
+    return false;
+  }
+
+  private drain(s: number, srcId: number, rx: Ring): number {
+    const u8 = rx.u8, lookup = this.lookup, hdr = this.hdrLen, ctr = this.ctr;
+    let i = rx.head, m = rx.space();
+    if (m > this.burst) m = this.burst;
+    let dest = 0, inPacket = false;
+    for (let k = 0; k < m; k++) {
+      const buf = rx.buf(i), len = rx.len(i), more = (rx.flags(i) & NS_MOREFRAG) !== 0;
+      if (!inPacket) {
+        if (len >= hdr + 14) {
+          const eth = buf + hdr;
+          if ((u8[eth + 6] & 1) === 0) this.fdb.learn(u8, eth + 6, srcId, this.now);
+          dest = lookup(u8, eth, len - hdr, srcId, this);
+          // a station learned on a port that has left: unknown again, so flood (as VALE does)
+          if (dest >= 0 && this.idAt[dest & SLOT_MASK] !== dest) dest = BROADCAST;
+        } else dest = DROP;
+      }
+      inPacket = more;
+      if (dest >= 0) {
+        const d = dest & SLOT_MASK;
+        if (d === s) ctr[SW_CTR.dropped]++;
+        else this.one(rx, i, s, d, len);
+      } else if (dest === BROADCAST) {
+        for (let q = 0; q < this.nports; q++) {
+          const d = this.ports[q] & SLOT_MASK;
+          if (d !== s) this.copy(rx, i, d, len);
+        }
+        ctr[SW_CTR.flooded]++;
+      } else ctr[SW_CTR.dropped]++;
+      i = i + 1 === rx.numSlots ? 0 : i + 1;
+    }
+    rx.advance(i);
+    return m;
+  }
+
+  /**
+   * Is there a free slot on port d's tx ring? Its tail moves only on txsync, so a ring that looks full
+   * is synced once before the packet is given up (one extra sync per full ring, not per packet).
+   */
+  private room(d: number, tx: Ring): boolean {
+    if (!tx.empty()) return true;
+    try { this.portAt[d]!.txsync(); } catch (e) { this.fail(this.idAt[d], e); return false; }
+    return !tx.empty();
+  }
+
+  private one(rx: Ring, i: number, s: number, d: number, len: number): void {
+    const tx = this.txAt[d]!, ctr = this.ctr, pc = SW_CTR.stride + d * PORT_CTR.stride;
+    if (len > this.maxLen[d] || !this.room(d, tx)) { ctr[SW_CTR.dropped]++; ctr[pc + PORT_CTR.dropped]++; return; }
+    const j = tx.head, key = this.memKey[s];
+    if (key !== 0 && key === this.memKey[d]) rx.swapTo(i, tx, j);
+    else rx.copyTo(i, tx, j);
+    tx.advance(j + 1 === tx.numSlots ? 0 : j + 1);
+    ctr[pc + PORT_CTR.tx]++;
+    ctr[SW_CTR.forwarded]++;
+  }
+
+  private copy(rx: Ring, i: number, d: number, len: number): void {
+    const tx = this.txAt[d]!, ctr = this.ctr, pc = SW_CTR.stride + d * PORT_CTR.stride;
+    if (len > this.maxLen[d] || !this.room(d, tx)) { ctr[pc + PORT_CTR.dropped]++; return; }
+    const j = tx.head;
+    rx.copyTo(i, tx, j);
+    tx.advance(j + 1 === tx.numSlots ? 0 : j + 1);
+    ctr[pc + PORT_CTR.tx]++;
+  }
+}

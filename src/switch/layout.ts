@@ -1,0 +1,21 @@
+// Facts the switch's threads share: how a port id is made, and where counters sit in shared memory.
+// A port id is (generation << SLOT_BITS) | slot: the slot indexes per-port arrays, the generation
+// changes every time a slot is reused, so a learning-table entry naming a removed port can never
+// match the port that takes its slot later.
+
+export const SLOT_BITS = 12;
+/** Ports a switch can hold at once. */
+export const MAX_PORTS = 1 << SLOT_BITS;
+export const SLOT_MASK = MAX_PORTS - 1;
+const MAX_GEN = (1 << (31 - SLOT_BITS)) - 1;
+
+export const portId = (gen: number, slot: number) => ((gen & MAX_GEN) << SLOT_BITS) | slot;
+export const slotOf = (id: number) => id & SLOT_MASK;
+
+/** Per-switch counters, f64 each: one block per worker that runs the switch. */
+export const SW_CTR = { forwarded: 0, flooded: 1, dropped: 2, rounds: 3, stride: 4 } as const;
+/** Per-port counters, f64 each, after the switch block: port slot s at SW_CTR.stride + s * PORT_CTR.stride. */
+export const PORT_CTR = { rx: 0, tx: 1, dropped: 2, stride: 3 } as const;
+
+/** f64 count of one worker's counter block for a switch of `maxPorts` slots. */
+export const counterBlock = (maxPorts: number) => SW_CTR.stride + maxPorts * PORT_CTR.stride;

@@ -1,0 +1,144 @@
+// An engine worker: runs any number of switches, each a SwitchCore over its ports. While packets
+// flow it loops over the rings; once idle for spinUs it sleeps in one epoll_wait over every port's
+// fd and its doorbell, so an idle worker costs nothing and the first packet on any port wakes it.
+// Commands (add/remove switch or port) are applied between rounds; the others keep running.
+import * as libc from "../../ffi/libc.ts";
+import { openPort } from "../port/open.ts";
+import type { Port } from "../port/port.ts";
+import { SwitchCore } from "./core.ts";
+import { Fdb } from "./fdb.ts";
+import { loadLookup } from "./lookup.ts";
+import { counterBlock } from "./layout.ts";
+import { CTL, type Command, type Reply, type WorkerInit } from "./messages.ts";
+
+declare const self: Worker;
+const reply = (r: Reply) => self.postMessage(r);
+
+const switches = new Map<number, SwitchCore>();
+const cores: SwitchCore[] = []; // the same, as an array for the hot loop
+let ep = -1, doorbell = -1, ctl: Int32Array, spinMs = 0.05;
+let applied = 0, stopping = false;
+let fdless = 0; // ports without an fd: the worker cannot sleep on them, so it naps 1 ms at most
+
+function track(p: Port, on: boolean): void {
+  if (p.pollFd < 0) { fdless += on ? 1 : -1; return; }
+  if (on) libc.epollAdd(ep, p.pollFd, libc.EPOLLIN, p.pollFd);
+  else libc.epollDel(ep, p.pollFd);
+}
+
+async function apply(c: Command): Promise<void> {
+  switch (c.t) {
+    case "addSwitch": {
+      const s = c.spec;
+      if (switches.has(s.sw)) throw new Error(`switch ${s.sw} exists`);
+      const block = counterBlock(s.maxPorts);
+      const ctr = new Float64Array(s.counters, Math.max(s.ring, 0) * block * 8, block);
+      const core = new SwitchCore(Fdb.of(s.fdb, s.age), await loadLookup(s.lookup), s.burst, ctr);
+      core.onPortError = (id, p, e) => { closePort(p); reply({ t: "portFailed", sw: s.sw, id, error: `${p.name}: ${e.message}` }); };
+      switches.set(s.sw, core);
+      cores.push(core);
+      return;
+    }
+    case "removeSwitch": {
+      const core = switches.get(c.sw);
+      if (!core) return;
+      for (const id of Array.from(core.ports.subarray(0, core.nports))) closePort(core.remove(id));
+      switches.delete(c.sw);
+      cores.splice(cores.indexOf(core), 1);
+      return;
+    }
+    case "addPort": {
+      const core = need(c.sw);
+      const p = openPort(c.name);
+      try {
+        core.add(p, c.id);
+        track(p, true);
+      } catch (e) {
+        core.remove(c.id);
+        p.close();
+        throw e;
+      }
+      return;
+    }
+    case "removePort":
+      closePort(need(c.sw).remove(c.id));
+      return;
+    case "stop":
+      for (const sw of [...switches.keys()]) await apply({ t: "removeSwitch", seq: c.seq, sw });
+      stopping = true;
+      return;
+  }
+}
+
+function closePort(p: Port | null): void {
+  if (!p) return;
+  track(p, false);
+  p.close();
+}
+
+function need(sw: number): SwitchCore {
+  const core = switches.get(sw);
+  if (!core) throw new Error(`switch ${sw} is not on this worker`);
+  return core;
+}
+
+// commands arrive in order; each is applied whole before the next (apply may await a lookup import)
+let queue: Promise<void> = Promise.resolve();
+function onCommand(c: Command): void {
+  queue = queue.then(async () => {
+    try {
+      await apply(c);
+      reply({ t: "done", seq: c.seq });
+    } catch (e) {
+      reply({ t: "done", seq: c.seq, error: (e as Error).message });
+    }
+    applied++;
+  });
+}
+
+const tick = () => new Promise<void>((r) => setImmediate(r));
+
+async function run(): Promise<void> {
+  const events = new Uint8Array(64 * libc.EPOLL_EVENT_SIZE);
+  let idleSince = -1;
+  for (;;) {
+    if (Atomics.load(ctl, CTL.posted) !== applied) {
+      // let onmessage run: the datapath loop is synchronous, commands wait for this yield
+      while (Atomics.load(ctl, CTL.posted) !== applied) await tick();
+      if (stopping) return;
+      idleSince = -1;
+      continue;
+    }
+    let got = 0;
+    for (let k = 0; k < cores.length; k++) got += cores[k].round();
+    if (got) { idleSince = -1; continue; }
+    const now = performance.now();
+    if (idleSince < 0) { idleSince = now; continue; }
+    if (now - idleSince < spinMs) continue;
+    let nap = fdless > 0 ? 1 : -1;
+    for (let k = 0; k < cores.length && nap < 0; k++) if (cores[k].txPending()) nap = 1;
+    libc.epollWait(ep, events, 64, nap);
+    libc.eventfdDrain(doorbell);
+    idleSince = -1;
+  }
+}
+
+self.onmessage = (ev: MessageEvent<WorkerInit | Command>) => {
+  const m = ev.data;
+  if (m.t !== "init") { onCommand(m); return; }
+  try {
+    doorbell = m.doorbell;
+    ctl = new Int32Array(m.ctl, 0, CTL.size);
+    spinMs = m.spinUs / 1000;
+    ep = libc.epollCreate();
+    libc.epollAdd(ep, doorbell, libc.EPOLLIN, doorbell);
+  } catch (e) {
+    reply({ t: "fatal", error: (e as Error).message });
+    return;
+  }
+  reply({ t: "ready" });
+  run().then(
+    () => { libc.close(ep); reply({ t: "fatal", error: "stopped" }); },
+    (e) => reply({ t: "fatal", error: (e as Error).message }),
+  );
+};
