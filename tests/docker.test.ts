@@ -2,26 +2,13 @@
 // other and exchange UDP through bunmap's switch, the plugin restarts and they still can, then
 // everything is removed and no veth or state remains.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { IMAGE, ensureImage } from "./helpers/docker-image.ts";
+import { PluginProc, api, docker, dockerUnavailable, sh } from "./helpers/plugin-proc.ts";
 import { listOurs } from "../plugin/veth.ts";
 import { libxdp } from "../ffi/xsk.ts";
 setDefaultTimeout(120_000);
 
-const SOCK = "/run/docker/plugins/vale.sock";
-const sh = (cmd: string[]) => spawnSync(cmd[0], cmd.slice(1), { encoding: "utf8" });
-const docker = (...a: string[]) => sh(["docker", ...a]);
-
-function unavailable(): string | null {
-  if (process.getuid?.() !== 0) return "not root";
-  if (docker("info").status !== 0) return "no Docker engine answers (install docker.io and start dockerd; .ci/run does)";
-  if (existsSync(SOCK)) return `${SOCK} is in use by another vale plugin`;
-  if (!existsSync("/bin/busybox")) return "busybox-static is not installed";
-  return null;
-}
-const why = unavailable();
+const why = dockerUnavailable();
 const noXdp = (() => { try { libxdp(); return null; } catch (e) { return (e as Error).message; } })();
 if (why) console.warn(`SKIP Docker tests: ${why}`);
 
@@ -29,28 +16,9 @@ const tag = `bm${process.pid}`;
 const NET = `${tag}net`;
 const C1 = `${tag}c1`, C2 = `${tag}c2`;
 const repo = `${import.meta.dir}/..`;
-const db = `${mkdtempSync(`${tmpdir()}/bunmap-plugin-`)}/vale.db`;
-
-let plugin: ReturnType<typeof Bun.spawn> | null = null;
-async function startPlugin(): Promise<string> {
-  const p = Bun.spawn([process.execPath, `${repo}/plugin/main.ts`], { stdout: "pipe", stderr: "pipe", env: { ...process.env, BUNMAP_PLUGIN_DB: db, BUNMAP_PLUGIN_BACKEND: "packet" } });
-  plugin = p;
-  const r = (p.stdout as ReadableStream<Uint8Array>).getReader();
-  let out = "";
-  while (!out.includes("listening")) {
-    const { value, done } = await r.read();
-    if (done) throw new Error(`plugin exited: ${out}${await new Response(p.stderr as ReadableStream).text()}`);
-    out += new TextDecoder().decode(value);
-  }
-  return out;
-}
-async function stopPlugin(): Promise<void> {
-  if (!plugin) return;
-  plugin.kill("SIGTERM");
-  await plugin.exited;
-  plugin = null;
-}
-const api = async (path: string) => JSON.parse(sh(["curl", "-s", "--unix-socket", SOCK, `http://x${path}`]).stdout);
+const plugin = new PluginProc();
+const startPlugin = () => plugin.start();
+const stopPlugin = () => plugin.stop();
 
 beforeAll(async () => {
   if (why) return;
@@ -61,7 +29,7 @@ afterAll(async () => {
   if (why) return;
   docker("rm", "-f", C1, C2);
   docker("network", "rm", NET);
-  await stopPlugin();
+  await plugin.dispose();
 });
 
 describe.skipIf(!!why)("docker network create -d vale", () => {

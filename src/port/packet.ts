@@ -155,8 +155,11 @@ export class PacketPort implements Port {
 
     let rxfd = -1, txfd = -1, region: PrivateRegion | null = null;
     try {
+      // protocol 0: the socket receives nothing until bind() names the interface and ETH_P_ALL;
+      // opened with ETH_P_ALL it would capture every interface's frames meanwhile (a switch would
+      // learn other ports' stations on this one)
       try {
-        rxfd = libc.socket(libc.AF_PACKET, libc.SOCK_RAW, ((ETH_P_ALL & 0xff) << 8) | (ETH_P_ALL >> 8), "AF_PACKET");
+        rxfd = libc.socket(libc.AF_PACKET, libc.SOCK_RAW, 0, "AF_PACKET");
       } catch (e) { throw sockError(pn.spec, e, "opening an AF_PACKET socket"); }
       txfd = libc.socket(libc.AF_PACKET, libc.SOCK_RAW, 0, "AF_PACKET");
       // header options go before the rings: the kernel refuses them once a ring exists
