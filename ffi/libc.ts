@@ -26,6 +26,7 @@ const lib = dlopen("libc.so.6", {
   if_nametoindex: { args: [cstring], returns: u32 },
   ioctl: { args: [i32, u64, P], returns: i32 },
   read: { args: [i32, P, usize], returns: i64 },
+  sendmmsg: { args: [i32, P, u32, i32], returns: i32 },
   write: { args: [i32, P, usize], returns: i64 },
   eventfd: { args: [u32, i32], returns: i32 },
   epoll_create1: { args: [i32], returns: i32 },
@@ -198,6 +199,17 @@ export function getsockopt(fd: number, level: number, name: number, into: Uint8A
 /** sendto(fd, NULL, 0, flags): the kick that makes the kernel walk a tx ring. Returns -errno on failure. */
 export function kick(fd: number, flags = MSG_DONTWAIT): number {
   const r = Number(C.sendto(fd, null, 0, flags, null, 0));
+  return r < 0 ? -errno() : r;
+}
+
+/** struct msghdr / mmsghdr / iovec (x86_64): what sendmmsg reads. */
+export const MSGHDR = { msg_name: 0, msg_namelen: 8, msg_iov: 16, msg_iovlen: 24, msg_control: 32, msg_controllen: 40, msg_flags: 48, size: 56 } as const;
+export const MMSGHDR = { msg_hdr: 0, msg_len: 56, size: 64 } as const;
+export const IOVEC = { iov_base: 0, iov_len: 8, size: 16 } as const;
+
+/** sendmmsg(fd, msgs, n, MSG_DONTWAIT) over prepared mmsghdrs at an address: messages sent, or -errno. */
+export function sendmmsg(fd: number, msgs: number, n: number): number {
+  const r = C.sendmmsg(fd, msgs as Pointer, n, MSG_DONTWAIT);
   return r < 0 ? -errno() : r;
 }
 

@@ -4,23 +4,26 @@
 // Membership changes touch only the port that changed: the others keep forwarding, and learned
 // stations stay bound to their own port.
 import { existsSync } from "node:fs";
-import { SwitchEngine, type SwitchHandle } from "../src/switch/engine.ts";
+import { SwitchEngine, type SwitchHandle } from "../src/index.ts";
 import { DevNetmapCtl, setAdmode, type Ctl } from "../src/port/netmap-ctl.ts";
 import { run as valeRun } from "../src/app/vale-ctl/requests.ts";
 import { VNET_HDR } from "../ffi/tpacket.ts";
+import { steerRx } from "./veth.ts";
 
 export type Backend = "packet" | "xdp" | "vale";
 
 /**
  * How each backend opens a host veth end, and the largest frame it carries.
  * packet: virtio-net headers on (GSO frames and checksum state cross the switch, so the container
- *   keeps TSO and checksum offload), TPACKET_V2 both ways (no block timer on rx: low latency).
- *   Frames are 32 KiB; the veths' gso_max_size keeps every GSO frame inside one (veth.ts).
- * xdp: one UMEM frame of 4 KiB per packet, minus XDP's 256-byte headroom; veth's native XDP also
- *   wants the skb overhead to fit a page, which is the tighter bound (drivers/net/veth.c veth_xdp_set).
+ *   keeps TSO and checksum offload); rx in TPACKET_V2 frames (no block timer: low latency); tx by
+ *   sendmmsg from the port's own buffers (a ring frame would stay pinned until the receiving app
+ *   reads it). Frames are 64 KiB, as large as a GSO frame gets (the veths' gso_max_size keeps every
+ *   one inside a frame, veth.ts): 16 KiB frames cost TCP two thirds of its rate, here and on a Linux
+ *   bridge alike. 64 rx frames are 4 MiB of kernel memory per port.
  */
-export const PACKET_FRAME = 32768;
-const PACKET_CONF = `@conf:vnet=1,buf_size=${PACKET_FRAME},rx_slots=128,tx_slots=64`;
+export const PACKET_FRAME = 65536;
+/** Options for the host veth ends; BUNMAP_PLUGIN_PORT_CONF overrides them (keep vnet=1 and buf_size). */
+const PACKET_CONF = process.env.BUNMAP_PLUGIN_PORT_CONF ?? `@conf:vnet=1,buf_size=${PACKET_FRAME},rx_slots=64,tx_slots=64,tx=copy`;
 export const GSO_MAX_SIZE = PACKET_FRAME - 68 /* V2 frame header */ - VNET_HDR.size - 14 - 256 /* margin */;
 /** Largest MTU (IP packet) each datapath carries whole. */
 export const MAX_MTU: Record<Backend, number> = { packet: 9000, xdp: 3504, vale: 9000 };
@@ -67,6 +70,9 @@ export class EngineSwitch implements Datapath {
     }
     for (const n of ifnames) {
       if (this.ids.has(n)) continue;
+      // every frame from this veth into one CPU's backlog (the switch's): a sender that moves between
+      // CPUs would otherwise have its frames reordered on the way in
+      if (this.sw.cpu >= 0) steerRx(n, this.sw.cpu);
       this.ids.set(n, await this.sw.addPort(portName(this.kind, n)));
     }
   }

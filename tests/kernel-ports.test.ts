@@ -74,17 +74,26 @@ async function pktgenPair(txSpec: string, rxSpec: string, n: number, extra: stri
   expect(rr.out).toContain("Sequence errors: 0 gaps (0 packets missing), 0 out of order");
 }
 
-describe.skipIf(!!why)("packet: (AF_PACKET, TPACKET_V3 rx / V2 tx)", () => {
+describe.skipIf(!!why)("packet: (AF_PACKET, TPACKET_V2 rx and tx, V3 rx, sendmmsg tx)", () => {
   test("frames of 60..1514 bytes arrive intact and in order", async () => {
     await transfer(`packet:${pair.ifA}`, `packet:${pair.ifB}`, 3000);
   });
   test("pktgen txseq -> rxseq across the veth: every packet, in sequence", async () => {
     await pktgenPair(`packet:${pair.ifA}`, `packet:${pair.ifB}`, 50000, ["-l", "1000", "-l", "60"]);
   });
+  test("tx=copy (sendmmsg) and vnet=1 (virtio-net headers) both ends: frames intact and in order", async () => {
+    await transfer(`packet:${pair.ifA}@conf:tx=copy,vnet=1`, `packet:${pair.ifB}@conf:vnet=1`, 3000);
+  });
+  test("rx=v3 (blocks) receives the same frames", async () => {
+    await transfer(`packet:${pair.ifA}@conf:tx=copy`, `packet:${pair.ifB}@conf:rx=v3`, 3000);
+  });
   test("a missing interface and bad options are one clear error", () => {
     expect(() => openPort("packet:nosuch0")).toThrow("packet:nosuch0: no such interface 'nosuch0'");
     expect(() => openPort("packet:lo@conf:buf_size=3000")).toThrow(/power of two/);
     expect(() => openPort("packet:lo-1")).toThrow(/one ring each way/);
+    expect(() => openPort("packet:lo@conf:rx=v4")).toThrow("bad port name 'packet:lo@conf:rx=v4': rx is v2 or v3");
+    expect(() => openPort("packet:lo@conf:tx=zerocopy")).toThrow(/tx is ring or copy/);
+    expect(() => openPort("packet:lo@conf:vnet=2")).toThrow(/vnet=2 out of range 0..1/);
   });
   test("without privileges the error says what is needed", async () => {
     // enter the namespace as root, then drop to nobody for bun itself

@@ -6,6 +6,9 @@
 // tx: TPACKET_V2 frames; netmap tx slot i *is* frame i (data written in place, zero copy); txsync
 //     marks frames SEND_REQUEST and kicks the socket once per batch; tail follows the frames the
 //     kernel has handed back.
+// tx=copy sends with one sendmmsg per batch from the ring's own buffers instead: the kernel copies
+//     each frame, so a slot is free again at once (a ring frame stays pinned by its skb until the
+//     receiver is done with it: a veth peer's socket queue can hold the whole ring).
 // vnet=1 puts a virtio-net header before every frame both ways (PACKET_VNET_HDR; port.hdrLen = 10):
 //     GSO frames and their checksum state cross the ring intact, so a kernel sender may keep TSO.
 import { readFileSync } from "node:fs";
@@ -31,12 +34,13 @@ export interface PacketConf {
   tovMs: number;
   qdiscBypass: boolean;
   rxV3: boolean;
+  txCopy: boolean;
   vnet: boolean;
 }
 
 function confOf(pn: PortName): PacketConf {
   const kv = pn.options.conf;
-  const known = new Set(["slots", "rx_slots", "tx_slots", "buf_size", "block_size", "blocks", "tov", "qdisc_bypass", "rx", "vnet"]);
+  const known = new Set(["slots", "rx_slots", "tx_slots", "buf_size", "block_size", "blocks", "tov", "qdisc_bypass", "rx", "tx", "vnet"]);
   for (const k of Object.keys(kv ?? {})) {
     if (!known.has(k)) throw new PortError(`bad port name '${pn.spec}': @conf key '${k}' is not one of ${[...known].join(", ")}`);
   }
@@ -54,9 +58,11 @@ function confOf(pn: PortName): PacketConf {
     tovMs: optInt(pn.spec, kv, "tov", 1, 0, 1000),
     qdiscBypass: optInt(pn.spec, kv, "qdisc_bypass", 1, 0, 1) === 1,
     rxV3,
+    txCopy: kv?.tx === "copy",
     vnet: optInt(pn.spec, kv, "vnet", 0, 0, 1) === 1,
   };
   if (kv?.rx !== undefined && kv.rx !== "v2" && kv.rx !== "v3") throw new PortError(`bad port name '${pn.spec}': rx is v2 or v3`);
+  if (kv?.tx !== undefined && kv.tx !== "ring" && kv.tx !== "copy") throw new PortError(`bad port name '${pn.spec}': tx is ring or copy`);
   if (c.bufSize & (c.bufSize - 1) || c.blockSize % 4096) throw new PortError(`bad port name '${pn.spec}': buf_size must be a power of two, block_size a multiple of 4096`);
   if (c.txSlots & (c.txSlots - 1)) throw new PortError(`bad port name '${pn.spec}': tx_slots must be a power of two`);
   if (!c.rxV3 && c.rxSlots & (c.rxSlots - 1)) throw new PortError(`bad port name '${pn.spec}': rx_slots must be a power of two`);
@@ -108,6 +114,8 @@ export class PacketPort implements Port {
   private readonly kTx: number; // region offset of the V2 tx frames
   private readonly txFrame: number;
   private readonly rxFrame: number; // V2 rx frame size
+  private readonly kMsg: number; // tx=copy: region offset of the mmsghdr array
+  private iovLen = 0;
   // V3 rx cursor
   private blk = 0;
   private pktLeft = 0;
@@ -139,19 +147,22 @@ export class PacketPort implements Port {
     const blockFor = (frame: number) => Math.max(frame, 65536);
     const framesPerBlock = blockFor(this.txFrame) / this.txFrame;
     const txBlocks = Math.ceil(c.txSlots / framesPerBlock);
-    if (txBlocks * framesPerBlock !== c.txSlots) throw new PortError(`${pn.spec}: tx_slots ${c.txSlots} must be a multiple of ${framesPerBlock}`);
+    if (!c.txCopy && txBlocks * framesPerBlock !== c.txSlots) throw new PortError(`${pn.spec}: tx_slots ${c.txSlots} must be a multiple of ${framesPerBlock}`);
     const rxBlocks = Math.ceil(c.rxSlots / framesPerBlock);
     if (!c.rxV3 && rxBlocks * framesPerBlock !== c.rxSlots) throw new PortError(`${pn.spec}: rx_slots ${c.rxSlots} must be a multiple of ${framesPerBlock}`);
     if (c.rxV3 && c.blockSize < c.bufSize + 128) throw new PortError(`${pn.spec}: block_size must exceed buf_size`);
 
     // region: [4 KiB][tx ring][rx ring][V3 only: rx buffers][rx frames or V3 blocks][tx frames]
+    //   [tx=copy only: mmsghdr and iovec per tx slot]
     const txRingOff = 4096;
     const rxRingOff = txRingOff + ringBytes(c.txSlots);
     const rxBufOff = align(rxRingOff + ringBytes(c.rxSlots), 4096);
     this.kRx = c.rxV3 ? align(rxBufOff + c.rxSlots * c.bufSize, 4096) : rxBufOff;
     const rxBytes = c.rxV3 ? c.blockSize * c.blocks : blockFor(this.rxFrame) * rxBlocks;
     this.kTx = this.kRx + rxBytes;
-    const total = this.kTx + blockFor(this.txFrame) * txBlocks;
+    const txBytes = c.txCopy ? c.txSlots * this.txFrame : blockFor(this.txFrame) * txBlocks;
+    this.kMsg = this.kTx + txBytes;
+    const total = this.kMsg + (c.txCopy ? c.txSlots * (libc.MMSGHDR.size + libc.IOVEC.size) : 0);
 
     let rxfd = -1, txfd = -1, region: PrivateRegion | null = null;
     try {
@@ -175,12 +186,14 @@ export class PacketPort implements Port {
         libc.setsockoptInt(rxfd, libc.SOL_PACKET, PACKET.RESERVE, V2_RX_RESERVE, "PACKET_RESERVE");
         libc.setsockopt(rxfd, libc.SOL_PACKET, PACKET.RX_RING, req2(blockFor(this.rxFrame), rxBlocks, this.rxFrame), "PACKET_RX_RING");
       }
-      libc.setsockoptInt(txfd, libc.SOL_PACKET, PACKET.VERSION, TPACKET_V2, "PACKET_VERSION");
       if (c.qdiscBypass) libc.setsockoptInt(txfd, libc.SOL_PACKET, PACKET.QDISC_BYPASS, 1, "PACKET_QDISC_BYPASS");
-      libc.setsockopt(txfd, libc.SOL_PACKET, PACKET.TX_RING, req2(blockFor(this.txFrame), txBlocks, this.txFrame), "PACKET_TX_RING");
+      if (!c.txCopy) {
+        libc.setsockoptInt(txfd, libc.SOL_PACKET, PACKET.VERSION, TPACKET_V2, "PACKET_VERSION");
+        libc.setsockopt(txfd, libc.SOL_PACKET, PACKET.TX_RING, req2(blockFor(this.txFrame), txBlocks, this.txFrame), "PACKET_TX_RING");
+      }
       region = new PrivateRegion(total);
       region.mapFixed(this.kRx, rxBytes, rxfd);
-      region.mapFixed(this.kTx, blockFor(this.txFrame) * txBlocks, txfd);
+      if (!c.txCopy) region.mapFixed(this.kTx, txBytes, txfd);
       libc.bind(rxfd, sockaddrLL(ifindex, ETH_P_ALL), pn.ifname);
       libc.bind(txfd, sockaddrLL(ifindex, 0), pn.ifname);
     } catch (e) {
@@ -200,6 +213,17 @@ export class PacketPort implements Port {
     this.bufSize = c.rxV3 ? Math.min(this.txFrame - TX_DATA_OFFSET, c.bufSize) : this.txFrame - Math.max(TX_DATA_OFFSET, V2_RX_DATA);
     this.mac = ifaceMac(pn.ifname);
     this.txRings = [writeRing(mem, txRingOff, { slots: c.txSlots, bufBase: this.kTx + TX_DATA_OFFSET, bufStride: this.txFrame, dir: 0, ringid: 0, firstBuf: 0 })];
+    if (c.txCopy) {
+      // one mmsghdr + iovec per slot, pointing at the slot's fixed buffer; txsync sets only iov_len
+      const dv = new DataView(mem), base = region.base as number, kIov = this.kMsg + c.txSlots * libc.MMSGHDR.size;
+      for (let j = 0; j < c.txSlots; j++) {
+        const m = this.kMsg + j * libc.MMSGHDR.size, v = kIov + j * libc.IOVEC.size;
+        dv.setBigUint64(m + libc.MSGHDR.msg_iov, BigInt(base + v), true);
+        dv.setBigUint64(m + libc.MSGHDR.msg_iovlen, 1n, true);
+        dv.setBigUint64(v + libc.IOVEC.iov_base, BigInt(base + this.txRings[0].buf(j)), true);
+      }
+      this.iovLen = kIov / 4 + libc.IOVEC.iov_len / 4; // u32 index of iov[0].iov_len (low word)
+    }
     this.rxRings = [c.rxV3
       ? writeRing(mem, rxRingOff, { slots: c.rxSlots, bufBase: rxBufOff, bufStride: c.bufSize, dir: 1, ringid: 0, firstBuf: 0 })
       : writeRing(mem, rxRingOff, { slots: c.rxSlots, bufBase: this.kRx + V2_RX_DATA, bufStride: this.rxFrame, dir: 1, ringid: 0, firstBuf: 0 })];
@@ -211,6 +235,7 @@ export class PacketPort implements Port {
   get pollFd(): number { return this.rxfd; }
 
   txsync(): void {
+    if (this.c.txCopy) { this.txsyncCopy(); return; }
     const ring = this.txRings[0];
     const u32 = this.u32, n = ring.numSlots, head = ring.head, frame = this.txFrame;
     let j = this.lastTx;
@@ -249,6 +274,32 @@ export class PacketPort implements Port {
     }
     const oldest = (head - this.pending + n) % n;
     ring.tail = oldest === 0 ? n - 1 : oldest - 1;
+  }
+
+  /** tx=copy: sendmmsg every unsent slot (one call per contiguous run); a slot is free once sent. */
+  private txsyncCopy(): void {
+    const ring = this.txRings[0], u32 = this.u32, n = ring.numSlots, head = ring.head;
+    let j = this.lastTx; // first slot not sent yet
+    const bad = j === head ? null : ring.badHead(j);
+    if (bad) throw new PortError(`txsync on ${this.name}: ${bad}`);
+    while (j !== head) {
+      const end = head > j ? head : n; // a contiguous run of slots: one call
+      for (let k = j; k < end; k++) {
+        if (ring.bufIdx(k) !== k) throw new PortError(`${this.name}: tx slot ${k} holds buffer ${ring.bufIdx(k)}; packet ports keep their buffers (copy, do not swap)`);
+        u32[this.iovLen + k * 4] = ring.len(k);
+      }
+      const r = libc.sendmmsg(this.txfd, (this.region.base as number) + this.kMsg + j * libc.MMSGHDR.size, end - j);
+      if (r < 0) {
+        if (r === -libc.EAGAIN || r === -libc.ENOBUFS) break; // the device is busy: the rest goes next sync
+        throw new PortError(`${this.name}: sendmmsg failed: ${libc.strerror(-r)}${-r === libc.ENETDOWN ? ` (bring it up: ip link set ${this.ifname} up)` : ""}`);
+      }
+      const want = end - j;
+      j = j + r === n ? 0 : j + r;
+      if (r < want) break; // a partial batch: the device pushed back
+    }
+    this.lastTx = j;
+    this.pending = (head - j + n) % n;
+    ring.tail = j === 0 ? n - 1 : j - 1;
   }
 
   rxsync(): void {

@@ -2,6 +2,7 @@
 // hosts every switch, as one VALE module hosts every bridge. The caller holds a SwitchHandle per
 // switch: add and remove ports while it runs, read its counters. A switch lives on one worker, or,
 // with rings = N, on N workers, worker r opening ring r of every port (they share one learning table).
+import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import * as libc from "../../ffi/libc.ts";
 import { Fdb } from "./fdb.ts";
@@ -14,6 +15,8 @@ export interface EngineOptions {
   workers?: number;
   /** Busy-poll window before an idle worker sleeps, µs (default BUNMAP_SPIN_US or 50). */
   spinUs?: number;
+  /** Pin worker i to CPU i (of those this process may use); default true: a flow is never reordered. */
+  pin?: boolean;
 }
 
 export interface SwitchOptions {
@@ -46,7 +49,7 @@ class EngineWorker {
   ports = 0;
   switches = 0;
 
-  constructor(spinUs: number, private readonly onPortFailed: (sw: number, id: number, error: string) => void) {
+  constructor(spinUs: number, readonly cpu: number, private readonly onPortFailed: (sw: number, id: number, error: string) => void) {
     this.doorbell = libc.eventfd();
     this.worker = new Worker(new URL("./worker.ts", import.meta.url).href);
     this.ready = new Promise<void>((resolve, reject) => {
@@ -63,7 +66,7 @@ class EngineWorker {
       };
       this.worker.onerror = (ev) => this.die(new Error(`switch worker: ${(ev as ErrorEvent).message}`), reject);
     });
-    const init: WorkerInit = { t: "init", doorbell: this.doorbell, ctl: this.ctl.buffer as SharedArrayBuffer, spinUs };
+    const init: WorkerInit = { t: "init", doorbell: this.doorbell, ctl: this.ctl.buffer as SharedArrayBuffer, spinUs, cpu };
     this.worker.postMessage(init);
   }
 
@@ -92,23 +95,36 @@ class EngineWorker {
   }
 }
 
+/** CPUs this process may run on (Cpus_allowed_list), e.g. inside a cpuset or under taskset. */
+export function allowedCpus(): number[] {
+  const m = /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync("/proc/self/status", "utf8"));
+  if (!m) return [];
+  return m[1].split(",").flatMap((r) => {
+    const [a, b = a] = r.split("-").map(Number);
+    return Array.from({ length: b - a + 1 }, (_, i) => a + i);
+  });
+}
+
 export class SwitchEngine {
   private readonly pool: EngineWorker[] = [];
   private readonly max: number;
   private readonly spinUs: number;
+  private readonly cpus: number[];
   private nextSw = 1;
   private readonly handles = new Map<number, SwitchHandle>();
 
   constructor(opts: EngineOptions = {}) {
     this.max = Math.max(1, opts.workers ?? availableParallelism());
     this.spinUs = opts.spinUs ?? Number(process.env.BUNMAP_SPIN_US ?? 50);
+    this.cpus = opts.pin === false ? [] : allowedCpus();
   }
 
   /** Workers started so far. */
   get workers(): number { return this.pool.length; }
 
   private async start(): Promise<EngineWorker> {
-    const w = new EngineWorker(this.spinUs, (sw, id, error) => this.handles.get(sw)?.portFailed(id, error));
+    const cpu = this.cpus.length ? this.cpus[this.pool.length % this.cpus.length] : -1;
+    const w = new EngineWorker(this.spinUs, cpu, (sw, id, error) => this.handles.get(sw)?.portFailed(id, error));
     this.pool.push(w);
     try {
       await w.ready;
@@ -150,6 +166,8 @@ export class SwitchHandle {
   private nextSlot = 0;
   private readonly names = new Map<number, string>();
   private closed = false;
+  /** The CPU its (first) worker is pinned to, or -1. */
+  get cpu(): number { return this.workers[0].cpu; }
   /** Told when a worker took a failed port off this switch. */
   onPortFailed: ((id: number, name: string, error: string) => void) | null = null;
 

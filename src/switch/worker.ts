@@ -130,6 +130,7 @@ self.onmessage = (ev: MessageEvent<WorkerInit | Command>) => {
     doorbell = m.doorbell;
     ctl = new Int32Array(m.ctl, 0, CTL.size);
     spinMs = m.spinUs / 1000;
+    if (m.cpu >= 0) libc.pinThisThread(m.cpu);
     ep = libc.epollCreate();
     libc.epollAdd(ep, doorbell, libc.EPOLLIN, doorbell);
   } catch (e) {
