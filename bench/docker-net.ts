@@ -4,7 +4,8 @@
 // a new container), TCP (one connection, 200 MB), UDP (64-byte datagrams through kernel sockets,
 // packets/s received), pings lost by a 10 ms flow while 10 other containers start and stop; then the
 // plugin's CPU and memory with 10 idle networks of 2 containers. Addresses: 198.18.0.0/15 only.
-//   bun bench/docker-net.ts [ROUNDS=1]          (root, Docker engine running; ~2 min a round)
+//   bun bench/docker-net.ts [ROUNDS=1] [SETUPS]  (root, Docker engine running; ~2 min a round)
+//   SETUPS: comma-separated subset of packet,xdp,bridge,idle (default: all)
 import { existsSync, readFileSync } from "node:fs";
 import { IMAGE, ensureImage } from "../tests/helpers/docker-image.ts";
 import { PluginProc, SOCK, docker, dockerAsync } from "../tests/helpers/plugin-proc.ts";
@@ -15,11 +16,13 @@ const tag = `bn${process.pid}`;
 const say = (s: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${s}\n`);
 
 interface Setup { label: string; driver: string; opts: string[]; subnet: number }
-const SETUPS: Setup[] = [
-  { label: "vale, packet", driver: "vale", opts: ["-o", "backend=packet"], subnet: 20 },
-  { label: "vale, xdp", driver: "vale", opts: ["-o", "backend=xdp"], subnet: 21 },
-  { label: "Docker bridge", driver: "bridge", opts: [], subnet: 22 },
+const ALL: (Setup & { key: string })[] = [
+  { key: "packet", label: "vale, packet", driver: "vale", opts: ["-o", "backend=packet"], subnet: 20 },
+  { key: "xdp", label: "vale, xdp", driver: "vale", opts: ["-o", "backend=xdp"], subnet: 21 },
+  { key: "bridge", label: "Docker bridge", driver: "bridge", opts: [], subnet: 22 },
 ];
+const pick = (process.argv[3] ?? "packet,xdp,bridge,idle").split(",");
+const SETUPS: Setup[] = ALL.filter((s) => pick.includes(s.key));
 interface Row { pingP50: number; pingP99: number; pingMax: number; first: number; tcp: number; udp: number; churnLost: number }
 
 if (process.getuid?.() !== 0 || docker("info").status !== 0) { console.error("needs root and a running Docker engine"); process.exit(1); }
@@ -100,17 +103,27 @@ try {
       rows.get(s.label)!.push(row);
     }
   }
-  say("plugin with no network");
-  const empty = await usage(plugin.pid, 5000);
-  say("10 idle networks of 2 containers (packet datapath)");
-  for (let i = 0; i < 10; i++) {
-    const net = await network({ ...SETUPS[0], subnet: 40 + i }, `${tag}idle${i}`);
-    await Promise.all([box(`${net}a`, net, `198.18.${40 + i}.10`), box(`${net}b`, net, `198.18.${40 + i}.11`)]);
-    docker("exec", `${net}a`, "ping", "-c", "1", "-W", "2", `198.18.${40 + i}.11`);
+  printTable();
+  if (pick.includes("idle")) {
+    say("plugin with no network");
+    const empty = await usage(plugin.pid, 5000);
+    say("10 idle networks of 2 containers (packet datapath)");
+    for (let i = 0; i < 10; i++) {
+      const net = await network({ ...ALL[0], subnet: 40 + i }, `${tag}idle${i}`);
+      await Promise.all([box(`${net}a`, net, `198.18.${40 + i}.10`), box(`${net}b`, net, `198.18.${40 + i}.11`)]);
+      docker("exec", `${net}a`, "ping", "-c", "1", "-W", "2", `198.18.${40 + i}.11`);
+    }
+    await Bun.sleep(3000);
+    const idle = await usage(plugin.pid, 10_000);
+    console.log(`\nplugin process: no network ${(empty.cpu * 100).toFixed(2)}% of a core, ${empty.rssMB.toFixed(0)} MB RSS; ` +
+      `10 idle networks × 2 containers: ${(idle.cpu * 100).toFixed(2)}% of a core, ${idle.rssMB.toFixed(0)} MB RSS`);
   }
-  await Bun.sleep(3000);
-  const idle = await usage(plugin.pid, 10_000);
+} finally {
+  cleanup();
+  await plugin.dispose();
+}
 
+function printTable(): void {
   const med = (label: string, k: keyof Row) => median(rows.get(label)!.map((x) => x[k]));
   const all = (label: string, k: keyof Row) => rows.get(label)!.map((x) => x[k]).join(", ");
   console.log(`\ncontainers on one network, kernel sockets; ${ROUNDS} round(s), medians; ${new Date().toISOString()}`);
@@ -124,9 +137,4 @@ try {
   line("TCP, one connection, 200 MB", "tcp", " MB/s");
   line("UDP 64 B, kernel sockets, received", "udp", " pps");
   line("pings lost (1000 × 10 ms) while 10 containers start and stop", "churnLost");
-  console.log(`\nplugin process: no network ${(empty.cpu * 100).toFixed(2)}% of a core, ${empty.rssMB.toFixed(0)} MB RSS; ` +
-    `10 idle networks × 2 containers: ${(idle.cpu * 100).toFixed(2)}% of a core, ${idle.rssMB.toFixed(0)} MB RSS`);
-} finally {
-  cleanup();
-  await plugin.dispose();
 }

@@ -34,6 +34,8 @@ export const TPACKET2_HDRLEN = tpacketAlign(TP2.size) + SOCKADDR_LL.size; // 52
 export const TPACKET3_HDRLEN = tpacketAlign(TP3.size) + SOCKADDR_LL.size; // 68
 /** Where V2 tx data starts in a frame (no PACKET_TX_HAS_OFF): right after the header, sockaddr_ll excluded. */
 export const TX_DATA_OFFSET = TPACKET2_HDRLEN - SOCKADDR_LL.size; // 32
+/** struct tpacket_stats_v3 (V2 reads the first two): reading them resets them. */
+export const TP_STATS = { tp_packets: 0, tp_drops: 4, tp_freeze_q_cnt: 8, size: 12 } as const;
 /** struct virtio_net_hdr (linux/virtio_net.h), the header PACKET_VNET_HDR puts before each frame. */
 export const VNET_HDR = { flags: 0, gso_type: 1, hdr_len: 2, gso_size: 4, csum_start: 6, csum_offset: 8, size: 10 } as const;
 /**

@@ -17,6 +17,10 @@ export const XDP_RING_NEED_WAKEUP = 1 << 0;
 export const XDP_FLAGS_SKB_MODE = 1 << 1;
 export const XDP_FLAGS_DRV_MODE = 1 << 2;
 export const XDP_PACKET_HEADROOM = 256;
+export const SOL_XDP = 283;
+export const XDP_STATISTICS = 7;
+/** struct xdp_statistics: u64 counters. */
+export const XDP_STATS = { rx_dropped: 0, rx_invalid_descs: 8, tx_invalid_descs: 16, rx_ring_full: 24, rx_fill_ring_empty_descs: 32, tx_ring_empty_descs: 40, size: 48 } as const;
 
 const LIBS = ["libxdp.so.1", "libxdp.so"];
 

@@ -58,9 +58,19 @@ async function transfer(txSpec: string, rxSpec: string, n: number) {
   });
 }
 
+/** Packets the veth pair itself dropped so far (a full backlog on the receiving side). */
+const vethDrops = () => counter(pair.a, pair.ifA, "tx_dropped") + counter(pair.a, pair.ifA, "rx_dropped") + counter(pair.b, pair.ifB, "tx_dropped") + counter(pair.b, pair.ifB, "rx_dropped");
+const kernelDrops = (out: string) => Number(/^Kernel drops: (\d+) packets/m.exec(out)?.[1] ?? NaN);
+
+/**
+ * txseq on A -> rxseq on B. The receiver stops after n packets or 1 s after traffic stops (-W), so
+ * it always ends; a loaded machine may drop in the kernel, so every packet sent must be received or
+ * counted as dropped by the kernel (ring full, veth backlog), and nothing may arrive out of order.
+ */
 async function pktgenPair(txSpec: string, rxSpec: string, n: number, extra: string[] = []) {
   const outR: string[] = [];
-  const r = inNs(pair.b, [PKTGEN, "-i", rxSpec, "-f", "rxseq", "-n", String(n), "-w", "0"]);
+  const v0 = vethDrops();
+  const r = inNs(pair.b, [PKTGEN, "-i", rxSpec, "-f", "rxseq", "-n", String(n), "-w", "0", "-W"]);
   await waitLine(r, /^Receiving from /m, outR);
   const t = inNs(pair.a, [PKTGEN, "-i", txSpec, "-f", "txseq", "-n", String(n), "-w", "0", "-R", "100000", "-D", pair.macB, "-s", "198.18.0.1:1000-198.18.0.1:1099", "-d", "198.18.0.2", ...extra]);
   const tOut: string[] = [];
@@ -69,9 +79,14 @@ async function pktgenPair(txSpec: string, rxSpec: string, n: number, extra: stri
   const rr = await finish(r, outR);
   const s = summary(tOut.join(""), "Sent"), g = summary(rr.out, "Received");
   expect(s.pkts).toBe(n);
-  expect(g.pkts).toBe(n);
-  expect(g.bytes).toBe(s.bytes);
-  expect(rr.out).toContain("Sequence errors: 0 gaps (0 packets missing), 0 out of order");
+  const dropped = kernelDrops(rr.out) + vethDrops() - v0;
+  expect(g.pkts + dropped).toBe(n);
+  const seq = /Sequence errors: (\d+) gaps \((\d+) packets missing\), (\d+) out of order/.exec(rr.out);
+  expect(seq).not.toBeNull();
+  expect(Number(seq![2])).toBeLessThanOrEqual(dropped); // every gap is a counted drop
+  expect(Number(seq![3])).toBe(0);
+  if (dropped === 0) expect(g.bytes).toBe(s.bytes);
+  else console.warn(`${txSpec} -> ${rxSpec}: the kernel dropped ${dropped} of ${n} (counted)`);
 }
 
 describe.skipIf(!!why)("packet: (AF_PACKET, TPACKET_V2 rx and tx, V3 rx, sendmmsg tx)", () => {
@@ -142,15 +157,19 @@ describe.skipIf(!!why)("ping/pong across the veth", () => {
   for (const [label, be] of [["packet: (pong copies)", "packet"], ["xdp: (pong swaps buffers)", "xdp"]] as const) {
     test.skipIf(be === "xdp" && !!noXdp)(label, async () => {
       const outP: string[] = [];
-      const pong = inNs(pair.b, [PKTGEN, "-i", `${be}:${pair.ifB}`, "-f", "pong", "-n", "500", "-w", "0"]);
+      const v0 = vethDrops();
+      const pong = inNs(pair.b, [PKTGEN, "-i", `${be}:${pair.ifB}`, "-f", "pong", "-n", "500", "-w", "0", "-W"]);
       await waitLine(pong, /^Working on /m, outP);
       const ping = inNs(pair.a, [PKTGEN, "-i", `${be}:${pair.ifA}`, "-f", "ping", "-n", "500", "-w", "0", "-D", pair.macB, "-s", "198.18.0.1", "-d", "198.18.0.2"]);
-      const err = await new Response(ping.stderr).text();
+      const [err, out] = [await new Response(ping.stderr).text(), await new Response(ping.stdout).text()];
       expect(await ping.exited).toBe(0);
-      expect((await finish(pong, outP)).code).toBe(0);
+      const po = await finish(pong, outP);
+      expect(po.code).toBe(0);
       const m = /RTT over 500 packets: min (\d+) av (\d+) max (\d+) ns \((\d+) replies, (\d+) lost\)/.exec(err);
       expect(m).not.toBeNull();
-      expect([Number(m![4]), Number(m![5])]).toEqual([500, 0]);
+      // every request answered, or lost where the kernel counted a drop (either way)
+      expect(Number(m![4]) + Number(m![5])).toBe(500);
+      expect(Number(m![5])).toBeLessThanOrEqual(kernelDrops(out) + kernelDrops(po.out) + vethDrops() - v0);
       expect(Number(m![1])).toBeLessThanOrEqual(Number(m![2]));
     });
   }

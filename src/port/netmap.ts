@@ -67,6 +67,8 @@ export class NetmapPort implements Port {
   readonly fd: number;
   readonly hdrLen = 0;
   get pollFd(): number { return this.fd; }
+  /** netmap counts its drops in the kernel (per adapter), not per open port: none to read here. */
+  rxDrops(): number { return 0; }
   private readonly pfd = new Uint8Array(8);
   private readonly pfdv = new DataView(this.pfd.buffer);
   private closed = false;

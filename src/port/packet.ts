@@ -16,7 +16,7 @@ import * as libc from "../../ffi/libc.ts";
 import {
   PACKET, TPACKET_V2, TPACKET_V3, ETH_P_ALL, TP_STATUS_USER, TP_STATUS_KERNEL, TP_STATUS_AVAILABLE,
   TP_STATUS_SEND_REQUEST, TP_STATUS_WRONG_FORMAT, TP2, TP3, BLOCK, HDR_V1, TX_DATA_OFFSET, VNET_HDR,
-  V2_RX_RESERVE, V2_RX_DATA, req2, req3, sockaddrLL,
+  V2_RX_RESERVE, V2_RX_DATA, TP_STATS, req2, req3, sockaddrLL,
 } from "../../ffi/tpacket.ts";
 import { POLLIN, POLLOUT } from "../ring/layout.ts";
 import type { Ring } from "../ring/ring.ts";
@@ -233,6 +233,14 @@ export class PacketPort implements Port {
 
   get mem(): ArrayBuffer { return this.region.mem; }
   get pollFd(): number { return this.rxfd; }
+
+  private drops = 0;
+  private readonly stats = new Uint32Array(TP_STATS.size / 4);
+  rxDrops(): number {
+    libc.getsockopt(this.rxfd, libc.SOL_PACKET, PACKET.STATISTICS, this.stats); // read and reset
+    this.drops += this.stats[TP_STATS.tp_drops / 4];
+    return this.drops;
+  }
 
   txsync(): void {
     if (this.c.txCopy) { this.txsyncCopy(); return; }

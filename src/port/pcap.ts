@@ -22,6 +22,8 @@ export class PcapPort implements Port {
   readonly mac = new Uint8Array(6);
   readonly hdrLen = 0;
   readonly pollFd = -1;
+  /** Nothing is dropped on the way in: a full ring holds the sender back. */
+  rxDrops(): number { return 0; }
   readonly zeroCopy = true; // buffers are ours alone: swapping between the two rings is fine
   readonly mode: "read" | "write";
   /** Packets replayed / written so far. */

@@ -30,6 +30,12 @@ export interface Port {
   txsync(): void;
   /** Release [old head, head) of every rx ring and refresh tail (NIOCRXSYNC). */
   rxsync(): void;
+  /**
+   * Packets the kernel dropped on their way into this port's rx ring for want of room (AF_PACKET's
+   * tp_drops, AF_XDP's ring-full and fill-ring-empty drops), since the port opened; 0 where nothing
+   * is counted. A control-path call (a syscall), not for the datapath.
+   */
+  rxDrops(): number;
   /** Sync, then wait up to timeoutMs (-1: forever) until POLLIN/POLLOUT is ready; returns ready events. */
   poll(events: number, timeoutMs: number): number;
   close(): void;

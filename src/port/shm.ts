@@ -59,6 +59,8 @@ export class ShmPort implements Port {
   readonly hdrLen = 0;
   /** Pipes wake through a futex, not an fd. */
   readonly pollFd = -1;
+  /** Nothing is dropped on the way in: a full ring holds the sender back. */
+  rxDrops(): number { return 0; }
   readonly zeroCopy = true;
   readonly deviceRings: number;
   private readonly region: Region;

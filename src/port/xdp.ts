@@ -7,7 +7,7 @@ import { read, type Pointer } from "bun:ffi";
 import * as libc from "../../ffi/libc.ts";
 import {
   libxdp, ringViews, UMEM_CONFIG, SOCKET_CONFIG, XDP_DESC, XDP_COPY, XDP_ZEROCOPY, XDP_USE_NEED_WAKEUP,
-  XDP_RING_NEED_WAKEUP, XDP_FLAGS_SKB_MODE, XDP_FLAGS_DRV_MODE, XDP_PACKET_HEADROOM, type RingViews,
+  XDP_RING_NEED_WAKEUP, XDP_FLAGS_SKB_MODE, XDP_FLAGS_DRV_MODE, XDP_PACKET_HEADROOM, SOL_XDP, XDP_STATISTICS, XDP_STATS, type RingViews,
 } from "../../ffi/xsk.ts";
 import { POLLIN, POLLOUT } from "../ring/layout.ts";
 import type { Ring } from "../ring/ring.ts";
@@ -64,6 +64,12 @@ export class XdpPort implements Port {
   readonly zeroCopy = true;
   readonly hdrLen = 0;
   get pollFd(): number { return this.fd; }
+  private readonly stats = new BigUint64Array(XDP_STATS.size / 8);
+  rxDrops(): number {
+    libc.getsockopt(this.fd, SOL_XDP, XDP_STATISTICS, new Uint8Array(this.stats.buffer));
+    const s = this.stats;
+    return Number(s[XDP_STATS.rx_dropped / 8] + s[XDP_STATS.rx_ring_full / 8] + s[XDP_STATS.rx_fill_ring_empty_descs / 8]);
+  }
   readonly ifname: string;
   readonly queue: number;
   private readonly region: PrivateRegion;

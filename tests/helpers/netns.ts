@@ -52,6 +52,6 @@ export function inNs(ns: string, args: string[], env: Record<string, string> = {
   return Bun.spawn(["ip", "netns", "exec", ns, process.execPath, ...args], { stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
 }
 
-export function counter(ns: string, dev: string, what: "rx_packets" | "tx_packets" | "rx_dropped"): number {
+export function counter(ns: string, dev: string, what: "rx_packets" | "tx_packets" | "rx_dropped" | "tx_dropped"): number {
   return Number(sh(["ip", "netns", "exec", ns, "cat", `/sys/class/net/${dev}/statistics/${what}`]).stdout.trim());
 }

@@ -8,8 +8,10 @@ import type { Log } from "./report.ts";
 export const C = {
   pkts: 0, bytes: 1, events: 2, minSpace: 3, used: 4, completed: 5, tic: 6, toc: 7,
   gaps: 8, missing: 9, ooo: 10, rttMin: 11, rttSum: 12, rttMax: 13, rttCount: 14, fragErr: 15,
+  /** Packets the kernel dropped before this thread's rx ring (port.rxDrops at the end). */
+  kernelDrops: 16,
 } as const;
-export const STRIDE = 16;
+export const STRIDE = 32;
 /** Control words (Int32) at the start of the shared buffer. */
 export const CTL = { cancel: 0, done: 1 } as const;
 const CTL_BYTES = 64;

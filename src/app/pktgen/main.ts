@@ -124,12 +124,12 @@ async function main(argv: string[]): Promise<number> {
   }
   // let the workers' final messages arrive, then collect
   for (let i = 0; i < 100 && doneMsgs.filter(Boolean).length < started; i++) await Bun.sleep(5);
-  let tic = 0, toc = 0, pkts = 0, bytes = 0, events = 0, gaps = 0, missing = 0, ooo = 0;
+  let tic = 0, toc = 0, pkts = 0, bytes = 0, events = 0, gaps = 0, missing = 0, ooo = 0, kdrops = 0;
   let errors = 0;
   for (let i = 0; i < cfg.threads; i++) {
     const b = i * STRIDE;
     pkts += ctr[b + C.pkts]; bytes += ctr[b + C.bytes]; events += ctr[b + C.events];
-    gaps += ctr[b + C.gaps]; missing += ctr[b + C.missing]; ooo += ctr[b + C.ooo];
+    gaps += ctr[b + C.gaps]; missing += ctr[b + C.missing]; ooo += ctr[b + C.ooo]; kdrops += ctr[b + C.kernelDrops];
     if (ctr[b + C.tic] > tic) tic = ctr[b + C.tic];
     if (ctr[b + C.toc] > toc) toc = ctr[b + C.toc];
     if (!ctr[b + C.completed]) {
@@ -142,6 +142,7 @@ async function main(argv: string[]): Promise<number> {
   if (isSender(cfg.func)) process.stdout.write(txOutput({ pkts, bytes, events }, delta, "Sent", cfg.normalize, cfg.framing));
   else if (isReceiver(cfg.func)) process.stdout.write(txOutput({ pkts, bytes, events }, delta, "Received", cfg.normalize, cfg.framing));
   if (cfg.func === "rxseq") process.stdout.write(`Sequence errors: ${gaps} gaps (${missing} packets missing), ${ooo} out of order\n`);
+  if (isReceiver(cfg.func) || cfg.func === "ping" || cfg.func === "pong") process.stdout.write(`Kernel drops: ${kdrops} packets (receive ring full)\n`);
   if (errors) {
     const why = doneMsgs.find((m) => m?.error)?.error;
     if (why) process.stderr.write(`pktgen: ${why}\n`);

@@ -96,6 +96,7 @@ export function pingBody(ctx: Ctx): void {
     ctx.log("ping_body", 1241, `RTT over ${sent} packets: min ${total.count ? Math.round(total.min) : 0} av ${av} max ${Math.round(total.max)} ns (${total.count} replies, ${sent - total.count} lost)`);
     if (total.count) ctx.log("ping_body", 1243, total.histogram());
   }
+  ctr[C.kernelDrops] = port.rxDrops();
 }
 
 export function pongBody(ctx: Ctx): void {
@@ -105,7 +106,10 @@ export function pongBody(ctx: Ctx): void {
   let replies = 0, bytes = 0, events = 0;
   ctr[C.tic] = wallMs();
   while (!cancelled(ctx) && (n === 0 || replies < n)) {
-    if ((port.poll(POLLIN, 1000) & POLLIN) === 0) continue;
+    if ((port.poll(POLLIN, 1000) & POLLIN) === 0) {
+      if (!cfg.forever && replies > 0) break; // -W: traffic began and stopped for 1 s
+      continue;
+    }
     port.txsync();
     for (let r = 0; r < port.rxRings.length; r++) {
       const rx = port.rxRings[r];
@@ -134,4 +138,5 @@ export function pongBody(ctx: Ctx): void {
     ctr[C.pkts] = replies; ctr[C.bytes] = bytes; ctr[C.events] = events;
   }
   ctr[C.toc] = wallMs();
+  ctr[C.kernelDrops] = port.rxDrops();
 }

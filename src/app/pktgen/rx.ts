@@ -45,11 +45,9 @@ export function receiverBody(ctx: Ctx, seq: boolean): void {
   const say = rateLimited(2);
   const n = cfg.npackets;
 
-  // unbounded wait for the first packet
-  while (!cancelled(ctx)) {
-    if (port.poll(POLLIN, 1000) & POLLIN) break;
-    if (!cfg.forever) { ctx.log(fn, line, "no packets received within 1 s, exiting (-W)"); ctr[C.tic] = ctr[C.toc] = wallMs(); return; }
-  }
+  // unbounded wait for the first packet, as pkt-gen: -W applies once traffic has begun
+  while (!cancelled(ctx)) if (port.poll(POLLIN, 1000) & POLLIN) break;
+  if (cancelled(ctx)) { ctr[C.tic] = ctr[C.toc] = wallMs(); ctr[C.kernelDrops] = port.rxDrops(); return; }
   ctr[C.tic] = wallMs();
   let pkts = 0, bytes = 0, events = 0, acc = 0;
   let last = ctr[C.tic]; // when the last packet came
@@ -87,6 +85,7 @@ export function receiverBody(ctx: Ctx, seq: boolean): void {
   // stopped by -n: now; by -W, ^C or SIGTERM: the last packet (idle time is not receive time)
   ctr[C.toc] = n && pkts >= n ? wallMs() : last;
   ctr[C.pkts] = pkts; ctr[C.bytes] = bytes; ctr[C.events] = events;
+  ctr[C.kernelDrops] = port.rxDrops();
   if (seq) publishSeq(ctr, checks);
   if (acc === -1) ctx.log(fn, line, "unreachable"); // keeps -o 2 reads from being optimised away
 }
