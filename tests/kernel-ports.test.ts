@@ -65,7 +65,7 @@ const kernelDrops = (out: string) => Number(/^Kernel drops: (\d+) packets/m.exec
 /**
  * txseq on A -> rxseq on B. The receiver stops after n packets or 1 s after traffic stops (-W), so
  * it always ends; a loaded machine may drop in the kernel, so every packet sent must be received or
- * counted as dropped by the kernel (ring full, veth backlog), and nothing may arrive out of order.
+ * covered by the kernel's drop counters (ring full, veth backlog), and nothing may arrive out of order.
  */
 async function pktgenPair(txSpec: string, rxSpec: string, n: number, extra: string[] = []) {
   const outR: string[] = [];
@@ -79,14 +79,17 @@ async function pktgenPair(txSpec: string, rxSpec: string, n: number, extra: stri
   const rr = await finish(r, outR);
   const s = summary(tOut.join(""), "Sent"), g = summary(rr.out, "Received");
   expect(s.pkts).toBe(n);
+  // a frame the veth refused as busy counts as dropped and is sent again, so the counters may exceed
+  // what went missing; what went missing may not exceed them
   const dropped = kernelDrops(rr.out) + vethDrops() - v0;
-  expect(g.pkts + dropped).toBe(n);
+  expect(g.pkts).toBeLessThanOrEqual(n);
+  expect(n - g.pkts).toBeLessThanOrEqual(dropped);
   const seq = /Sequence errors: (\d+) gaps \((\d+) packets missing\), (\d+) out of order/.exec(rr.out);
   expect(seq).not.toBeNull();
   expect(Number(seq![2])).toBeLessThanOrEqual(dropped); // every gap is a counted drop
   expect(Number(seq![3])).toBe(0);
-  if (dropped === 0) expect(g.bytes).toBe(s.bytes);
-  else console.warn(`${txSpec} -> ${rxSpec}: the kernel dropped ${dropped} of ${n} (counted)`);
+  if (g.pkts === n) expect(g.bytes).toBe(s.bytes);
+  else console.warn(`${txSpec} -> ${rxSpec}: ${n - g.pkts} of ${n} missing, the kernel counted ${dropped} drops`);
 }
 
 describe.skipIf(!!why)("packet: (AF_PACKET, TPACKET_V2 rx and tx, V3 rx, sendmmsg tx)", () => {
