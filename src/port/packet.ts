@@ -69,6 +69,11 @@ function confOf(pn: PortName): PacketConf {
   return c;
 }
 
+/** Every slot of a packet port keeps its own buffer (a kernel frame, or a fixed send buffer). */
+function ownBuffer(name: string, ring: Ring, j: number, dir: "tx" | "rx"): void {
+  if (ring.bufIdx(j) !== j) throw new PortError(`${name}: ${dir} slot ${j} holds buffer ${ring.bufIdx(j)}; packet ports keep their buffers (copy, do not swap)`);
+}
+
 /** Read /sys/class/net/IF/address; zeros if absent. */
 export function ifaceMac(ifname: string): Uint8Array {
   try {
@@ -251,7 +256,7 @@ export class PacketPort implements Port {
       const bad = ring.badHead(j);
       if (bad) throw new PortError(`txsync on ${this.name}: ${bad}`);
       while (j !== head) {
-        if (ring.bufIdx(j) !== j) throw new PortError(`${this.name}: tx slot ${j} holds buffer ${ring.bufIdx(j)}; packet ports keep their frames (copy, do not swap)`);
+        ownBuffer(this.name, ring, j, "tx");
         const h = (this.kTx + j * frame) >> 2;
         u32[h + 1] = ring.len(j); // tp_len (the virtio-net header included, as the kernel expects)
         Atomics.store(u32, h, TP_STATUS_SEND_REQUEST); // publish after the data and length
@@ -293,7 +298,7 @@ export class PacketPort implements Port {
     while (j !== head) {
       const end = head > j ? head : n; // a contiguous run of slots: one call
       for (let k = j; k < end; k++) {
-        if (ring.bufIdx(k) !== k) throw new PortError(`${this.name}: tx slot ${k} holds buffer ${ring.bufIdx(k)}; packet ports keep their buffers (copy, do not swap)`);
+        ownBuffer(this.name, ring, k, "tx");
         u32[this.iovLen + k * 4] = ring.len(k);
       }
       const r = libc.sendmmsg(this.txfd, (this.region.base as number) + this.kMsg + j * libc.MMSGHDR.size, end - j);
@@ -324,7 +329,7 @@ export class PacketPort implements Port {
       const bad = ring.badHead(j);
       if (bad) throw new PortError(`rxsync on ${this.name}: ${bad}`);
       while (j !== head) {
-        if (ring.bufIdx(j) !== j) throw new PortError(`${this.name}: rx slot ${j} holds buffer ${ring.bufIdx(j)}; packet ports keep their frames (copy, do not swap)`);
+        ownBuffer(this.name, ring, j, "rx");
         Atomics.store(u32, (kRx + j * frame) >> 2, TP_STATUS_KERNEL);
         j = j + 1 === n ? 0 : j + 1;
       }
