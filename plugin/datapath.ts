@@ -8,7 +8,6 @@ import { SwitchEngine, type SwitchHandle } from "../src/index.ts";
 import { DevNetmapCtl, setAdmode, type Ctl } from "../src/port/netmap-ctl.ts";
 import { run as valeRun } from "../src/app/vale-ctl/requests.ts";
 import { VNET_HDR } from "../ffi/tpacket.ts";
-import { steerRx } from "./veth.ts";
 
 export type Backend = "packet" | "xdp" | "vale";
 
@@ -70,9 +69,6 @@ export class EngineSwitch implements Datapath {
     }
     for (const n of ifnames) {
       if (this.ids.has(n)) continue;
-      // every frame from this veth into one CPU's backlog (the switch's): a sender that moves between
-      // CPUs would otherwise have its frames reordered on the way in
-      if (this.sw.cpu >= 0) steerRx(n, this.sw.cpu);
       this.ids.set(n, await this.sw.addPort(portName(this.kind, n)));
     }
   }

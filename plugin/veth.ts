@@ -2,7 +2,6 @@
 // and a restarted driver finds its own; anything named like ours but unknown is an orphan.
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { writeFileSync } from "node:fs";
 
 export const HOST_PREFIX = "vh";
 export const CONT_PREFIX = "vc";
@@ -58,15 +57,6 @@ export function createVeth(host: string, cont: string, mac: string, mtu: number,
   }
   if (opts.txChecksumOff) spawnSync("ethtool", ["-K", cont, "tx", "off"], { encoding: "utf8" }); // best effort: without ethtool TCP/UDP checksums may be left to offload
   spawnSync("sysctl", ["-qw", `net.ipv6.conf.${host}.disable_ipv6=1`]); // the host end stays silent
-}
-
-/** Receive packet steering: every frame arriving on `ifname` is processed by CPU `cpu` (in order). */
-export function steerRx(ifname: string, cpu: number): void {
-  const f = `/sys/class/net/${ifname}/queues/rx-0/rps_cpus`;
-  // the mask is hex in 32-bit groups separated by commas, most significant first
-  const words = Array.from({ length: (cpu >> 5) + 1 }, (_, i) => (i === cpu >> 5 ? (1 << (cpu & 31)) >>> 0 : 0).toString(16));
-  try { writeFileSync(f, words.reverse().join(",")); }
-  catch (e) { throw new Error(`${ifname}: cannot steer its receive path to CPU ${cpu} (${f}): ${(e as Error).message}`); }
 }
 
 export function deleteVeth(host: string): void {

@@ -15,7 +15,11 @@ export interface EngineOptions {
   workers?: number;
   /** Busy-poll window before an idle worker sleeps, µs (default BUNMAP_SPIN_US or 50). */
   spinUs?: number;
-  /** Pin worker i to CPU i (of those this process may use); default true: a flow is never reordered. */
+  /**
+   * Pin worker i to CPU i of those this process may use (default false; BUNMAP_PIN=1: true). Measured
+   * on 2 vCPUs shared with containers (bench/RESULTS.md): unpinned forwards small packets faster, as
+   * the scheduler can move the worker off a core the containers are using.
+   */
   pin?: boolean;
 }
 
@@ -49,7 +53,8 @@ class EngineWorker {
   ports = 0;
   switches = 0;
 
-  constructor(spinUs: number, readonly cpu: number, private readonly onPortFailed: (sw: number, id: number, error: string) => void) {
+  /** @param cpu the CPU to pin the worker to, or -1 */
+  constructor(spinUs: number, cpu: number, private readonly onPortFailed: (sw: number, id: number, error: string) => void) {
     this.doorbell = libc.eventfd();
     this.worker = new Worker(new URL("./worker.ts", import.meta.url).href);
     this.ready = new Promise<void>((resolve, reject) => {
@@ -110,13 +115,15 @@ export class SwitchEngine {
   private readonly max: number;
   private readonly spinUs: number;
   private readonly cpus: number[];
+  private readonly pin: boolean;
   private nextSw = 1;
   private readonly handles = new Map<number, SwitchHandle>();
 
   constructor(opts: EngineOptions = {}) {
     this.max = Math.max(1, opts.workers ?? availableParallelism());
     this.spinUs = opts.spinUs ?? Number(process.env.BUNMAP_SPIN_US ?? 50);
-    this.cpus = opts.pin === false ? [] : allowedCpus();
+    this.cpus = allowedCpus();
+    this.pin = opts.pin ?? process.env.BUNMAP_PIN === "1";
   }
 
   /** Workers started so far. */
@@ -124,7 +131,7 @@ export class SwitchEngine {
 
   private async start(): Promise<EngineWorker> {
     const cpu = this.cpus.length ? this.cpus[this.pool.length % this.cpus.length] : -1;
-    const w = new EngineWorker(this.spinUs, cpu, (sw, id, error) => this.handles.get(sw)?.portFailed(id, error));
+    const w = new EngineWorker(this.spinUs, this.pin ? cpu : -1, (sw, id, error) => this.handles.get(sw)?.portFailed(id, error));
     this.pool.push(w);
     try {
       await w.ready;
@@ -166,8 +173,6 @@ export class SwitchHandle {
   private nextSlot = 0;
   private readonly names = new Map<number, string>();
   private closed = false;
-  /** The CPU its (first) worker is pinned to, or -1. */
-  get cpu(): number { return this.workers[0].cpu; }
   /** Told when a worker took a failed port off this switch. */
   onPortFailed: ((id: number, name: string, error: string) => void) | null = null;
 

@@ -33,10 +33,7 @@ export interface WorkerInit {
   ctl: SharedArrayBuffer;
   /** How long an idle worker keeps polling its rings before it sleeps in epoll_wait. */
   spinUs: number;
-  /**
-   * CPU to pin the worker to, or -1. A worker that migrates between CPUs hands consecutive batches
-   * to different CPUs' receive backlogs (a veth peer's netif_rx), which reorders a flow.
-   */
+  /** CPU to pin the worker to, or -1 (the scheduler chooses). */
   cpu: number;
 }
 
