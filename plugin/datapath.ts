@@ -15,8 +15,8 @@ export type Backend = "packet" | "xdp" | "vale";
  * How each backend opens a host veth end, and the largest frame it carries.
  * packet: virtio-net headers on (GSO frames and checksum state cross the switch, so the container
  *   keeps TSO and checksum offload); rx in TPACKET_V2 frames (no block timer: low latency); tx by
- *   sendmmsg from the port's own buffers (a ring frame would stay pinned until the receiving app
- *   reads it). Frames are 64 KiB, as large as a GSO frame gets (the veths' gso_max_size keeps every
+ *   sendmmsg from the port's own buffers (a slot is free once sent; a ring frame stays referenced
+ *   by its skb until that is freed). Frames are 64 KiB, as large as a GSO frame gets (the veths' gso_max_size keeps every
  *   one inside a frame, veth.ts): 16 KiB frames cost TCP two thirds of its rate, here and on a Linux
  *   bridge alike. 64 rx frames are 4 MiB of kernel memory per port.
  */

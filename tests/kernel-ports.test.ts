@@ -67,10 +67,10 @@ const kernelDrops = (out: string) => Number(/^Kernel drops: (\d+) packets/m.exec
  * it always ends; a loaded machine may drop in the kernel, so every packet sent must be received or
  * covered by the kernel's drop counters (ring full, veth backlog), and nothing may arrive out of order.
  */
-async function pktgenPair(txSpec: string, rxSpec: string, n: number, extra: string[] = []) {
+async function pktgenPair(txSpec: string, rxSpec: string, n: number, extra: string[] = [], rxExtra: string[] = []) {
   const outR: string[] = [];
   const v0 = vethDrops();
-  const r = inNs(pair.b, [PKTGEN, "-i", rxSpec, "-f", "rxseq", "-n", String(n), "-w", "0", "-W"]);
+  const r = inNs(pair.b, [PKTGEN, "-i", rxSpec, "-f", "rxseq", "-n", String(n), "-w", "0", "-W", ...rxExtra]);
   await waitLine(r, /^Receiving from /m, outR);
   const t = inNs(pair.a, [PKTGEN, "-i", txSpec, "-f", "txseq", "-n", String(n), "-w", "0", "-R", "100000", "-D", pair.macB, "-s", "198.18.0.1:1000-198.18.0.1:1099", "-d", "198.18.0.2", ...extra]);
   const tOut: string[] = [];
@@ -101,6 +101,17 @@ describe.skipIf(!!why)("packet: (AF_PACKET, TPACKET_V2 rx and tx, V3 rx, sendmms
   });
   test("tx=copy (sendmmsg) and vnet=1 (virtio-net headers) both ends: frames intact and in order", async () => {
     await transfer(`packet:${pair.ifA}@conf:tx=copy,vnet=1`, `packet:${pair.ifB}@conf:vnet=1`, 3000);
+  });
+  test("pktgen over vnet=1 ports with -H 10: txseq -> rxseq; without -H the port is refused", async () => {
+    await pktgenPair(`packet:${pair.ifA}@conf:vnet=1,tx=copy`, `packet:${pair.ifB}@conf:vnet=1`, 20000, ["-H", "10"], ["-H", "10"]);
+    const q = inNs(pair.a, [PKTGEN, "-i", `packet:${pair.ifA}@conf:vnet=1`, "-f", "tx", "-n", "1", "-w", "0"]);
+    const err = await new Response(q.stderr).text();
+    expect(await q.exited).toBe(1);
+    expect(err).toContain(`packet:${pair.ifA}@conf:vnet=1: frames carry a 10-byte virtio-net header: pass -H 10`);
+    const r = inNs(pair.a, [`${import.meta.dir}/../src/app/router/main.ts`, "-i", `packet:${pair.ifA}@conf:vnet=1`, "--ip", "198.18.0.1", "--client", "198.18.0.2", "--server", "198.18.0.3"]);
+    const rerr = await new Response(r.stderr).text();
+    expect(await r.exited).toBe(1);
+    expect(rerr).toContain("the router takes plain Ethernet frames; open the port without vnet=1");
   });
   test("rx=v3 (blocks) receives the same frames", async () => {
     await transfer(`packet:${pair.ifA}@conf:tx=copy`, `packet:${pair.ifB}@conf:rx=v3`, 3000);

@@ -7,8 +7,8 @@
 //     marks frames SEND_REQUEST and kicks the socket once per batch; tail follows the frames the
 //     kernel has handed back.
 // tx=copy sends with one sendmmsg per batch from the ring's own buffers instead: the kernel copies
-//     each frame, so a slot is free again at once (a ring frame stays pinned by its skb until the
-//     receiver is done with it: a veth peer's socket queue can hold the whole ring).
+//     each frame, so a slot is free again at once (a ring frame stays referenced by its skb until
+//     the kernel frees it).
 // vnet=1 puts a virtio-net header before every frame both ways (PACKET_VNET_HDR; port.hdrLen = 10):
 //     GSO frames and their checksum state cross the ring intact, so a kernel sender may keep TSO.
 import { readFileSync } from "node:fs";
@@ -127,6 +127,8 @@ export class PacketPort implements Port {
   private pktOff = 0;
   // tx bookkeeping
   private lastTx = 0;
+  /** tx=copy: head at the last sync (lastTx is the first slot not sent yet, which may lag it). */
+  private txHead = 0;
   private pending = 0;
   /** Frames marked SEND_REQUEST that no kick has taken yet (a kick takes them all unless it fails). */
   private unkicked = false;
@@ -293,8 +295,9 @@ export class PacketPort implements Port {
   private txsyncCopy(): void {
     const ring = this.txRings[0], u32 = this.u32, n = ring.numSlots, head = ring.head;
     let j = this.lastTx; // first slot not sent yet
-    const bad = j === head ? null : ring.badHead(j);
+    const bad = head === this.txHead ? null : ring.badHead(this.txHead);
     if (bad) throw new PortError(`txsync on ${this.name}: ${bad}`);
+    this.txHead = head;
     while (j !== head) {
       const end = head > j ? head : n; // a contiguous run of slots: one call
       for (let k = j; k < end; k++) {

@@ -46,6 +46,8 @@ async function main(): Promise<number> {
   try {
     pa = openPort(args.a);
     try { pb = openPort(args.b); } catch (e) { pa.close(); throw e; }
+    // slots move as they are: both sides must frame packets alike
+    if (pa.hdrLen !== pb.hdrLen) { pa.close(); pb.close(); throw new Error(`${args.a} frames carry a ${pa.hdrLen}-byte virtio-net header, ${args.b} ${pb.hdrLen}: open both alike (vnet=)`); }
   } catch (e) {
     process.stderr.write(`bridge: ${(e as Error).message}\n`);
     return 1;

@@ -23,6 +23,8 @@ self.onmessage = (ev: MessageEvent) => {
     const { cfg, idx, sab } = msg as { cfg: Config; idx: number; sab: SharedArrayBuffer };
     try {
       port = openPort(threadPortName(cfg, idx));
+      // frames on such a port start with a virtio-net header: pkt-gen's -H writes one (zeroed: no GSO)
+      if (port.hdrLen && port.hdrLen !== cfg.vnetHdr) throw new Error(`${port.name}: frames carry a ${port.hdrLen}-byte virtio-net header: pass -H ${port.hdrLen}`);
       if (cfg.affinity >= 0) pinThisThread((cfg.affinity + idx) % Math.max(1, cfg.cpus));
       const { ctl, ctr } = views(sab, idx);
       ctr[C.used] = 1;

@@ -58,6 +58,9 @@ async function main(): Promise<number> {
   const ports: Port[] = [];
   try {
     for (const p of args.ports) ports.push(openPort(p));
+    // the NF reads Ethernet at the start of each buffer
+    const v = ports.find((p) => p.hdrLen);
+    if (v) throw new Error(`${v.name}: the router takes plain Ethernet frames; open the port without vnet=1`);
   } catch (e) {
     for (const p of ports) p.close();
     process.stderr.write(`router: ${(e as Error).message}\n`);
