@@ -112,6 +112,10 @@ describe.skipIf(!!why)("packet: (AF_PACKET, TPACKET_V2 rx and tx, V3 rx, sendmms
     const rerr = await new Response(r.stderr).text();
     expect(await r.exited).toBe(1);
     expect(rerr).toContain("the router takes plain Ethernet frames; open the port without vnet=1");
+    const g = inNs(pair.a, [`${import.meta.dir}/../src/app/bridge/main.ts`, "-i", `packet:${pair.ifA}@conf:vnet=1`, "-i", `packet:${pair.ifA}`, "-w", "0"]);
+    const gerr = await new Response(g.stderr).text();
+    expect(await g.exited).toBe(1);
+    expect(gerr).toContain(`packet:${pair.ifA}@conf:vnet=1 frames carry a 10-byte virtio-net header, packet:${pair.ifA} 0: open both alike (vnet=)`);
   });
   test("rx=v3 (blocks) receives the same frames", async () => {
     await transfer(`packet:${pair.ifA}@conf:tx=copy`, `packet:${pair.ifB}@conf:rx=v3`, 3000);
