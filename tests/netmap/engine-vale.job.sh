@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# netmap guest job (../shared/tools/netmap-guest/run-guest.sh tests/netmap/engine-vale.job.sh 600):
+# the switch engine over real VALE ports.
+set -euo pipefail
+ls -l /dev/netmap
+bun tests/netmap/engine-vale.ts
