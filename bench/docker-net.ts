@@ -89,8 +89,10 @@ async function usage(pid: number, ms: number): Promise<{ cpu: number; rssMB: num
   const t0 = ticks(), w0 = performance.now();
   await Bun.sleep(ms);
   const cpu = (ticks() - t0) / 100 / ((performance.now() - w0) / 1000);
-  const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
-  return { cpu, rssMB: rss };
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kB = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024;
+  say(`  RSS ${kB("VmRSS").toFixed(0)} MB: anon ${kB("RssAnon").toFixed(0)}, file ${kB("RssFile").toFixed(0)}, shmem ${kB("RssShmem").toFixed(0)}`);
+  return { cpu, rssMB: kB("VmRSS") };
 }
 
 const rows = new Map<string, Row[]>(SETUPS.map((s) => [s.label, []]));

@@ -27,11 +27,13 @@ const lib = dlopen("libc.so.6", {
   ioctl: { args: [i32, u64, P], returns: i32 },
   read: { args: [i32, P, usize], returns: i64 },
   sendmmsg: { args: [i32, P, u32, i32], returns: i32 },
+  recvmmsg: { args: [i32, P, u32, i32, P], returns: i32 },
   write: { args: [i32, P, usize], returns: i64 },
   eventfd: { args: [u32, i32], returns: i32 },
   epoll_create1: { args: [i32], returns: i32 },
   epoll_ctl: { args: [i32, i32, i32, P], returns: i32 },
   epoll_wait: { args: [i32, P, i32, i32], returns: i32 },
+  setns: { args: [i32, i32], returns: i32 },
   __errno_location: { args: [], returns: P },
 });
 
@@ -165,7 +167,10 @@ export const SOCK_RAW = 3;
 export const SOL_PACKET = 263;
 export const SOL_SOCKET = 1;
 export const MSG_DONTWAIT = 0x40;
+export const MSG_TRUNC = 0x20;
 export const EAGAIN = 11;
+export const EINTR = 4;
+export const SO_RCVBUFFORCE = 33;
 export const ENOBUFS = 105;
 export const EBUSY = 16;
 export const ENETDOWN = 100;
@@ -210,6 +215,18 @@ export const IOVEC = { iov_base: 0, iov_len: 8, size: 16 } as const;
 /** sendmmsg(fd, msgs, n, MSG_DONTWAIT) over prepared mmsghdrs at an address: messages sent, or -errno. */
 export function sendmmsg(fd: number, msgs: number, n: number): number {
   const r = C.sendmmsg(fd, msgs as Pointer, n, MSG_DONTWAIT);
+  return r < 0 ? -errno() : r;
+}
+
+export const CLONE_NEWNET = 0x40000000;
+/** Move the calling thread into the namespace open at fd (children it spawns follow it). */
+export function setns(fd: number, nstype: number): void {
+  if (C.setns(fd, nstype) !== 0) throw new SysError("setns", errno());
+}
+
+/** recvmmsg(fd, msgs, n, MSG_DONTWAIT, NULL) into prepared mmsghdrs at an address: messages received, or -errno. */
+export function recvmmsg(fd: number, msgs: number, n: number): number {
+  const r = C.recvmmsg(fd, msgs as Pointer, n, MSG_DONTWAIT, null);
   return r < 0 ? -errno() : r;
 }
 

@@ -36,8 +36,8 @@ export function makeApp(driver: Driver) {
     .post("/NetworkDriver.Leave", method(S.EndpointRef, (b) => driver.leave(b)))
     .post("/NetworkDriver.DiscoverNew", method(S.Discovery, () => ({})))
     .post("/NetworkDriver.DiscoverDelete", method(S.Discovery, () => ({})))
-    .post("/NetworkDriver.ProgramExternalConnectivity", method(S.ProgramExternalConnectivity, (b: S.EndpointRef) => { driver.endpointOperInfo(b); return {}; }))
-    .post("/NetworkDriver.RevokeExternalConnectivity", method(S.EndpointRef, () => ({})))
+    .post("/NetworkDriver.ProgramExternalConnectivity", method(S.ProgramExternalConnectivity, (b) => driver.programExternalConnectivity(b)))
+    .post("/NetworkDriver.RevokeExternalConnectivity", method(S.EndpointRef, (b) => driver.revokeExternalConnectivity(b)))
     .post("/NetworkDriver.AllocateNetwork", method(S.AllocateNetwork, () => ({ Options: {} })))
     .post("/NetworkDriver.FreeNetwork", method(S.NetworkOnly, () => ({})))
     // management: what the driver holds, with per-port packet counters

@@ -14,15 +14,17 @@ export type Backend = "packet" | "xdp" | "vale";
 /**
  * How each backend opens a host veth end, and the largest frame it carries.
  * packet: virtio-net headers on (GSO frames and checksum state cross the switch, so the container
- *   keeps TSO and checksum offload); rx in TPACKET_V2 frames (no block timer: low latency); tx by
- *   sendmmsg from the port's own buffers (a slot is free once sent; a ring frame stays referenced
- *   by its skb until that is freed). Frames are 64 KiB, as large as a GSO frame gets (the veths' gso_max_size keeps every
- *   one inside a frame, veth.ts): 16 KiB frames cost TCP two thirds of its rate, here and on a Linux
- *   bridge alike. 64 rx frames are 4 MiB of kernel memory per port.
+ *   keeps TSO and checksum offload); rx by recvmmsg into the port's own buffers (rx=copy: an idle
+ *   port holds no kernel frames, a busy one queues skbs up to its 4 MiB rcvbuf); tx by sendmmsg from
+ *   its own buffers (a slot is free once sent). Buffers are 64 KiB, as large as a GSO frame gets
+ *   (the veths' gso_max_size keeps every one inside a buffer, veth.ts): 16 KiB frames cost TCP two
+ *   thirds of its rate, here and on a Linux bridge alike. TPACKET_V2 rx frames (the previous choice)
+ *   hold 4 MiB of kernel memory per port (64 × 64 KiB) whether used or not: 10 idle networks cost
+ *   154 MB instead of 77 (bench/RESULTS.md).
  */
 export const PACKET_FRAME = 65536;
 /** Options for the host veth ends; BUNMAP_PLUGIN_PORT_CONF overrides them (keep vnet=1 and buf_size). */
-const PACKET_CONF = process.env.BUNMAP_PLUGIN_PORT_CONF ?? `@conf:vnet=1,buf_size=${PACKET_FRAME},rx_slots=64,tx_slots=64,tx=copy`;
+const PACKET_CONF = process.env.BUNMAP_PLUGIN_PORT_CONF ?? `@conf:vnet=1,buf_size=${PACKET_FRAME},rx=copy,rcvbuf=4194304,rx_slots=256,tx_slots=64,tx=copy`;
 export const GSO_MAX_SIZE = PACKET_FRAME - 68 /* V2 frame header */ - VNET_HDR.size - 14 - 256 /* margin */;
 /** Largest MTU (IP packet) each datapath carries whole. */
 export const MAX_MTU: Record<Backend, number> = { packet: 9000, xdp: 3504, vale: 9000 };

@@ -2,14 +2,23 @@
 // per endpoint, one switch per network. Operations run one at a time; each either completes (state
 // row and veth both there) or leaves nothing behind.
 import type { CreateEndpoint, CreateNetwork, EndpointRef, Join } from "./schemas.ts";
-import { State, type EndpointRow, type NetworkRow } from "./state.ts";
-import { createVeth, deleteVeth, linkExists, listOurs, macFor, vethNames } from "./veth.ts";
+import { State, type Binding, type EndpointRow, type NetworkRow } from "./state.ts";
+import { createVeth, deleteVeth, linkExists, listOurs, macFor, vethNames, type VethOptions } from "./veth.ts";
+import { createGateway, deleteGateway, forgetNeighbour, gatewayNames, ipv4Forwarding } from "./gateway.ts";
+import { Firewall, type Published, type RoutedNet } from "./firewall.ts";
+import { PortMap, type PortBinding } from "./schemas.ts";
+import { Value } from "@sinclair/typebox/value";
 import { GSO_MAX_SIZE, MAX_MTU, datapathFactory, netmapAvailable, type Backend, type Datapath, type MakeDatapath } from "./datapath.ts";
 
 export class DriverError extends Error {}
 
 const GENERIC = "com.docker.network.generic";
 const MTU_KEY = "com.docker.network.driver.mtu";
+const INTERNAL = "com.docker.network.internal";
+const PORTMAP = "com.docker.network.portmap";
+/** Where a host port is chosen when -p gives none (Docker's own ephemeral range). */
+const EPHEMERAL = [49153, 60999] as const;
+const PROTO: Record<number, Binding["proto"]> = { 6: "tcp", 17: "udp", 132: "sctp" };
 
 export interface DriverOptions {
   /** Datapath when a network does not choose one (--opt backend=...). */
@@ -17,7 +26,12 @@ export interface DriverOptions {
   makeDatapath?: MakeDatapath;
   /** Where datapath events (a port taken off after an error) are reported. */
   log?: (msg: string) => void;
+  /** NAT and published ports (default: iptables in this network namespace). */
+  firewall?: Firewall;
 }
+
+/** A routed network has a gateway port; an --internal one has none. */
+const hasGateway = (n: NetworkRow) => !n.internal && !!(n.gateway || n.gateway6);
 
 export class Driver {
   private readonly paths = new Map<string, Datapath>();
@@ -25,12 +39,14 @@ export class Driver {
   private readonly mk: MakeDatapath;
   private readonly closeDatapaths: () => Promise<void>;
   readonly defaultBackend: Backend;
+  private readonly fw: Firewall;
 
   constructor(readonly state: State, opts: DriverOptions = {}) {
     const f = datapathFactory(opts.log);
     this.mk = opts.makeDatapath ?? f.make;
     this.closeDatapaths = f.close;
     this.defaultBackend = opts.defaultBackend ?? (netmapAvailable() ? "vale" : "packet");
+    this.fw = opts.firewall ?? new Firewall();
   }
 
   /** Serialise operations: Docker may call concurrently, veths and workers must not interleave. */
@@ -58,10 +74,33 @@ export class Driver {
       const sw = String(generic.switch ?? generic.slice_id ?? `vale${b.NetworkID.slice(0, 6)}`);
       const name = /^vale/.test(sw) ? sw : `vale${sw}`;
       if (!/^vale[0-9A-Za-z_]{0,11}$/.test(name)) throw new DriverError(`--opt switch=${sw}: a switch name is vale followed by up to 11 letters, digits or _`);
-      const gw = (b.IPv4Data?.[0]?.Gateway ?? "").split("/")[0];
       const have = this.state.network(b.NetworkID);
       if (have) return {}; // the engine retried: same network
-      this.state.addNetwork({ id: b.NetworkID, switch: name, backend, mtu, gateway: gw, options: JSON.stringify(b.Options ?? {}), created: Date.now() });
+      const internal = b.Options?.[INTERNAL] === true || b.Options?.[INTERNAL] === "true";
+      const v4 = b.IPv4Data?.[0], v6 = b.IPv6Data?.[0];
+      const gw = (v4?.Gateway ?? "").split("/")[0], gw6 = (v6?.Gateway ?? "").split("/")[0];
+      if (!internal && v4 && !ipv4Forwarding()) throw new DriverError("net.ipv4.ip_forward is 0, so the network's gateway could not route: enable it (sysctl -w net.ipv4.ip_forward=1, as Docker does) or create the network with --internal");
+      const row: NetworkRow = {
+        id: b.NetworkID, switch: name, backend, mtu, gateway: gw, options: JSON.stringify(b.Options ?? {}), created: Date.now(),
+        internal: internal ? 1 : 0, pool: v4?.Pool ?? "", gateway6: gw6, pool6: v6?.Pool ?? "",
+      };
+      // the gateway's addresses live on a host interface that is a port of the switch
+      const gwPort = hasGateway(row);
+      if (gwPort) this.makeGateway(row);
+      try {
+        this.state.addNetwork(row);
+        if (gwPort) {
+          await this.sync(row);
+          this.applyFirewall();
+        }
+      } catch (e) {
+        await this.paths.get(row.id)?.stop().catch(() => undefined);
+        this.paths.delete(row.id);
+        if (gwPort) deleteGateway(row.id);
+        this.state.deleteNetwork(row.id);
+        this.applyFirewall();
+        throw new DriverError(`network ${row.id.slice(0, 12)}: ${(e as Error).message}`);
+      }
       return {};
     });
   }
@@ -73,7 +112,9 @@ export class Driver {
       if (eps.length) throw new DriverError(`network ${n.id.slice(0, 12)} still has ${eps.length} endpoint(s)`);
       await this.paths.get(n.id)?.stop();
       this.paths.delete(n.id);
+      deleteGateway(n.id);
       this.state.deleteNetwork(n.id);
+      this.applyFirewall();
       return {};
     });
   }
@@ -89,13 +130,13 @@ export class Driver {
         return given ? { Interface: {} } : { Interface: { MacAddress: old.mac } };
       }
       const { host, cont } = vethNames(b.EndpointID);
-      const mac = (given || macFor(b.EndpointID)).toLowerCase();
+      const mac = (given || macFor(b.EndpointID, b.Interface?.Address ?? "")).toLowerCase();
       if (linkExists(host)) deleteVeth(host); // an orphan from a crash before its row was written
       // packet: the switch carries GSO frames with their checksum state, so the container keeps its
       // offloads (GSO frames bounded to the switch's buffers); xdp: MTU-sized frames with real checksums
-      createVeth(host, cont, mac, n.mtu, n.backend === "packet" ? { gsoMaxSize: GSO_MAX_SIZE } : { txChecksumOff: n.backend === "xdp" });
+      createVeth(host, cont, mac, n.mtu, this.vethOptions(n.backend as Backend));
       try {
-        this.state.addEndpoint({ id: b.EndpointID, network: n.id, host_if: host, cont_if: cont, mac, address: b.Interface?.Address ?? "", address6: b.Interface?.AddressIPv6 ?? "", joined: 0, sandbox: "" });
+        this.state.addEndpoint({ id: b.EndpointID, network: n.id, host_if: host, cont_if: cont, mac, address: b.Interface?.Address ?? "", address6: b.Interface?.AddressIPv6 ?? "", joined: 0, sandbox: "", ports: "[]" });
       } catch (e) {
         deleteVeth(host);
         throw e;
@@ -105,16 +146,97 @@ export class Driver {
     });
   }
 
+  private makeGateway(n: NetworkRow): void {
+    const len = (cidr: string) => cidr.split("/")[1];
+    createGateway({ networkId: n.id, mtu: n.mtu, v4: n.gateway ? `${n.gateway}/${len(n.pool)}` : "", v6: n.gateway6 ? `${n.gateway6}/${len(n.pool6)}` : "", veth: this.vethOptions(n.backend as Backend) });
+  }
+
+  /** packet: the switch carries GSO frames with their checksum state, so the container keeps its
+   * offloads (GSO frames bounded to the switch's buffers); xdp: MTU-sized frames with real checksums */
+  private vethOptions(backend: Backend): VethOptions {
+    return backend === "packet" ? { gsoMaxSize: GSO_MAX_SIZE } : { txChecksumOff: backend === "xdp" };
+  }
+
   endpointOperInfo(b: EndpointRef) {
     const e = this.needEp(b);
-    return { Value: { host_interface: e.host_if, container_interface: e.cont_if, mac: e.mac, address: e.address, joined: !!e.joined } };
+    return { Value: { host_interface: e.host_if, container_interface: e.cont_if, mac: e.mac, address: e.address, joined: !!e.joined, ports: this.state.ports(e) } };
+  }
+
+  /** Docker's port bindings for the container (-p): DNAT from the host's ports to the endpoint. */
+  programExternalConnectivity(b: EndpointRef & { Options?: Record<string, unknown> | null }) {
+    return this.exclusive(async () => {
+      const e = this.needEp(b);
+      const n = this.need(e.network);
+      const raw = b.Options?.[PORTMAP] ?? [];
+      if (!Value.Check(PortMap, raw)) {
+        const first = [...Value.Errors(PortMap, raw)][0];
+        throw new DriverError(`Options.${PORTMAP}${first?.path ?? ""}: ${first?.message ?? "invalid"}`);
+      }
+      const want = raw.filter((p) => !(p.HostIP ?? "").includes(":")); // IPv6 host addresses: IPv4 NAT only (README)
+      if (want.length && (n.internal || !n.pool)) throw new DriverError(`network ${n.id.slice(0, 12)} is internal: it publishes no ports`);
+      if (want.length && !e.address) throw new DriverError(`endpoint ${e.id.slice(0, 12)} has no IPv4 address to publish ports to`);
+      const taken = this.state.endpoints().filter((x) => x.id !== e.id).flatMap((x) => this.state.ports(x).map((p) => ({ ...p, ep: x.id })));
+      const chosen: Binding[] = [];
+      for (const p of want) chosen.push(this.bindPort(p, [...taken, ...chosen.map((c) => ({ ...c, ep: e.id }))]));
+      this.state.setPorts(e.id, chosen);
+      try {
+        this.applyFirewall();
+      } catch (err) {
+        this.state.setPorts(e.id, []);
+        throw new DriverError((err as Error).message);
+      }
+      return {};
+    });
+  }
+
+  /** A binding with its host port: the one asked for, or the first free one in its range (or ours). */
+  private bindPort(p: PortBinding, taken: (Binding & { ep: string })[]): Binding {
+    const proto = PROTO[p.Proto];
+    if (!proto) throw new DriverError(`Options.${PORTMAP}: protocol ${p.Proto} is not tcp (6), udp (17) or sctp (132)`);
+    const hostIp = p.HostIP === "0.0.0.0" ? "" : (p.HostIP ?? "");
+    const [lo, hi] = p.HostPort ? [p.HostPort, Math.max(p.HostPort, p.HostPortEnd ?? 0)] : EPHEMERAL;
+    const clash = (port: number) => taken.find((t) => t.proto === proto && t.hostPort === port && (!t.hostIp || !hostIp || t.hostIp === hostIp));
+    for (let port = lo; port <= hi; port++) if (!clash(port)) return { proto, hostIp, hostPort: port, port: p.Port };
+    const c = clash(lo)!;
+    throw new DriverError(lo === hi
+      ? `port ${hostIp || "0.0.0.0"}:${lo}/${proto} is already published for endpoint ${c.ep.slice(0, 12)}`
+      : `no free host port in ${lo}-${hi}/${proto}`);
+  }
+
+  revokeExternalConnectivity(b: EndpointRef) {
+    return this.exclusive(async () => {
+      const e = this.needEp(b);
+      this.unpublish(e);
+      return {};
+    });
+  }
+
+  private unpublish(e: EndpointRow): void {
+    if (!this.state.ports(e).length) return;
+    this.state.setPorts(e.id, []);
+    this.applyFirewall();
+  }
+
+  /** Write the NAT and filter rules every routed network and published port needs now. */
+  private applyFirewall(): void {
+    const routed = this.state.networks().filter((n) => !n.internal && n.pool && n.gateway);
+    const nets: RoutedNet[] = routed.map((n) => ({ bridge: gatewayNames(n.id).host, subnet: n.pool }));
+    const pubs: Published[] = routed.flatMap((n) => this.state.endpoints(n.id).flatMap((e) =>
+      this.state.ports(e).map((p) => ({ ...p, bridge: gatewayNames(n.id).host, ip: e.address.split("/")[0] }))));
+    try {
+      this.fw.apply(nets, pubs);
+    } catch (e) {
+      throw new DriverError(`firewall: ${(e as Error).message}`);
+    }
   }
 
   deleteEndpoint(b: EndpointRef) {
     return this.exclusive(async () => {
       const e = this.needEp(b);
       if (e.joined) await this.detach(e);
+      this.unpublish(e);
       deleteVeth(e.host_if); // gone already if the container's namespace went away: fine
+      for (const a of [e.address, e.address6]) forgetNeighbour(e.network, a);
       this.state.deleteEndpoint(e.id);
       return {};
     });
@@ -134,7 +256,9 @@ export class Driver {
         throw new DriverError((err as Error).message);
       }
       const r: Record<string, unknown> = { InterfaceName: { SrcName: e.cont_if, DstPrefix: "eth" } };
-      if (n.gateway) r.Gateway = n.gateway;
+      // --internal: no gateway, so no default route (Docker attaches no fallback gateway bridge either)
+      if (!n.internal && n.gateway) r.Gateway = n.gateway;
+      if (!n.internal && n.gateway6) r.GatewayIPv6 = n.gateway6;
       return r;
     });
   }
@@ -142,6 +266,7 @@ export class Driver {
   leave(b: EndpointRef) {
     return this.exclusive(async () => {
       const e = this.needEp(b);
+      this.unpublish(e);
       await this.detach(e);
       return {};
     });
@@ -156,6 +281,8 @@ export class Driver {
   /** Make the network's switch carry its joined endpoints whose veth exists. */
   private async sync(n: NetworkRow): Promise<void> {
     const ports = this.state.endpoints(n.id).filter((x) => x.joined && linkExists(x.host_if)).map((x) => x.host_if);
+    const gw = gatewayNames(n.id).sw;
+    if (linkExists(gw)) ports.unshift(gw);
     let dp = this.paths.get(n.id);
     if (!dp) { dp = this.mk(n.backend as Backend, n.switch); this.paths.set(n.id, dp); }
     await dp.setPorts(ports);
@@ -165,17 +292,24 @@ export class Driver {
   restore() {
     return this.exclusive(async () => {
       const known = new Set(this.state.endpoints().map((e) => e.host_if));
+      for (const n of this.state.networks()) if (hasGateway(n)) known.add(gatewayNames(n.id).sw);
       const orphans = listOurs().filter((h) => !known.has(h));
       for (const h of orphans) deleteVeth(h);
-      for (const n of this.state.networks()) await this.sync(n);
-      return { networks: this.state.networks().length, endpoints: known.size, orphansRemoved: orphans.length };
+      for (const n of this.state.networks()) {
+        // a gateway lost with the host's interfaces (a reboot) comes back with its addresses
+        if (hasGateway(n) && !linkExists(gatewayNames(n.id).sw)) this.makeGateway(n);
+        await this.sync(n);
+      }
+      this.applyFirewall();
+      return { networks: this.state.networks().length, endpoints: this.state.endpoints().length, orphansRemoved: orphans.length };
     });
   }
 
   view() {
     return this.state.networks().map((n) => ({
-      id: n.id, switch: n.switch, backend: n.backend, mtu: n.mtu, gateway: n.gateway,
-      endpoints: this.state.endpoints(n.id).map((e) => ({ id: e.id, host_interface: e.host_if, mac: e.mac, address: e.address, joined: !!e.joined })),
+      id: n.id, switch: n.switch, backend: n.backend, mtu: n.mtu, gateway: n.gateway, gateway6: n.gateway6, internal: !!n.internal,
+      gateway_interface: hasGateway(n) ? gatewayNames(n.id).host : null,
+      endpoints: this.state.endpoints(n.id).map((e) => ({ id: e.id, host_interface: e.host_if, mac: e.mac, address: e.address, joined: !!e.joined, ports: this.state.ports(e) })),
       ports: this.paths.get(n.id)?.counters() ?? [],
     }));
   }

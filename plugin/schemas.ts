@@ -41,6 +41,17 @@ export const Join = Type.Object({
   Options: Type.Optional(Type.Union([Options, Type.Null()])),
 });
 export const ProgramExternalConnectivity = Type.Object({ NetworkID: Id, EndpointID: Id, Options: Type.Optional(Type.Union([Options, Type.Null()])) });
+/** One -p binding as Docker sends it (types.PortBinding; Proto 6 tcp, 17 udp, 132 sctp). */
+export const PortBinding = Type.Object({
+  Proto: Type.Integer(),
+  IP: Type.Optional(Type.String()),
+  Port: Type.Integer({ minimum: 1, maximum: 65535 }),
+  HostIP: Type.Optional(Type.String({ maxLength: 64 })),
+  HostPort: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+  HostPortEnd: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+});
+export const PortMap = Type.Array(PortBinding, { maxItems: 4096 });
+export type PortBinding = Static<typeof PortBinding>;
 export const Discovery = Type.Object({ DiscoveryType: Type.Integer(), DiscoveryData: Type.Optional(Type.Unknown()) });
 export const AllocateNetwork = Type.Object({
   NetworkID: Id,

@@ -1,7 +1,7 @@
 // What the driver must not forget across restarts: networks and endpoints, in SQLite (bun:sqlite),
 // each change one transaction, WAL + synchronous=FULL so an acknowledged answer is on disk.
 import { Database } from "bun:sqlite";
-import { Type, type TSchema } from "@sinclair/typebox";
+import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
@@ -11,15 +11,32 @@ export const NetworkRowSchema = Type.Object({
   id: Type.String({ minLength: 1 }), switch: Type.String({ pattern: "^vale[0-9A-Za-z_]*$" }),
   backend: Type.Union([Type.Literal("packet"), Type.Literal("xdp"), Type.Literal("vale")]),
   mtu: Type.Integer({ minimum: 68, maximum: 9000 }), gateway: Type.String(), options: Type.String(), created: Type.Number(),
+  internal: Type.Union([Type.Literal(0), Type.Literal(1)]), pool: Type.String(), gateway6: Type.String(), pool6: Type.String(),
 });
+/** A published port as stored: what Docker asked for, with the host port chosen. */
+export const BindingSchema = Type.Object({
+  proto: Type.Union([Type.Literal("tcp"), Type.Literal("udp"), Type.Literal("sctp")]),
+  hostIp: Type.String(), hostPort: Type.Integer({ minimum: 1, maximum: 65535 }), port: Type.Integer({ minimum: 1, maximum: 65535 }),
+});
+export type Binding = Static<typeof BindingSchema>;
 export const EndpointRowSchema = Type.Object({
   id: Type.String({ minLength: 1 }), network: Type.String({ minLength: 1 }),
   host_if: Type.String({ pattern: "^vh[0-9a-f]{12}$" }), cont_if: Type.String({ pattern: "^vc[0-9a-f]{12}$" }),
   mac: Type.String({ pattern: "^([0-9a-f]{2}:){5}[0-9a-f]{2}$" }), address: Type.String(), address6: Type.String(),
-  joined: Type.Union([Type.Literal(0), Type.Literal(1)]), sandbox: Type.String(),
+  joined: Type.Union([Type.Literal(0), Type.Literal(1)]), sandbox: Type.String(), ports: Type.String(),
 });
-export interface NetworkRow { id: string; switch: string; backend: string; mtu: number; gateway: string; options: string; created: number }
-export interface EndpointRow { id: string; network: string; host_if: string; cont_if: string; mac: string; address: string; address6: string; joined: number; sandbox: string }
+export interface NetworkRow {
+  id: string; switch: string; backend: string; mtu: number; gateway: string; options: string; created: number;
+  /** 1: --internal (no gateway port, no NAT) */
+  internal: number;
+  /** IPv4 subnet ("" without IPv4), IPv6 gateway and subnet ("" without IPv6) */
+  pool: string; gateway6: string; pool6: string;
+}
+export interface EndpointRow {
+  id: string; network: string; host_if: string; cont_if: string; mac: string; address: string; address6: string; joined: number; sandbox: string;
+  /** published ports, JSON Binding[] */
+  ports: string;
+}
 
 function checked<T>(schema: TSchema, what: string, row: T | null): T | null {
   if (row !== null && !Value.Check(schema, row)) {
@@ -42,6 +59,13 @@ export class State {
       id TEXT PRIMARY KEY, network TEXT NOT NULL REFERENCES networks(id), host_if TEXT NOT NULL UNIQUE,
       cont_if TEXT NOT NULL UNIQUE, mac TEXT NOT NULL, address TEXT NOT NULL, address6 TEXT NOT NULL,
       joined INTEGER NOT NULL DEFAULT 0, sandbox TEXT NOT NULL DEFAULT '')`);
+    // columns added since the first release: a database from an older plugin gains them
+    this.addColumns("networks", { internal: "INTEGER NOT NULL DEFAULT 0", pool: "TEXT NOT NULL DEFAULT ''", gateway6: "TEXT NOT NULL DEFAULT ''", pool6: "TEXT NOT NULL DEFAULT ''" });
+    this.addColumns("endpoints", { ports: "TEXT NOT NULL DEFAULT '[]'" });
+  }
+  private addColumns(table: string, cols: Record<string, string>): void {
+    const have = new Set(this.db.query<{ name: string }, []>(`PRAGMA table_info(${table})`).all().map((c) => c.name));
+    for (const [c, def] of Object.entries(cols)) if (!have.has(c)) this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${c} ${def}`);
   }
   network(id: string): NetworkRow | null {
     return checked(NetworkRowSchema, "network", this.db.query<NetworkRow, [string]>("SELECT * FROM networks WHERE id = ?").get(id));
@@ -50,7 +74,8 @@ export class State {
     return this.db.query<NetworkRow, []>("SELECT * FROM networks ORDER BY created").all().map((r) => checked(NetworkRowSchema, "network", r)!);
   }
   addNetwork(n: NetworkRow): void {
-    this.db.query("INSERT INTO networks (id, switch, backend, mtu, gateway, options, created) VALUES ($id, $switch, $backend, $mtu, $gateway, $options, $created)").run({ ...n });
+    this.db.query(`INSERT INTO networks (id, switch, backend, mtu, gateway, options, created, internal, pool, gateway6, pool6)
+      VALUES ($id, $switch, $backend, $mtu, $gateway, $options, $created, $internal, $pool, $gateway6, $pool6)`).run({ ...n });
   }
   deleteNetwork(id: string): void {
     this.db.query("DELETE FROM networks WHERE id = ?").run(id);
@@ -65,10 +90,21 @@ export class State {
     return rows.map((r) => checked(EndpointRowSchema, "endpoint", r)!);
   }
   addEndpoint(e: EndpointRow): void {
-    this.db.query("INSERT INTO endpoints (id, network, host_if, cont_if, mac, address, address6, joined, sandbox) VALUES ($id, $network, $host_if, $cont_if, $mac, $address, $address6, $joined, $sandbox)").run({ ...e });
+    this.db.query(`INSERT INTO endpoints (id, network, host_if, cont_if, mac, address, address6, joined, sandbox, ports)
+      VALUES ($id, $network, $host_if, $cont_if, $mac, $address, $address6, $joined, $sandbox, $ports)`).run({ ...e });
   }
   setJoined(id: string, joined: boolean, sandbox = ""): void {
     this.db.query("UPDATE endpoints SET joined = ?, sandbox = ? WHERE id = ?").run(joined ? 1 : 0, sandbox, id);
+  }
+  setPorts(id: string, ports: Binding[]): void {
+    this.db.query("UPDATE endpoints SET ports = ? WHERE id = ?").run(JSON.stringify(ports), id);
+  }
+  /** An endpoint's published ports (checked: a damaged row is an error). */
+  ports(e: EndpointRow): Binding[] {
+    const v: unknown = JSON.parse(e.ports);
+    const ok = Array.isArray(v) && v.every((b) => Value.Check(BindingSchema, b));
+    if (!ok) throw new Error(`state database: bad ports of endpoint ${e.id}: ${e.ports}`);
+    return v as Binding[];
   }
   deleteEndpoint(id: string): void {
     this.db.query("DELETE FROM endpoints WHERE id = ?").run(id);

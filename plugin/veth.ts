@@ -2,6 +2,7 @@
 // and a restarted driver finds its own; anything named like ours but unknown is an orphan.
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
+import { existsSync, writeFileSync } from "node:fs";
 
 export const HOST_PREFIX = "vh";
 export const CONT_PREFIX = "vc";
@@ -12,14 +13,35 @@ export function vethNames(endpointId: string): { host: string; cont: string } {
   return { host: HOST_PREFIX + h, cont: CONT_PREFIX + h };
 }
 
-/** A locally administered unicast MAC derived from the endpoint ID (stable across restarts). */
-export function macFor(endpointId: string): string {
+/**
+ * The MAC of an endpoint: from its IPv4 address as Docker's bridge does (02:42 + the address), so a
+ * container that comes back on the same address keeps its MAC and the neighbours' caches stay right;
+ * without one, a locally administered MAC derived from the endpoint ID (stable across restarts).
+ */
+export function macFor(endpointId: string, ipv4 = ""): string {
+  const a = /^(\d+)\.(\d+)\.(\d+)\.(\d+)(\/\d+)?$/.exec(ipv4);
+  if (a) return ["02", "42", ...a.slice(1, 5).map((x) => Number(x).toString(16).padStart(2, "0"))].join(":");
   const d = createHash("sha256").update(`bunmap-mac:${endpointId}`).digest();
   d[0] = (d[0] & 0xfc) | 0x02;
   return Array.from(d.subarray(0, 6), (b) => b.toString(16).padStart(2, "0")).join(":");
 }
 
-function ip(args: string[]): { ok: boolean; err: string } {
+/** Write /proc/sys/PATH (the kernel's own interface); the error says what failed. */
+export function setSysctl(path: string, value: string): { ok: boolean; err: string } {
+  try {
+    writeFileSync(`/proc/sys/${path}`, value);
+    return { ok: true, err: "" };
+  } catch (e) {
+    return { ok: false, err: `/proc/sys/${path}: ${(e as Error).message}` };
+  }
+}
+
+/** No IPv6 addresses, router solicitations or DAD on an interface (nothing to do on a kernel without IPv6). */
+export function silenceIpv6(ifname: string): { ok: boolean; err: string } {
+  return existsSync("/proc/sys/net/ipv6") ? setSysctl(`net/ipv6/conf/${ifname}/disable_ipv6`, "1") : { ok: true, err: "" };
+}
+
+export function ip(args: string[]): { ok: boolean; err: string } {
   const r = spawnSync("ip", args, { encoding: "utf8" });
   if (r.error) return { ok: false, err: `ip: ${r.error.message}` };
   return { ok: r.status === 0, err: (r.stderr || "").trim() };
@@ -56,15 +78,16 @@ export function createVeth(host: string, cont: string, mac: string, mtu: number,
     }
   }
   if (opts.txChecksumOff) spawnSync("ethtool", ["-K", cont, "tx", "off"], { encoding: "utf8" }); // best effort: without ethtool TCP/UDP checksums may be left to offload
-  spawnSync("sysctl", ["-qw", `net.ipv6.conf.${host}.disable_ipv6=1`]); // the host end stays silent
+  const q = silenceIpv6(host); // the switch's end stays silent
+  if (!q.ok) { ip(["link", "del", host]); throw new Error(q.err); }
 }
 
 export function deleteVeth(host: string): void {
   if (linkExists(host)) ip(["link", "del", host]);
 }
 
-/** Our host-side veths that exist now. */
+/** Our veths that exist now, by their switch-side name: endpoints' host ends (vh…) and gateways' switch ends (vs…). */
 export function listOurs(): string[] {
   const r = spawnSync("ip", ["-o", "link", "show"], { encoding: "utf8" });
-  return (r.stdout || "").split("\n").map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1] ?? "").filter((n) => n.startsWith(HOST_PREFIX) && /^vh[0-9a-f]{12}$/.test(n));
+  return (r.stdout || "").split("\n").map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1] ?? "").filter((n) => /^v[hs][0-9a-f]{12}$/.test(n));
 }

@@ -58,8 +58,8 @@ describe.skipIf(!!why)("docker network create -d vale", () => {
       return docker("exec", C1, "bun", "/bunmap/tests/helpers/udp-echo.ts", "client", "198.18.0.11", "7000", "3").stdout.trim().split("\n");
     };
     expect(await udp()).toEqual(["echo hello 0 from 198.18.0.11", "echo hello 1 from 198.18.0.11", "echo hello 2 from 198.18.0.11"]);
-    const counted = (await api("/bunmap/networks"))[0].ports;
-    expect(counted.length).toBe(2);
+    const counted = (await api("/bunmap/networks"))[0].ports.filter((p: { port: string }) => p.port.startsWith("vh"));
+    expect(counted.length).toBe(2); // the containers' ports (beside them, the gateway's)
     for (const p of counted) expect(p.rx).toBeGreaterThan(0);
 
     // restart the plugin: state comes back from SQLite, the switch is rebuilt on the same veths

@@ -92,7 +92,7 @@ async function pktgenPair(txSpec: string, rxSpec: string, n: number, extra: stri
   else console.warn(`${txSpec} -> ${rxSpec}: ${n - g.pkts} of ${n} missing, the kernel counted ${dropped} drops`);
 }
 
-describe.skipIf(!!why)("packet: (AF_PACKET, TPACKET_V2 rx and tx, V3 rx, sendmmsg tx)", () => {
+describe.skipIf(!!why)("packet: (AF_PACKET, TPACKET_V2 rx and tx, V3 rx, recvmmsg rx, sendmmsg tx)", () => {
   test("frames of 60..1514 bytes arrive intact and in order", async () => {
     await transfer(`packet:${pair.ifA}`, `packet:${pair.ifB}`, 3000);
   });
@@ -120,11 +120,19 @@ describe.skipIf(!!why)("packet: (AF_PACKET, TPACKET_V2 rx and tx, V3 rx, sendmms
   test("rx=v3 (blocks) receives the same frames", async () => {
     await transfer(`packet:${pair.ifA}@conf:tx=copy`, `packet:${pair.ifB}@conf:rx=v3`, 3000);
   });
+  test("rx=copy (recvmmsg into the ring's buffers): frames intact and in order, with and without vnet=1", async () => {
+    await transfer(`packet:${pair.ifA}@conf:tx=copy`, `packet:${pair.ifB}@conf:rx=copy,rcvbuf=1048576`, 3000);
+    await transfer(`packet:${pair.ifA}@conf:tx=copy,vnet=1`, `packet:${pair.ifB}@conf:rx=copy,vnet=1,slots=64`, 3000);
+  });
+  test("pktgen txseq -> rxseq into an rx=copy port: every packet or a counted drop, in sequence", async () => {
+    await pktgenPair(`packet:${pair.ifA}`, `packet:${pair.ifB}@conf:rx=copy`, 50000, ["-l", "1000", "-l", "60"]);
+  });
   test("a missing interface and bad options are one clear error", () => {
+    expect(() => openPort("packet:lo@conf:rcvbuf=65536")).toThrow("bad port name 'packet:lo@conf:rcvbuf=65536': rcvbuf applies to rx=copy only");
     expect(() => openPort("packet:nosuch0")).toThrow("packet:nosuch0: no such interface 'nosuch0'");
     expect(() => openPort("packet:lo@conf:buf_size=3000")).toThrow(/power of two/);
     expect(() => openPort("packet:lo-1")).toThrow(/one ring each way/);
-    expect(() => openPort("packet:lo@conf:rx=v4")).toThrow("bad port name 'packet:lo@conf:rx=v4': rx is v2 or v3");
+    expect(() => openPort("packet:lo@conf:rx=v4")).toThrow("bad port name 'packet:lo@conf:rx=v4': rx is v2, v3 or copy");
     expect(() => openPort("packet:lo@conf:tx=zerocopy")).toThrow(/tx is ring or copy/);
     expect(() => openPort("packet:lo@conf:vnet=2")).toThrow(/vnet=2 out of range 0..1/);
   });

@@ -1,7 +1,7 @@
 // The driver's API through Elysia (app.handle, no socket): Docker's quirks (empty bodies, no
 // Content-Type), bad bodies answered with {"Err"} and changing nothing, the endpoint lifecycle with
 // real veths (root), and what a restart finds: state from SQLite, crash leftovers removed.
-import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,6 +12,9 @@ import { linkExists, listOurs, vethNames, macFor } from "../plugin/veth.ts";
 import { ValeSwitch, type Backend, type Datapath } from "../plugin/datapath.ts";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { REQ, REG, NR_REG } from "../ffi/netmap.ts";
+import { gatewayNames } from "../plugin/gateway.ts";
+import { Firewall } from "../plugin/firewall.ts";
+import { enterPrivateNetns, type PrivateNetns } from "./helpers/private-netns.ts";
 setDefaultTimeout(30_000);
 
 const root = process.getuid?.() === 0 && spawnSync("ip", ["-V"]).status === 0;
@@ -100,7 +103,17 @@ describe("state file", () => {
   });
 });
 
-describe.skipIf(!root)("endpoint lifecycle with real veths", () => {
+const sh = (...a: string[]) => spawnSync(a[0], a.slice(1), { encoding: "utf8" });
+
+describe.skipIf(!root)("endpoint lifecycle with real veths (in a network namespace of the test's own)", () => {
+  // interfaces, addresses and iptables rules the driver makes land in this namespace, never the host's
+  let ns: PrivateNetns;
+  beforeAll(() => {
+    ns = enterPrivateNetns("plug");
+    writeFileSync("/proc/sys/net/ipv4/ip_forward", "1"); // this namespace's own (a new one starts at 0)
+  });
+  afterAll(() => ns.leave());
+
   test("create, join, leave, delete: veths, MACs, MTU, switch membership, answers", async () => {
     const { call, state } = setup();
     const before = listOurs();
@@ -109,7 +122,8 @@ describe.skipIf(!root)("endpoint lifecycle with real veths", () => {
     const a = EP(1), b = EP(2);
     created.push(a, b);
     const ra = await call("NetworkDriver.CreateEndpoint", { NetworkID: "net1", EndpointID: a, Options: {}, Interface: { Address: "198.18.0.2/24", AddressIPv6: "", MacAddress: "" } });
-    expect(ra.json).toEqual({ Interface: { MacAddress: macFor(a) } }); // generated, returned
+    expect(ra.json).toEqual({ Interface: { MacAddress: "02:42:c6:12:00:02" } }); // generated from the address (as Docker's bridge), returned
+    expect(macFor(a, "198.18.0.2/24")).toBe("02:42:c6:12:00:02");
     const rb = await call("NetworkDriver.CreateEndpoint", { NetworkID: "net1", EndpointID: b, Interface: { Address: "198.18.0.3/24", AddressIPv6: "", MacAddress: "02:42:c6:12:00:03" } });
     expect(rb.json).toEqual({ Interface: {} }); // supplied by the engine: must not be echoed
     const { host, cont } = vethNames(b);
@@ -122,22 +136,51 @@ describe.skipIf(!root)("endpoint lifecycle with real veths", () => {
     expect(bad.json.Err).toMatch(/not a MAC/);
     expect(linkExists(vethNames(EP(3)).host)).toBe(false);
 
+    // the gateway: its address on a host interface whose peer is a port of the switch; NAT for the subnet
+    const gw = gatewayNames("net1");
+    expect(sh("ip", "-o", "addr", "show", "dev", gw.host).stdout).toContain("inet 198.18.0.1/24");
+    expect(sh("ip", "-o", "link", "show", "dev", gw.host).stdout).toContain("mtu 1400");
+    const fw = new Firewall();
+    expect(fw.list()).toContain(`nat -A BUNMAP-POSTROUTING -s 198.18.0.0/24 ! -o ${gw.host} -j MASQUERADE`);
     const j = await call("NetworkDriver.Join", { NetworkID: "net1", EndpointID: a, SandboxKey: "/var/run/docker/netns/abc", Options: {} });
     expect(j.json).toEqual({ InterfaceName: { SrcName: vethNames(a).cont, DstPrefix: "eth" }, Gateway: "198.18.0.1" });
     await call("NetworkDriver.Join", { NetworkID: "net1", EndpointID: b, SandboxKey: "/var/run/docker/netns/def" });
     const dp = FakeDatapath.made.at(-1)!;
-    expect(dp.ports.sort()).toEqual([vethNames(a).host, vethNames(b).host].sort());
-    expect((await call("NetworkDriver.EndpointOperInfo", { NetworkID: "net1", EndpointID: a })).json.Value).toMatchObject({ joined: true, mac: macFor(a) });
+    expect(dp.ports.sort()).toEqual([gw.sw, vethNames(a).host, vethNames(b).host].sort());
+    expect((await call("NetworkDriver.EndpointOperInfo", { NetworkID: "net1", EndpointID: a })).json.Value).toMatchObject({ joined: true, mac: "02:42:c6:12:00:02" });
     expect((await call("NetworkDriver.ProgramExternalConnectivity", { NetworkID: "net1", EndpointID: a, Options: {} })).json).toEqual({});
+    // -p 18080:8080 -p 8081/udp (host port chosen) -p 127.0.0.2:18082:8082
+    const pm = (Port: number, HostPort: number, Proto = 6, HostIP = "") => ({ Proto, IP: "", Port, HostIP, HostPort, HostPortEnd: HostPort });
+    const portmap = [pm(8080, 18080), pm(8081, 0, 17), pm(8082, 18082, 6, "127.0.0.2")];
+    expect((await call("NetworkDriver.ProgramExternalConnectivity", { NetworkID: "net1", EndpointID: a, Options: { "com.docker.network.portmap": portmap } })).json).toEqual({});
+    const rules = fw.list();
+    expect(rules).toContain(`nat -A BUNMAP-DNAT ! -i ${gw.host} -p tcp -m tcp --dport 18080 -j DNAT --to-destination 198.18.0.2:8080`);
+    expect(rules).toContain(`nat -A BUNMAP-DNAT ! -i ${gw.host} -p udp -m udp --dport 49153 -j DNAT --to-destination 198.18.0.2:8081`);
+    expect(rules).toContain(`nat -A BUNMAP-DNAT -d 127.0.0.2/32 ! -i ${gw.host} -p tcp -m tcp --dport 18082 -j DNAT --to-destination 198.18.0.2:8082`);
+    expect(rules).toContain(`filter -A BUNMAP-FORWARD -d 198.18.0.2/32 ! -i ${gw.host} -o ${gw.host} -p tcp -m conntrack --ctstate DNAT -m tcp --dport 8080 -j ACCEPT`);
+    expect((await call("NetworkDriver.EndpointOperInfo", { NetworkID: "net1", EndpointID: a })).json.Value.ports).toEqual([
+      { proto: "tcp", hostIp: "", hostPort: 18080, port: 8080 }, { proto: "udp", hostIp: "", hostPort: 49153, port: 8081 }, { proto: "tcp", hostIp: "127.0.0.2", hostPort: 18082, port: 8082 },
+    ]);
+    // the same host port for another endpoint: refused, nothing changed
+    const clash = await call("NetworkDriver.ProgramExternalConnectivity", { NetworkID: "net1", EndpointID: b, Options: { "com.docker.network.portmap": [pm(9000, 18080)] } });
+    expect(clash.json.Err).toBe(`port 0.0.0.0:18080/tcp is already published for endpoint ${a.slice(0, 12)}`);
+    const badPm = await call("NetworkDriver.ProgramExternalConnectivity", { NetworkID: "net1", EndpointID: b, Options: { "com.docker.network.portmap": [{ Proto: 6, Port: 70000 }] } });
+    expect(badPm.json.Err).toMatch(/^Options.com.docker.network.portmap\/0\/Port: /);
+    expect(fw.list()).toEqual(rules);
+    expect((await call("NetworkDriver.RevokeExternalConnectivity", { NetworkID: "net1", EndpointID: a })).json).toEqual({});
+    expect(fw.list().filter((r) => r.includes("-j DNAT") || r.includes("--dport"))).toEqual([]);
 
     expect((await call("NetworkDriver.DeleteNetwork", { NetworkID: "net1" })).json.Err).toMatch(/still has 2 endpoint/);
     expect((await call("NetworkDriver.Leave", { NetworkID: "net1", EndpointID: a })).json).toEqual({});
-    expect(dp.ports).toEqual([vethNames(b).host]);
+    expect(dp.ports).toEqual([gw.sw, vethNames(b).host]);
     for (const id of [a, b]) expect((await call("NetworkDriver.DeleteEndpoint", { NetworkID: "net1", EndpointID: id })).json).toEqual({});
     expect(linkExists(host)).toBe(false);
     expect((await call("NetworkDriver.DeleteNetwork", { NetworkID: "net1" })).json).toEqual({});
     expect(state.networks()).toEqual([]);
     expect(listOurs()).toEqual(before);
+    expect(linkExists(gw.host)).toBe(false);
+    expect(fw.list()).toEqual([]); // the last network took our chains and jumps with it
+    expect(sh("iptables-save").stdout).not.toContain("BUNMAP");
   });
 
   test("a restart finds its networks and endpoints, and removes veths left by a crash mid-request", async () => {
@@ -158,7 +201,7 @@ describe.skipIf(!root)("endpoint lifecycle with real veths", () => {
     expect(r).toEqual({ networks: 1, endpoints: 1, orphansRemoved: 1 });
     expect(linkExists(o.host)).toBe(false);
     expect(linkExists(vethNames(a).host)).toBe(true);
-    expect(FakeDatapath.made.at(-1)!.ports).toEqual([vethNames(a).host]); // the switch is rebuilt
+    expect(FakeDatapath.made.at(-1)!.ports).toEqual([gatewayNames("net1").sw, vethNames(a).host]); // the switch is rebuilt
     const view = second.driver.view();
     expect(view[0].endpoints[0]).toMatchObject({ id: a, joined: true });
     await second.call("NetworkDriver.DeleteEndpoint", { NetworkID: "net1", EndpointID: a });

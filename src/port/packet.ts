@@ -3,6 +3,9 @@
 //     moment it lands, no block timer, nothing copied); rxsync gives released frames back.
 //     rx=v3 uses TPACKET_V3 blocks instead (fewer wakeups at high rate, but a block is seen only when
 //     full or after its timeout); rxsync copies each packet into the netmap rx ring's own buffer.
+// rx=copy receives with one recvmmsg per batch into the ring's own buffers: no kernel ring, so memory
+//     is spent only on what is queued (skbs up to the socket's rcvbuf), not on frames sized for the
+//     largest (GSO) packet; the switch uses it for container ports.
 // tx: TPACKET_V2 frames; netmap tx slot i *is* frame i (data written in place, zero copy); txsync
 //     marks frames SEND_REQUEST and kicks the socket once per batch; tail follows the frames the
 //     kernel has handed back.
@@ -34,21 +37,24 @@ export interface PacketConf {
   tovMs: number;
   qdiscBypass: boolean;
   rxV3: boolean;
+  rxCopy: boolean;
+  /** SO_RCVBUFFORCE bytes, 0 = the kernel's default. */
+  rcvbuf: number;
   txCopy: boolean;
   vnet: boolean;
 }
 
 function confOf(pn: PortName): PacketConf {
   const kv = pn.options.conf;
-  const known = new Set(["slots", "rx_slots", "tx_slots", "buf_size", "block_size", "blocks", "tov", "qdisc_bypass", "rx", "tx", "vnet"]);
+  const known = new Set(["slots", "rx_slots", "tx_slots", "buf_size", "block_size", "blocks", "tov", "qdisc_bypass", "rx", "tx", "vnet", "rcvbuf"]);
   for (const k of Object.keys(kv ?? {})) {
     if (!known.has(k)) throw new PortError(`bad port name '${pn.spec}': @conf key '${k}' is not one of ${[...known].join(", ")}`);
   }
   const slots = optInt(pn.spec, kv, "slots", 1024, 64, 65536);
-  const rxV3 = (kv?.rx ?? "v2") === "v3";
+  const rxV3 = kv?.rx === "v3", rxCopy = kv?.rx === "copy";
   // V2 rx frames are the only rx buffering: 4096 by default (8 MiB of 2 KiB frames, half of V3's
   // default blocks) rides out a receiver's start-up and pauses at a few hundred kpps
-  const rxDefault = kv?.slots !== undefined || rxV3 ? slots : 4096;
+  const rxDefault = kv?.slots !== undefined || rxV3 || rxCopy ? slots : 4096;
   const c: PacketConf = {
     rxSlots: optInt(pn.spec, kv, "rx_slots", rxDefault, 64, 65536),
     txSlots: optInt(pn.spec, kv, "tx_slots", slots, 64, 65536),
@@ -58,15 +64,34 @@ function confOf(pn: PortName): PacketConf {
     tovMs: optInt(pn.spec, kv, "tov", 1, 0, 1000),
     qdiscBypass: optInt(pn.spec, kv, "qdisc_bypass", 1, 0, 1) === 1,
     rxV3,
+    rxCopy,
+    rcvbuf: optInt(pn.spec, kv, "rcvbuf", 0, 0, 1 << 30),
     txCopy: kv?.tx === "copy",
     vnet: optInt(pn.spec, kv, "vnet", 0, 0, 1) === 1,
   };
-  if (kv?.rx !== undefined && kv.rx !== "v2" && kv.rx !== "v3") throw new PortError(`bad port name '${pn.spec}': rx is v2 or v3`);
+  if (kv?.rx !== undefined && kv.rx !== "v2" && kv.rx !== "v3" && kv.rx !== "copy") throw new PortError(`bad port name '${pn.spec}': rx is v2, v3 or copy`);
+  if (c.rcvbuf && !rxCopy) throw new PortError(`bad port name '${pn.spec}': rcvbuf applies to rx=copy only (a ring is its own buffer)`);
   if (kv?.tx !== undefined && kv.tx !== "ring" && kv.tx !== "copy") throw new PortError(`bad port name '${pn.spec}': tx is ring or copy`);
   if (c.bufSize & (c.bufSize - 1) || c.blockSize % 4096) throw new PortError(`bad port name '${pn.spec}': buf_size must be a power of two, block_size a multiple of 4096`);
   if (c.txSlots & (c.txSlots - 1)) throw new PortError(`bad port name '${pn.spec}': tx_slots must be a power of two`);
-  if (!c.rxV3 && c.rxSlots & (c.rxSlots - 1)) throw new PortError(`bad port name '${pn.spec}': rx_slots must be a power of two`);
+  if (!c.rxV3 && !c.rxCopy && c.rxSlots & (c.rxSlots - 1)) throw new PortError(`bad port name '${pn.spec}': rx_slots must be a power of two`);
   return c;
+}
+
+/**
+ * One mmsghdr + iovec per slot of the ring at region offset kMsg, each over the slot's fixed buffer
+ * (iov_len = iovLen); returns the offset of the iovec array.
+ */
+function msgVector(mem: ArrayBuffer, base: number, kMsg: number, ring: Ring, iovLen: number): number {
+  const dv = new DataView(mem), n = ring.numSlots, kIov = kMsg + n * libc.MMSGHDR.size;
+  for (let j = 0; j < n; j++) {
+    const m = kMsg + j * libc.MMSGHDR.size, v = kIov + j * libc.IOVEC.size;
+    dv.setBigUint64(m + libc.MSGHDR.msg_iov, BigInt(base + v), true);
+    dv.setBigUint64(m + libc.MSGHDR.msg_iovlen, 1n, true);
+    dv.setBigUint64(v + libc.IOVEC.iov_base, BigInt(base + ring.buf(j)), true);
+    dv.setBigUint64(v + libc.IOVEC.iov_len, BigInt(iovLen), true);
+  }
+  return kIov;
 }
 
 /** Every slot of a packet port keeps its own buffer (a kernel frame, or a fixed send buffer). */
@@ -120,6 +145,7 @@ export class PacketPort implements Port {
   private readonly txFrame: number;
   private readonly rxFrame: number; // V2 rx frame size
   private readonly kMsg: number; // tx=copy: region offset of the mmsghdr array
+  private readonly kRxMsg: number; // rx=copy: region offset of the mmsghdr array
   private iovLen = 0;
   // V3 rx cursor
   private blk = 0;
@@ -156,20 +182,22 @@ export class PacketPort implements Port {
     const txBlocks = Math.ceil(c.txSlots / framesPerBlock);
     if (!c.txCopy && txBlocks * framesPerBlock !== c.txSlots) throw new PortError(`${pn.spec}: tx_slots ${c.txSlots} must be a multiple of ${framesPerBlock}`);
     const rxBlocks = Math.ceil(c.rxSlots / framesPerBlock);
-    if (!c.rxV3 && rxBlocks * framesPerBlock !== c.rxSlots) throw new PortError(`${pn.spec}: rx_slots ${c.rxSlots} must be a multiple of ${framesPerBlock}`);
+    const rxOwn = c.rxV3 || c.rxCopy; // the rx ring has buffers of its own
+    if (!rxOwn && rxBlocks * framesPerBlock !== c.rxSlots) throw new PortError(`${pn.spec}: rx_slots ${c.rxSlots} must be a multiple of ${framesPerBlock}`);
     if (c.rxV3 && c.blockSize < c.bufSize + 128) throw new PortError(`${pn.spec}: block_size must exceed buf_size`);
 
-    // region: [4 KiB][tx ring][rx ring][V3 only: rx buffers][rx frames or V3 blocks][tx frames]
-    //   [tx=copy only: mmsghdr and iovec per tx slot]
+    // region: [4 KiB][tx ring][rx ring][V3, rx=copy: rx buffers][rx frames or V3 blocks][tx frames]
+    //   [tx=copy: mmsghdr and iovec per tx slot][rx=copy: mmsghdr and iovec per rx slot]
     const txRingOff = 4096;
     const rxRingOff = txRingOff + ringBytes(c.txSlots);
     const rxBufOff = align(rxRingOff + ringBytes(c.rxSlots), 4096);
-    this.kRx = c.rxV3 ? align(rxBufOff + c.rxSlots * c.bufSize, 4096) : rxBufOff;
-    const rxBytes = c.rxV3 ? c.blockSize * c.blocks : blockFor(this.rxFrame) * rxBlocks;
+    this.kRx = rxOwn ? align(rxBufOff + c.rxSlots * c.bufSize, 4096) : rxBufOff;
+    const rxBytes = c.rxCopy ? 0 : c.rxV3 ? c.blockSize * c.blocks : blockFor(this.rxFrame) * rxBlocks;
     this.kTx = this.kRx + rxBytes;
     const txBytes = c.txCopy ? c.txSlots * this.txFrame : blockFor(this.txFrame) * txBlocks;
     this.kMsg = this.kTx + txBytes;
-    const total = this.kMsg + (c.txCopy ? c.txSlots * (libc.MMSGHDR.size + libc.IOVEC.size) : 0);
+    this.kRxMsg = this.kMsg + (c.txCopy ? c.txSlots * (libc.MMSGHDR.size + libc.IOVEC.size) : 0);
+    const total = this.kRxMsg + (c.rxCopy ? c.rxSlots * (libc.MMSGHDR.size + libc.IOVEC.size) : 0);
 
     let rxfd = -1, txfd = -1, region: PrivateRegion | null = null;
     try {
@@ -185,9 +213,14 @@ export class PacketPort implements Port {
         libc.setsockoptInt(rxfd, libc.SOL_PACKET, PACKET.VNET_HDR, 1, "PACKET_VNET_HDR");
         libc.setsockoptInt(txfd, libc.SOL_PACKET, PACKET.VNET_HDR, 1, "PACKET_VNET_HDR");
       }
-      libc.setsockoptInt(rxfd, libc.SOL_PACKET, PACKET.VERSION, c.rxV3 ? TPACKET_V3 : TPACKET_V2, "PACKET_VERSION");
+      if (!c.rxCopy) libc.setsockoptInt(rxfd, libc.SOL_PACKET, PACKET.VERSION, c.rxV3 ? TPACKET_V3 : TPACKET_V2, "PACKET_VERSION");
       try { libc.setsockoptInt(rxfd, libc.SOL_PACKET, PACKET.IGNORE_OUTGOING, 1, "PACKET_IGNORE_OUTGOING"); } catch { /* kernel < 4.20 */ }
-      if (c.rxV3) {
+      if (c.rxCopy) {
+        if (c.rcvbuf) {
+          try { libc.setsockoptInt(rxfd, libc.SOL_SOCKET, libc.SO_RCVBUFFORCE, c.rcvbuf, "SO_RCVBUFFORCE"); }
+          catch (e) { throw sockError(pn.spec, e, `setting rcvbuf=${c.rcvbuf} (SO_RCVBUFFORCE needs CAP_NET_ADMIN)`); }
+        }
+      } else if (c.rxV3) {
         libc.setsockopt(rxfd, libc.SOL_PACKET, PACKET.RX_RING, req3(c.blockSize, c.blocks, 2048 /* nominal for V3: packets pack into blocks */, c.tovMs), "PACKET_RX_RING");
       } else {
         libc.setsockoptInt(rxfd, libc.SOL_PACKET, PACKET.RESERVE, V2_RX_RESERVE, "PACKET_RESERVE");
@@ -199,7 +232,7 @@ export class PacketPort implements Port {
         libc.setsockopt(txfd, libc.SOL_PACKET, PACKET.TX_RING, req2(blockFor(this.txFrame), txBlocks, this.txFrame), "PACKET_TX_RING");
       }
       region = new PrivateRegion(total);
-      region.mapFixed(this.kRx, rxBytes, rxfd);
+      if (rxBytes) region.mapFixed(this.kRx, rxBytes, rxfd);
       if (!c.txCopy) region.mapFixed(this.kTx, txBytes, txfd);
       libc.bind(rxfd, sockaddrLL(ifindex, ETH_P_ALL), pn.ifname);
       libc.bind(txfd, sockaddrLL(ifindex, 0), pn.ifname);
@@ -217,23 +250,18 @@ export class PacketPort implements Port {
     this.u32 = new Uint32Array(mem);
     this.memId = `packet:${pn.ifname}:${rxfd}`;
     // the largest frame (virtio-net header included) both directions carry
-    this.bufSize = c.rxV3 ? Math.min(this.txFrame - TX_DATA_OFFSET, c.bufSize) : this.txFrame - Math.max(TX_DATA_OFFSET, V2_RX_DATA);
+    this.bufSize = rxOwn ? Math.min(this.txFrame - TX_DATA_OFFSET, c.bufSize) : this.txFrame - Math.max(TX_DATA_OFFSET, V2_RX_DATA);
     this.mac = ifaceMac(pn.ifname);
     this.txRings = [writeRing(mem, txRingOff, { slots: c.txSlots, bufBase: this.kTx + TX_DATA_OFFSET, bufStride: this.txFrame, dir: 0, ringid: 0, firstBuf: 0 })];
     if (c.txCopy) {
-      // one mmsghdr + iovec per slot, pointing at the slot's fixed buffer; txsync sets only iov_len
-      const dv = new DataView(mem), base = region.base as number, kIov = this.kMsg + c.txSlots * libc.MMSGHDR.size;
-      for (let j = 0; j < c.txSlots; j++) {
-        const m = this.kMsg + j * libc.MMSGHDR.size, v = kIov + j * libc.IOVEC.size;
-        dv.setBigUint64(m + libc.MSGHDR.msg_iov, BigInt(base + v), true);
-        dv.setBigUint64(m + libc.MSGHDR.msg_iovlen, 1n, true);
-        dv.setBigUint64(v + libc.IOVEC.iov_base, BigInt(base + this.txRings[0].buf(j)), true);
-      }
+      // txsync sets only iov_len
+      const kIov = msgVector(mem, region.base as number, this.kMsg, this.txRings[0], 0);
       this.iovLen = kIov / 4 + libc.IOVEC.iov_len / 4; // u32 index of iov[0].iov_len (low word)
     }
-    this.rxRings = [c.rxV3
+    this.rxRings = [rxOwn
       ? writeRing(mem, rxRingOff, { slots: c.rxSlots, bufBase: rxBufOff, bufStride: c.bufSize, dir: 1, ringid: 0, firstBuf: 0 })
       : writeRing(mem, rxRingOff, { slots: c.rxSlots, bufBase: this.kRx + V2_RX_DATA, bufStride: this.rxFrame, dir: 1, ringid: 0, firstBuf: 0 })];
+    if (c.rxCopy) msgVector(mem, region.base as number, this.kRxMsg, this.rxRings[0], this.bufSize); // iov_len: the port's frame limit
     // rx socket for POLLIN, tx socket (its ring) for POLLOUT
     this.poller = new FdPoller([rxfd, txfd], (k, ev) => ev & (k === 0 ? POLLIN : POLLOUT));
   }
@@ -319,7 +347,8 @@ export class PacketPort implements Port {
   }
 
   rxsync(): void {
-    if (this.c.rxV3) this.rxsyncV3();
+    if (this.c.rxCopy) this.rxsyncCopy();
+    else if (this.c.rxV3) this.rxsyncV3();
     else this.rxsyncV2();
   }
 
@@ -354,6 +383,38 @@ export class PacketPort implements Port {
       }
       u32[s0 + (tail << 2) + 1] = len; // len, flags 0
       tail = tail + 1 === n ? 0 : tail + 1;
+    }
+    ring.tail = tail;
+  }
+
+  /** rx=copy: slots are fixed buffers; recvmmsg fills the free ones (one call per contiguous run). */
+  private rxsyncCopy(): void {
+    const ring = this.rxRings[0], n = ring.numSlots, head = ring.head;
+    if (head !== this.lastRx) {
+      const bad = ring.badHead(this.lastRx);
+      if (bad) throw new PortError(`rxsync on ${this.name}: ${bad}`);
+      for (let j = this.lastRx; j !== head; j = j + 1 === n ? 0 : j + 1) ownBuffer(this.name, ring, j, "rx");
+      this.lastRx = head;
+    }
+    const u32 = this.u32, s0 = ring.s0, M = libc.MMSGHDR.size;
+    let tail = ring.tail;
+    let free = (head + n - 1 - tail) % n;
+    while (free > 0) {
+      const run = Math.min(free, n - tail);
+      const r = libc.recvmmsg(this.rxfd, (this.region.base as number) + this.kRxMsg + tail * M, run);
+      if (r <= 0) {
+        if (r === 0 || r === -libc.EAGAIN || r === -libc.EINTR) break;
+        throw new PortError(`${this.name}: recvmmsg failed: ${libc.strerror(-r)}`);
+      }
+      for (let k = tail; k < tail + r; k++) {
+        const m = (this.kRxMsg + k * M) >> 2;
+        let len = u32[m + (libc.MMSGHDR.msg_len >> 2)];
+        if (u32[m + (libc.MSGHDR.msg_flags >> 2)] & libc.MSG_TRUNC) { this.rxTruncated++; len = 0; }
+        u32[s0 + (k << 2) + 1] = len; // len, flags 0
+      }
+      tail = tail + r === n ? 0 : tail + r;
+      free -= r;
+      if (r < run) break; // the socket is empty
     }
     ring.tail = tail;
   }

@@ -1,0 +1,117 @@
+// NAT and published ports for vale networks, in iptables chains of our own (Debian 12: iptables with
+// the nft backend). The whole wanted rule set is computed from the driver's state and written in one
+// iptables-restore --noflush: declaring a chain there empties it, so applying is idempotent (a
+// restarted plugin writes the same rules again) and Docker's own chains are never touched. Our
+// chains are entered by one jump each from the built-in chains, added once and removed with the last
+// network.
+import { spawnSync } from "node:child_process";
+
+/** A network with a gateway that is routed (not --internal). */
+export interface RoutedNet {
+  /** the gateway's host-stack interface (vg…) */
+  bridge: string;
+  /** IPv4 subnet, "a.b.c.d/len" */
+  subnet: string;
+}
+
+/** One published port: HOST_IP:HOST_PORT on the host to IP:PORT in a container. */
+export interface Published {
+  bridge: string;
+  proto: "tcp" | "udp" | "sctp";
+  /** "" = every local address */
+  hostIp: string;
+  hostPort: number;
+  ip: string;
+  port: number;
+}
+
+export const CHAIN = { forward: "BUNMAP-FORWARD", postrouting: "BUNMAP-POSTROUTING", dnat: "BUNMAP-DNAT" } as const;
+
+/** The jumps into our chains: [table, built-in chain, rule]. FORWARD's goes first (position 1) so
+ * that our isolation rules see a packet before any ACCEPT further down. */
+const JUMPS: [string, string, string[]][] = [
+  ["filter", "FORWARD", ["-j", CHAIN.forward]],
+  ["nat", "POSTROUTING", ["-j", CHAIN.postrouting]],
+  ["nat", "PREROUTING", ["-m", "addrtype", "--dst-type", "LOCAL", "-j", CHAIN.dnat]],
+  ["nat", "OUTPUT", ["!", "-d", "127.0.0.0/8", "-m", "addrtype", "--dst-type", "LOCAL", "-j", CHAIN.dnat]],
+];
+
+/** The iptables-restore input for the wanted state (pure: tests compare it). */
+export function ruleset(nets: RoutedNet[], pubs: Published[]): string {
+  const f: string[] = ["*filter", `:${CHAIN.forward} - [0:0]`];
+  const n: string[] = ["*nat", `:${CHAIN.postrouting} - [0:0]`, `:${CHAIN.dnat} - [0:0]`];
+  for (const net of nets) {
+    const b = net.bridge;
+    // into the network: replies, then connections to published ports that came through their DNAT
+    // (a client routing straight to the container's port is refused), nothing else
+    f.push(`-A ${CHAIN.forward} -o ${b} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`);
+    for (const p of pubs.filter((x) => x.bridge === b)) {
+      f.push(`-A ${CHAIN.forward} -d ${p.ip}/32 ! -i ${b} -o ${b} -p ${p.proto} -m conntrack --ctstate DNAT -m ${p.proto} --dport ${p.port} -j ACCEPT`);
+    }
+    f.push(`-A ${CHAIN.forward} ! -i ${b} -o ${b} -j DROP`);
+    // out of the network: anywhere (other vale networks drop it above, as new traffic into them)
+    f.push(`-A ${CHAIN.forward} -i ${b} ! -o ${b} -j ACCEPT`);
+    n.push(`-A ${CHAIN.postrouting} -s ${net.subnet} ! -o ${b} -j MASQUERADE`);
+  }
+  for (const p of pubs) {
+    const dst = p.hostIp ? `-d ${p.hostIp}/32 ` : "";
+    n.push(`-A ${CHAIN.dnat} ${dst}! -i ${p.bridge} -p ${p.proto} -m ${p.proto} --dport ${p.hostPort} -j DNAT --to-destination ${p.ip}:${p.port}`);
+  }
+  return [...f, "COMMIT", ...n, "COMMIT", ""].join("\n");
+}
+
+export class FirewallError extends Error {}
+
+export class Firewall {
+  /** @param prefix runs the tools through this (tests: ["ip", "netns", "exec", NS]) */
+  constructor(private readonly prefix: string[] = []) {}
+
+  private run(cmd: string[], input?: string): { ok: boolean; out: string; err: string } {
+    const argv = [...this.prefix, ...cmd];
+    const r = spawnSync(argv[0], argv.slice(1), { encoding: "utf8", input });
+    if (r.error) throw new FirewallError(`${cmd[0]}: ${r.error.message} (install iptables, or create the network with --internal)`);
+    return { ok: r.status === 0, out: r.stdout ?? "", err: (r.stderr ?? "").trim() };
+  }
+
+  /** Make our chains hold exactly these networks' rules; with none left, remove chains and jumps. */
+  apply(nets: RoutedNet[], pubs: Published[]): void {
+    if (!nets.length) { this.remove(); return; }
+    const r = this.run(["iptables-restore", "--noflush"], ruleset(nets, pubs));
+    if (!r.ok) throw new FirewallError(`iptables-restore: ${r.err}`);
+    for (const [table, chain, rule] of JUMPS) {
+      if (this.run(["iptables", "-w", "-t", table, "-C", chain, ...rule]).ok) continue;
+      const add = chain === "FORWARD" ? ["-I", chain, "1"] : ["-A", chain];
+      const a = this.run(["iptables", "-w", "-t", table, ...add, ...rule]);
+      if (!a.ok) throw new FirewallError(`iptables -t ${table} ${add.join(" ")} ${rule.join(" ")}: ${a.err}`);
+    }
+  }
+
+  /** Remove our jumps and chains (nothing of anyone else's). */
+  remove(): void {
+    for (const [table, chain, rule] of JUMPS) {
+      while (this.run(["iptables", "-w", "-t", table, "-C", chain, ...rule]).ok) {
+        const d = this.run(["iptables", "-w", "-t", table, "-D", chain, ...rule]);
+        if (!d.ok) throw new FirewallError(`iptables -t ${table} -D ${chain}: ${d.err}`);
+      }
+    }
+    for (const [table, chains] of [["filter", [CHAIN.forward]], ["nat", [CHAIN.postrouting, CHAIN.dnat]]] as const) {
+      for (const c of chains) {
+        if (!this.run(["iptables", "-w", "-t", table, "-S", c]).ok) continue; // not there
+        const x = this.run(["iptables", "-w", "-t", table, "-F", c]);
+        const y = x.ok ? this.run(["iptables", "-w", "-t", table, "-X", c]) : x;
+        if (!y.ok) throw new FirewallError(`iptables -t ${table} -X ${c}: ${y.err}`);
+      }
+    }
+  }
+
+  /** Our rules as iptables -S prints them (tests, diagnostics). */
+  list(): string[] {
+    const out: string[] = [];
+    for (const [table, c] of [["filter", CHAIN.forward], ["nat", CHAIN.postrouting], ["nat", CHAIN.dnat]]) {
+      const r = this.run(["iptables", "-w", "-t", table, "-S", c]);
+      if (r.ok) out.push(...r.out.trim().split("\n").map((l) => `${table} ${l}`));
+    }
+    for (const [table, chain, rule] of JUMPS) if (this.run(["iptables", "-w", "-t", table, "-C", chain, ...rule]).ok) out.push(`${table} jump ${chain}`);
+    return out;
+  }
+}

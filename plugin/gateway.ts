@@ -1,0 +1,63 @@
+// A network's gateway: a veth pair whose host-stack end (vg…) holds the gateway addresses and whose
+// other end (vs…) is a port of the network's switch, like any container's. The host reaches the
+// containers through it, they reach the host, and routed traffic (NAT, published ports) crosses it.
+import { readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { createVeth, deleteVeth, ip, linkExists, macFor, silenceIpv6, type VethOptions } from "./veth.ts";
+
+export const GW_HOST_PREFIX = "vg";
+export const GW_SWITCH_PREFIX = "vs";
+
+/** Interface names for a network's gateway (IFNAMSIZ 16: 2 + 12 hex). */
+export function gatewayNames(networkId: string): { host: string; sw: string } {
+  const h = /^[0-9a-f]{12}/.test(networkId) ? networkId.slice(0, 12) : createHash("sha256").update(networkId).digest("hex").slice(0, 12);
+  return { host: GW_HOST_PREFIX + h, sw: GW_SWITCH_PREFIX + h };
+}
+
+export interface GatewaySpec {
+  networkId: string;
+  mtu: number;
+  /** "a.b.c.d/len" or "" */
+  v4: string;
+  /** "x::y/len" or "" */
+  v6: string;
+  veth: VethOptions;
+}
+
+/** Create the gateway pair with its addresses, or nothing (an error says which step failed). */
+export function createGateway(g: GatewaySpec): { host: string; sw: string } {
+  const { host, sw } = gatewayNames(g.networkId);
+  if (linkExists(sw)) deleteVeth(sw); // an orphan from a crash before the network's row was written
+  createVeth(sw, host, macFor(`gateway:${g.networkId}`), g.mtu, g.veth);
+  const steps: string[][] = [];
+  if (!g.v6) steps.push(["silence-ipv6"]);
+  if (g.v4) steps.push(["ip", "addr", "add", g.v4, "dev", host]);
+  if (g.v6) steps.push(["ip", "-6", "addr", "add", g.v6, "dev", host, "nodad"]);
+  steps.push(["ip", "link", "set", "dev", host, "up"]);
+  for (const s of steps) {
+    const r = s[0] === "ip" ? ip(s.slice(1)) : silenceIpv6(host);
+    if (!r.ok) {
+      deleteVeth(sw);
+      throw new Error(`gateway ${host}: ${s.join(" ")}: ${r.err}`);
+    }
+  }
+  return { host, sw };
+}
+
+export function deleteGateway(networkId: string): void {
+  deleteVeth(gatewayNames(networkId).sw);
+}
+
+/** Is the kernel forwarding IPv4 (needed to route between a network's gateway and the outside)? */
+export function ipv4Forwarding(): boolean {
+  try { return readFileSync("/proc/sys/net/ipv4/ip_forward", "utf8").trim() === "1"; } catch { return false; }
+}
+
+/** Forget the gateway's neighbour entry for an address whose endpoint leaves: its next holder may
+ * have another MAC, and a stale entry would send the host's traffic to the old one for seconds. */
+export function forgetNeighbour(networkId: string, address: string): void {
+  const host = gatewayNames(networkId).host;
+  if (!address || !linkExists(host)) return;
+  const r = ip(["neigh", "del", address.split("/")[0], "dev", host]);
+  if (!r.ok && !/No such file|not found/i.test(r.err)) throw new Error(`ip neigh del ${address} dev ${host}: ${r.err}`);
+}
