@@ -93,6 +93,9 @@ describe.skipIf(!!why)("docker network create -d vale", () => {
       // libxdp attached its program to the host ends the switch opened
       for (const e of view.endpoints) expect(sh(["ip", "link", "show", e.host_interface]).stdout).toContain("xdp");
       expect(docker("exec", C1, "ping", "-c", "3", "-W", "2", "198.18.1.11").stdout).toMatch(/3 packets transmitted, 3 packets received/);
+      // the gateway port is an AF_XDP port too: container -> gateway and host -> container
+      expect(docker("exec", C1, "ping", "-c", "2", "-W", "2", "198.18.1.1").stdout).toMatch(/2 packets received/);
+      expect(sh(["ping", "-c", "2", "-W", "2", "198.18.1.10"]).stdout).toMatch(/2 received/);
     } finally {
       docker("rm", "-f", C1, C2);
       docker("network", "rm", net);
