@@ -6,6 +6,7 @@ import { State, type Binding, type EndpointRow, type NetworkRow } from "./state.
 import { createVeth, deleteVeth, linkExists, listOurs, macFor, vethNames, type VethOptions } from "./veth.ts";
 import { createGateway, deleteGateway, forgetNeighbour, gatewayNames, ipv4Forwarding } from "./gateway.ts";
 import { Firewall, type Published, type RoutedNet } from "./firewall.ts";
+import { Proxies } from "./proxy.ts";
 import { PortMap, type PortBinding } from "./schemas.ts";
 import { Value } from "@sinclair/typebox/value";
 import { GSO_MAX_SIZE, MAX_MTU, datapathFactory, netmapAvailable, type Backend, type Datapath, type MakeDatapath } from "./datapath.ts";
@@ -28,6 +29,8 @@ export interface DriverOptions {
   log?: (msg: string) => void;
   /** NAT and published ports (default: iptables in this network namespace). */
   firewall?: Firewall;
+  /** Userland proxies for published ports (default: on; null: none). */
+  proxies?: Proxies | null;
 }
 
 /** A routed network has a gateway port; an --internal one has none. */
@@ -40,6 +43,7 @@ export class Driver {
   private readonly closeDatapaths: () => Promise<void>;
   readonly defaultBackend: Backend;
   private readonly fw: Firewall;
+  private readonly proxies: Proxies | null;
 
   constructor(readonly state: State, opts: DriverOptions = {}) {
     const f = datapathFactory(opts.log);
@@ -47,6 +51,7 @@ export class Driver {
     this.closeDatapaths = f.close;
     this.defaultBackend = opts.defaultBackend ?? (netmapAvailable() ? "vale" : "packet");
     this.fw = opts.firewall ?? new Firewall();
+    this.proxies = opts.proxies === undefined ? new Proxies() : opts.proxies;
   }
 
   /** Serialise operations: Docker may call concurrently, veths and workers must not interleave. */
@@ -91,14 +96,14 @@ export class Driver {
         this.state.addNetwork(row);
         if (gwPort) {
           await this.sync(row);
-          this.applyFirewall();
+          await this.applyRouting();
         }
       } catch (e) {
         await this.paths.get(row.id)?.stop().catch(() => undefined);
         this.paths.delete(row.id);
         if (gwPort) deleteGateway(row.id);
         this.state.deleteNetwork(row.id);
-        this.applyFirewall();
+        await this.applyRouting().catch(() => undefined);
         throw new DriverError(`network ${row.id.slice(0, 12)}: ${(e as Error).message}`);
       }
       return {};
@@ -114,7 +119,7 @@ export class Driver {
       this.paths.delete(n.id);
       deleteGateway(n.id);
       this.state.deleteNetwork(n.id);
-      this.applyFirewall();
+      await this.applyRouting();
       return {};
     });
   }
@@ -180,10 +185,12 @@ export class Driver {
       for (const p of want) chosen.push(this.bindPort(p, [...taken, ...chosen.map((c) => ({ ...c, ep: e.id }))]));
       this.state.setPorts(e.id, chosen);
       try {
-        this.applyFirewall();
+        await this.applyRouting();
       } catch (err) {
+        // nothing of this endpoint's stays published (rules and proxies back to the others' only)
         this.state.setPorts(e.id, []);
-        throw new DriverError((err as Error).message);
+        await this.applyRouting().catch(() => undefined);
+        throw err;
       }
       return {};
     });
@@ -206,19 +213,20 @@ export class Driver {
   revokeExternalConnectivity(b: EndpointRef) {
     return this.exclusive(async () => {
       const e = this.needEp(b);
-      this.unpublish(e);
+      await this.unpublish(e);
       return {};
     });
   }
 
-  private unpublish(e: EndpointRow): void {
+  private async unpublish(e: EndpointRow): Promise<void> {
     if (!this.state.ports(e).length) return;
     this.state.setPorts(e.id, []);
-    this.applyFirewall();
+    await this.applyRouting();
   }
 
-  /** Write the NAT and filter rules every routed network and published port needs now. */
-  private applyFirewall(): void {
+  /** Write the NAT and filter rules every routed network and published port needs now, and run the
+   * proxies for published TCP and UDP ports (loopback and hairpin clients). */
+  private async applyRouting(): Promise<void> {
     const routed = this.state.networks().filter((n) => !n.internal && n.pool && n.gateway);
     const nets: RoutedNet[] = routed.map((n) => ({ bridge: gatewayNames(n.id).host, subnet: n.pool }));
     const pubs: Published[] = routed.flatMap((n) => this.state.endpoints(n.id).flatMap((e) =>
@@ -228,13 +236,19 @@ export class Driver {
     } catch (e) {
       throw new DriverError(`firewall: ${(e as Error).message}`);
     }
+    if (!this.proxies) return;
+    try {
+      await this.proxies.sync(pubs.flatMap((p) => (p.proto === "sctp" ? [] : [{ ...p, proto: p.proto }])));
+    } catch (e) {
+      throw new DriverError((e as Error).message);
+    }
   }
 
   deleteEndpoint(b: EndpointRef) {
     return this.exclusive(async () => {
       const e = this.needEp(b);
       if (e.joined) await this.detach(e);
-      this.unpublish(e);
+      await this.unpublish(e);
       deleteVeth(e.host_if); // gone already if the container's namespace went away: fine
       for (const a of [e.address, e.address6]) forgetNeighbour(e.network, a);
       this.state.deleteEndpoint(e.id);
@@ -266,7 +280,7 @@ export class Driver {
   leave(b: EndpointRef) {
     return this.exclusive(async () => {
       const e = this.needEp(b);
-      this.unpublish(e);
+      await this.unpublish(e);
       await this.detach(e);
       return {};
     });
@@ -300,7 +314,7 @@ export class Driver {
         if (hasGateway(n) && !linkExists(gatewayNames(n.id).sw)) this.makeGateway(n);
         await this.sync(n);
       }
-      this.applyFirewall();
+      await this.applyRouting();
       return { networks: this.state.networks().length, endpoints: this.state.endpoints().length, orphansRemoved: orphans.length };
     });
   }
@@ -317,6 +331,7 @@ export class Driver {
   async shutdown(): Promise<void> {
     for (const dp of this.paths.values()) await dp.stop();
     this.paths.clear();
+    this.proxies?.close();
     await this.closeDatapaths();
   }
 

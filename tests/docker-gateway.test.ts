@@ -106,6 +106,20 @@ describe.skipIf(!!why)("vale network gateway, NAT and published ports", () => {
       expect(ask("host", HOST_IP, 18080, proto)).toBe(`you are ${HOST_IP}`);
       expect(ask("outside", HOST_IP, 18080, proto)).toBe(`you are ${OUT_IP}`);
     }
+    // through the proxy: the host's loopback, and the container to its own published port (hairpin);
+    // the container sees the gateway's address
+    for (const proto of ["tcp", "udp"] as const) {
+      expect(ask("host", "127.0.0.1", 18080, proto)).toBe("you are 198.18.60.1");
+      expect(ask(`${tag}c1`, HOST_IP, 18080, proto)).toBe("you are 198.18.60.1");
+    }
+    // a host port some other program holds: docker run fails and says which
+    const squatter = Bun.listen({ hostname: "0.0.0.0", port: 18085, socket: { data() {} } });
+    containers.push(`${tag}c5`);
+    const refused = docker("run", "-d", "--name", `${tag}c5`, "--network", `${tag}n`, "-p", "18085:9000", IMAGE);
+    squatter.stop(true);
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain("cannot publish 0.0.0.0:18085/tcp");
+    expect(fw.list().filter((r) => r.includes("18085"))).toEqual([]);
     // a port not published is not reachable from outside, and the container is not routable from there
     expect(ask("outside", HOST_IP, 18081, "tcp")).not.toMatch(/^you are/);
     sh(["ip", "-n", OUT, "route", "add", "198.18.60.0/24", "via", HOST_IP]);
@@ -167,6 +181,7 @@ describe.skipIf(!!why)("vale network gateway, NAT and published ports", () => {
     expect(fw.list().sort()).toEqual(before);
     expect(ask("outside", HOST_IP, 18080, "udp")).toBe(`you are ${OUT_IP}`);
     expect(ask(`${tag}c1`, OUT_IP, 9000, "tcp")).toBe(`you are ${HOST_IP}`);
+    expect(ask("host", "127.0.0.1", 18080, "tcp")).toBe("you are 198.18.60.1"); // the proxy is back too
     docker("rm", "-f", ...containers.splice(0));
     for (const n of networks.splice(0)) expect(docker("network", "rm", n).status).toBe(0);
     expect(ours()).toEqual([]);

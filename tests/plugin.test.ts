@@ -167,8 +167,17 @@ describe.skipIf(!root)("endpoint lifecycle with real veths (in a network namespa
     const badPm = await call("NetworkDriver.ProgramExternalConnectivity", { NetworkID: "net1", EndpointID: b, Options: { "com.docker.network.portmap": [{ Proto: 6, Port: 70000 }] } });
     expect(badPm.json.Err).toMatch(/^Options.com.docker.network.portmap\/0\/Port: /);
     expect(fw.list()).toEqual(rules);
+    // the proxies hold the host ports: another program cannot take one, and one already taken is refused
+    expect(() => Bun.listen({ hostname: "0.0.0.0", port: 18080, socket: { data() {} } })).toThrow();
+    const squatter = Bun.listen({ hostname: "0.0.0.0", port: 18083, socket: { data() {} } });
+    const taken = await call("NetworkDriver.ProgramExternalConnectivity", { NetworkID: "net1", EndpointID: b, Options: { "com.docker.network.portmap": [pm(8083, 18083)] } });
+    squatter.stop(true);
+    expect(taken.json.Err).toMatch(/^cannot publish 0\.0\.0\.0:18083\/tcp: .*(EADDRINUSE|in use)/i);
+    expect(fw.list()).toEqual(rules);
     expect((await call("NetworkDriver.RevokeExternalConnectivity", { NetworkID: "net1", EndpointID: a })).json).toEqual({});
     expect(fw.list().filter((r) => r.includes("-j DNAT") || r.includes("--dport"))).toEqual([]);
+    const freed = Bun.listen({ hostname: "0.0.0.0", port: 18080, socket: { data() {} } }); // the proxy let go
+    freed.stop(true);
 
     expect((await call("NetworkDriver.DeleteNetwork", { NetworkID: "net1" })).json.Err).toMatch(/still has 2 endpoint/);
     expect((await call("NetworkDriver.Leave", { NetworkID: "net1", EndpointID: a })).json).toEqual({});
