@@ -34,6 +34,7 @@ const lib = dlopen("libc.so.6", {
   epoll_ctl: { args: [i32, i32, i32, P], returns: i32 },
   epoll_wait: { args: [i32, P, i32, i32], returns: i32 },
   setns: { args: [i32, i32], returns: i32 },
+  flock: { args: [i32, i32], returns: i32 },
   __errno_location: { args: [], returns: P },
 });
 
@@ -216,6 +217,15 @@ export const IOVEC = { iov_base: 0, iov_len: 8, size: 16 } as const;
 export function sendmmsg(fd: number, msgs: number, n: number): number {
   const r = C.sendmmsg(fd, msgs as Pointer, n, MSG_DONTWAIT);
   return r < 0 ? -errno() : r;
+}
+
+export const LOCK_EX = 2, LOCK_NB = 4;
+/** flock(fd, LOCK_EX | LOCK_NB): true when taken, false when another open file holds it. */
+export function tryLock(fd: number): boolean {
+  if (C.flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
+  const e = errno();
+  if (e === EAGAIN) return false;
+  throw new SysError("flock", e);
 }
 
 export const CLONE_NEWNET = 0x40000000;

@@ -3,7 +3,7 @@
 // row and veth both there) or leaves nothing behind.
 import type { CreateEndpoint, CreateNetwork, EndpointRef, Join } from "./schemas.ts";
 import { State, type Binding, type EndpointRow, type NetworkRow } from "./state.ts";
-import { createVeth, deleteVeth, linkExists, listOurs, macFor, vethNames, type VethOptions } from "./veth.ts";
+import { createVeth, deleteVeth, linkExists, listMarked, macFor, markOf, markText, vethNames, type Mark, type VethOptions } from "./veth.ts";
 import { createGateway, deleteGateway, forgetNeighbour, gatewayNames, ipv4Forwarding } from "./gateway.ts";
 import { Firewall, type Published, type RoutedNet } from "./firewall.ts";
 import { Proxies } from "./proxy.ts";
@@ -50,7 +50,7 @@ export class Driver {
     this.mk = opts.makeDatapath ?? f.make;
     this.closeDatapaths = f.close;
     this.defaultBackend = opts.defaultBackend ?? (netmapAvailable() ? "vale" : "packet");
-    this.fw = opts.firewall ?? new Firewall();
+    this.fw = opts.firewall ?? new Firewall(state.instance);
     this.proxies = opts.proxies === undefined ? new Proxies() : opts.proxies;
   }
 
@@ -134,12 +134,10 @@ export class Driver {
         if (old.network !== n.id) throw new DriverError(`endpoint ${b.EndpointID.slice(0, 12)} belongs to another network`);
         return given ? { Interface: {} } : { Interface: { MacAddress: old.mac } };
       }
-      const { host, cont } = vethNames(b.EndpointID);
       const mac = (given || macFor(b.EndpointID, b.Interface?.Address ?? "")).toLowerCase();
-      if (linkExists(host)) deleteVeth(host); // an orphan from a crash before its row was written
-      // packet: the switch carries GSO frames with their checksum state, so the container keeps its
-      // offloads (GSO frames bounded to the switch's buffers); xdp: MTU-sized frames with real checksums
-      createVeth(host, cont, mac, n.mtu, this.vethOptions(n.backend as Backend));
+      const mark: Mark = { instance: this.state.instance, kind: "ep", id: b.EndpointID };
+      const { host, cont } = this.freeNames(mark);
+      createVeth(host, cont, mac, n.mtu, this.vethOptions(n.backend as Backend), mark);
       try {
         this.state.addEndpoint({ id: b.EndpointID, network: n.id, host_if: host, cont_if: cont, mac, address: b.Interface?.Address ?? "", address6: b.Interface?.AddressIPv6 ?? "", joined: 0, sandbox: "", ports: "[]" });
       } catch (e) {
@@ -153,7 +151,20 @@ export class Driver {
 
   private makeGateway(n: NetworkRow): void {
     const len = (cidr: string) => cidr.split("/")[1];
-    createGateway({ networkId: n.id, mtu: n.mtu, v4: n.gateway ? `${n.gateway}/${len(n.pool)}` : "", v6: n.gateway6 ? `${n.gateway6}/${len(n.pool6)}` : "", veth: this.vethOptions(n.backend as Backend) });
+    createGateway({ networkId: n.id, instance: this.state.instance, mtu: n.mtu, v4: n.gateway ? `${n.gateway}/${len(n.pool)}` : "", v6: n.gateway6 ? `${n.gateway6}/${len(n.pool6)}` : "", veth: this.vethOptions(n.backend as Backend) });
+  }
+
+  /** Names for an endpoint's veths that nothing else holds (another endpoint whose ID starts alike,
+   * an interface not ours); an orphan of this very endpoint, from a crash before its row was
+   * written, is removed first. */
+  private freeNames(mark: Mark): { host: string; cont: string } {
+    for (let attempt = 0; attempt < 16; attempt++) {
+      const c = vethNames(mark.id, attempt);
+      const m = markOf(c.host);
+      if (m && markText(m) === markText(mark) && !this.state.ifInUse(c.host)) deleteVeth(c.host);
+      if (!linkExists(c.host) && !linkExists(c.cont) && !this.state.ifInUse(c.host) && !this.state.ifInUse(c.cont)) return c;
+    }
+    throw new DriverError(`endpoint ${mark.id.slice(0, 12)}: no free interface name after 16 tries`);
   }
 
   /** packet: the switch carries GSO frames with their checksum state, so the container keeps its
@@ -305,10 +316,11 @@ export class Driver {
   /** After a restart: drop veths nobody owns, rebuild every network's switch. */
   restore() {
     return this.exclusive(async () => {
-      const known = new Set(this.state.endpoints().map((e) => e.host_if));
-      for (const n of this.state.networks()) if (hasGateway(n)) known.add(gatewayNames(n.id).sw);
-      const orphans = listOurs().filter((h) => !known.has(h));
-      for (const h of orphans) deleteVeth(h);
+      // only interfaces marked with this state's identity, for something the state does not hold
+      const eps = new Map(this.state.endpoints().map((e) => [e.id, e.host_if]));
+      const gws = new Set(this.state.networks().filter(hasGateway).map((n) => gatewayNames(n.id).sw));
+      const orphans = listMarked(this.state.instance).filter((m) => (m.kind === "ep" ? eps.get(m.id) !== m.name : !(gws.has(m.name) && gatewayNames(m.id).sw === m.name)));
+      for (const o of orphans) deleteVeth(o.name);
       for (const n of this.state.networks()) {
         // a gateway lost with the host's interfaces (a reboot) comes back with its addresses
         if (hasGateway(n) && !linkExists(gatewayNames(n.id).sw)) this.makeGateway(n);

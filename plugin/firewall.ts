@@ -25,11 +25,14 @@ export interface Published {
   port: number;
 }
 
-export const CHAIN = { forward: "BUNMAP-FORWARD", postrouting: "BUNMAP-POSTROUTING", dnat: "BUNMAP-DNAT" } as const;
+/** Our chains, named with the plugin state's identity (State.instance): two plugins with their own
+ * state never touch each other's rules. */
+export const chains = (instance: string) => ({ forward: `BUNMAP-FWD-${instance}`, postrouting: `BUNMAP-POST-${instance}`, dnat: `BUNMAP-DNAT-${instance}` });
+type Chains = ReturnType<typeof chains>;
 
 /** The jumps into our chains: [table, built-in chain, rule]. FORWARD's goes first (position 1) so
  * that our isolation rules see a packet before any ACCEPT further down. */
-const JUMPS: [string, string, string[]][] = [
+const jumps = (CHAIN: Chains): [string, string, string[]][] => [
   ["filter", "FORWARD", ["-j", CHAIN.forward]],
   ["nat", "POSTROUTING", ["-j", CHAIN.postrouting]],
   ["nat", "PREROUTING", ["-m", "addrtype", "--dst-type", "LOCAL", "-j", CHAIN.dnat]],
@@ -37,7 +40,7 @@ const JUMPS: [string, string, string[]][] = [
 ];
 
 /** The iptables-restore input for the wanted state (pure: tests compare it). */
-export function ruleset(nets: RoutedNet[], pubs: Published[]): string {
+export function ruleset(CHAIN: Chains, nets: RoutedNet[], pubs: Published[]): string {
   const f: string[] = ["*filter", `:${CHAIN.forward} - [0:0]`];
   const n: string[] = ["*nat", `:${CHAIN.postrouting} - [0:0]`, `:${CHAIN.dnat} - [0:0]`];
   for (const net of nets) {
@@ -63,8 +66,13 @@ export function ruleset(nets: RoutedNet[], pubs: Published[]): string {
 export class FirewallError extends Error {}
 
 export class Firewall {
-  /** @param prefix runs the tools through this (tests: ["ip", "netns", "exec", NS]) */
-  constructor(private readonly prefix: string[] = []) {}
+  private readonly CHAIN: Chains;
+  private readonly JUMPS: [string, string, string[]][];
+  /** @param instance the plugin state's identity; @param prefix runs the tools through this (tests: ["ip", "netns", "exec", NS]) */
+  constructor(instance: string, private readonly prefix: string[] = []) {
+    this.CHAIN = chains(instance);
+    this.JUMPS = jumps(this.CHAIN);
+  }
 
   private run(cmd: string[], input?: string): { ok: boolean; out: string; err: string } {
     const argv = [...this.prefix, ...cmd];
@@ -76,9 +84,9 @@ export class Firewall {
   /** Make our chains hold exactly these networks' rules; with none left, remove chains and jumps. */
   apply(nets: RoutedNet[], pubs: Published[]): void {
     if (!nets.length) { this.remove(); return; }
-    const r = this.run(["iptables-restore", "--noflush"], ruleset(nets, pubs));
+    const r = this.run(["iptables-restore", "--noflush"], ruleset(this.CHAIN, nets, pubs));
     if (!r.ok) throw new FirewallError(`iptables-restore: ${r.err}`);
-    for (const [table, chain, rule] of JUMPS) {
+    for (const [table, chain, rule] of this.JUMPS) {
       if (this.run(["iptables", "-w", "-t", table, "-C", chain, ...rule]).ok) continue;
       const add = chain === "FORWARD" ? ["-I", chain, "1"] : ["-A", chain];
       const a = this.run(["iptables", "-w", "-t", table, ...add, ...rule]);
@@ -88,14 +96,14 @@ export class Firewall {
 
   /** Remove our jumps and chains (nothing of anyone else's). */
   remove(): void {
-    for (const [table, chain, rule] of JUMPS) {
+    for (const [table, chain, rule] of this.JUMPS) {
       while (this.run(["iptables", "-w", "-t", table, "-C", chain, ...rule]).ok) {
         const d = this.run(["iptables", "-w", "-t", table, "-D", chain, ...rule]);
         if (!d.ok) throw new FirewallError(`iptables -t ${table} -D ${chain}: ${d.err}`);
       }
     }
-    for (const [table, chains] of [["filter", [CHAIN.forward]], ["nat", [CHAIN.postrouting, CHAIN.dnat]]] as const) {
-      for (const c of chains) {
+    for (const [table, names] of [["filter", [this.CHAIN.forward]], ["nat", [this.CHAIN.postrouting, this.CHAIN.dnat]]] as const) {
+      for (const c of names) {
         if (!this.run(["iptables", "-w", "-t", table, "-S", c]).ok) continue; // not there
         const x = this.run(["iptables", "-w", "-t", table, "-F", c]);
         const y = x.ok ? this.run(["iptables", "-w", "-t", table, "-X", c]) : x;
@@ -107,11 +115,11 @@ export class Firewall {
   /** Our rules as iptables -S prints them (tests, diagnostics). */
   list(): string[] {
     const out: string[] = [];
-    for (const [table, c] of [["filter", CHAIN.forward], ["nat", CHAIN.postrouting], ["nat", CHAIN.dnat]]) {
+    for (const [table, c] of [["filter", this.CHAIN.forward], ["nat", this.CHAIN.postrouting], ["nat", this.CHAIN.dnat]]) {
       const r = this.run(["iptables", "-w", "-t", table, "-S", c]);
       if (r.ok) out.push(...r.out.trim().split("\n").map((l) => `${table} ${l}`));
     }
-    for (const [table, chain, rule] of JUMPS) if (this.run(["iptables", "-w", "-t", table, "-C", chain, ...rule]).ok) out.push(`${table} jump ${chain}`);
+    for (const [table, chain, rule] of this.JUMPS) if (this.run(["iptables", "-w", "-t", table, "-C", chain, ...rule]).ok) out.push(`${table} jump ${chain}`);
     return out;
   }
 }

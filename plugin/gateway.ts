@@ -3,7 +3,7 @@
 // containers through it, they reach the host, and routed traffic (NAT, published ports) crosses it.
 import { readFileSync } from "node:fs";
 import { createHash } from "node:crypto";
-import { createVeth, deleteVeth, ip, linkExists, macFor, silenceIpv6, type VethOptions } from "./veth.ts";
+import { createVeth, deleteVeth, ip, linkExists, macFor, markOf, markText, silenceIpv6, type Mark, type VethOptions } from "./veth.ts";
 
 export const GW_HOST_PREFIX = "vg";
 export const GW_SWITCH_PREFIX = "vs";
@@ -16,6 +16,8 @@ export function gatewayNames(networkId: string): { host: string; sw: string } {
 
 export interface GatewaySpec {
   networkId: string;
+  /** the state's identity, for the interface's mark */
+  instance: string;
   mtu: number;
   /** "a.b.c.d/len" or "" */
   v4: string;
@@ -27,8 +29,15 @@ export interface GatewaySpec {
 /** Create the gateway pair with its addresses, or nothing (an error says which step failed). */
 export function createGateway(g: GatewaySpec): { host: string; sw: string } {
   const { host, sw } = gatewayNames(g.networkId);
-  if (linkExists(sw)) deleteVeth(sw); // an orphan from a crash before the network's row was written
-  createVeth(sw, host, macFor(`gateway:${g.networkId}`), g.mtu, g.veth);
+  const mark: Mark = { instance: g.instance, kind: "gw", id: g.networkId };
+  for (const name of [sw, host]) {
+    if (!linkExists(name)) continue;
+    const m = markOf(sw);
+    // an orphan of ours from a crash before the network's row was written goes; anything else stays
+    if (m && markText(m) === markText(mark)) deleteVeth(sw);
+    else throw new Error(`interface ${name} exists and is not this network's gateway; it is left alone (rename or remove it)`);
+  }
+  createVeth(sw, host, macFor(`gateway:${g.networkId}`), g.mtu, g.veth, mark);
   const steps: string[][] = [];
   if (!g.v6) steps.push(["silence-ipv6"]);
   if (g.v4) steps.push(["ip", "addr", "add", g.v4, "dev", host]);

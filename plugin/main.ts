@@ -1,32 +1,51 @@
 // bun run plugin: the "vale" Docker network driver on /run/docker/plugins/vale.sock, datapath in the
-// same process (switch Workers). State in BUNMAP_PLUGIN_DB (default /var/lib/bunmap/vale.db).
-import { existsSync, mkdirSync, unlinkSync } from "node:fs";
+// same process (switch Workers). State in BUNMAP_PLUGIN_DB (default /var/lib/bunmap/vale.db). One
+// plugin per state directory and per socket; files and socket private to root whatever the umask.
+import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { State } from "./state.ts";
 import { Driver } from "./driver.ts";
 import { makeApp } from "./app.ts";
+import { claimSocket, lockStateDir, releaseSocket, secureSocket } from "./instance.ts";
 import type { Backend } from "./datapath.ts";
 
 const sock = process.env.BUNMAP_PLUGIN_SOCK ?? "/run/docker/plugins/vale.sock";
 const dbPath = process.env.BUNMAP_PLUGIN_DB ?? "/var/lib/bunmap/vale.db";
+const group = process.env.BUNMAP_PLUGIN_GROUP || undefined;
 const backend = process.env.BUNMAP_PLUGIN_BACKEND as Backend | undefined;
-if (backend && !["packet", "xdp", "vale"].includes(backend)) {
-  process.stderr.write(`plugin: BUNMAP_PLUGIN_BACKEND=${backend}: use packet, xdp or vale\n`);
+const fail = (msg: string): never => {
+  process.stderr.write(`plugin: ${msg}\n`);
   process.exit(1);
-}
+};
+if (backend && !["packet", "xdp", "vale"].includes(backend)) fail(`BUNMAP_PLUGIN_BACKEND=${backend}: use packet, xdp or vale`);
 
+// everything this process creates (state directory, database, WAL, socket) is the owner's only
+process.umask(0o077);
 let state: State;
+let lock: { release(): void };
 try {
+  mkdirSync(dirname(dbPath), { recursive: true, mode: 0o700 });
+  lock = lockStateDir(dirname(dbPath));
   state = new State(dbPath);
 } catch (e) {
-  process.stderr.write(`plugin: cannot open ${dbPath}: ${(e as Error).message}\n`);
-  process.exit(1);
+  fail(`${dbPath}: ${(e as Error).message}`);
 }
-const driver = new Driver(state, { defaultBackend: backend, log: (m) => process.stderr.write(`plugin: ${m}\n`) });
+try {
+  await claimSocket(sock);
+} catch (e) {
+  fail((e as Error).message);
+}
+const driver = new Driver(state!, { defaultBackend: backend, log: (m) => process.stderr.write(`plugin: ${m}\n`) });
 const restored = await driver.restore();
 mkdirSync(dirname(sock), { recursive: true });
-if (existsSync(sock)) unlinkSync(sock); // a stale socket from a previous run makes listen fail
 const app = makeApp(driver).listen({ unix: sock });
+let sockIno = 0;
+try {
+  sockIno = secureSocket(sock, group);
+} catch (e) {
+  await app.stop();
+  fail((e as Error).message);
+}
 process.stdout.write(`vale plugin listening on ${sock} (datapath ${driver.defaultBackend}; restored ${restored.networks} networks, ${restored.endpoints} endpoints, removed ${restored.orphansRemoved} orphan veths)\n`);
 
 let stopping = false;
@@ -36,7 +55,8 @@ const stop = async () => {
   await app.stop();
   await driver.shutdown();
   state.close();
-  if (existsSync(sock)) unlinkSync(sock);
+  releaseSocket(sock, sockIno);
+  lock.release();
   process.exit(0);
 };
 process.on("SIGTERM", stop);

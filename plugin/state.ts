@@ -3,7 +3,8 @@
 import { Database } from "bun:sqlite";
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
-import { mkdirSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync } from "node:fs";
+import { randomBytes } from "node:crypto";
 import { dirname } from "node:path";
 
 /** Rows as they must come back from the file: anything else is a damaged database, said plainly. */
@@ -48,10 +49,14 @@ function checked<T>(schema: TSchema, what: string, row: T | null): T | null {
 
 export class State {
   readonly db: Database;
+  /** This state's identity, 12 hex digits (marks the interfaces it owns). */
+  readonly instance: string;
   constructor(path: string) {
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path, { create: true, strict: true });
     this.db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;");
+    // the database, its WAL and shared memory: the owner's only, whatever umask made them
+    if (path !== ":memory:") for (const f of [path, `${path}-wal`, `${path}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
     this.db.exec(`CREATE TABLE IF NOT EXISTS networks (
       id TEXT PRIMARY KEY, switch TEXT NOT NULL, backend TEXT NOT NULL, mtu INTEGER NOT NULL,
       gateway TEXT NOT NULL, options TEXT NOT NULL, created INTEGER NOT NULL)`);
@@ -62,6 +67,10 @@ export class State {
     // columns added since the first release: a database from an older plugin gains them
     this.addColumns("networks", { internal: "INTEGER NOT NULL DEFAULT 0", pool: "TEXT NOT NULL DEFAULT ''", gateway6: "TEXT NOT NULL DEFAULT ''", pool6: "TEXT NOT NULL DEFAULT ''" });
     this.addColumns("endpoints", { ports: "TEXT NOT NULL DEFAULT '[]'" });
+    // who made our interfaces: a random identity, kept with the state (interfaces are marked with it)
+    this.db.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+    this.db.query("INSERT OR IGNORE INTO meta (key, value) VALUES ('instance', ?)").run(randomBytes(6).toString("hex"));
+    this.instance = this.db.query<{ value: string }, []>("SELECT value FROM meta WHERE key = 'instance'").get()!.value;
   }
   private addColumns(table: string, cols: Record<string, string>): void {
     const have = new Set(this.db.query<{ name: string }, []>(`PRAGMA table_info(${table})`).all().map((c) => c.name));
@@ -95,6 +104,10 @@ export class State {
   }
   setJoined(id: string, joined: boolean, sandbox = ""): void {
     this.db.query("UPDATE endpoints SET joined = ?, sandbox = ? WHERE id = ?").run(joined ? 1 : 0, sandbox, id);
+  }
+  /** Is an interface name held by some endpoint's row? */
+  ifInUse(name: string): boolean {
+    return !!this.db.query("SELECT 1 FROM endpoints WHERE host_if = ? OR cont_if = ?").get(name, name);
   }
   setPorts(id: string, ports: Binding[]): void {
     this.db.query("UPDATE endpoints SET ports = ? WHERE id = ?").run(JSON.stringify(ports), id);

@@ -3,13 +3,16 @@
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, writeFileSync } from "node:fs";
+import { setTxChecksum } from "../ffi/ethtool.ts";
 
 export const HOST_PREFIX = "vh";
 export const CONT_PREFIX = "vc";
 
-/** Interface names for an endpoint (IFNAMSIZ 16: 2 + 12 hex). */
-export function vethNames(endpointId: string): { host: string; cont: string } {
-  const h = /^[0-9a-f]{12}/.test(endpointId) ? endpointId.slice(0, 12) : createHash("sha256").update(endpointId).digest("hex").slice(0, 12);
+/** Interface names for an endpoint (IFNAMSIZ 16: 2 + 12 hex): from its ID, or, when those are
+ * taken (attempt > 0), from a hash of the ID and the attempt. */
+export function vethNames(endpointId: string, attempt = 0): { host: string; cont: string } {
+  const h = attempt === 0 && /^[0-9a-f]{12}/.test(endpointId) ? endpointId.slice(0, 12)
+    : createHash("sha256").update(attempt ? `${endpointId}:${attempt}` : endpointId).digest("hex").slice(0, 12);
   return { host: HOST_PREFIX + h, cont: CONT_PREFIX + h };
 }
 
@@ -63,11 +66,12 @@ export interface VethOptions {
  * Create the pair: the container end gets the MAC and MTU; the host end goes up. One queue each way:
  * with one per CPU, a sender that changes CPU changes queue, and the peer drains both at once.
  */
-export function createVeth(host: string, cont: string, mac: string, mtu: number, opts: VethOptions = {}): void {
+export function createVeth(host: string, cont: string, mac: string, mtu: number, opts: VethOptions = {}, mark?: Mark): void {
   const gso = ["numtxqueues", "1", "numrxqueues", "1", ...(opts.gsoMaxSize ? ["gso_max_size", String(opts.gsoMaxSize), "gro_max_size", String(opts.gsoMaxSize)] : [])];
   const steps: string[][] = [
     ["link", "add", host, "mtu", String(mtu), ...gso, "type", "veth", "peer", "name", cont, "mtu", String(mtu), ...gso],
     ["link", "set", "dev", cont, "address", mac],
+    ...(mark ? [["link", "set", "dev", host, "alias", markText(mark)]] : []),
     ["link", "set", "dev", host, "up"],
   ];
   for (const s of steps) {
@@ -77,7 +81,10 @@ export function createVeth(host: string, cont: string, mac: string, mtu: number,
       throw new Error(`ip ${s.join(" ")}: ${r.err}`);
     }
   }
-  if (opts.txChecksumOff) spawnSync("ethtool", ["-K", cont, "tx", "off"], { encoding: "utf8" }); // best effort: without ethtool TCP/UDP checksums may be left to offload
+  if (opts.txChecksumOff) {
+    // through SIOCETHTOOL (checked after): a datapath without checksum state needs real checksums
+    try { setTxChecksum(cont, false); } catch (e) { ip(["link", "del", host]); throw new Error(`turning tx checksum offload off on ${cont}: ${(e as Error).message}`); }
+  }
   const q = silenceIpv6(host); // the switch's end stays silent
   if (!q.ok) { ip(["link", "del", host]); throw new Error(q.err); }
 }
@@ -86,8 +93,39 @@ export function deleteVeth(host: string): void {
   if (linkExists(host)) ip(["link", "del", host]);
 }
 
-/** Our veths that exist now, by their switch-side name: endpoints' host ends (vh…) and gateways' switch ends (vs…). */
+/**
+ * What marks an interface as made by a plugin: its alias (IFLA_IFALIAS) "bunmap:INSTANCE:KIND:ID", on
+ * the end that stays on the host. INSTANCE is the state's identity (State.instance), KIND "ep" for an
+ * endpoint's host end, "gw" for a gateway's switch end, ID the full endpoint or network ID. The
+ * plugin deletes only interfaces whose mark names its own instance and something its state does
+ * not hold; a name alone proves nothing.
+ */
+export interface Mark { instance: string; kind: "ep" | "gw"; id: string }
+export const markText = (m: Mark) => `bunmap:${m.instance}:${m.kind}:${m.id}`;
+export function parseMark(alias: string | undefined): Mark | null {
+  const m = /^bunmap:([0-9a-f]{12}):(ep|gw):([0-9A-Za-z_.-]{1,128})$/.exec(alias ?? "");
+  return m ? { instance: m[1], kind: m[2] as Mark["kind"], id: m[3] } : null;
+}
+
+/** Interfaces of this network namespace that carry a plugin's mark (of one instance, or any). */
+export function listMarked(instance?: string): (Mark & { name: string })[] {
+  const r = spawnSync("ip", ["-j", "link", "show"], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`ip -j link show: ${r.stderr || r.error?.message}`);
+  const links = JSON.parse(r.stdout || "[]") as { ifname: string; ifalias?: string }[];
+  return links.flatMap((l) => {
+    const m = parseMark(l.ifalias);
+    return m && (!instance || m.instance === instance) ? [{ ...m, name: l.ifname }] : [];
+  });
+}
+
+/** The mark an interface carries, or null (no such interface, or not marked). */
+export function markOf(name: string): Mark | null {
+  const r = spawnSync("ip", ["-j", "link", "show", "dev", name], { encoding: "utf8" });
+  if (r.status !== 0) return null;
+  return parseMark((JSON.parse(r.stdout || "[]") as { ifalias?: string }[])[0]?.ifalias);
+}
+
+/** Names of every marked interface here (any instance): what tests check is left behind. */
 export function listOurs(): string[] {
-  const r = spawnSync("ip", ["-o", "link", "show"], { encoding: "utf8" });
-  return (r.stdout || "").split("\n").map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1] ?? "").filter((n) => /^v[hs][0-9a-f]{12}$/.test(n));
+  return listMarked().map((m) => m.name);
 }

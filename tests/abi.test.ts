@@ -2,9 +2,11 @@
 // prints offsetof()/sizeof() as gcc sees them (linux/if_packet.h, xdp/xsk.h) and we compare.
 import { describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync, existsSync } from "node:fs";
+import { mkdtempSync, writeFileSync, existsSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { TP2, TP3, BLOCK, HDR_V1, REQ3, REQ_SIZE, SOCKADDR_LL, TPACKET2_HDRLEN, TPACKET3_HDRLEN, PACKET, TP_STATUS_SEND_REQUEST, TP_STATUS_WRONG_FORMAT, TP_STATUS_USER } from "../ffi/tpacket.ts";
+import { ETHTOOL, IFREQ, SIOCETHTOOL } from "../ffi/ethtool.ts";
+import { IOVEC, MMSGHDR, MSGHDR, MSG_DONTWAIT, MSG_TRUNC, SO_RCVBUFFORCE, CLONE_NEWNET } from "../ffi/libc.ts";
 import { XSK_RING, UMEM_CONFIG, SOCKET_CONFIG, XDP_DESC, XDP_COPY, XDP_ZEROCOPY, XDP_USE_NEED_WAKEUP, XDP_RING_NEED_WAKEUP, XDP_PACKET_HEADROOM } from "../ffi/xsk.ts";
 
 const gcc = spawnSync("gcc", ["--version"]).status === 0;
@@ -16,10 +18,11 @@ if (gcc && !xskHeader) console.warn("SKIP xsk ABI test: /usr/include/xdp/xsk.h m
 function cValues(includes: string[], exprs: Record<string, string>): Record<string, number> {
   const dir = mkdtempSync(`${tmpdir()}/bunmap-abi-`);
   const body = Object.entries(exprs).map(([k, e]) => `  printf("%s %lld\\n", "${k}", (long long)(${e}));`).join("\n");
-  writeFileSync(`${dir}/a.c`, `${includes.map((h) => `#include <${h}>`).join("\n")}\n#include <stdio.h>\n#include <stddef.h>\nint main(void) {\n${body}\n  return 0;\n}\n`);
+  writeFileSync(`${dir}/a.c`, `#define _GNU_SOURCE\n${includes.map((h) => `#include <${h}>`).join("\n")}\n#include <stdio.h>\n#include <stddef.h>\nint main(void) {\n${body}\n  return 0;\n}\n`);
   const cc = spawnSync("gcc", ["-o", `${dir}/a`, `${dir}/a.c`], { encoding: "utf8" });
-  if (cc.status !== 0) throw new Error(cc.stderr);
+  if (cc.status !== 0) { rmSync(dir, { recursive: true, force: true }); throw new Error(cc.stderr); }
   const out = spawnSync(`${dir}/a`, [], { encoding: "utf8" }).stdout;
+  rmSync(dir, { recursive: true, force: true });
   return Object.fromEntries(out.trim().split("\n").map((l) => { const [k, v] = l.split(" "); return [k, Number(v)]; }));
 }
 
@@ -71,6 +74,21 @@ describe.skipIf(!gcc || !xskHeader)("AF_XDP ABI (xdp/xsk.h, linux/if_xdp.h)", ()
     ], {
       cons: ["offsetof(struct xsk_ring_cons, cached_cons)", XSK_RING.cached_cons], copy: ["XDP_COPY", XDP_COPY], zc: ["XDP_ZEROCOPY", XDP_ZEROCOPY],
       wake: ["XDP_USE_NEED_WAKEUP", XDP_USE_NEED_WAKEUP], ringwake: ["XDP_RING_NEED_WAKEUP", XDP_RING_NEED_WAKEUP], headroom: ["XDP_PACKET_HEADROOM", XDP_PACKET_HEADROOM],
+    });
+  });
+});
+
+describe.skipIf(!gcc)("libc and ethtool ABI (sys/socket.h, net/if.h, linux/ethtool.h)", () => {
+  test("msghdr, mmsghdr, iovec, ifreq, SIOCETHTOOL and its commands, socket constants", () => {
+    expectAbi(["sys/socket.h", "sys/uio.h", "net/if.h", "linux/ethtool.h", "linux/sockios.h", "sched.h"], [
+      layoutExprs("msg", "msghdr", MSGHDR, "size"),
+      layoutExprs("mmsg", "mmsghdr", MMSGHDR, "size"),
+      layoutExprs("iov", "iovec", IOVEC, "size"),
+      layoutExprs("ifr", "ifreq", IFREQ, "size"),
+    ], {
+      siocethtool: ["SIOCETHTOOL", SIOCETHTOOL], gtx: ["ETHTOOL_GTXCSUM", ETHTOOL.GTXCSUM], stx: ["ETHTOOL_STXCSUM", ETHTOOL.STXCSUM],
+      ev: ["sizeof(struct ethtool_value)", 8], dontwait: ["MSG_DONTWAIT", MSG_DONTWAIT], trunc: ["MSG_TRUNC", MSG_TRUNC],
+      rcvbufforce: ["SO_RCVBUFFORCE", SO_RCVBUFFORCE], newnet: ["CLONE_NEWNET", CLONE_NEWNET],
     });
   });
 });

@@ -6,7 +6,6 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { IMAGE, ensureImage } from "./helpers/docker-image.ts";
 import { PluginProc, api, docker, dockerUnavailable, sh } from "./helpers/plugin-proc.ts";
-import { Firewall } from "../plugin/firewall.ts";
 import { listOurs } from "../plugin/veth.ts";
 setDefaultTimeout(120_000);
 
@@ -20,7 +19,6 @@ const HOST_IF = `bo${process.pid}`, OUT_IF = `bi${process.pid}`;
 const HOST_IP = "198.18.250.1", OUT_IP = "198.18.250.2";
 const WHOAMI = "tests/helpers/whoami.ts";
 const plugin = new PluginProc();
-const fw = new Firewall();
 const children: ReturnType<typeof Bun.spawn>[] = [];
 const containers: string[] = [];
 const networks: string[] = [];
@@ -119,7 +117,7 @@ describe.skipIf(!!why)("vale network gateway, NAT and published ports", () => {
     squatter.stop(true);
     expect(refused.status).not.toBe(0);
     expect(refused.stderr).toContain("cannot publish 0.0.0.0:18085/tcp");
-    expect(fw.list().filter((r) => r.includes("18085"))).toEqual([]);
+    expect(ours().filter((r) => r.includes("18085"))).toEqual([]);
     // a port not published is not reachable from outside, and the container is not routable from there
     expect(ask("outside", HOST_IP, 18081, "tcp")).not.toMatch(/^you are/);
     sh(["ip", "-n", OUT, "route", "add", "198.18.60.0/24", "via", HOST_IP]);
@@ -128,7 +126,7 @@ describe.skipIf(!!why)("vale network gateway, NAT and published ports", () => {
 
     // the container stops: its ports are unpublished at once
     expect(docker("stop", "-t", "1", `${tag}c1`).status).toBe(0);
-    expect(fw.list().filter((r) => r.includes("-j DNAT"))).toEqual([]);
+    expect(ours().filter((r) => r.includes("-j DNAT"))).toEqual([]);
     expect(ask("outside", HOST_IP, 18080, "tcp")).not.toMatch(/^you are/);
     // started again: published again
     expect(docker("start", `${tag}c1`).status).toBe(0);
@@ -174,11 +172,11 @@ describe.skipIf(!!why)("vale network gateway, NAT and published ports", () => {
   });
 
   test("a plugin crash and restart restores the same rules; removing everything leaves nothing of ours", async () => {
-    const before = fw.list().sort();
+    const before = ours().sort();
     expect(before.some((r) => r.includes("--dport 18080"))).toBe(true);
     await plugin.stop("SIGKILL");
     await plugin.start();
-    expect(fw.list().sort()).toEqual(before);
+    expect(ours().sort()).toEqual(before);
     expect(ask("outside", HOST_IP, 18080, "udp")).toBe(`you are ${OUT_IP}`);
     expect(ask(`${tag}c1`, OUT_IP, 9000, "tcp")).toBe(`you are ${HOST_IP}`);
     expect(ask("host", "127.0.0.1", 18080, "tcp")).toBe("you are 198.18.60.1"); // the proxy is back too

@@ -3,17 +3,18 @@
 // real veths (root), and what a restart finds: state from SQLite, crash leftovers removed.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { makeApp } from "../plugin/app.ts";
 import { Driver } from "../plugin/driver.ts";
 import { State } from "../plugin/state.ts";
-import { linkExists, listOurs, vethNames, macFor } from "../plugin/veth.ts";
+import { createVeth, deleteVeth, linkExists, listOurs, vethNames, macFor } from "../plugin/veth.ts";
+import { setTxChecksum, txChecksum } from "../ffi/ethtool.ts";
 import { ValeSwitch, type Backend, type Datapath } from "../plugin/datapath.ts";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { REQ, REG, NR_REG } from "../ffi/netmap.ts";
 import { gatewayNames } from "../plugin/gateway.ts";
-import { Firewall } from "../plugin/firewall.ts";
+import { Firewall, chains } from "../plugin/firewall.ts";
 import { enterPrivateNetns, type PrivateNetns } from "./helpers/private-netns.ts";
 setDefaultTimeout(30_000);
 
@@ -140,8 +141,8 @@ describe.skipIf(!root)("endpoint lifecycle with real veths (in a network namespa
     const gw = gatewayNames("net1");
     expect(sh("ip", "-o", "addr", "show", "dev", gw.host).stdout).toContain("inet 198.18.0.1/24");
     expect(sh("ip", "-o", "link", "show", "dev", gw.host).stdout).toContain("mtu 1400");
-    const fw = new Firewall();
-    expect(fw.list()).toContain(`nat -A BUNMAP-POSTROUTING -s 198.18.0.0/24 ! -o ${gw.host} -j MASQUERADE`);
+    const fw = new Firewall(state.instance), C = chains(state.instance);
+    expect(fw.list()).toContain(`nat -A ${C.postrouting} -s 198.18.0.0/24 ! -o ${gw.host} -j MASQUERADE`);
     const j = await call("NetworkDriver.Join", { NetworkID: "net1", EndpointID: a, SandboxKey: "/var/run/docker/netns/abc", Options: {} });
     expect(j.json).toEqual({ InterfaceName: { SrcName: vethNames(a).cont, DstPrefix: "eth" }, Gateway: "198.18.0.1" });
     await call("NetworkDriver.Join", { NetworkID: "net1", EndpointID: b, SandboxKey: "/var/run/docker/netns/def" });
@@ -154,10 +155,10 @@ describe.skipIf(!root)("endpoint lifecycle with real veths (in a network namespa
     const portmap = [pm(8080, 18080), pm(8081, 0, 17), pm(8082, 18082, 6, "127.0.0.2")];
     expect((await call("NetworkDriver.ProgramExternalConnectivity", { NetworkID: "net1", EndpointID: a, Options: { "com.docker.network.portmap": portmap } })).json).toEqual({});
     const rules = fw.list();
-    expect(rules).toContain(`nat -A BUNMAP-DNAT ! -i ${gw.host} -p tcp -m tcp --dport 18080 -j DNAT --to-destination 198.18.0.2:8080`);
-    expect(rules).toContain(`nat -A BUNMAP-DNAT ! -i ${gw.host} -p udp -m udp --dport 49153 -j DNAT --to-destination 198.18.0.2:8081`);
-    expect(rules).toContain(`nat -A BUNMAP-DNAT -d 127.0.0.2/32 ! -i ${gw.host} -p tcp -m tcp --dport 18082 -j DNAT --to-destination 198.18.0.2:8082`);
-    expect(rules).toContain(`filter -A BUNMAP-FORWARD -d 198.18.0.2/32 ! -i ${gw.host} -o ${gw.host} -p tcp -m conntrack --ctstate DNAT -m tcp --dport 8080 -j ACCEPT`);
+    expect(rules).toContain(`nat -A ${C.dnat} ! -i ${gw.host} -p tcp -m tcp --dport 18080 -j DNAT --to-destination 198.18.0.2:8080`);
+    expect(rules).toContain(`nat -A ${C.dnat} ! -i ${gw.host} -p udp -m udp --dport 49153 -j DNAT --to-destination 198.18.0.2:8081`);
+    expect(rules).toContain(`nat -A ${C.dnat} -d 127.0.0.2/32 ! -i ${gw.host} -p tcp -m tcp --dport 18082 -j DNAT --to-destination 198.18.0.2:8082`);
+    expect(rules).toContain(`filter -A ${C.forward} -d 198.18.0.2/32 ! -i ${gw.host} -o ${gw.host} -p tcp -m conntrack --ctstate DNAT -m tcp --dport 8080 -j ACCEPT`);
     expect((await call("NetworkDriver.EndpointOperInfo", { NetworkID: "net1", EndpointID: a })).json.Value.ports).toEqual([
       { proto: "tcp", hostIp: "", hostPort: 18080, port: 8080 }, { proto: "udp", hostIp: "", hostPort: 49153, port: 8081 }, { proto: "tcp", hostIp: "127.0.0.2", hostPort: 18082, port: 8082 },
     ]);
@@ -192,23 +193,57 @@ describe.skipIf(!root)("endpoint lifecycle with real veths (in a network namespa
     expect(sh("iptables-save").stdout).not.toContain("BUNMAP");
   });
 
-  test("a restart finds its networks and endpoints, and removes veths left by a crash mid-request", async () => {
-    const path = `${mkdtempSync(`${tmpdir()}/bunmap-db-`)}/vale.db`;
+  test("checksum offload is turned off through SIOCETHTOOL (no ethtool binary), and checked", () => {
+    createVeth("vhc0ffee0c0ffe", "vcc0ffee0c0ffe", "02:00:00:00:00:01", 1500, { txChecksumOff: true });
+    try {
+      expect(txChecksum("vcc0ffee0c0ffe")).toBe(false);
+      expect(txChecksum("vhc0ffee0c0ffe")).toBe(true);
+      const k = sh("ethtool", "-k", "vcc0ffee0c0ffe");
+      if (k.status === 0) expect(k.stdout).toMatch(/tx-checksumming: off\n[^]*\ttx-tcp-segmentation: off/); // TSO went with it
+      expect(() => setTxChecksum("nosuch0", false)).toThrow("SIOCETHTOOL nosuch0: No such device");
+    } finally {
+      deleteVeth("vhc0ffee0c0ffe");
+    }
+  });
+
+  test("a restart finds its networks and endpoints, and removes only veths it can prove it made", async () => {
+    const dir = mkdtempSync(`${tmpdir()}/bunmap-db-`), path = `${dir}/vale.db`;
     const first = setup(path);
     await first.call("NetworkDriver.CreateNetwork", NET);
     const a = EP(4), orphan = EP(5);
     created.push(a, orphan);
     await first.call("NetworkDriver.CreateEndpoint", { NetworkID: "net1", EndpointID: a, Interface: { MacAddress: "" } });
     await first.call("NetworkDriver.Join", { NetworkID: "net1", EndpointID: a, SandboxKey: "/x" });
-    // a crash between creating a veth and writing its row leaves a veth nobody owns
+    // a crash between creating a veth and writing its row leaves a veth marked ours that no row holds
     const o = vethNames(orphan);
-    expect(spawnSync("ip", ["link", "add", o.host, "type", "veth", "peer", "name", o.cont]).status).toBe(0);
+    createVeth(o.host, o.cont, "02:00:00:00:00:05", 1500, {}, { instance: first.state.instance, kind: "ep", id: orphan });
+    // beside it: a link named like ours but unmarked, and one marked by another plugin's state
+    const stranger = vethNames(EP(7)), other = vethNames(EP(8));
+    created.push(EP(7), EP(8));
+    expect(sh("ip", "link", "add", stranger.host, "type", "veth", "peer", "name", stranger.cont).status).toBe(0);
+    createVeth(other.host, other.cont, "02:00:00:00:00:08", 1500, {}, { instance: "0123456789ab", kind: "ep", id: EP(8) });
     first.state.close();
 
     const second = setup(path);
     const r = await second.driver.restore();
     expect(r).toEqual({ networks: 1, endpoints: 1, orphansRemoved: 1 });
     expect(linkExists(o.host)).toBe(false);
+    expect(linkExists(stranger.host) && linkExists(other.host)).toBe(true); // not proven ours: untouched
+    // an endpoint whose ID starts like a live one's gets other names; removing it leaves the live one
+    const twin = `${a.slice(0, 12)}${"f".repeat(52)}`;
+    const tw = await second.call("NetworkDriver.CreateEndpoint", { NetworkID: "net1", EndpointID: twin, Interface: { Address: "198.18.0.9/24", MacAddress: "" } });
+    expect(tw.json).toEqual({ Interface: { MacAddress: "02:42:c6:12:00:09" } });
+    const twinIf = second.driver.view()[0].endpoints.find((e: { id: string }) => e.id === twin)!.host_interface;
+    expect(twinIf).not.toBe(vethNames(a).host);
+    expect(linkExists(twinIf)).toBe(true);
+    // and an unmarked interface holding a name is skipped, not deleted
+    const squat = vethNames(EP(9));
+    created.push(EP(9));
+    expect(sh("ip", "link", "add", squat.host, "type", "veth", "peer", "name", "squatpeer").status).toBe(0);
+    expect((await second.call("NetworkDriver.CreateEndpoint", { NetworkID: "net1", EndpointID: EP(9), Interface: { MacAddress: "" } })).json.Interface).toBeDefined();
+    expect(sh("ip", "link", "show", squat.host).stdout).toContain(`${squat.host}@squatpeer`);
+    for (const id of [twin, EP(9)]) expect((await second.call("NetworkDriver.DeleteEndpoint", { NetworkID: "net1", EndpointID: id })).json).toEqual({});
+    expect(linkExists(vethNames(a).host) && linkExists(squat.host)).toBe(true);
     expect(linkExists(vethNames(a).host)).toBe(true);
     expect(FakeDatapath.made.at(-1)!.ports).toEqual([gatewayNames("net1").sw, vethNames(a).host]); // the switch is rebuilt
     const view = second.driver.view();
@@ -216,6 +251,9 @@ describe.skipIf(!root)("endpoint lifecycle with real veths (in a network namespa
     await second.call("NetworkDriver.DeleteEndpoint", { NetworkID: "net1", EndpointID: a });
     await second.call("NetworkDriver.DeleteNetwork", { NetworkID: "net1" });
     expect(second.state.networks()).toEqual([]);
+    for (const x of [stranger, other]) sh("ip", "link", "del", x.host);
+    sh("ip", "link", "del", squat.host);
+    rmSync(dir, { recursive: true, force: true });
   });
 
 });
