@@ -5,6 +5,7 @@ import { Elysia } from "elysia";
 import type { TSchema } from "@sinclair/typebox";
 import * as S from "./schemas.ts";
 import { Driver, DriverError } from "./driver.ts";
+import { InputError, MAX_BODY } from "./validate.ts";
 
 const MIME = "application/vnd.docker.plugins.v1.2+json";
 
@@ -14,11 +15,12 @@ export function makeApp(driver: Driver) {
   const method = <T extends TSchema>(schema: T | null, f: (b: never) => unknown) => async ({ request }: { request: Request }) => {
     try {
       const text = await request.text();
+      if (text.length > MAX_BODY) return reply({ Err: `request body of ${text.length} bytes: at most ${MAX_BODY}` }, 413);
       const body = schema ? S.parseBody(schema, text) : {}; // Activate/GetCapabilities: no arguments
       return reply(await f(body as never));
     } catch (e) {
       if (e instanceof S.BadRequest) return reply({ Err: e.message }, 400);
-      if (e instanceof DriverError) return reply({ Err: e.message });
+      if (e instanceof DriverError || e instanceof InputError) return reply({ Err: e.message });
       return reply({ Err: `internal error: ${(e as Error).message}` }, 500);
     }
   };

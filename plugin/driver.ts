@@ -9,6 +9,7 @@ import { Firewall, type Published, type RoutedNet } from "./firewall.ts";
 import { Proxies } from "./proxy.ts";
 import { PortMap, type PortBinding } from "./schemas.ts";
 import { Value } from "@sinclair/typebox/value";
+import { checkCidr, checkMac, checkMtu, checkOptions, checkPool } from "./validate.ts";
 import { GSO_MAX_SIZE, MAX_MTU, datapathFactory, netmapAvailable, type Backend, type Datapath, type MakeDatapath } from "./datapath.ts";
 
 export class DriverError extends Error {}
@@ -66,14 +67,16 @@ export class Driver {
 
   createNetwork(b: CreateNetwork) {
     return this.exclusive(async () => {
-      const generic = (b.Options?.[GENERIC] ?? {}) as Record<string, unknown>;
-      if (typeof generic !== "object" || generic === null) throw new DriverError(`${GENERIC} must be an object`);
-      const backend = String(generic.backend ?? this.defaultBackend) as Backend;
+      const generic = checkOptions(b.Options?.[GENERIC]);
+      const backend = (generic.backend ?? this.defaultBackend) as Backend;
       if (!["packet", "xdp", "vale"].includes(backend)) throw new DriverError(`--opt backend=${backend}: use packet, xdp or vale`);
       if (backend === "vale" && !netmapAvailable()) throw new DriverError("--opt backend=vale needs /dev/netmap (the netmap kernel module); use backend=packet or xdp");
-      const mtuRaw = generic[MTU_KEY] ?? generic.mtu ?? 1500;
-      const mtu = Number(mtuRaw);
-      if (!Number.isInteger(mtu) || mtu < 68 || mtu > 9000) throw new DriverError(`--opt ${MTU_KEY}=${String(mtuRaw)}: expected 68..9000`);
+      const mtuKey = generic[MTU_KEY] !== undefined ? MTU_KEY : "mtu";
+      const mtu = generic[mtuKey] === undefined ? 1500 : checkMtu(generic[mtuKey], mtuKey);
+      for (const [d, family] of [[b.IPv4Data, 4], [b.IPv6Data, 6]] as const) {
+        if ((d?.length ?? 0) > 1) throw new DriverError(`IPv${family}Data: a vale network takes one IPv${family} subnet (got ${d!.length})`);
+        if (d?.[0]) checkPool(d[0].Pool, d[0].Gateway, family, `IPv${family}Data[0]`);
+      }
       // what a datapath cannot carry is refused here, never accepted and dropped later
       if (mtu > MAX_MTU[backend]) throw new DriverError(`--opt ${MTU_KEY}=${mtu}: the ${backend} datapath carries frames of MTU ${MAX_MTU[backend]} at most (use backend=packet for larger)`);
       const sw = String(generic.switch ?? generic.slice_id ?? `vale${b.NetworkID.slice(0, 6)}`);
@@ -81,6 +84,11 @@ export class Driver {
       if (!/^vale[0-9A-Za-z_]{0,11}$/.test(name)) throw new DriverError(`--opt switch=${sw}: a switch name is vale followed by up to 11 letters, digits or _`);
       const have = this.state.network(b.NetworkID);
       if (have) return {}; // the engine retried: same network
+      // networks with the same slice_id (or switch) share one switch, as VALE-docker's slices: alike
+      const mate = this.state.networks().find((x) => x.switch === name);
+      if (mate && (mate.backend !== backend || mate.mtu !== mtu)) {
+        throw new DriverError(`--opt slice_id: switch ${name} already carries network ${mate.id.slice(0, 12)} with backend ${mate.backend} and MTU ${mate.mtu}; networks sharing a switch must match (this one: ${backend}, ${mtu})`);
+      }
       const internal = b.Options?.[INTERNAL] === true || b.Options?.[INTERNAL] === "true";
       const v4 = b.IPv4Data?.[0], v6 = b.IPv6Data?.[0];
       const gw = (v4?.Gateway ?? "").split("/")[0], gw6 = (v6?.Gateway ?? "").split("/")[0];
@@ -99,10 +107,9 @@ export class Driver {
           await this.applyRouting();
         }
       } catch (e) {
-        await this.paths.get(row.id)?.stop().catch(() => undefined);
-        this.paths.delete(row.id);
-        if (gwPort) deleteGateway(row.id);
         this.state.deleteNetwork(row.id);
+        await this.sync(row).catch(() => undefined); // the switch carries what is left on it, or stops
+        if (gwPort) deleteGateway(row.id);
         await this.applyRouting().catch(() => undefined);
         throw new DriverError(`network ${row.id.slice(0, 12)}: ${(e as Error).message}`);
       }
@@ -115,10 +122,9 @@ export class Driver {
       const n = this.need(b.NetworkID);
       const eps = this.state.endpoints(n.id);
       if (eps.length) throw new DriverError(`network ${n.id.slice(0, 12)} still has ${eps.length} endpoint(s)`);
-      await this.paths.get(n.id)?.stop();
-      this.paths.delete(n.id);
-      deleteGateway(n.id);
       this.state.deleteNetwork(n.id);
+      await this.sync(n); // the shared switch goes on with the other networks' ports, or stops
+      deleteGateway(n.id);
       await this.applyRouting();
       return {};
     });
@@ -127,8 +133,9 @@ export class Driver {
   createEndpoint(b: CreateEndpoint) {
     return this.exclusive(async () => {
       const n = this.need(b.NetworkID);
-      const given = b.Interface?.MacAddress ?? "";
-      if (given && !/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(given)) throw new DriverError(`MacAddress ${given} is not a MAC address`);
+      const given = b.Interface?.MacAddress ? checkMac(b.Interface.MacAddress, "Interface.MacAddress") : "";
+      if (b.Interface?.Address) checkCidr(b.Interface.Address, 4, "Interface.Address");
+      if (b.Interface?.AddressIPv6) checkCidr(b.Interface.AddressIPv6, 6, "Interface.AddressIPv6");
       const old = this.state.endpoint(b.EndpointID);
       if (old) {
         if (old.network !== n.id) throw new DriverError(`endpoint ${b.EndpointID.slice(0, 12)} belongs to another network`);
@@ -303,13 +310,23 @@ export class Driver {
     if (n) await this.sync(n);
   }
 
-  /** Make the network's switch carry its joined endpoints whose veth exists. */
+  /** Make the network's switch carry the gateways and joined endpoints (whose veth exists) of every
+   * network on it (one, or all of a slice); a switch with no network left stops. */
   private async sync(n: NetworkRow): Promise<void> {
-    const ports = this.state.endpoints(n.id).filter((x) => x.joined && linkExists(x.host_if)).map((x) => x.host_if);
-    const gw = gatewayNames(n.id).sw;
-    if (linkExists(gw)) ports.unshift(gw);
-    let dp = this.paths.get(n.id);
-    if (!dp) { dp = this.mk(n.backend as Backend, n.switch); this.paths.set(n.id, dp); }
+    const nets = this.state.networks().filter((x) => x.switch === n.switch);
+    let dp = this.paths.get(n.switch);
+    if (!nets.length) {
+      await dp?.stop();
+      this.paths.delete(n.switch);
+      return;
+    }
+    const ports: string[] = [];
+    for (const x of nets) {
+      const gw = gatewayNames(x.id).sw;
+      if (hasGateway(x) && linkExists(gw)) ports.push(gw);
+      ports.push(...this.state.endpoints(x.id).filter((e) => e.joined && linkExists(e.host_if)).map((e) => e.host_if));
+    }
+    if (!dp) { dp = this.mk(n.backend as Backend, n.switch); this.paths.set(n.switch, dp); }
     await dp.setPorts(ports);
   }
 
@@ -336,7 +353,7 @@ export class Driver {
       id: n.id, switch: n.switch, backend: n.backend, mtu: n.mtu, gateway: n.gateway, gateway6: n.gateway6, internal: !!n.internal,
       gateway_interface: hasGateway(n) ? gatewayNames(n.id).host : null,
       endpoints: this.state.endpoints(n.id).map((e) => ({ id: e.id, host_interface: e.host_if, mac: e.mac, address: e.address, joined: !!e.joined, ports: this.state.ports(e) })),
-      ports: this.paths.get(n.id)?.counters() ?? [],
+      ports: this.paths.get(n.switch)?.counters() ?? [],
     }));
   }
 

@@ -83,6 +83,33 @@ describe.skipIf(!!why)("docker network create -d vale", () => {
     expect(await api("/bunmap/networks")).toEqual([]);
   });
 
+  test("-o slice_id: networks with the same slice share one switch (one L2 segment); others stay apart", async () => {
+    const nets = [`${NET}s1`, `${NET}s2`, `${NET}s3`];
+    const boxes = [`${tag}s1`, `${tag}s2`, `${tag}s3`];
+    try {
+      expect(docker("network", "create", "-d", "vale", "--subnet", "198.18.20.0/24", "-o", "slice_id=7", nets[0]).stderr).toBe("");
+      expect(docker("network", "create", "-d", "vale", "--subnet", "198.18.21.0/24", "-o", "slice_id=7", nets[1]).stderr).toBe("");
+      expect(docker("network", "create", "-d", "vale", "--subnet", "198.18.22.0/24", nets[2]).stderr).toBe("");
+      // a network that could not share the switch is refused, saying why
+      const bad = docker("network", "create", "-d", "vale", "--subnet", "198.18.23.0/24", "-o", "slice_id=7", "-o", "com.docker.network.driver.mtu=9000", `${NET}s4`);
+      expect(bad.status).not.toBe(0);
+      expect(bad.stderr).toContain("networks sharing a switch must match (this one: packet, 9000)");
+      const view = await api("/bunmap/networks");
+      expect(view.filter((n: { switch: string }) => n.switch === "vale7").length).toBe(2);
+      for (const [i, c] of boxes.entries()) {
+        expect(docker("run", "-d", "--name", c, "--cap-add", "NET_ADMIN", "--network", nets[i], "--ip", `198.18.2${i}.10`, IMAGE).stderr).toBe("");
+        // an address on a segment of their own, beside the one Docker gave: only L2 can carry it
+        expect(docker("exec", c, "ip", "addr", "add", `198.18.29.${i + 1}/24`, "dev", "eth0").status).toBe(0);
+      }
+      expect(docker("exec", boxes[0], "ping", "-c", "2", "-W", "2", "198.18.29.2").stdout).toContain("2 packets received"); // same slice
+      expect(docker("exec", boxes[0], "ping", "-c", "2", "-W", "1", "198.18.29.3").stdout).toContain("0 packets received"); // another switch
+    } finally {
+      docker("rm", "-f", ...boxes);
+      for (const n of [...nets, `${NET}s4`]) docker("network", "rm", n);
+    }
+    expect(listOurs()).toEqual([]);
+  });
+
   test.skipIf(!!noXdp)("-o backend=xdp: the switch opens the host veth ends as AF_XDP ports", async () => {
     const net = `${NET}x`;
     expect(docker("network", "create", "-d", "vale", "--subnet", "198.18.1.0/24", "-o", "backend=xdp", net).stderr).toBe("");
