@@ -159,6 +159,15 @@ export function encodeValeNewif(c: { txSlots?: number; rxSlots?: number; txRings
   return b;
 }
 
+/** What the kernel wrote back into a VALE_NEWIF body (the slots and rings it chose). */
+export function decodeValeNewif(b: Uint8Array): { txSlots: number; rxSlots: number; txRings: number; rxRings: number; memId: number } {
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  return {
+    txSlots: dv.getUint32(VALE_NEWIF.nr_tx_slots, true), rxSlots: dv.getUint32(VALE_NEWIF.nr_rx_slots, true),
+    txRings: dv.getUint16(VALE_NEWIF.nr_tx_rings, true), rxRings: dv.getUint16(VALE_NEWIF.nr_rx_rings, true), memId: dv.getUint16(VALE_NEWIF.nr_mem_id, true),
+  };
+}
+
 export function encodeValeList(bridgeIdx = 0, portIdx = 0): Uint8Array {
   const b = new Uint8Array(VALE_LIST.size);
   const dv = new DataView(b.buffer);

@@ -6,7 +6,7 @@
 import { existsSync } from "node:fs";
 import { SwitchEngine, type SwitchHandle } from "../src/index.ts";
 import { DevNetmapCtl, setAdmode, type Ctl } from "../src/port/netmap-ctl.ts";
-import { run as valeRun } from "../src/app/vale-ctl/requests.ts";
+import { run as valeRun } from "../src/port/vale-control.ts";
 import { VNET_HDR } from "../ffi/tpacket.ts";
 
 export type Backend = "packet" | "xdp" | "vale";

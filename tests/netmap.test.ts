@@ -6,12 +6,12 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from "node:os";
 import { ptr, type Pointer } from "bun:ffi";
 import {
-  NIOCCTRL, NIOCTXSYNC, NIOCRXSYNC, HDR, REG, VALE_ATTACH, NMPORT_D, NMEM_D, REQ, NR_REG, NR_FLAG, NETMAP_API,
+  NIOCCTRL, NIOCTXSYNC, NIOCRXSYNC, HDR, REG, VALE_ATTACH, VALE_DETACH, NMPORT_D, NMEM_D, REQ, NR_REG, NR_FLAG, NETMAP_API,
   encodeHeader, encodeRegister, encodeValeAttach, encodeValeNewif, encodeValeList, encodePolling, decodeRegister,
 } from "../ffi/netmap.ts";
 import { NetmapPort, ringsFromNifp } from "../src/port/netmap.ts";
 import { openPort } from "../src/port/open.ts";
-import { run, request } from "../src/app/vale-ctl/requests.ts";
+import { run, request } from "../src/port/vale-control.ts";
 import { parse, UsageError } from "../src/app/vale-ctl/main.ts";
 import { getAdmode, setAdmode, type Ctl } from "../src/port/netmap-ctl.ts";
 import { LIBNETMAP_PATHS } from "../ffi/libnetmap.ts";
@@ -118,11 +118,41 @@ describe("vale-ctl", () => {
     ]);
     expect(ctl.sent.length).toBe(5); // four ports, then ENOENT
   });
+  test("any netmap port name for -g, -p, -P, -a, -d (the kernel decides, as netmap's vale-ctl)", () => {
+    for (const argv of [["-g", "k0"], ["-g", "eth0"], ["-p", "vale0:k0"], ["-P", "k0"], ["-a", "vale0:eth0"], ["-d", "vale0:eth0"]]) {
+      const { op } = parse(argv);
+      expect((op as { name: string }).name).toBe(argv[1]);
+    }
+  });
+  test("output is netmap's vale-ctl's, line for line (-g, -l, -v on attach, detach and newif)", () => {
+    const answer = (reqtype: number, _n: string, body: Uint8Array) => {
+      const dv = new DataView(body.buffer, body.byteOffset);
+      if (reqtype === REQ.PORT_INFO_GET) { dv.setBigUint64(0, 4202496n, true); dv.setUint32(8, 1024, true); dv.setUint32(12, 1024, true); dv.setUint16(16, 2, true); dv.setUint16(18, 1, true); dv.setUint16(24, 3, true); }
+      if (reqtype === REQ.VALE_LIST) { dv.setUint16(0, 1, true); dv.setUint32(4, 7, true); }
+      if (reqtype === REQ.VALE_ATTACH) dv.setUint32(VALE_ATTACH.port_index, 4, true);
+      if (reqtype === REQ.VALE_DETACH) dv.setUint32(VALE_DETACH.port_index, 4, true);
+      if (reqtype === REQ.VALE_NEWIF) { dv.setUint16(8, 1, true); dv.setUint16(10, 1, true); dv.setUint16(12, 2, true); }
+      return {};
+    };
+    const out = (argv: string[]) => { const { op, verbose } = parse(argv); return run(new FakeCtl(answer), op as never, verbose); };
+    expect(out(["-g", "k0"])).toEqual(["memsize:    4202496", "tx_slots:   1024", "rx_slots:   1024", "tx_rings:   2", "rx_rings    1", "mem_id:     3"]);
+    expect(out(["-l", "vale0:k0"])).toEqual(["bridge_idx: 1", "port_idx:   7"]);
+    expect(out(["-a", "vale0:k0"])).toEqual([]);
+    expect(out(["-a", "vale0:k0", "-v"])).toEqual(["port_index: 4"]);
+    expect(out(["-v", "-d", "vale0:k0"])).toEqual(["port_index: 4"]);
+    expect(out(["-n", "k0", "-C", "512", "-v"])).toEqual(["tx_slots:   512", "rx_slots:   512", "tx_rings:   1", "rx_ring:    1", "mem_id:     2"]);
+    expect(out(["-r", "k0"])).toEqual([]);
+    // netmap's verbs in its errors
+    for (const [argv, msg] of [[["-r", "k0"], "failed to remove k0: No such device"], [["-g", "k0"], "failed to obtain info for k0: No such device"], [["-n", "k0"], "failed to create k0: No such device"], [["-l", "vale0:x"], "failed to list vale0:x: No such device"]] as [string[], string][]) {
+      const { op } = parse(argv);
+      expect(() => run(new FakeCtl(() => ({ errno: 19 })), op as never)).toThrow(msg);
+    }
+  });
   test("kernel errors read like vale-ctl's; bad flags are usage errors", () => {
     const ctl = new FakeCtl(() => ({ errno: 16 }));
     const { op } = parse(["-a", "vale0:eth0"]);
     expect(() => run(ctl, op as never)).toThrow("failed to attach vale0:eth0: Device or resource busy");
-    for (const [argv, re] of [[["-a", "eth0"], /expected valeX:name/], [["-n", "bad name!"], /interface name/], [["-q"], /unknown option -q/], [["-n", "a", "-r", "b"], /one operation/], [["-C", "1,2,3,4,5", "-n", "x"], /up to four/], [["-A", "fast"], /best, native or generic/]] as [string[], RegExp][]) {
+    for (const [argv, re] of [[["-l", "eth0"], /^invalid vale port name: 'eth0'$/], [["-n", "bad name!"], /port name of 1 to 63 printable/], [["-g", "x".repeat(64)], /1 to 63/], [["-q"], /unknown option -q/], [["-n", "a", "-r", "b"], /one operation/], [["-C", "1,2,3,4,5", "-n", "x"], /up to four/], [["-A", "fast"], /best, native or generic/]] as [string[], RegExp][]) {
       expect(() => parse(argv)).toThrow(UsageError);
       expect(() => parse(argv)).toThrow(re);
     }

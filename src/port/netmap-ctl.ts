@@ -10,7 +10,7 @@ import { DEV_NETMAP } from "./netmap.ts";
 export interface CtlReply { errno: number; name: string; body: Uint8Array }
 
 /** Send one request; the kernel may write back the header's name and the body. */
-export interface Ctl { request(reqtype: number, name: string, body: Uint8Array): CtlReply }
+export interface Ctl { request(reqtype: number, name: string, body: Uint8Array): CtlReply; close?(): void }
 
 /** The real thing: open /dev/netmap, one ioctl(NIOCCTRL) per request. */
 export class DevNetmapCtl implements Ctl {

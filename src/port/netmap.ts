@@ -11,6 +11,7 @@ import * as libc from "../../ffi/libc.ts";
 import { NIF, POLLIN, POLLOUT } from "../ring/layout.ts";
 import { Ring } from "../ring/ring.ts";
 import type { PortName } from "./name.ts";
+import { ifaceMac } from "./iface.ts";
 import { PortError, type Port } from "./port.ts";
 
 export const DEV_NETMAP = "/dev/netmap";
@@ -62,7 +63,8 @@ export class NetmapPort implements Port {
   readonly rxRings: Ring[];
   readonly deviceRings: number;
   readonly bufSize: number;
-  readonly mac = new Uint8Array(6);
+  /** netmap:IF: the interface's address (what netmap's pkt-gen sends from); zeros for VALE ports and pipes */
+  readonly mac: Uint8Array;
   readonly zeroCopy = true;
   readonly fd: number;
   readonly hdrLen = 0;
@@ -82,11 +84,12 @@ export class NetmapPort implements Port {
     try { lib = libnetmap(); } catch (e) { throw new PortError(`${pn.spec}: ${(e as Error).message}`); }
     const d = lib.nmport_open(Buffer.from(pn.spec + "\0"));
     if (!d) throw new PortError(`${pn.spec}: nmport_open failed: ${libc.strerror(libc.errno())}`);
-    return new NetmapPort(pn.spec, d, lib);
+    return new NetmapPort(pn.spec, d, lib, pn.backend === "netmap" ? ifaceMac(pn.ifname) : new Uint8Array(6));
   }
 
-  constructor(spec: string, private readonly d: Pointer, private readonly lib: Pick<Libnetmap, "nmport_close" | "ioctl" | "nmport_inject">) {
+  constructor(spec: string, private readonly d: Pointer, private readonly lib: Pick<Libnetmap, "nmport_close" | "ioctl" | "nmport_inject">, mac = new Uint8Array(6)) {
     this.name = spec;
+    this.mac = mac;
     const desc = readDescriptor(d);
     this.fd = desc.fd;
     // the whole region once: slots index buffers anywhere in it

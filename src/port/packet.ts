@@ -14,7 +14,6 @@
 //     the kernel frees it).
 // vnet=1 puts a virtio-net header before every frame both ways (PACKET_VNET_HDR; port.hdrLen = 10):
 //     GSO frames and their checksum state cross the ring intact, so a kernel sender may keep TSO.
-import { readFileSync } from "node:fs";
 import * as libc from "../../ffi/libc.ts";
 import {
   PACKET, TPACKET_V2, TPACKET_V3, ETH_P_ALL, TP_STATUS_USER, TP_STATUS_KERNEL, TP_STATUS_AVAILABLE,
@@ -27,6 +26,7 @@ import { NR_REG, optInt, type PortName } from "./name.ts";
 import { PortError, type Port } from "./port.ts";
 import { PrivateRegion, align, ringBytes, writeRing } from "./local-rings.ts";
 import { FdPoller } from "./fd-poll.ts";
+import { ifaceMac } from "./iface.ts";
 
 export interface PacketConf {
   rxSlots: number;
@@ -97,16 +97,6 @@ function msgVector(mem: ArrayBuffer, base: number, kMsg: number, ring: Ring, iov
 /** Every slot of a packet port keeps its own buffer (a kernel frame, or a fixed send buffer). */
 function ownBuffer(name: string, ring: Ring, j: number, dir: "tx" | "rx"): void {
   if (ring.bufIdx(j) !== j) throw new PortError(`${name}: ${dir} slot ${j} holds buffer ${ring.bufIdx(j)}; packet ports keep their buffers (copy, do not swap)`);
-}
-
-/** Read /sys/class/net/IF/address; zeros if absent. */
-export function ifaceMac(ifname: string): Uint8Array {
-  try {
-    const s = readFileSync(`/sys/class/net/${ifname}/address`, "utf8").trim();
-    return Uint8Array.from(s.split(":").map((h) => parseInt(h, 16)));
-  } catch {
-    return new Uint8Array(6);
-  }
 }
 
 /** Turn errno from socket setup into one sentence with the fix. */

@@ -14,7 +14,7 @@ import type { Ring } from "../ring/ring.ts";
 import { NR_REG, optInt, type PortName } from "./name.ts";
 import { PortError, type Port } from "./port.ts";
 import { PrivateRegion, align, ringBytes, writeRing } from "./local-rings.ts";
-import { ifaceMac } from "./packet.ts";
+import { ifaceMac } from "./iface.ts";
 import { FdPoller } from "./fd-poll.ts";
 
 export interface XdpConf {

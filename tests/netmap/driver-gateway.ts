@@ -30,24 +30,31 @@ const ports = () => sh(`${process.env.NETMAP_APPS}/vale-ctl/vale-ctl`).stdout;
 check(ports().includes(`:${gw.sw}`), `${gw.sw} attached to the VALE switch (netmap's vale-ctl lists it)`);
 check(applied.at(-1)?.[0][0]?.subnet === "198.18.70.0/24", "the firewall was asked to route the subnet");
 
-const ep = await d.createEndpoint({ NetworkID: NET, EndpointID: EP, Interface: { Address: "198.18.70.10/24", AddressIPv6: "", MacAddress: "" } });
-const j = (await d.join({ NetworkID: NET, EndpointID: EP, SandboxKey: "/x" })) as { InterfaceName: { SrcName: string }; Gateway: string };
-check(j.Gateway === "198.18.70.1", `Join answers Gateway 198.18.70.1 (MAC ${JSON.stringify(ep)})`);
-// what Docker would do with the container end
-const c = j.InterfaceName.SrcName;
-for (const s of [["ip", "netns", "add", "ctr"], ["ip", "link", "set", c, "netns", "ctr"], ["ip", "-n", "ctr", "addr", "add", "198.18.70.10/24", "dev", c],
-  ["ip", "-n", "ctr", "link", "set", c, "up"], ["ip", "-n", "ctr", "link", "set", "lo", "up"], ["ip", "-n", "ctr", "route", "add", "default", "via", "198.18.70.1"]]) {
-  const r = sh(...s);
-  check(r.status === 0, `${s.join(" ")} ${r.stderr.trim()}`);
+// two containers: endpoints made and joined through the driver, then what Docker does with each end
+const EP2 = "0f1e2d3c4b5b" + "2".repeat(52);
+for (const [id, ns, addr] of [[EP, "ctr", "198.18.70.10"], [EP2, "ctr2", "198.18.70.11"]]) {
+  const ep = await d.createEndpoint({ NetworkID: NET, EndpointID: id, Interface: { Address: `${addr}/24`, AddressIPv6: "", MacAddress: "" } });
+  const j = (await d.join({ NetworkID: NET, EndpointID: id, SandboxKey: "/x" })) as { InterfaceName: { SrcName: string }; Gateway: string };
+  check(j.Gateway === "198.18.70.1", `Join answers Gateway 198.18.70.1 (MAC ${JSON.stringify(ep)})`);
+  const c = j.InterfaceName.SrcName;
+  for (const s of [["ip", "netns", "add", ns], ["ip", "link", "set", c, "netns", ns], ["ip", "-n", ns, "addr", "add", `${addr}/24`, "dev", c],
+    ["ip", "-n", ns, "link", "set", c, "up"], ["ip", "-n", ns, "link", "set", "lo", "up"], ["ip", "-n", ns, "route", "add", "default", "via", "198.18.70.1"]]) {
+    const r = sh(...s);
+    check(r.status === 0, `${s.join(" ")} ${r.stderr.trim()}`);
+  }
 }
+const p0 = sh("ip", "netns", "exec", "ctr", "ping", "-c", "3", "-W", "3", "198.18.70.11");
+check(/3 received/.test(p0.stdout), `container -> container through VALE: ${p0.stdout.split("\n").find((l) => l.includes("received"))}`);
 const p1 = sh("ip", "netns", "exec", "ctr", "ping", "-c", "3", "-W", "3", "198.18.70.1");
 check(/3 received/.test(p1.stdout), `container -> gateway through VALE: ${p1.stdout.split("\n").find((l) => l.includes("received"))}`);
 const p2 = sh("ping", "-c", "3", "-W", "3", "198.18.70.10");
 check(/3 received/.test(p2.stdout), `host -> container through VALE: ${p2.stdout.split("\n").find((l) => l.includes("received"))}`);
 
-sh("ip", "netns", "del", "ctr");
-await d.leave({ NetworkID: NET, EndpointID: EP });
-await d.deleteEndpoint({ NetworkID: NET, EndpointID: EP });
+for (const [id, ns] of [[EP, "ctr"], [EP2, "ctr2"]]) {
+  sh("ip", "netns", "del", ns);
+  await d.leave({ NetworkID: NET, EndpointID: id });
+  await d.deleteEndpoint({ NetworkID: NET, EndpointID: id });
+}
 await d.deleteNetwork({ NetworkID: NET });
 check(!ports().includes(gw.sw), "gateway port detached");
 check(listOurs().length === 0 && sh("ip", "link", "show", gw.host).status !== 0, "no interface of ours left");

@@ -1,28 +1,35 @@
-// bun run vale-ctl: netmap's vale-ctl (getopt "d:a:h:g:l:n:r:C:p:P:m:v") on bunmap's request
-// builders, plus -A best|native|generic to set netmap's admode (emulated adapter for veths).
-import { run, type Conf4, type Op } from "./requests.ts";
-import { DevNetmapCtl, setAdmode, ADMODE } from "../../port/netmap-ctl.ts";
+// bun run vale-ctl: netmap's vale-ctl (getopt "d:a:h:g:l:n:r:C:p:P:m:v") on the library's VALE
+// control requests, its output line for line, plus -A best|native|generic to set netmap's admode
+// (emulated adapter for veths). Where it differs on purpose, USAGE says so.
+import { run, type Conf4, type Op } from "../../port/vale-control.ts";
+import { DevNetmapCtl, setAdmode, ADMODE, type Ctl } from "../../port/netmap-ctl.ts";
 
-export const USAGE = `Usage: bun run vale-ctl [-l | -l valeX:Y | -n name | -r name | -a valeX:if | -h valeX:if | -d valeX:if | -g valeX:port | -p valeX:port | -P valeX:port] [-C a,b,c,d] [-m memid] [-v] | -A best|native|generic
-  (no option)  list all VALE ports          -l valeX:Y  show one port's bridge/port index
+export const USAGE = `Usage: bun run vale-ctl [-l | -l valeX:Y | -n name | -r name | -a valeX:if | -h valeX:if | -d valeX:if | -g port | -p port | -P port] [-C a,b,c,d] [-m memid] [-v] | -A best|native|generic
+  (no option)  list all VALE ports          -l valeX:Y  show one port's bridge_idx and port_idx
   -n name      create a persistent VALE port (-C tx_slots,rx_slots,tx_rings,rx_rings, -m memid)
   -r name      remove a persistent VALE port
   -a valeX:if  attach interface if to switch valeX, detached from the host stack
   -h valeX:if  attach keeping the host stack (adds if^)
-  -d valeX:if  detach                      -g valeX:port  port info (memsize, slots, rings, mem_id)
-  -p/-P valeX:port  enable/disable kernel polling (-C mode,first_cpu,ncpus)
-  -A mode      netmap admode: best (native, else generic), native, generic (emulated adapter)`;
+  -d valeX:if  detach                      -g port  port info (memsize, slots, rings, mem_id)
+  -p/-P port   enable/disable kernel polling (-C mode,first_cpu,ncpus)
+  -v           print what the kernel answered (port_index, or the new port's rings)
+  -A mode      netmap admode: best (native, else generic), native, generic (emulated adapter)
+Output and "failed to ..." errors are netmap's vale-ctl's, line for line. Differences, on purpose:
+listing all ports exits 0 (netmap's exits 1 even on success); a bad flag or value is one sentence
+("vale-ctl: ...") instead of the usage text; a missing /dev/netmap says to load the module.`;
 
 export class UsageError extends Error {}
 
-const NAME = /^vale[0-9A-Za-z_]*:[0-9A-Za-z_]+\^?$/;
+const VALE_PREFIX = "vale"; // netmap's NM_BDG_NAME: -l takes only VALE port names
 
 export function parse(argv: string[]): { op: Op | { op: "admode"; mode: keyof typeof ADMODE } | "help"; verbose: boolean } {
   let conf: Conf4 = [0, 0, 0, 0], memId = 0, verbose = false;
   let op: Op | { op: "admode"; mode: keyof typeof ADMODE } | null = null;
   const set = (o: NonNullable<typeof op>) => { if (op) throw new UsageError("give one operation at a time"); op = o; };
-  const valeName = (flag: string, v: string) => { if (!NAME.test(v)) throw new UsageError(`-${flag} ${v}: expected valeX:name (letters, digits, _)`); return v; };
-  const portName = (flag: string, v: string) => { if (!/^[0-9A-Za-z_]{1,15}$/.test(v)) throw new UsageError(`-${flag} ${v}: expected an interface name of up to 15 letters, digits or _`); return v; };
+  // any netmap port name (valeX:port, a NIC, a persistent port): the kernel decides, as with netmap's
+  // tool; only what cannot fit the request's 64-byte name is refused here
+  const portName = (flag: string, v: string) => { if (!/^[!-~]{1,63}$/.test(v)) throw new UsageError(`-${flag} ${JSON.stringify(v)}: expected a port name of 1 to 63 printable characters`); return v; };
+  const valeName = portName;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const m = /^-([a-zA-Z])(.*)$/.exec(a);
@@ -40,7 +47,10 @@ export function parse(argv: string[]): { op: Op | { op: "admode"; mode: keyof ty
       case "a": set({ op: "attach", name: valeName(f, v), hostStack: false, conf, memId }); break;
       case "h": set({ op: "attach", name: valeName(f, v), hostStack: true, conf, memId }); break;
       case "d": set({ op: "detach", name: valeName(f, v) }); break;
-      case "l": set({ op: "list", name: valeName(f, v) }); break;
+      case "l":
+        if (!v.startsWith(VALE_PREFIX)) throw new UsageError(`invalid vale port name: '${v}'`);
+        set({ op: "list", name: portName(f, v) });
+        break;
       case "g": set({ op: "info", name: valeName(f, v) }); break;
       case "p": set({ op: "pollOn", name: valeName(f, v), conf }); break;
       case "P": set({ op: "pollOff", name: valeName(f, v) }); break;
@@ -67,17 +77,30 @@ export function parse(argv: string[]): { op: Op | { op: "admode"; mode: keyof ty
   return { op: op ?? { op: "listAll" }, verbose };
 }
 
-if (import.meta.main) {
+/** The whole program on argv: what it prints and its exit status (the CLI below writes them out). */
+export function valeCtl(argv: string[], ctl: Ctl = new DevNetmapCtl()): { code: number; out: string; err: string } {
   try {
-    const { op, verbose } = parse(process.argv.slice(2));
-    if (op === "help") { process.stdout.write(USAGE + "\n"); process.exit(0); }
-    if (op.op === "admode") { setAdmode(op.mode); process.exit(0); }
-    const ctl = new DevNetmapCtl();
-    for (const line of run(ctl, op, verbose)) process.stdout.write(line + "\n");
-    ctl.close();
+    const { op, verbose } = parse(argv);
+    if (op === "help") return { code: 0, out: USAGE + "\n", err: "" };
+    if (op.op === "admode") { setAdmode(op.mode); return { code: 0, out: "", err: "" }; }
+    try {
+      const lines = run(ctl, op, verbose);
+      return { code: 0, out: lines.map((l) => l + "\n").join(""), err: "" };
+    } catch (e) {
+      // the kernel refused: netmap's own words, "failed to <verb> <name>: <strerror>"
+      if (!/^failed to /.test((e as Error).message)) throw e;
+      return { code: 1, out: "", err: `${(e as Error).message}\n` };
+    } finally {
+      ctl.close?.();
+    }
   } catch (e) {
-    process.stderr.write(`vale-ctl: ${(e as Error).message}${e instanceof UsageError ? " (bun run vale-ctl -H for help)" : ""}\n`);
-    process.exit(1);
+    return { code: 1, out: "", err: `vale-ctl: ${(e as Error).message}${e instanceof UsageError ? " (bun run vale-ctl -H for help)" : ""}\n` };
   }
 }
 
+if (import.meta.main) {
+  const r = valeCtl(process.argv.slice(2));
+  process.stdout.write(r.out);
+  process.stderr.write(r.err);
+  process.exit(r.code);
+}

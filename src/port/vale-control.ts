@@ -1,10 +1,12 @@
-// vale-ctl's operations as netmap requests (the C tool's semantics), independent of how they are sent.
+// VALE control: vale-ctl's operations as netmap NIOCCTRL requests (the C tool's semantics and output),
+// independent of how they are sent (Ctl: /dev/netmap, or a fake in tests). The library's; the
+// vale-ctl app and the Docker driver's kernel-VALE datapath both use it.
 import {
   REQ, NR_REG, encodeValeAttach, encodeValeDetach, encodeValeNewif, encodeValeList, encodePolling, decodeValeList,
-  decodePortInfo, PORT_INFO, VALE_ATTACH, VALE_DETACH,
-} from "../../../ffi/netmap.ts";
-import type { Ctl } from "../../port/netmap-ctl.ts";
-import * as libc from "../../../ffi/libc.ts";
+  decodePortInfo, decodeValeNewif, PORT_INFO, VALE_ATTACH, VALE_DETACH,
+} from "../../ffi/netmap.ts";
+import type { Ctl } from "./netmap-ctl.ts";
+import * as libc from "../../ffi/libc.ts";
 
 export type Conf4 = [number, number, number, number]; // -C x,y,z,w
 
@@ -43,12 +45,17 @@ export function request(o: Exclude<Op, { op: "listAll" }>): { reqtype: number; n
   }
 }
 
+/** The verb netmap's vale-ctl puts in "failed to <verb> <name>: <why>". */
 const ACTION: Record<Op["op"], string> = {
-  newif: "create", delif: "delete", attach: "attach", detach: "detach", list: "list", listAll: "list",
-  info: "get info for", pollOn: "enable polling on", pollOff: "disable polling on",
+  newif: "create", delif: "remove", attach: "attach", detach: "detach", list: "list", listAll: "list all",
+  info: "obtain info for", pollOn: "enable polling on", pollOff: "disable polling on",
 };
 
-/** Run one operation; returns the lines vale-ctl prints, or throws "failed to <action> <name>: <why>". */
+/**
+ * Run one operation; returns the lines netmap's vale-ctl prints for it, in its format (its
+ * dump_port_info, dump_newif and dump_vale_list, "port_index:" under -v), or throws its
+ * "failed to <verb> <name>: <strerror>".
+ */
 export function run(ctl: Ctl, o: Op, verbose = false): string[] {
   if (o.op === "listAll") {
     // empty name: the kernel returns the next port at or after (bridge_idx, port_idx)
@@ -69,13 +76,19 @@ export function run(ctl: Ctl, o: Op, verbose = false): string[] {
   if (r.errno) throw new Error(`failed to ${ACTION[o.op]} ${o.name}: ${libc.strerror(r.errno)}`);
   const dv = new DataView(r.body.buffer, r.body.byteOffset);
   switch (o.op) {
-    case "list": { const { bridgeIdx, portIdx } = decodeValeList(r.body); return [`${o.name} bridge_idx ${bridgeIdx} port_idx ${portIdx}`]; }
+    case "list": { const { bridgeIdx, portIdx } = decodeValeList(r.body); return [`bridge_idx: ${bridgeIdx}`, `port_idx:   ${portIdx}`]; }
     case "info": {
       const i = decodePortInfo(r.body);
-      return [`${o.name}: memsize ${i.memsize} tx_slots ${i.txSlots} rx_slots ${i.rxSlots} tx_rings ${i.txRings} rx_rings ${i.rxRings} host_tx_rings ${i.hostTxRings} host_rx_rings ${i.hostRxRings} mem_id ${i.memId}`];
+      // "rx_rings    " without a colon: netmap's own line, kept so scripts parse both alike
+      return [`memsize:    ${i.memsize}`, `tx_slots:   ${i.txSlots}`, `rx_slots:   ${i.rxSlots}`, `tx_rings:   ${i.txRings}`, `rx_rings    ${i.rxRings}`, `mem_id:     ${i.memId}`];
     }
-    case "attach": return verbose ? [`attached ${o.name} at port ${dv.getUint32(VALE_ATTACH.port_index, true)}`] : [];
-    case "detach": return verbose ? [`detached ${o.name} from port ${dv.getUint32(VALE_DETACH.port_index, true)}`] : [];
+    case "newif": {
+      if (!verbose) return [];
+      const n = decodeValeNewif(r.body);
+      return [`tx_slots:   ${n.txSlots}`, `rx_slots:   ${n.rxSlots}`, `tx_rings:   ${n.txRings}`, `rx_ring:    ${n.rxRings}`, `mem_id:     ${n.memId}`];
+    }
+    case "attach": return verbose ? [`port_index: ${dv.getUint32(VALE_ATTACH.port_index, true)}`] : [];
+    case "detach": return verbose ? [`port_index: ${dv.getUint32(VALE_DETACH.port_index, true)}`] : [];
     default: return [];
   }
 }
