@@ -7,15 +7,20 @@
 //   bun bench/docker-net.ts [ROUNDS=1] [SETUPS]  (root, Docker engine running; ~2 min a round)
 //   SETUPS: comma-separated subset of packet,xdp,bridge,idle (default: all)
 import { existsSync, readFileSync } from "node:fs";
-import { IMAGE, ensureImage } from "../tests/helpers/docker-image.ts";
-import { PluginProc, SOCK, docker, dockerAsync } from "../tests/helpers/plugin-proc.ts";
+import { ensureImage, IMAGE } from "../tests/helpers/docker-image.ts";
+import { docker, dockerAsync, PluginProc, SOCK } from "../tests/helpers/plugin-proc.ts";
 
 const ROUNDS = Number(process.argv[2] ?? 1);
 const repo = `${import.meta.dir}/..`;
 const tag = `bn${process.pid}`;
 const say = (s: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${s}\n`);
 
-interface Setup { label: string; driver: string; opts: string[]; subnet: number }
+interface Setup {
+  label: string;
+  driver: string;
+  opts: string[];
+  subnet: number;
+}
 const ALL: (Setup & { key: string })[] = [
   { key: "packet", label: "vale, packet", driver: "vale", opts: ["-o", "backend=packet"], subnet: 20 },
   { key: "xdp", label: "vale, xdp", driver: "vale", opts: ["-o", "backend=xdp"], subnet: 21 },
@@ -23,45 +28,106 @@ const ALL: (Setup & { key: string })[] = [
 ];
 const pick = (process.argv[3] ?? "packet,xdp,bridge,idle").split(",");
 const SETUPS: Setup[] = ALL.filter((s) => pick.includes(s.key));
-interface Row { pingP50: number; pingP99: number; pingMax: number; first: number; tcp: number; udp: number; churnLost: number }
+interface Row {
+  pingP50: number;
+  pingP99: number;
+  pingMax: number;
+  first: number;
+  tcp: number;
+  udp: number;
+  churnLost: number;
+}
 
-if (process.getuid?.() !== 0 || docker("info").status !== 0) { console.error("needs root and a running Docker engine"); process.exit(1); }
-if (existsSync(SOCK)) { console.error(`${SOCK} is in use: stop that plugin first (this benchmark measures its own)`); process.exit(1); }
+if (process.getuid?.() !== 0 || docker("info").status !== 0) {
+  console.error("needs root and a running Docker engine");
+  process.exit(1);
+}
+if (existsSync(SOCK)) {
+  console.error(`${SOCK} is in use: stop that plugin first (this benchmark measures its own)`);
+  process.exit(1);
+}
 ensureImage();
 const plugin = new PluginProc();
 await plugin.start();
-const made = new Set<string>(), nets = new Set<string>();
-const cleanup = () => { if (made.size) docker("rm", "-f", ...made); for (const n of nets) docker("network", "rm", n); made.clear(); nets.clear(); };
+const made = new Set<string>(),
+  nets = new Set<string>();
+const cleanup = () => {
+  if (made.size) docker("rm", "-f", ...made);
+  for (const n of nets) docker("network", "rm", n);
+  made.clear();
+  nets.clear();
+};
 
-const q = (a: number[], p: number) => { const s = [...a].sort((x, y) => x - y); return s[Math.min(s.length - 1, Math.floor(p * s.length))]; };
+const q = (a: number[], p: number) => {
+  const s = [...a].sort((x, y) => x - y);
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))];
+};
 const median = (a: number[]) => q(a, 0.5);
 const times = (out: string) => [...out.matchAll(/time=([0-9.]+) ms/g)].map((m) => Number(m[1]));
-const lost = (out: string) => { const m = /(\d+) packets transmitted, (\d+) packets received/.exec(out); return m ? Number(m[1]) - Number(m[2]) : NaN; };
+const lost = (out: string) => {
+  const m = /(\d+) packets transmitted, (\d+) packets received/.exec(out);
+  return m ? Number(m[1]) - Number(m[2]) : NaN;
+};
 
 async function network(s: Setup, name: string): Promise<string> {
-  const r = await dockerAsync("network", "create", "-d", s.driver, "--subnet", `198.18.${s.subnet}.0/24`, ...s.opts, name);
+  const r = await dockerAsync(
+    "network",
+    "create",
+    "-d",
+    s.driver,
+    "--subnet",
+    `198.18.${s.subnet}.0/24`,
+    ...s.opts,
+    name,
+  );
   if (r.code !== 0) throw new Error(`${s.label}: ${r.err}`);
   nets.add(name);
   return name;
 }
 async function box(name: string, net: string, ip: string): Promise<void> {
-  const r = await dockerAsync("run", "-d", "--name", name, "--network", net, "--ip", ip, "-v", `${repo}:/bunmap:ro`, IMAGE);
+  const r = await dockerAsync(
+    "run",
+    "-d",
+    "--name",
+    name,
+    "--network",
+    net,
+    "--ip",
+    ip,
+    "-v",
+    `${repo}:/bunmap:ro`,
+    IMAGE,
+  );
   if (r.code !== 0) throw new Error(r.err);
   made.add(name);
 }
 
 async function measure(s: Setup, round: number): Promise<Row> {
   const net = await network(s, `${tag}${s.subnet}r${round}`);
-  const base = `198.18.${s.subnet}`, a = `${net}a`, b = `${net}b`;
+  const base = `198.18.${s.subnet}`,
+    a = `${net}a`,
+    b = `${net}b`;
   await box(a, net, `${base}.10`);
   await box(b, net, `${base}.11`);
   docker("exec", a, "ping", "-c", "2", "-W", "2", `${base}.11`); // neighbours resolved
   const ping = times(docker("exec", a, "ping", "-i", "0.01", "-c", "300", `${base}.11`).stdout);
-  const first = times((await dockerAsync("run", "--rm", "--network", net, IMAGE, "ping", "-c", "1", "-W", "2", `${base}.11`)).out)[0] ?? NaN;
+  const first =
+    times(
+      (await dockerAsync("run", "--rm", "--network", net, IMAGE, "ping", "-c", "1", "-W", "2", `${base}.11`)).out,
+    )[0] ?? NaN;
   // TCP
   docker("exec", "-d", b, "sh", "-c", "bun /bunmap/tests/helpers/tcp-xfer.ts server 5001 > /tmp/tcp.out");
   await Bun.sleep(700);
-  const tcpOut = docker("exec", a, "bun", "/bunmap/tests/helpers/tcp-xfer.ts", "client", `${base}.11`, "5001", "200000000").stdout;
+  const tcpOut = docker(
+    "exec",
+    a,
+    "bun",
+    "/bunmap/tests/helpers/tcp-xfer.ts",
+    "client",
+    `${base}.11`,
+    "5001",
+    "200000000",
+  ).stdout;
   const tcp = Number(/([0-9.]+) MB\/s/.exec(tcpOut)?.[1] ?? NaN);
   // UDP
   docker("exec", "-d", b, "sh", "-c", "bun /bunmap/bench/helpers/udp-flood.ts recv 5002 2000 > /tmp/udp.out");
@@ -70,28 +136,39 @@ async function measure(s: Setup, round: number): Promise<Row> {
   let udp = NaN;
   for (let t = 0; t < 30 && Number.isNaN(udp); t++) {
     const m = /recv \d+ (\d+)/.exec(docker("exec", b, "cat", "/tmp/udp.out").stdout);
-    if (m) udp = Number(m[1]); else await Bun.sleep(100);
+    if (m) udp = Number(m[1]);
+    else await Bun.sleep(100);
   }
   // churn beside a 10 ms flow
   const flow = dockerAsync("exec", a, "ping", "-i", "0.01", "-c", "1000", "-W", "2", `${base}.11`);
   await Bun.sleep(200);
-  for (let i = 0; i < 10; i += 2) await Promise.all([0, 1].map(() => dockerAsync("run", "--rm", "--network", net, IMAGE, "true")));
+  for (let i = 0; i < 10; i += 2)
+    await Promise.all([0, 1].map(() => dockerAsync("run", "--rm", "--network", net, IMAGE, "true")));
   const churnLost = lost((await flow).out);
-  docker("rm", "-f", a, b); made.delete(a); made.delete(b);
-  docker("network", "rm", net); nets.delete(net);
+  docker("rm", "-f", a, b);
+  made.delete(a);
+  made.delete(b);
+  docker("network", "rm", net);
+  nets.delete(net);
   return { pingP50: median(ping), pingP99: q(ping, 0.99), pingMax: Math.max(...ping), first, tcp, udp, churnLost };
 }
 
 /** CPU share of one core and resident memory of the plugin process over `ms`. */
 async function usage(pid: number, ms: number): Promise<{ cpu: number; rssMB: number }> {
   // utime and stime, fields 14 and 15 of /proc/PID/stat (11 and 12 after the command name)
-  const ticks = () => { const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" "); return Number(f[11]) + Number(f[12]); };
-  const t0 = ticks(), w0 = performance.now();
+  const ticks = () => {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return Number(f[11]) + Number(f[12]);
+  };
+  const t0 = ticks(),
+    w0 = performance.now();
   await Bun.sleep(ms);
   const cpu = (ticks() - t0) / 100 / ((performance.now() - w0) / 1000);
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const kB = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024;
-  say(`  RSS ${kB("VmRSS").toFixed(0)} MB: anon ${kB("RssAnon").toFixed(0)}, file ${kB("RssFile").toFixed(0)}, shmem ${kB("RssShmem").toFixed(0)}`);
+  say(
+    `  RSS ${kB("VmRSS").toFixed(0)} MB: anon ${kB("RssAnon").toFixed(0)}, file ${kB("RssFile").toFixed(0)}, shmem ${kB("RssShmem").toFixed(0)}`,
+  );
   return { cpu, rssMB: kB("VmRSS") };
 }
 
@@ -101,7 +178,9 @@ try {
     for (const s of SETUPS) {
       say(`round ${r + 1}/${ROUNDS}: ${s.label}`);
       const row = await measure(s, r);
-      say(`  ping p50 ${row.pingP50} ms p99 ${row.pingP99} ms, first ${row.first} ms, TCP ${row.tcp} MB/s, UDP ${row.udp} pps, lost in churn ${row.churnLost}`);
+      say(
+        `  ping p50 ${row.pingP50} ms p99 ${row.pingP99} ms, first ${row.first} ms, TCP ${row.tcp} MB/s, UDP ${row.udp} pps, lost in churn ${row.churnLost}`,
+      );
       rows.get(s.label)!.push(row);
     }
   }
@@ -117,8 +196,10 @@ try {
     }
     await Bun.sleep(3000);
     const idle = await usage(plugin.pid, 10_000);
-    console.log(`\nplugin process: no network ${(empty.cpu * 100).toFixed(2)}% of a core, ${empty.rssMB.toFixed(0)} MB RSS; ` +
-      `10 idle networks × 2 containers: ${(idle.cpu * 100).toFixed(2)}% of a core, ${idle.rssMB.toFixed(0)} MB RSS`);
+    console.log(
+      `\nplugin process: no network ${(empty.cpu * 100).toFixed(2)}% of a core, ${empty.rssMB.toFixed(0)} MB RSS; ` +
+        `10 idle networks × 2 containers: ${(idle.cpu * 100).toFixed(2)}% of a core, ${idle.rssMB.toFixed(0)} MB RSS`,
+    );
   }
 } finally {
   cleanup();
@@ -127,11 +208,18 @@ try {
 
 function printTable(): void {
   const med = (label: string, k: keyof Row) => median(rows.get(label)!.map((x) => x[k]));
-  const all = (label: string, k: keyof Row) => rows.get(label)!.map((x) => x[k]).join(", ");
+  const all = (label: string, k: keyof Row) =>
+    rows
+      .get(label)!
+      .map((x) => x[k])
+      .join(", ");
   console.log(`\ncontainers on one network, kernel sockets; ${ROUNDS} round(s), medians; ${new Date().toISOString()}`);
-  console.log("| | " + SETUPS.map((s) => s.label).join(" | ") + " |");
-  console.log("| --- | " + SETUPS.map(() => "---").join(" | ") + " |");
-  const line = (name: string, k: keyof Row, unit = "") => console.log(`| ${name} | ${SETUPS.map((s) => `${med(s.label, k)}${unit}${ROUNDS > 1 ? ` (${all(s.label, k)})` : ""}`).join(" | ")} |`);
+  console.log(`| | ${SETUPS.map((s) => s.label).join(" | ")} |`);
+  console.log(`| --- | ${SETUPS.map(() => "---").join(" | ")} |`);
+  const line = (name: string, k: keyof Row, unit = "") =>
+    console.log(
+      `| ${name} | ${SETUPS.map((s) => `${med(s.label, k)}${unit}${ROUNDS > 1 ? ` (${all(s.label, k)})` : ""}`).join(" | ")} |`,
+    );
   line("ping RTT p50, 300 × 10 ms", "pingP50", " ms");
   line("ping RTT p99", "pingP99", " ms");
   line("ping RTT max", "pingMax", " ms");

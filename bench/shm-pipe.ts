@@ -21,7 +21,17 @@ type Side = "bunmap" | "c";
 const cmd = (side: Side, dir: "tx" | "rx", name: string, extra: string[]): string[] =>
   side === "c"
     ? [cbin, dir, name, "0", dir === "rx" ? "{" : "}", N]
-    : [process.execPath, pktgen, "-i", `shm:${name}${dir === "rx" ? "{" : "}"}0`, "-f", dir === "rx" ? (extra.length ? "rxseq" : "rx") : extra.length ? "txseq" : "tx", "-n", N, ...extra];
+    : [
+        process.execPath,
+        pktgen,
+        "-i",
+        `shm:${name}${dir === "rx" ? "{" : "}"}0`,
+        "-f",
+        dir === "rx" ? (extra.length ? "rxseq" : "rx") : extra.length ? "txseq" : "tx",
+        "-n",
+        N,
+        ...extra,
+      ];
 
 async function once(tx: Side, rx: Side, extra: string[] = []): Promise<number> {
   const name = `bench${process.pid}${Math.floor(Math.random() * 1e6)}`;
@@ -35,7 +45,11 @@ async function once(tx: Side, rx: Side, extra: string[] = []): Promise<number> {
   }
   const t = Bun.spawn(cmd(tx, "tx", name, extra), { stdout: "pipe", stderr: "ignore" });
   await t.exited;
-  for (;;) { const { value, done } = await reader.read(); if (done) break; out += new TextDecoder().decode(value); }
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    out += new TextDecoder().decode(value);
+  }
   await r.exited;
   const m = /Received (\d+) packets .* in ([\d.]+) seconds/.exec(out);
   const s = /Speed: ([\d.]+) ([KMG]?)pps/.exec(out);
@@ -43,23 +57,35 @@ async function once(tx: Side, rx: Side, extra: string[] = []): Promise<number> {
   return Number(s[1]) * ({ "": 1e-6, K: 1e-3, M: 1, G: 1e3 } as Record<string, number>)[s[2]];
 }
 
-const median = (a: number[]) => { const s = [...a].sort((x, y) => x - y); return s[Math.floor(s.length / 2)]; };
+const median = (a: number[]) => {
+  const s = [...a].sort((x, y) => x - y);
+  return s[Math.floor(s.length / 2)];
+};
 const pairs: [string, Side, Side, string[]][] = [
   ["bunmap tx -> bunmap rx", "bunmap", "bunmap", []],
   ["C tx -> C rx", "c", "c", []],
   ["C tx -> bunmap rx", "c", "bunmap", []],
   ["bunmap tx -> C rx", "bunmap", "c", []],
-  ["bunmap txseq -> rxseq, 64..1500 B, src range", "bunmap", "bunmap", ["-l", "1500", "-l", "64", "-s", "198.18.0.1:1000-198.18.0.200:1100"]],
+  [
+    "bunmap txseq -> rxseq, 64..1500 B, src range",
+    "bunmap",
+    "bunmap",
+    ["-l", "1500", "-l", "64", "-s", "198.18.0.1:1000-198.18.0.200:1100"],
+  ],
 ];
 const results = new Map<string, number[]>(pairs.map(([k]) => [k, []]));
 for (let i = 0; i < RUNS; i++) {
   for (const [label, tx, rx, extra] of pairs) results.get(label)!.push(await once(tx, rx, extra));
 }
 const cMed = median(results.get("C tx -> C rx")!);
-console.log(`shm pipe, ${N} packets of 60 B (except where noted), ${RUNS} runs, receiver Mpps; ${new Date().toISOString()}`);
+console.log(
+  `shm pipe, ${N} packets of 60 B (except where noted), ${RUNS} runs, receiver Mpps; ${new Date().toISOString()}`,
+);
 console.log("| pair | median Mpps | runs | vs C->C |");
 console.log("| --- | --- | --- | --- |");
 for (const [label] of pairs) {
   const v = results.get(label)!;
-  console.log(`| ${label} | ${median(v).toFixed(1)} | ${v.map((x) => x.toFixed(1)).join(", ")} | ${(median(v) / cMed).toFixed(2)} |`);
+  console.log(
+    `| ${label} | ${median(v).toFixed(1)} | ${v.map((x) => x.toFixed(1)).join(", ")} | ${(median(v) / cMed).toFixed(2)} |`,
+  );
 }

@@ -4,25 +4,43 @@
 //   bun bench/switch.ts [RUNS=5] [PORTS=4] [MS=2000]
 import { Fdb } from "../src/switch/fdb.ts";
 
-const RUNS = Number(process.argv[2] ?? 5), PORTS = Number(process.argv[3] ?? 4), MS = Number(process.argv[4] ?? 2000);
+const RUNS = Number(process.argv[2] ?? 5),
+  PORTS = Number(process.argv[3] ?? 4),
+  MS = Number(process.argv[4] ?? 2000);
 
 const anomalies = { flooded: 0, dropped: 0 };
 async function once(workers: number, run: number): Promise<number> {
   const name = `swb${process.pid}w${workers}r${run}`;
   const fdb = new Fdb(16);
-  const res = await Promise.all(Array.from({ length: workers }, (_, w) => new Promise<number>((resolve, reject) => {
-    const wk = new Worker(new URL("./switch-worker.ts", import.meta.url).href);
-    wk.onmessage = (e) => { anomalies.flooded += e.data.flooded; anomalies.dropped += e.data.dropped; resolve(e.data.mpps); wk.terminate(); };
-    wk.onerror = (e) => reject(new Error((e as ErrorEvent).message));
-    wk.postMessage({ name, nports: PORTS, w, workers, ms: MS, fdb: fdb.sab });
-  })));
+  const res = await Promise.all(
+    Array.from(
+      { length: workers },
+      (_, w) =>
+        new Promise<number>((resolve, reject) => {
+          const wk = new Worker(new URL("./switch-worker.ts", import.meta.url).href);
+          wk.onmessage = (e) => {
+            anomalies.flooded += e.data.flooded;
+            anomalies.dropped += e.data.dropped;
+            resolve(e.data.mpps);
+            wk.terminate();
+          };
+          wk.onerror = (e) => reject(new Error((e as ErrorEvent).message));
+          wk.postMessage({ name, nports: PORTS, w, workers, ms: MS, fdb: fdb.sab });
+        }),
+    ),
+  );
   return res.reduce((a, b) => a + b, 0);
 }
 
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
-const rows: [number, number[]][] = [[1, []], [2, []]];
+const rows: [number, number[]][] = [
+  [1, []],
+  [2, []],
+];
 for (let i = 0; i < RUNS; i++) for (const [w, v] of rows) v.push(await once(w, i));
-console.log(`switch, ${PORTS} shm ports, 60 B, learned unicast, ${MS} ms per run, ${RUNS} runs, interleaved; ${new Date().toISOString()}`);
+console.log(
+  `switch, ${PORTS} shm ports, 60 B, learned unicast, ${MS} ms per run, ${RUNS} runs, interleaved; ${new Date().toISOString()}`,
+);
 console.log("| workers | median Mpps forwarded | runs |");
 console.log("| --- | --- | --- |");
 for (const [w, v] of rows) console.log(`| ${w} | ${median(v).toFixed(1)} | ${v.map((x) => x.toFixed(1)).join(", ")} |`);

@@ -23,14 +23,24 @@ function bpf() {
 
 /** struct bpf_insn: code, dst:4|src:4, s16 off, s32 imm. */
 function insn(code: number, dst: number, src: number, off: number, imm: number): number[] {
-  return [code, (src << 4) | dst, off & 0xff, (off >> 8) & 0xff, imm & 0xff, (imm >> 8) & 0xff, (imm >> 16) & 0xff, (imm >>> 24) & 0xff];
+  return [
+    code,
+    (src << 4) | dst,
+    off & 0xff,
+    (off >> 8) & 0xff,
+    imm & 0xff,
+    (imm >> 8) & 0xff,
+    (imm >> 16) & 0xff,
+    (imm >>> 24) & 0xff,
+  ];
 }
 
 /** The program: counter[0] += 1 (per CPU), return XDP_DROP. */
 export function dropCounterInsns(mapFd: number): Uint8Array {
   return Uint8Array.from([
     ...insn(0x62, 10, 0, -4, 0), // *(u32 *)(r10 - 4) = 0       key
-    ...insn(0x18, 1, 1, 0, mapFd), ...insn(0, 0, 0, 0, 0), // r1 = map (ld_imm64, BPF_PSEUDO_MAP_FD)
+    ...insn(0x18, 1, 1, 0, mapFd),
+    ...insn(0, 0, 0, 0, 0), // r1 = map (ld_imm64, BPF_PSEUDO_MAP_FD)
     ...insn(0xbf, 2, 10, 0, 0), // r2 = r10
     ...insn(0x07, 2, 0, 0, -4), // r2 += -4
     ...insn(0x85, 0, 0, 0, 1), // call bpf_map_lookup_elem
@@ -45,7 +55,10 @@ export function dropCounterInsns(mapFd: number): Uint8Array {
 
 function possibleCpus(): number {
   const s = readFileSync("/sys/devices/system/cpu/possible", "utf8").trim(); // e.g. "0-1"
-  return s.split(",").reduce((n, r) => { const [a, b = a] = r.split("-").map(Number); return n + b - a + 1; }, 0);
+  return s.split(",").reduce((n, r) => {
+    const [a, b = a] = r.split("-").map(Number);
+    return n + b - a + 1;
+  }, 0);
 }
 
 /** The program: return bpf_redirect(ifindex, 0) — every frame out of another interface. */
@@ -63,14 +76,30 @@ export function attachXdp(ifname: string, code: Uint8Array, flags = XDP_FLAGS_DR
   const b = bpf();
   const ifindex = libc.ifIndex(ifname);
   if (!ifindex) throw new Error(`no such interface '${ifname}'`);
-  const prog = b.bpf_prog_load(BPF_PROG_TYPE_XDP, Buffer.from("bm_xdp\0"), Buffer.from("GPL\0"), ptr(code), code.length / 8, null);
+  const prog = b.bpf_prog_load(
+    BPF_PROG_TYPE_XDP,
+    Buffer.from("bm_xdp\0"),
+    Buffer.from("GPL\0"),
+    ptr(code),
+    code.length / 8,
+    null,
+  );
   if (prog < 0) throw new Error(`bpf_prog_load: ${libc.strerror(-prog)}`);
   const r = b.bpf_xdp_attach(ifindex, prog, flags, null);
-  if (r < 0) { libc.close(prog); throw new Error(`bpf_xdp_attach ${ifname}: ${libc.strerror(-r)}`); }
-  return () => { b.bpf_xdp_detach(ifindex, flags, null); libc.close(prog); };
+  if (r < 0) {
+    libc.close(prog);
+    throw new Error(`bpf_xdp_attach ${ifname}: ${libc.strerror(-r)}`);
+  }
+  return () => {
+    b.bpf_xdp_detach(ifindex, flags, null);
+    libc.close(prog);
+  };
 }
 
-export interface XdpDrop { count(): number; detach(): void }
+export interface XdpDrop {
+  count(): number;
+  detach(): void;
+}
 
 /** Attach a counting XDP_DROP to `ifname` (native mode by default). */
 export function attachDropCounter(ifname: string, flags = XDP_FLAGS_DRV_MODE): XdpDrop {
@@ -80,12 +109,27 @@ export function attachDropCounter(ifname: string, flags = XDP_FLAGS_DRV_MODE): X
   const map = b.bpf_map_create(BPF_MAP_TYPE_PERCPU_ARRAY, Buffer.from("bm_drop_cnt\0"), 4, 8, 1, null);
   if (map < 0) throw new Error(`bpf_map_create: ${libc.strerror(-map)}`);
   const code = dropCounterInsns(map);
-  const prog = b.bpf_prog_load(BPF_PROG_TYPE_XDP, Buffer.from("bm_drop\0"), Buffer.from("GPL\0"), ptr(code), code.length / 8, null);
-  if (prog < 0) { libc.close(map); throw new Error(`bpf_prog_load: ${libc.strerror(-prog)}`); }
+  const prog = b.bpf_prog_load(
+    BPF_PROG_TYPE_XDP,
+    Buffer.from("bm_drop\0"),
+    Buffer.from("GPL\0"),
+    ptr(code),
+    code.length / 8,
+    null,
+  );
+  if (prog < 0) {
+    libc.close(map);
+    throw new Error(`bpf_prog_load: ${libc.strerror(-prog)}`);
+  }
   const r = b.bpf_xdp_attach(ifindex, prog, flags, null);
-  if (r < 0) { libc.close(prog); libc.close(map); throw new Error(`bpf_xdp_attach ${ifname}: ${libc.strerror(-r)}`); }
+  if (r < 0) {
+    libc.close(prog);
+    libc.close(map);
+    throw new Error(`bpf_xdp_attach ${ifname}: ${libc.strerror(-r)}`);
+  }
   const ncpu = possibleCpus();
-  const key = new Uint32Array(1), vals = new BigUint64Array(ncpu);
+  const key = new Uint32Array(1),
+    vals = new BigUint64Array(ncpu);
   return {
     count() {
       if (b.bpf_map_lookup_elem(map, ptr(key), ptr(vals)) < 0) throw new Error("bpf_map_lookup_elem failed");

@@ -7,7 +7,8 @@ import * as libc from "./libc.ts";
 export const SIOCETHTOOL = 0x8946;
 export const ETHTOOL = { GTXCSUM: 0x16, STXCSUM: 0x17 } as const;
 export const IFREQ = { ifr_name: 0, ifr_data: 16, size: 40 } as const;
-const AF_INET = 2, SOCK_DGRAM = 2;
+const AF_INET = 2,
+  SOCK_DGRAM = 2;
 
 function ethtool(ifname: string, cmd: number, data: number): number {
   const name = Buffer.from(ifname);
@@ -34,5 +35,6 @@ export function txChecksum(ifname: string): boolean {
 /** Turn transmit checksum offload (and with it TSO, which needs it) on or off, and check it took. */
 export function setTxChecksum(ifname: string, on: boolean): void {
   ethtool(ifname, ETHTOOL.STXCSUM, on ? 1 : 0);
-  if (txChecksum(ifname) !== on) throw new Error(`${ifname}: tx checksum offload is still ${on ? "off" : "on"} after SIOCETHTOOL`);
+  if (txChecksum(ifname) !== on)
+    throw new Error(`${ifname}: tx checksum offload is still ${on ? "off" : "on"} after SIOCETHTOOL`);
 }

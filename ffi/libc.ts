@@ -1,5 +1,5 @@
 // The only door to libc. Everything here is one syscall per call; callers batch.
-import { dlopen, FFIType, read, CString, ptr, type Pointer } from "bun:ffi";
+import { CString, dlopen, FFIType, type Pointer, ptr, read } from "bun:ffi";
 
 const { i32, i64, u32, u64, ptr: P, cstring } = FFIType;
 const usize = u64;
@@ -67,12 +67,16 @@ export function strerror(e: number): string {
 
 /** Error carrying errno, with the call and its subject named in the message. */
 export class SysError extends Error {
-  constructor(readonly call: string, readonly errno: number, subject = "") {
+  constructor(
+    readonly call: string,
+    readonly errno: number,
+    subject = "",
+  ) {
     super(`${call}${subject ? ` ${subject}` : ""}: ${strerror(errno)}`);
   }
 }
 
-const cstr = (s: string) => Buffer.from(s + "\0");
+const cstr = (s: string) => Buffer.from(`${s}\0`);
 
 export function open(path: string, flags: number, mode = 0o600): number {
   const fd = C.open(cstr(path), flags, mode);
@@ -111,18 +115,35 @@ export function mmapShared(fd: number, size: number): Pointer {
   return p as Pointer;
 }
 
-const MAP_PRIVATE = 2, MAP_FIXED = 0x10, MAP_ANONYMOUS = 0x20, MAP_NORESERVE = 0x4000;
+const MAP_PRIVATE = 2,
+  MAP_FIXED = 0x10,
+  MAP_ANONYMOUS = 0x20,
+  MAP_NORESERVE = 0x4000;
 
 /** Reserve (and back with zeroed memory) an anonymous region: the container for one port's memory. */
 export function mmapAnon(size: number): Pointer {
-  const p = C.mmap(null, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0) as unknown as number;
+  const p = C.mmap(
+    null,
+    size,
+    PROT_READ | PROT_WRITE,
+    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+    -1,
+    0,
+  ) as unknown as number;
   if (!p || p >= 2 ** 63) throw new SysError("mmap", errno(), `(anonymous, ${size} bytes)`);
   return p as Pointer;
 }
 
 /** Map fd's shared memory at a fixed address inside a region we reserved (MAP_FIXED). */
 export function mmapFixed(at: number, size: number, fd: number, offset = 0): void {
-  const p = C.mmap(at as Pointer, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, offset) as unknown as number;
+  const p = C.mmap(
+    at as Pointer,
+    size,
+    PROT_READ | PROT_WRITE,
+    MAP_SHARED | MAP_FIXED,
+    fd,
+    offset,
+  ) as unknown as number;
   if (p !== at) throw new SysError("mmap", errno(), "(fixed)");
 }
 
@@ -157,7 +178,8 @@ export function futexWake(addr: number): void {
 export function pinThisThread(cpu: number): void {
   const mask = new BigUint64Array(16); // 1024 CPUs
   mask[cpu >> 6] = 1n << BigInt(cpu & 63);
-  if (C.sched_setaffinity(0, mask.byteLength, ptr(mask)) < 0) throw new SysError("sched_setaffinity", errno(), `cpu ${cpu}`);
+  if (C.sched_setaffinity(0, mask.byteLength, ptr(mask)) < 0)
+    throw new SysError("sched_setaffinity", errno(), `cpu ${cpu}`);
 }
 
 // ---- sockets
@@ -187,7 +209,13 @@ export function bind(fd: number, addr: Uint8Array, what: string): void {
   if (C.bind(fd, ptr(addr), addr.byteLength) < 0) throw new SysError("bind", errno(), what);
 }
 
-export function setsockopt(fd: number, level: number, name: number, val: Uint8Array | Int32Array | Uint32Array, what: string): void {
+export function setsockopt(
+  fd: number,
+  level: number,
+  name: number,
+  val: Uint8Array | Int32Array | Uint32Array,
+  what: string,
+): void {
   if (C.setsockopt(fd, level, name, ptr(val), val.byteLength) < 0) throw new SysError("setsockopt", errno(), what);
 }
 
@@ -209,7 +237,16 @@ export function kick(fd: number, flags = MSG_DONTWAIT): number {
 }
 
 /** struct msghdr / mmsghdr / iovec (x86_64): what sendmmsg reads. */
-export const MSGHDR = { msg_name: 0, msg_namelen: 8, msg_iov: 16, msg_iovlen: 24, msg_control: 32, msg_controllen: 40, msg_flags: 48, size: 56 } as const;
+export const MSGHDR = {
+  msg_name: 0,
+  msg_namelen: 8,
+  msg_iov: 16,
+  msg_iovlen: 24,
+  msg_control: 32,
+  msg_controllen: 40,
+  msg_flags: 48,
+  size: 56,
+} as const;
 export const MMSGHDR = { msg_hdr: 0, msg_len: 56, size: 64 } as const;
 export const IOVEC = { iov_base: 0, iov_len: 8, size: 16 } as const;
 
@@ -219,7 +256,8 @@ export function sendmmsg(fd: number, msgs: number, n: number): number {
   return r < 0 ? -errno() : r;
 }
 
-export const LOCK_EX = 2, LOCK_NB = 4;
+export const LOCK_EX = 2,
+  LOCK_NB = 4;
 /** flock(fd, LOCK_EX | LOCK_NB): true when taken, false when another open file holds it. */
 export function tryLock(fd: number): boolean {
   if (C.flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
@@ -264,8 +302,11 @@ export function ioctl(fd: number, req: number, arg: Pointer | null): number {
 // ---- epoll and eventfd: one sleep over many ports, and a doorbell another thread can ring
 
 export const EPOLLIN = 0x001;
-const EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2;
-const EPOLL_CLOEXEC = 0o2000000, EFD_NONBLOCK = 0o4000, EFD_CLOEXEC = 0o2000000;
+const EPOLL_CTL_ADD = 1,
+  EPOLL_CTL_DEL = 2;
+const EPOLL_CLOEXEC = 0o2000000,
+  EFD_NONBLOCK = 0o4000,
+  EFD_CLOEXEC = 0o2000000;
 /** struct epoll_event is packed on x86_64: u32 events, u64 data. */
 export const EPOLL_EVENT_SIZE = 12;
 

@@ -12,38 +12,100 @@ export const NIOCRXSYNC = 0x6995; // _IO('i', 149)
 
 /** nr_reqtype */
 export const REQ = {
-  REGISTER: 1, PORT_INFO_GET: 2, VALE_ATTACH: 3, VALE_DETACH: 4, VALE_LIST: 5, PORT_HDR_SET: 6, PORT_HDR_GET: 7,
-  VALE_NEWIF: 8, VALE_DELIF: 9, VALE_POLLING_ENABLE: 10, VALE_POLLING_DISABLE: 11, POOLS_INFO_GET: 12,
-  SYNC_KLOOP_START: 13, SYNC_KLOOP_STOP: 14, CSB_ENABLE: 15,
+  REGISTER: 1,
+  PORT_INFO_GET: 2,
+  VALE_ATTACH: 3,
+  VALE_DETACH: 4,
+  VALE_LIST: 5,
+  PORT_HDR_SET: 6,
+  PORT_HDR_GET: 7,
+  VALE_NEWIF: 8,
+  VALE_DELIF: 9,
+  VALE_POLLING_ENABLE: 10,
+  VALE_POLLING_DISABLE: 11,
+  POOLS_INFO_GET: 12,
+  SYNC_KLOOP_START: 13,
+  SYNC_KLOOP_STOP: 14,
+  CSB_ENABLE: 15,
 } as const;
 
 /** nr_mode */
-export const NR_REG = { DEFAULT: 0, ALL_NIC: 1, SW: 2, NIC_SW: 3, ONE_NIC: 4, PIPE_MASTER: 5, PIPE_SLAVE: 6, NULL: 7, ONE_SW: 8 } as const;
+export const NR_REG = {
+  DEFAULT: 0,
+  ALL_NIC: 1,
+  SW: 2,
+  NIC_SW: 3,
+  ONE_NIC: 4,
+  PIPE_MASTER: 5,
+  PIPE_SLAVE: 6,
+  NULL: 7,
+  ONE_SW: 8,
+} as const;
 
 /** nr_flags (u64, all below 2^32) */
 export const NR_FLAG = {
-  MONITOR_TX: 0x100, MONITOR_RX: 0x200, ZCOPY_MON: 0x400, EXCLUSIVE: 0x800, RX_RINGS_ONLY: 0x2000,
-  TX_RINGS_ONLY: 0x4000, ACCEPT_VNET_HDR: 0x8000, DO_RX_POLL: 0x10000, NO_TX_POLL: 0x20000,
+  MONITOR_TX: 0x100,
+  MONITOR_RX: 0x200,
+  ZCOPY_MON: 0x400,
+  EXCLUSIVE: 0x800,
+  RX_RINGS_ONLY: 0x2000,
+  TX_RINGS_ONLY: 0x4000,
+  ACCEPT_VNET_HDR: 0x8000,
+  DO_RX_POLL: 0x10000,
+  NO_TX_POLL: 0x20000,
 } as const;
 
 export const POLLING_MODE = { SINGLE_CPU: 1, MULTI_CPU: 2 } as const;
 
 /** struct nmreq_header */
-export const HDR = { nr_version: 0, nr_reqtype: 2, nr_reserved: 4, nr_name: 8, nr_options: 72, nr_body: 80, size: 88 } as const;
+export const HDR = {
+  nr_version: 0,
+  nr_reqtype: 2,
+  nr_reserved: 4,
+  nr_name: 8,
+  nr_options: 72,
+  nr_body: 80,
+  size: 88,
+} as const;
 /** struct nmreq_register */
 export const REG = {
-  nr_offset: 0, nr_memsize: 8, nr_tx_slots: 16, nr_rx_slots: 20, nr_tx_rings: 24, nr_rx_rings: 26,
-  nr_host_tx_rings: 28, nr_host_rx_rings: 30, nr_mem_id: 32, nr_ringid: 34, nr_mode: 36, nr_extra_bufs: 40,
-  nr_flags: 48, size: 56,
+  nr_offset: 0,
+  nr_memsize: 8,
+  nr_tx_slots: 16,
+  nr_rx_slots: 20,
+  nr_tx_rings: 24,
+  nr_rx_rings: 26,
+  nr_host_tx_rings: 28,
+  nr_host_rx_rings: 30,
+  nr_mem_id: 32,
+  nr_ringid: 34,
+  nr_mode: 36,
+  nr_extra_bufs: 40,
+  nr_flags: 48,
+  size: 56,
 } as const;
 /** struct nmreq_vale_attach = { nmreq_register reg; u32 port_index; u32 pad1 } */
 export const VALE_ATTACH = { reg: 0, port_index: 56, size: 64 } as const;
 export const VALE_DETACH = { port_index: 0, size: 8 } as const;
-export const VALE_NEWIF = { nr_tx_slots: 0, nr_rx_slots: 4, nr_tx_rings: 8, nr_rx_rings: 10, nr_mem_id: 12, size: 16 } as const;
+export const VALE_NEWIF = {
+  nr_tx_slots: 0,
+  nr_rx_slots: 4,
+  nr_tx_rings: 8,
+  nr_rx_rings: 10,
+  nr_mem_id: 12,
+  size: 16,
+} as const;
 export const VALE_LIST = { nr_bridge_idx: 0, nr_port_idx: 4, size: 8 } as const;
 export const PORT_INFO = {
-  nr_memsize: 0, nr_tx_slots: 8, nr_rx_slots: 12, nr_tx_rings: 16, nr_rx_rings: 18, nr_host_tx_rings: 20,
-  nr_host_rx_rings: 22, nr_mem_id: 24, size: 32,
+  nr_memsize: 0,
+  nr_tx_slots: 8,
+  nr_rx_slots: 12,
+  nr_tx_rings: 16,
+  nr_rx_rings: 18,
+  nr_host_tx_rings: 20,
+  nr_host_rx_rings: 22,
+  nr_mem_id: 24,
+  size: 32,
 } as const;
 export const VALE_POLLING = { nr_mode: 0, nr_first_cpu_id: 4, nr_num_polling_cpus: 8, size: 16 } as const;
 export const PORT_HDR = { nr_hdr_len: 0, size: 8 } as const;
@@ -51,9 +113,23 @@ export const OPTION = { nro_next: 0, nro_reqtype: 8, nro_status: 12, nro_size: 1
 
 /** libnetmap's struct nmport_d (x86_64, gcc): the fields a port reads after nmport_open. */
 export const NMPORT_D = {
-  hdr: 0, reg: 88, mem: 144, ctx: 152, register_done: 160, mmap_done: 164, extmem: 168, fd: 176, nifp: 184,
-  first_tx_ring: 192, last_tx_ring: 194, first_rx_ring: 196, last_rx_ring: 198, cur_tx_ring: 200, cur_rx_ring: 202,
-  clist: 208, size: 216,
+  hdr: 0,
+  reg: 88,
+  mem: 144,
+  ctx: 152,
+  register_done: 160,
+  mmap_done: 164,
+  extmem: 168,
+  fd: 176,
+  nifp: 184,
+  first_tx_ring: 192,
+  last_tx_ring: 194,
+  first_rx_ring: 196,
+  last_rx_ring: 198,
+  cur_tx_ring: 200,
+  cur_rx_ring: 202,
+  clist: 208,
+  size: 216,
 } as const;
 /** struct nmem_d */
 export const NMEM_D = { mem_id: 0, mem: 8, size: 16 } as const;
@@ -69,7 +145,8 @@ export interface Header {
 /** struct nmreq_header with nr_version = NETMAP_API. */
 export function encodeHeader(h: Header): Uint8Array {
   const enc = new TextEncoder().encode(h.name);
-  if (enc.length >= NETMAP_REQ_IFNAMSIZ) throw new Error(`port name '${h.name}' is longer than ${NETMAP_REQ_IFNAMSIZ - 1} bytes`);
+  if (enc.length >= NETMAP_REQ_IFNAMSIZ)
+    throw new Error(`port name '${h.name}' is longer than ${NETMAP_REQ_IFNAMSIZ - 1} bytes`);
   const b = new Uint8Array(HDR.size);
   const dv = new DataView(b.buffer);
   dv.setUint16(HDR.nr_version, NETMAP_API, true);
@@ -115,8 +192,18 @@ export function encodeRegister(r: Register): Uint8Array {
 }
 
 export interface RegisterReply {
-  offset: number; memsize: number; txSlots: number; rxSlots: number; txRings: number; rxRings: number;
-  hostTxRings: number; hostRxRings: number; memId: number; ringId: number; mode: number; flags: number;
+  offset: number;
+  memsize: number;
+  txSlots: number;
+  rxSlots: number;
+  txRings: number;
+  rxRings: number;
+  hostTxRings: number;
+  hostRxRings: number;
+  memId: number;
+  ringId: number;
+  mode: number;
+  flags: number;
 }
 
 export function decodeRegister(b: Uint8Array, o = 0): RegisterReply {
@@ -148,7 +235,13 @@ export function encodeValeDetach(): Uint8Array {
   return new Uint8Array(VALE_DETACH.size);
 }
 
-export function encodeValeNewif(c: { txSlots?: number; rxSlots?: number; txRings?: number; rxRings?: number; memId?: number }): Uint8Array {
+export function encodeValeNewif(c: {
+  txSlots?: number;
+  rxSlots?: number;
+  txRings?: number;
+  rxRings?: number;
+  memId?: number;
+}): Uint8Array {
   const b = new Uint8Array(VALE_NEWIF.size);
   const dv = new DataView(b.buffer);
   dv.setUint32(VALE_NEWIF.nr_tx_slots, c.txSlots ?? 0, true);
@@ -160,11 +253,20 @@ export function encodeValeNewif(c: { txSlots?: number; rxSlots?: number; txRings
 }
 
 /** What the kernel wrote back into a VALE_NEWIF body (the slots and rings it chose). */
-export function decodeValeNewif(b: Uint8Array): { txSlots: number; rxSlots: number; txRings: number; rxRings: number; memId: number } {
+export function decodeValeNewif(b: Uint8Array): {
+  txSlots: number;
+  rxSlots: number;
+  txRings: number;
+  rxRings: number;
+  memId: number;
+} {
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   return {
-    txSlots: dv.getUint32(VALE_NEWIF.nr_tx_slots, true), rxSlots: dv.getUint32(VALE_NEWIF.nr_rx_slots, true),
-    txRings: dv.getUint16(VALE_NEWIF.nr_tx_rings, true), rxRings: dv.getUint16(VALE_NEWIF.nr_rx_rings, true), memId: dv.getUint16(VALE_NEWIF.nr_mem_id, true),
+    txSlots: dv.getUint32(VALE_NEWIF.nr_tx_slots, true),
+    rxSlots: dv.getUint32(VALE_NEWIF.nr_rx_slots, true),
+    txRings: dv.getUint16(VALE_NEWIF.nr_tx_rings, true),
+    rxRings: dv.getUint16(VALE_NEWIF.nr_rx_rings, true),
+    memId: dv.getUint16(VALE_NEWIF.nr_mem_id, true),
   };
 }
 
@@ -190,7 +292,16 @@ export function encodePolling(mode: number, firstCpu: number, ncpus: number): Ui
   return b;
 }
 
-export interface PortInfo { memsize: number; txSlots: number; rxSlots: number; txRings: number; rxRings: number; hostTxRings: number; hostRxRings: number; memId: number }
+export interface PortInfo {
+  memsize: number;
+  txSlots: number;
+  rxSlots: number;
+  txRings: number;
+  rxRings: number;
+  hostTxRings: number;
+  hostRxRings: number;
+  memId: number;
+}
 
 export function decodePortInfo(b: Uint8Array): PortInfo {
   const dv = new DataView(b.buffer, b.byteOffset);

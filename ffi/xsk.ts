@@ -1,13 +1,37 @@
 // libxdp's AF_XDP API (xdp/xsk.h, libxdp 1.3) through bun:ffi. Only socket/UMEM setup and teardown
 // cross into C; the rings' inline helpers are re-done in TypeScript (src/port/xdp.ts).
-import { dlopen, FFIType, read, toArrayBuffer, type Pointer } from "bun:ffi";
+import { dlopen, FFIType, type Pointer, read, toArrayBuffer } from "bun:ffi";
 
 const { i32, u32, ptr: P, cstring, u64, void: V } = FFIType;
 
 /** struct xsk_ring_prod / xsk_ring_cons (same layout). */
-export const XSK_RING = { cached_prod: 0, cached_cons: 4, mask: 8, size: 12, producer: 16, consumer: 24, ring: 32, flags: 40, bytes: 48 } as const;
-export const UMEM_CONFIG = { fill_size: 0, comp_size: 4, frame_size: 8, frame_headroom: 12, flags: 16, bytes: 20 } as const;
-export const SOCKET_CONFIG = { rx_size: 0, tx_size: 4, libxdp_flags: 8, xdp_flags: 12, bind_flags: 16, bytes: 20 } as const;
+export const XSK_RING = {
+  cached_prod: 0,
+  cached_cons: 4,
+  mask: 8,
+  size: 12,
+  producer: 16,
+  consumer: 24,
+  ring: 32,
+  flags: 40,
+  bytes: 48,
+} as const;
+export const UMEM_CONFIG = {
+  fill_size: 0,
+  comp_size: 4,
+  frame_size: 8,
+  frame_headroom: 12,
+  flags: 16,
+  bytes: 20,
+} as const;
+export const SOCKET_CONFIG = {
+  rx_size: 0,
+  tx_size: 4,
+  libxdp_flags: 8,
+  xdp_flags: 12,
+  bind_flags: 16,
+  bytes: 20,
+} as const;
 export const XDP_DESC = { addr: 0, len: 8, options: 12, bytes: 16 } as const;
 
 export const XDP_COPY = 1 << 1;
@@ -20,13 +44,36 @@ export const XDP_PACKET_HEADROOM = 256;
 export const SOL_XDP = 283;
 export const XDP_STATISTICS = 7;
 /** struct xdp_statistics: u64 counters. */
-export const XDP_STATS = { rx_dropped: 0, rx_invalid_descs: 8, tx_invalid_descs: 16, rx_ring_full: 24, rx_fill_ring_empty_descs: 32, tx_ring_empty_descs: 40, size: 48 } as const;
+export const XDP_STATS = {
+  rx_dropped: 0,
+  rx_invalid_descs: 8,
+  tx_invalid_descs: 16,
+  rx_ring_full: 24,
+  rx_fill_ring_empty_descs: 32,
+  tx_ring_empty_descs: 40,
+  size: 48,
+} as const;
 
 const LIBS = ["libxdp.so.1", "libxdp.so"];
 
 type Xsk = {
-  xsk_umem__create: (umem: Pointer, area: Pointer, size: number | bigint, fill: Pointer, comp: Pointer, cfg: Pointer) => number;
-  xsk_socket__create: (xsk: Pointer, ifname: Buffer, queue: number, umem: Pointer, rx: Pointer, tx: Pointer, cfg: Pointer) => number;
+  xsk_umem__create: (
+    umem: Pointer,
+    area: Pointer,
+    size: number | bigint,
+    fill: Pointer,
+    comp: Pointer,
+    cfg: Pointer,
+  ) => number;
+  xsk_socket__create: (
+    xsk: Pointer,
+    ifname: Buffer,
+    queue: number,
+    umem: Pointer,
+    rx: Pointer,
+    tx: Pointer,
+    cfg: Pointer,
+  ) => number;
   xsk_socket__delete: (xsk: Pointer) => void;
   xsk_umem__delete: (umem: Pointer) => number;
   xsk_socket__fd: (xsk: Pointer) => number;
@@ -63,7 +110,9 @@ function quiet(libxdpName: string): void {
   try {
     dlopen(libxdpName, { libxdp_set_print: { args: [P], returns: P } }).symbols.libxdp_set_print(null);
     dlopen("libbpf.so.1", { libbpf_set_print: { args: [P], returns: P } }).symbols.libbpf_set_print(null);
-  } catch { /* older builds without the setters: stay verbose */ }
+  } catch {
+    /* older builds without the setters: stay verbose */
+  }
 }
 
 /** Views over one AF_XDP ring as libxdp mapped it: producer, consumer, flags words and descriptors. */

@@ -4,10 +4,10 @@
 // Membership changes touch only the port that changed: the others keep forwarding, and learned
 // stations stay bound to their own port.
 import { existsSync } from "node:fs";
-import { SwitchEngine, type SwitchHandle } from "../src/index.ts";
-import { DevNetmapCtl, setAdmode, type Ctl } from "../src/port/netmap-ctl.ts";
-import { run as valeRun } from "../src/port/vale-control.ts";
 import { VNET_HDR } from "../ffi/tpacket.ts";
+import { SwitchEngine, type SwitchHandle } from "../src/index.ts";
+import { type Ctl, DevNetmapCtl, setAdmode } from "../src/port/netmap-ctl.ts";
+import { run as valeRun } from "../src/port/vale-control.ts";
 
 export type Backend = "packet" | "xdp" | "vale";
 
@@ -24,7 +24,9 @@ export type Backend = "packet" | "xdp" | "vale";
  */
 export const PACKET_FRAME = 65536;
 /** Options for the host veth ends; BUNMAP_PLUGIN_PORT_CONF overrides them (keep vnet=1 and buf_size). */
-const PACKET_CONF = process.env.BUNMAP_PLUGIN_PORT_CONF ?? `@conf:vnet=1,buf_size=${PACKET_FRAME},rx=copy,rcvbuf=4194304,rx_slots=256,tx_slots=64,tx=copy`;
+const PACKET_CONF =
+  process.env.BUNMAP_PLUGIN_PORT_CONF ??
+  `@conf:vnet=1,buf_size=${PACKET_FRAME},rx=copy,rcvbuf=4194304,rx_slots=256,tx_slots=64,tx=copy`;
 export const GSO_MAX_SIZE = PACKET_FRAME - 68 /* V2 frame header */ - VNET_HDR.size - 14 - 256 /* margin */;
 /** Largest MTU (IP packet) each datapath carries whole. */
 export const MAX_MTU: Record<Backend, number> = { packet: 9000, xdp: 3504, vale: 9000 };
@@ -33,7 +35,12 @@ export function portName(kind: "packet" | "xdp", ifname: string): string {
   return kind === "packet" ? `packet:${ifname}${PACKET_CONF}` : `xdp:${ifname}`;
 }
 
-export interface PortCount { port: string; rx: number | null; tx: number | null; dropped: number | null }
+export interface PortCount {
+  port: string;
+  rx: number | null;
+  tx: number | null;
+  dropped: number | null;
+}
 
 export interface Datapath {
   readonly kind: Backend;
@@ -53,7 +60,12 @@ export class EngineSwitch implements Datapath {
   private sw: SwitchHandle | null = null;
   private readonly ids = new Map<string, number>();
 
-  constructor(readonly kind: "packet" | "xdp", private readonly name: string, private readonly engine: SwitchEngine, private readonly log: (msg: string) => void = () => {}) {}
+  constructor(
+    readonly kind: "packet" | "xdp",
+    private readonly name: string,
+    private readonly engine: SwitchEngine,
+    private readonly log: (msg: string) => void = () => {},
+  ) {}
 
   async setPorts(ifnames: string[]): Promise<void> {
     if (!this.sw) {
@@ -91,16 +103,33 @@ export class ValeSwitch implements Datapath {
   readonly kind = "vale" as const;
   private attached = new Set<string>();
   /** @param ctl where NIOCCTRL requests go (/dev/netmap by default); @param sysRoot for the admode parameter */
-  constructor(private readonly sw: string, private readonly ctl: Ctl & { close?(): void } = new DevNetmapCtl(), sysRoot = "/sys") {
+  constructor(
+    private readonly sw: string,
+    private readonly ctl: Ctl & { close?(): void } = new DevNetmapCtl(),
+    sysRoot = "/sys",
+  ) {
     // containers keep the kernel stack on their veth end: netmap must use the emulated adapter
     setAdmode("generic", sysRoot);
   }
   async setPorts(ifnames: string[]): Promise<void> {
-    for (const n of ifnames) if (!this.attached.has(n)) { valeRun(this.ctl, { op: "attach", name: `${this.sw}:${n}`, hostStack: false, conf: [0, 0, 0, 0], memId: 0 }); this.attached.add(n); }
-    for (const n of [...this.attached]) if (!ifnames.includes(n)) { valeRun(this.ctl, { op: "detach", name: `${this.sw}:${n}` }); this.attached.delete(n); }
+    for (const n of ifnames)
+      if (!this.attached.has(n)) {
+        valeRun(this.ctl, { op: "attach", name: `${this.sw}:${n}`, hostStack: false, conf: [0, 0, 0, 0], memId: 0 });
+        this.attached.add(n);
+      }
+    for (const n of [...this.attached])
+      if (!ifnames.includes(n)) {
+        valeRun(this.ctl, { op: "detach", name: `${this.sw}:${n}` });
+        this.attached.delete(n);
+      }
   }
-  counters(): PortCount[] { return [...this.attached].map((port) => ({ port, rx: null, tx: null, dropped: null })); } // VALE counts in the kernel, unexposed
-  async stop(): Promise<void> { await this.setPorts([]); this.ctl.close?.(); }
+  counters(): PortCount[] {
+    return [...this.attached].map((port) => ({ port, rx: null, tx: null, dropped: null }));
+  } // VALE counts in the kernel, unexposed
+  async stop(): Promise<void> {
+    await this.setPorts([]);
+    this.ctl.close?.();
+  }
 }
 
 export type MakeDatapath = (kind: Backend, name: string) => Datapath;
@@ -109,7 +138,11 @@ export type MakeDatapath = (kind: Backend, name: string) => Datapath;
 export function datapathFactory(log: (msg: string) => void = () => {}): { make: MakeDatapath; close(): Promise<void> } {
   let engine: SwitchEngine | null = null;
   return {
-    make: (kind, name) => (kind === "vale" ? new ValeSwitch(name) : new EngineSwitch(kind, name, (engine ??= new SwitchEngine()), log)),
-    close: async () => { await engine?.close(); engine = null; },
+    make: (kind, name) =>
+      kind === "vale" ? new ValeSwitch(name) : new EngineSwitch(kind, name, (engine ??= new SwitchEngine()), log),
+    close: async () => {
+      await engine?.close();
+      engine = null;
+    },
   };
 }

@@ -1,16 +1,36 @@
 // The "vale" network driver's behaviour, apart from HTTP: networks and endpoints (persisted), veths
 // per endpoint, one switch per network. Operations run one at a time; each either completes (state
 // row and veth both there) or leaves nothing behind.
-import type { CreateEndpoint, CreateNetwork, EndpointRef, Join } from "./schemas.ts";
-import { State, type Binding, type EndpointRow, type NetworkRow } from "./state.ts";
-import { createVeth, deleteVeth, linkExists, listMarked, macFor, markOf, markText, vethNames, type Mark, type VethOptions } from "./veth.ts";
-import { createGateway, deleteGateway, forgetNeighbour, gatewayNames, ipv4Forwarding } from "./gateway.ts";
-import { Firewall, type Published, type RoutedNet } from "./firewall.ts";
-import { Proxies } from "./proxy.ts";
-import { PortMap, type PortBinding } from "./schemas.ts";
+
 import { Value } from "@sinclair/typebox/value";
+import {
+  type Backend,
+  type Datapath,
+  datapathFactory,
+  GSO_MAX_SIZE,
+  MAX_MTU,
+  type MakeDatapath,
+  netmapAvailable,
+} from "./datapath.ts";
+import { Firewall, type Published, type RoutedNet } from "./firewall.ts";
+import { createGateway, deleteGateway, forgetNeighbour, gatewayNames, ipv4Forwarding } from "./gateway.ts";
+import { Proxies } from "./proxy.ts";
+import type { CreateEndpoint, CreateNetwork, EndpointRef, Join } from "./schemas.ts";
+import { type PortBinding, PortMap } from "./schemas.ts";
+import type { Binding, EndpointRow, NetworkRow, State } from "./state.ts";
 import { checkCidr, checkMac, checkMtu, checkOptions, checkPool } from "./validate.ts";
-import { GSO_MAX_SIZE, MAX_MTU, datapathFactory, netmapAvailable, type Backend, type Datapath, type MakeDatapath } from "./datapath.ts";
+import {
+  createVeth,
+  deleteVeth,
+  linkExists,
+  listMarked,
+  type Mark,
+  macFor,
+  markOf,
+  markText,
+  type VethOptions,
+  vethNames,
+} from "./veth.ts";
 
 export class DriverError extends Error {}
 
@@ -46,7 +66,10 @@ export class Driver {
   private readonly fw: Firewall;
   private readonly proxies: Proxies | null;
 
-  constructor(readonly state: State, opts: DriverOptions = {}) {
+  constructor(
+    readonly state: State,
+    opts: DriverOptions = {},
+  ) {
     const f = datapathFactory(opts.log);
     this.mk = opts.makeDatapath ?? f.make;
     this.closeDatapaths = f.close;
@@ -62,40 +85,72 @@ export class Driver {
     return next;
   }
 
-  activate() { return { Implements: ["NetworkDriver"] }; }
-  capabilities() { return { Scope: "local", ConnectivityScope: "local" }; }
+  activate() {
+    return { Implements: ["NetworkDriver"] };
+  }
+  capabilities() {
+    return { Scope: "local", ConnectivityScope: "local" };
+  }
 
   createNetwork(b: CreateNetwork) {
     return this.exclusive(async () => {
       const generic = checkOptions(b.Options?.[GENERIC]);
       const backend = (generic.backend ?? this.defaultBackend) as Backend;
-      if (!["packet", "xdp", "vale"].includes(backend)) throw new DriverError(`--opt backend=${backend}: use packet, xdp or vale`);
-      if (backend === "vale" && !netmapAvailable()) throw new DriverError("--opt backend=vale needs /dev/netmap (the netmap kernel module); use backend=packet or xdp");
+      if (!["packet", "xdp", "vale"].includes(backend))
+        throw new DriverError(`--opt backend=${backend}: use packet, xdp or vale`);
+      if (backend === "vale" && !netmapAvailable())
+        throw new DriverError(
+          "--opt backend=vale needs /dev/netmap (the netmap kernel module); use backend=packet or xdp",
+        );
       const mtuKey = generic[MTU_KEY] !== undefined ? MTU_KEY : "mtu";
       const mtu = generic[mtuKey] === undefined ? 1500 : checkMtu(generic[mtuKey], mtuKey);
-      for (const [d, family] of [[b.IPv4Data, 4], [b.IPv6Data, 6]] as const) {
-        if ((d?.length ?? 0) > 1) throw new DriverError(`IPv${family}Data: a vale network takes one IPv${family} subnet (got ${d!.length})`);
+      for (const [d, family] of [
+        [b.IPv4Data, 4],
+        [b.IPv6Data, 6],
+      ] as const) {
+        if ((d?.length ?? 0) > 1)
+          throw new DriverError(`IPv${family}Data: a vale network takes one IPv${family} subnet (got ${d!.length})`);
         if (d?.[0]) checkPool(d[0].Pool, d[0].Gateway, family, `IPv${family}Data[0]`);
       }
       // what a datapath cannot carry is refused here, never accepted and dropped later
-      if (mtu > MAX_MTU[backend]) throw new DriverError(`--opt ${MTU_KEY}=${mtu}: the ${backend} datapath carries frames of MTU ${MAX_MTU[backend]} at most (use backend=packet for larger)`);
+      if (mtu > MAX_MTU[backend])
+        throw new DriverError(
+          `--opt ${MTU_KEY}=${mtu}: the ${backend} datapath carries frames of MTU ${MAX_MTU[backend]} at most (use backend=packet for larger)`,
+        );
       const sw = String(generic.switch ?? generic.slice_id ?? `vale${b.NetworkID.slice(0, 6)}`);
       const name = /^vale/.test(sw) ? sw : `vale${sw}`;
-      if (!/^vale[0-9A-Za-z_]{0,11}$/.test(name)) throw new DriverError(`--opt switch=${sw}: a switch name is vale followed by up to 11 letters, digits or _`);
+      if (!/^vale[0-9A-Za-z_]{0,11}$/.test(name))
+        throw new DriverError(`--opt switch=${sw}: a switch name is vale followed by up to 11 letters, digits or _`);
       const have = this.state.network(b.NetworkID);
       if (have) return {}; // the engine retried: same network
       // networks with the same slice_id (or switch) share one switch, as VALE-docker's slices: alike
       const mate = this.state.networks().find((x) => x.switch === name);
       if (mate && (mate.backend !== backend || mate.mtu !== mtu)) {
-        throw new DriverError(`--opt slice_id: switch ${name} already carries network ${mate.id.slice(0, 12)} with backend ${mate.backend} and MTU ${mate.mtu}; networks sharing a switch must match (this one: ${backend}, ${mtu})`);
+        throw new DriverError(
+          `--opt slice_id: switch ${name} already carries network ${mate.id.slice(0, 12)} with backend ${mate.backend} and MTU ${mate.mtu}; networks sharing a switch must match (this one: ${backend}, ${mtu})`,
+        );
       }
       const internal = b.Options?.[INTERNAL] === true || b.Options?.[INTERNAL] === "true";
-      const v4 = b.IPv4Data?.[0], v6 = b.IPv6Data?.[0];
-      const gw = (v4?.Gateway ?? "").split("/")[0], gw6 = (v6?.Gateway ?? "").split("/")[0];
-      if (!internal && v4 && !ipv4Forwarding()) throw new DriverError("net.ipv4.ip_forward is 0, so the network's gateway could not route: enable it (sysctl -w net.ipv4.ip_forward=1, as Docker does) or create the network with --internal");
+      const v4 = b.IPv4Data?.[0],
+        v6 = b.IPv6Data?.[0];
+      const gw = (v4?.Gateway ?? "").split("/")[0],
+        gw6 = (v6?.Gateway ?? "").split("/")[0];
+      if (!internal && v4 && !ipv4Forwarding())
+        throw new DriverError(
+          "net.ipv4.ip_forward is 0, so the network's gateway could not route: enable it (sysctl -w net.ipv4.ip_forward=1, as Docker does) or create the network with --internal",
+        );
       const row: NetworkRow = {
-        id: b.NetworkID, switch: name, backend, mtu, gateway: gw, options: JSON.stringify(b.Options ?? {}), created: Date.now(),
-        internal: internal ? 1 : 0, pool: v4?.Pool ?? "", gateway6: gw6, pool6: v6?.Pool ?? "",
+        id: b.NetworkID,
+        switch: name,
+        backend,
+        mtu,
+        gateway: gw,
+        options: JSON.stringify(b.Options ?? {}),
+        created: Date.now(),
+        internal: internal ? 1 : 0,
+        pool: v4?.Pool ?? "",
+        gateway6: gw6,
+        pool6: v6?.Pool ?? "",
       };
       // the gateway's addresses live on a host interface that is a port of the switch
       const gwPort = hasGateway(row);
@@ -138,7 +193,8 @@ export class Driver {
       if (b.Interface?.AddressIPv6) checkCidr(b.Interface.AddressIPv6, 6, "Interface.AddressIPv6");
       const old = this.state.endpoint(b.EndpointID);
       if (old) {
-        if (old.network !== n.id) throw new DriverError(`endpoint ${b.EndpointID.slice(0, 12)} belongs to another network`);
+        if (old.network !== n.id)
+          throw new DriverError(`endpoint ${b.EndpointID.slice(0, 12)} belongs to another network`);
         return given ? { Interface: {} } : { Interface: { MacAddress: old.mac } };
       }
       const mac = (given || macFor(b.EndpointID, b.Interface?.Address ?? "")).toLowerCase();
@@ -146,7 +202,18 @@ export class Driver {
       const { host, cont } = this.freeNames(mark);
       createVeth(host, cont, mac, n.mtu, this.vethOptions(n.backend as Backend), mark);
       try {
-        this.state.addEndpoint({ id: b.EndpointID, network: n.id, host_if: host, cont_if: cont, mac, address: b.Interface?.Address ?? "", address6: b.Interface?.AddressIPv6 ?? "", joined: 0, sandbox: "", ports: "[]" });
+        this.state.addEndpoint({
+          id: b.EndpointID,
+          network: n.id,
+          host_if: host,
+          cont_if: cont,
+          mac,
+          address: b.Interface?.Address ?? "",
+          address6: b.Interface?.AddressIPv6 ?? "",
+          joined: 0,
+          sandbox: "",
+          ports: "[]",
+        });
       } catch (e) {
         deleteVeth(host);
         throw e;
@@ -158,7 +225,14 @@ export class Driver {
 
   private makeGateway(n: NetworkRow): void {
     const len = (cidr: string) => cidr.split("/")[1];
-    createGateway({ networkId: n.id, instance: this.state.instance, mtu: n.mtu, v4: n.gateway ? `${n.gateway}/${len(n.pool)}` : "", v6: n.gateway6 ? `${n.gateway6}/${len(n.pool6)}` : "", veth: this.vethOptions(n.backend as Backend) });
+    createGateway({
+      networkId: n.id,
+      instance: this.state.instance,
+      mtu: n.mtu,
+      v4: n.gateway ? `${n.gateway}/${len(n.pool)}` : "",
+      v6: n.gateway6 ? `${n.gateway6}/${len(n.pool6)}` : "",
+      veth: this.vethOptions(n.backend as Backend),
+    });
   }
 
   /** Names for an endpoint's veths that nothing else holds (another endpoint whose ID starts alike,
@@ -169,7 +243,8 @@ export class Driver {
       const c = vethNames(mark.id, attempt);
       const m = markOf(c.host);
       if (m && markText(m) === markText(mark) && !this.state.ifInUse(c.host)) deleteVeth(c.host);
-      if (!linkExists(c.host) && !linkExists(c.cont) && !this.state.ifInUse(c.host) && !this.state.ifInUse(c.cont)) return c;
+      if (!linkExists(c.host) && !linkExists(c.cont) && !this.state.ifInUse(c.host) && !this.state.ifInUse(c.cont))
+        return c;
     }
     throw new DriverError(`endpoint ${mark.id.slice(0, 12)}: no free interface name after 16 tries`);
   }
@@ -182,7 +257,16 @@ export class Driver {
 
   endpointOperInfo(b: EndpointRef) {
     const e = this.needEp(b);
-    return { Value: { host_interface: e.host_if, container_interface: e.cont_if, mac: e.mac, address: e.address, joined: !!e.joined, ports: this.state.ports(e) } };
+    return {
+      Value: {
+        host_interface: e.host_if,
+        container_interface: e.cont_if,
+        mac: e.mac,
+        address: e.address,
+        joined: !!e.joined,
+        ports: this.state.ports(e),
+      },
+    };
   }
 
   /** Docker's port bindings for the container (-p): DNAT from the host's ports to the endpoint. */
@@ -196,9 +280,14 @@ export class Driver {
         throw new DriverError(`Options.${PORTMAP}${first?.path ?? ""}: ${first?.message ?? "invalid"}`);
       }
       const want = raw.filter((p) => !(p.HostIP ?? "").includes(":")); // IPv6 host addresses: IPv4 NAT only (README)
-      if (want.length && (n.internal || !n.pool)) throw new DriverError(`network ${n.id.slice(0, 12)} is internal: it publishes no ports`);
-      if (want.length && !e.address) throw new DriverError(`endpoint ${e.id.slice(0, 12)} has no IPv4 address to publish ports to`);
-      const taken = this.state.endpoints().filter((x) => x.id !== e.id).flatMap((x) => this.state.ports(x).map((p) => ({ ...p, ep: x.id })));
+      if (want.length && (n.internal || !n.pool))
+        throw new DriverError(`network ${n.id.slice(0, 12)} is internal: it publishes no ports`);
+      if (want.length && !e.address)
+        throw new DriverError(`endpoint ${e.id.slice(0, 12)} has no IPv4 address to publish ports to`);
+      const taken = this.state
+        .endpoints()
+        .filter((x) => x.id !== e.id)
+        .flatMap((x) => this.state.ports(x).map((p) => ({ ...p, ep: x.id })));
       const chosen: Binding[] = [];
       for (const p of want) chosen.push(this.bindPort(p, [...taken, ...chosen.map((c) => ({ ...c, ep: e.id }))]));
       this.state.setPorts(e.id, chosen);
@@ -220,12 +309,15 @@ export class Driver {
     if (!proto) throw new DriverError(`Options.${PORTMAP}: protocol ${p.Proto} is not tcp (6), udp (17) or sctp (132)`);
     const hostIp = p.HostIP === "0.0.0.0" ? "" : (p.HostIP ?? "");
     const [lo, hi] = p.HostPort ? [p.HostPort, Math.max(p.HostPort, p.HostPortEnd ?? 0)] : EPHEMERAL;
-    const clash = (port: number) => taken.find((t) => t.proto === proto && t.hostPort === port && (!t.hostIp || !hostIp || t.hostIp === hostIp));
+    const clash = (port: number) =>
+      taken.find((t) => t.proto === proto && t.hostPort === port && (!t.hostIp || !hostIp || t.hostIp === hostIp));
     for (let port = lo; port <= hi; port++) if (!clash(port)) return { proto, hostIp, hostPort: port, port: p.Port };
     const c = clash(lo)!;
-    throw new DriverError(lo === hi
-      ? `port ${hostIp || "0.0.0.0"}:${lo}/${proto} is already published for endpoint ${c.ep.slice(0, 12)}`
-      : `no free host port in ${lo}-${hi}/${proto}`);
+    throw new DriverError(
+      lo === hi
+        ? `port ${hostIp || "0.0.0.0"}:${lo}/${proto} is already published for endpoint ${c.ep.slice(0, 12)}`
+        : `no free host port in ${lo}-${hi}/${proto}`,
+    );
   }
 
   revokeExternalConnectivity(b: EndpointRef) {
@@ -247,8 +339,13 @@ export class Driver {
   private async applyRouting(): Promise<void> {
     const routed = this.state.networks().filter((n) => !n.internal && n.pool && n.gateway);
     const nets: RoutedNet[] = routed.map((n) => ({ bridge: gatewayNames(n.id).host, subnet: n.pool }));
-    const pubs: Published[] = routed.flatMap((n) => this.state.endpoints(n.id).flatMap((e) =>
-      this.state.ports(e).map((p) => ({ ...p, bridge: gatewayNames(n.id).host, ip: e.address.split("/")[0] }))));
+    const pubs: Published[] = routed.flatMap((n) =>
+      this.state
+        .endpoints(n.id)
+        .flatMap((e) =>
+          this.state.ports(e).map((p) => ({ ...p, bridge: gatewayNames(n.id).host, ip: e.address.split("/")[0] })),
+        ),
+    );
     try {
       this.fw.apply(nets, pubs);
     } catch (e) {
@@ -278,7 +375,10 @@ export class Driver {
     return this.exclusive(async () => {
       const e = this.needEp(b);
       const n = this.need(e.network);
-      if (!linkExists(e.host_if)) throw new DriverError(`endpoint ${e.id.slice(0, 12)}: its veth ${e.host_if} is gone; remove and recreate the endpoint`);
+      if (!linkExists(e.host_if))
+        throw new DriverError(
+          `endpoint ${e.id.slice(0, 12)}: its veth ${e.host_if} is gone; remove and recreate the endpoint`,
+        );
       this.state.setJoined(e.id, true, b.SandboxKey);
       try {
         await this.sync(n);
@@ -324,9 +424,17 @@ export class Driver {
     for (const x of nets) {
       const gw = gatewayNames(x.id).sw;
       if (hasGateway(x) && linkExists(gw)) ports.push(gw);
-      ports.push(...this.state.endpoints(x.id).filter((e) => e.joined && linkExists(e.host_if)).map((e) => e.host_if));
+      ports.push(
+        ...this.state
+          .endpoints(x.id)
+          .filter((e) => e.joined && linkExists(e.host_if))
+          .map((e) => e.host_if),
+      );
     }
-    if (!dp) { dp = this.mk(n.backend as Backend, n.switch); this.paths.set(n.switch, dp); }
+    if (!dp) {
+      dp = this.mk(n.backend as Backend, n.switch);
+      this.paths.set(n.switch, dp);
+    }
     await dp.setPorts(ports);
   }
 
@@ -335,8 +443,15 @@ export class Driver {
     return this.exclusive(async () => {
       // only interfaces marked with this state's identity, for something the state does not hold
       const eps = new Map(this.state.endpoints().map((e) => [e.id, e.host_if]));
-      const gws = new Set(this.state.networks().filter(hasGateway).map((n) => gatewayNames(n.id).sw));
-      const orphans = listMarked(this.state.instance).filter((m) => (m.kind === "ep" ? eps.get(m.id) !== m.name : !(gws.has(m.name) && gatewayNames(m.id).sw === m.name)));
+      const gws = new Set(
+        this.state
+          .networks()
+          .filter(hasGateway)
+          .map((n) => gatewayNames(n.id).sw),
+      );
+      const orphans = listMarked(this.state.instance).filter((m) =>
+        m.kind === "ep" ? eps.get(m.id) !== m.name : !(gws.has(m.name) && gatewayNames(m.id).sw === m.name),
+      );
       for (const o of orphans) deleteVeth(o.name);
       for (const n of this.state.networks()) {
         // a gateway lost with the host's interfaces (a reboot) comes back with its addresses
@@ -344,15 +459,32 @@ export class Driver {
         await this.sync(n);
       }
       await this.applyRouting();
-      return { networks: this.state.networks().length, endpoints: this.state.endpoints().length, orphansRemoved: orphans.length };
+      return {
+        networks: this.state.networks().length,
+        endpoints: this.state.endpoints().length,
+        orphansRemoved: orphans.length,
+      };
     });
   }
 
   view() {
     return this.state.networks().map((n) => ({
-      id: n.id, switch: n.switch, backend: n.backend, mtu: n.mtu, gateway: n.gateway, gateway6: n.gateway6, internal: !!n.internal,
+      id: n.id,
+      switch: n.switch,
+      backend: n.backend,
+      mtu: n.mtu,
+      gateway: n.gateway,
+      gateway6: n.gateway6,
+      internal: !!n.internal,
       gateway_interface: hasGateway(n) ? gatewayNames(n.id).host : null,
-      endpoints: this.state.endpoints(n.id).map((e) => ({ id: e.id, host_interface: e.host_if, mac: e.mac, address: e.address, joined: !!e.joined, ports: this.state.ports(e) })),
+      endpoints: this.state.endpoints(n.id).map((e) => ({
+        id: e.id,
+        host_interface: e.host_if,
+        mac: e.mac,
+        address: e.address,
+        joined: !!e.joined,
+        ports: this.state.ports(e),
+      })),
       ports: this.paths.get(n.switch)?.counters() ?? [],
     }));
   }
@@ -373,7 +505,8 @@ export class Driver {
   private needEp(b: EndpointRef): EndpointRow {
     const e = this.state.endpoint(b.EndpointID);
     if (!e) throw new DriverError(`endpoint ${b.EndpointID.slice(0, 12)} not found`);
-    if (e.network !== b.NetworkID) throw new DriverError(`endpoint ${b.EndpointID.slice(0, 12)} is not on network ${b.NetworkID.slice(0, 12)}`);
+    if (e.network !== b.NetworkID)
+      throw new DriverError(`endpoint ${b.EndpointID.slice(0, 12)} is not on network ${b.NetworkID.slice(0, 12)}`);
     return e;
   }
 }

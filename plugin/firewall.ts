@@ -27,7 +27,11 @@ export interface Published {
 
 /** Our chains, named with the plugin state's identity (State.instance): two plugins with their own
  * state never touch each other's rules. */
-export const chains = (instance: string) => ({ forward: `BUNMAP-FWD-${instance}`, postrouting: `BUNMAP-POST-${instance}`, dnat: `BUNMAP-DNAT-${instance}` });
+export const chains = (instance: string) => ({
+  forward: `BUNMAP-FWD-${instance}`,
+  postrouting: `BUNMAP-POST-${instance}`,
+  dnat: `BUNMAP-DNAT-${instance}`,
+});
 type Chains = ReturnType<typeof chains>;
 
 /** The jumps into our chains: [table, built-in chain, rule]. FORWARD's goes first (position 1) so
@@ -49,7 +53,9 @@ export function ruleset(CHAIN: Chains, nets: RoutedNet[], pubs: Published[]): st
     // (a client routing straight to the container's port is refused), nothing else
     f.push(`-A ${CHAIN.forward} -o ${b} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`);
     for (const p of pubs.filter((x) => x.bridge === b)) {
-      f.push(`-A ${CHAIN.forward} -d ${p.ip}/32 ! -i ${b} -o ${b} -p ${p.proto} -m conntrack --ctstate DNAT -m ${p.proto} --dport ${p.port} -j ACCEPT`);
+      f.push(
+        `-A ${CHAIN.forward} -d ${p.ip}/32 ! -i ${b} -o ${b} -p ${p.proto} -m conntrack --ctstate DNAT -m ${p.proto} --dport ${p.port} -j ACCEPT`,
+      );
     }
     f.push(`-A ${CHAIN.forward} ! -i ${b} -o ${b} -j DROP`);
     // out of the network: anywhere (other vale networks drop it above, as new traffic into them)
@@ -58,7 +64,9 @@ export function ruleset(CHAIN: Chains, nets: RoutedNet[], pubs: Published[]): st
   }
   for (const p of pubs) {
     const dst = p.hostIp ? `-d ${p.hostIp}/32 ` : "";
-    n.push(`-A ${CHAIN.dnat} ${dst}! -i ${p.bridge} -p ${p.proto} -m ${p.proto} --dport ${p.hostPort} -j DNAT --to-destination ${p.ip}:${p.port}`);
+    n.push(
+      `-A ${CHAIN.dnat} ${dst}! -i ${p.bridge} -p ${p.proto} -m ${p.proto} --dport ${p.hostPort} -j DNAT --to-destination ${p.ip}:${p.port}`,
+    );
   }
   return [...f, "COMMIT", ...n, "COMMIT", ""].join("\n");
 }
@@ -69,7 +77,10 @@ export class Firewall {
   private readonly CHAIN: Chains;
   private readonly JUMPS: [string, string, string[]][];
   /** @param instance the plugin state's identity; @param prefix runs the tools through this (tests: ["ip", "netns", "exec", NS]) */
-  constructor(instance: string, private readonly prefix: string[] = []) {
+  constructor(
+    instance: string,
+    private readonly prefix: string[] = [],
+  ) {
     this.CHAIN = chains(instance);
     this.JUMPS = jumps(this.CHAIN);
   }
@@ -77,13 +88,19 @@ export class Firewall {
   private run(cmd: string[], input?: string): { ok: boolean; out: string; err: string } {
     const argv = [...this.prefix, ...cmd];
     const r = spawnSync(argv[0], argv.slice(1), { encoding: "utf8", input });
-    if (r.error) throw new FirewallError(`${cmd[0]}: ${r.error.message} (install iptables, or create the network with --internal)`);
+    if (r.error)
+      throw new FirewallError(
+        `${cmd[0]}: ${r.error.message} (install iptables, or create the network with --internal)`,
+      );
     return { ok: r.status === 0, out: r.stdout ?? "", err: (r.stderr ?? "").trim() };
   }
 
   /** Make our chains hold exactly these networks' rules; with none left, remove chains and jumps. */
   apply(nets: RoutedNet[], pubs: Published[]): void {
-    if (!nets.length) { this.remove(); return; }
+    if (!nets.length) {
+      this.remove();
+      return;
+    }
     const r = this.run(["iptables-restore", "--noflush"], ruleset(this.CHAIN, nets, pubs));
     if (!r.ok) throw new FirewallError(`iptables-restore: ${r.err}`);
     for (const [table, chain, rule] of this.JUMPS) {
@@ -102,7 +119,10 @@ export class Firewall {
         if (!d.ok) throw new FirewallError(`iptables -t ${table} -D ${chain}: ${d.err}`);
       }
     }
-    for (const [table, names] of [["filter", [this.CHAIN.forward]], ["nat", [this.CHAIN.postrouting, this.CHAIN.dnat]]] as const) {
+    for (const [table, names] of [
+      ["filter", [this.CHAIN.forward]],
+      ["nat", [this.CHAIN.postrouting, this.CHAIN.dnat]],
+    ] as const) {
       for (const c of names) {
         if (!this.run(["iptables", "-w", "-t", table, "-S", c]).ok) continue; // not there
         const x = this.run(["iptables", "-w", "-t", table, "-F", c]);
@@ -115,11 +135,22 @@ export class Firewall {
   /** Our rules as iptables -S prints them (tests, diagnostics). */
   list(): string[] {
     const out: string[] = [];
-    for (const [table, c] of [["filter", this.CHAIN.forward], ["nat", this.CHAIN.postrouting], ["nat", this.CHAIN.dnat]]) {
+    for (const [table, c] of [
+      ["filter", this.CHAIN.forward],
+      ["nat", this.CHAIN.postrouting],
+      ["nat", this.CHAIN.dnat],
+    ]) {
       const r = this.run(["iptables", "-w", "-t", table, "-S", c]);
-      if (r.ok) out.push(...r.out.trim().split("\n").map((l) => `${table} ${l}`));
+      if (r.ok)
+        out.push(
+          ...r.out
+            .trim()
+            .split("\n")
+            .map((l) => `${table} ${l}`),
+        );
     }
-    for (const [table, chain, rule] of this.JUMPS) if (this.run(["iptables", "-w", "-t", table, "-C", chain, ...rule]).ok) out.push(`${table} jump ${chain}`);
+    for (const [table, chain, rule] of this.JUMPS)
+      if (this.run(["iptables", "-w", "-t", table, "-C", chain, ...rule]).ok) out.push(`${table} jump ${chain}`);
     return out;
   }
 }

@@ -1,16 +1,30 @@
 // A network's gateway: a veth pair whose host-stack end (vg…) holds the gateway addresses and whose
 // other end (vs…) is a port of the network's switch, like any container's. The host reaches the
 // containers through it, they reach the host, and routed traffic (NAT, published ports) crosses it.
-import { readFileSync } from "node:fs";
+
 import { createHash } from "node:crypto";
-import { createVeth, deleteVeth, ip, linkExists, macFor, markOf, markText, silenceIpv6, type Mark, type VethOptions } from "./veth.ts";
+import { readFileSync } from "node:fs";
+import {
+  createVeth,
+  deleteVeth,
+  ip,
+  linkExists,
+  type Mark,
+  macFor,
+  markOf,
+  markText,
+  silenceIpv6,
+  type VethOptions,
+} from "./veth.ts";
 
 export const GW_HOST_PREFIX = "vg";
 export const GW_SWITCH_PREFIX = "vs";
 
 /** Interface names for a network's gateway (IFNAMSIZ 16: 2 + 12 hex). */
 export function gatewayNames(networkId: string): { host: string; sw: string } {
-  const h = /^[0-9a-f]{12}/.test(networkId) ? networkId.slice(0, 12) : createHash("sha256").update(networkId).digest("hex").slice(0, 12);
+  const h = /^[0-9a-f]{12}/.test(networkId)
+    ? networkId.slice(0, 12)
+    : createHash("sha256").update(networkId).digest("hex").slice(0, 12);
   return { host: GW_HOST_PREFIX + h, sw: GW_SWITCH_PREFIX + h };
 }
 
@@ -35,7 +49,10 @@ export function createGateway(g: GatewaySpec): { host: string; sw: string } {
     const m = markOf(sw);
     // an orphan of ours from a crash before the network's row was written goes; anything else stays
     if (m && markText(m) === markText(mark)) deleteVeth(sw);
-    else throw new Error(`interface ${name} exists and is not this network's gateway; it is left alone (rename or remove it)`);
+    else
+      throw new Error(
+        `interface ${name} exists and is not this network's gateway; it is left alone (rename or remove it)`,
+      );
   }
   createVeth(sw, host, macFor(`gateway:${g.networkId}`), g.mtu, g.veth, mark);
   const steps: string[][] = [];
@@ -59,7 +76,11 @@ export function deleteGateway(networkId: string): void {
 
 /** Is the kernel forwarding IPv4 (needed to route between a network's gateway and the outside)? */
 export function ipv4Forwarding(): boolean {
-  try { return readFileSync("/proc/sys/net/ipv4/ip_forward", "utf8").trim() === "1"; } catch { return false; }
+  try {
+    return readFileSync("/proc/sys/net/ipv4/ip_forward", "utf8").trim() === "1";
+  } catch {
+    return false;
+  }
 }
 
 /** Forget the gateway's neighbour entry for an address whose endpoint leaves: its next holder may

@@ -1,7 +1,7 @@
 // One plugin per state directory and per socket. The lock (flock on vale.lock beside the database)
 // is held for the process's life and released by the kernel when it ends, however it ends; the
 // socket is taken only if nothing answers on it, and given back only if it is still the one we made.
-import { existsSync, readFileSync, statSync, unlinkSync, chmodSync, chownSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, readFileSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import * as libc from "../ffi/libc.ts";
 
 export class InstanceError extends Error {}
@@ -12,8 +12,16 @@ export function lockStateDir(dir: string): { release(): void } {
   const fd = libc.open(path, libc.O_RDWR | libc.O_CREAT, 0o600);
   if (!libc.tryLock(fd)) {
     libc.close(fd);
-    const pid = (() => { try { return readFileSync(path, "utf8").trim(); } catch { return "?"; } })();
-    throw new InstanceError(`another vale plugin (pid ${pid}) uses the state directory ${dir}; stop it first (one plugin per state directory)`);
+    const pid = (() => {
+      try {
+        return readFileSync(path, "utf8").trim();
+      } catch {
+        return "?";
+      }
+    })();
+    throw new InstanceError(
+      `another vale plugin (pid ${pid}) uses the state directory ${dir}; stop it first (one plugin per state directory)`,
+    );
   }
   writeFileSync(path, `${process.pid}\n`); // the lock is on the open file, not its contents
   return { release: () => libc.close(fd) };
@@ -22,16 +30,27 @@ export function lockStateDir(dir: string): { release(): void } {
 /** Refuse a socket path something answers on; remove a stale one (nobody listening). */
 export async function claimSocket(sock: string): Promise<void> {
   if (!existsSync(sock)) return;
-  const answered = await fetch("http://plugin/Plugin.Activate", { method: "POST", unix: sock, signal: AbortSignal.timeout(2000) } as RequestInit)
-    .then(() => true, () => false);
-  if (answered) throw new InstanceError(`${sock} is served by another process (it answered Plugin.Activate): stop that plugin first, or set BUNMAP_PLUGIN_SOCK`);
+  const answered = await fetch("http://plugin/Plugin.Activate", {
+    method: "POST",
+    unix: sock,
+    signal: AbortSignal.timeout(2000),
+  } as RequestInit).then(
+    () => true,
+    () => false,
+  );
+  if (answered)
+    throw new InstanceError(
+      `${sock} is served by another process (it answered Plugin.Activate): stop that plugin first, or set BUNMAP_PLUGIN_SOCK`,
+    );
   unlinkSync(sock);
 }
 
 /** Mode 0600 (or 0660 with the named group), whatever the umask; returns the inode to recognise it by. */
 export function secureSocket(sock: string, group?: string): number {
   if (group) {
-    const line = readFileSync("/etc/group", "utf8").split("\n").find((l) => l.split(":")[0] === group);
+    const line = readFileSync("/etc/group", "utf8")
+      .split("\n")
+      .find((l) => l.split(":")[0] === group);
     if (!line) throw new InstanceError(`BUNMAP_PLUGIN_GROUP=${group}: no such group in /etc/group`);
     chownSync(sock, process.getuid?.() ?? 0, Number(line.split(":")[2]));
     chmodSync(sock, 0o660);
@@ -45,6 +64,7 @@ export function secureSocket(sock: string, group?: string): number {
 export function releaseSocket(sock: string, ino: number): void {
   try {
     if (statSync(sock).ino === ino) unlinkSync(sock);
-  } catch { /* already gone */ }
+  } catch {
+    /* already gone */
+  }
 }
-

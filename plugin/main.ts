@@ -3,11 +3,11 @@
 // plugin per state directory and per socket; files and socket private to root whatever the umask.
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { State } from "./state.ts";
-import { Driver } from "./driver.ts";
 import { makeApp } from "./app.ts";
-import { claimSocket, lockStateDir, releaseSocket, secureSocket } from "./instance.ts";
 import type { Backend } from "./datapath.ts";
+import { Driver } from "./driver.ts";
+import { claimSocket, lockStateDir, releaseSocket, secureSocket } from "./instance.ts";
+import { State } from "./state.ts";
 
 const sock = process.env.BUNMAP_PLUGIN_SOCK ?? "/run/docker/plugins/vale.sock";
 const dbPath = process.env.BUNMAP_PLUGIN_DB ?? "/var/lib/bunmap/vale.db";
@@ -17,7 +17,8 @@ const fail = (msg: string): never => {
   process.stderr.write(`plugin: ${msg}\n`);
   process.exit(1);
 };
-if (backend && !["packet", "xdp", "vale"].includes(backend)) fail(`BUNMAP_PLUGIN_BACKEND=${backend}: use packet, xdp or vale`);
+if (backend && !["packet", "xdp", "vale"].includes(backend))
+  fail(`BUNMAP_PLUGIN_BACKEND=${backend}: use packet, xdp or vale`);
 
 // everything this process creates (state directory, database, WAL, socket) is the owner's only
 process.umask(0o077);
@@ -46,7 +47,9 @@ try {
   await app.stop();
   fail((e as Error).message);
 }
-process.stdout.write(`vale plugin listening on ${sock} (datapath ${driver.defaultBackend}; restored ${restored.networks} networks, ${restored.endpoints} endpoints, removed ${restored.orphansRemoved} orphan veths)\n`);
+process.stdout.write(
+  `vale plugin listening on ${sock} (datapath ${driver.defaultBackend}; restored ${restored.networks} networks, ${restored.endpoints} endpoints, removed ${restored.orphansRemoved} orphan veths)\n`,
+);
 
 let stopping = false;
 const stop = async () => {

@@ -19,14 +19,21 @@ export interface ProxySpec {
 const key = (p: ProxySpec) => `${p.proto}:${p.hostIp || "0.0.0.0"}:${p.hostPort}>${p.ip}:${p.port}`;
 const UDP_IDLE_MS = 60_000;
 
-interface Running { close(): void }
+interface Running {
+  close(): void;
+}
 
 function tcpProxy(p: ProxySpec): Promise<Running> {
   const conns = new Set<net.Socket>();
   const srv = net.createServer((c) => {
     const u = net.connect(p.port, p.ip);
     conns.add(c).add(u);
-    const end = () => { c.destroy(); u.destroy(); conns.delete(c); conns.delete(u); };
+    const end = () => {
+      c.destroy();
+      u.destroy();
+      conns.delete(c);
+      conns.delete(u);
+    };
     c.on("error", end).on("close", end);
     u.on("error", end).on("close", end);
     c.pipe(u);
@@ -36,7 +43,12 @@ function tcpProxy(p: ProxySpec): Promise<Running> {
     srv.once("error", reject);
     srv.listen({ host: p.hostIp || "0.0.0.0", port: p.hostPort, exclusive: true }, () => {
       srv.off("error", reject);
-      resolve({ close: () => { srv.close(); for (const s of conns) s.destroy(); } });
+      resolve({
+        close: () => {
+          srv.close();
+          for (const s of conns) s.destroy();
+        },
+      });
     });
   });
 }
@@ -50,20 +62,35 @@ function udpProxy(p: ProxySpec): Promise<Running> {
     if (!c) {
       const sock = dgram.createSocket("udp4");
       sock.on("message", (reply) => front.send(reply, from.port, from.address));
-      sock.on("error", () => { sock.close(); clients.delete(id); });
+      sock.on("error", () => {
+        sock.close();
+        clients.delete(id);
+      });
       c = { sock, timer: setTimeout(() => undefined, 0) };
       clients.set(id, c);
     }
     clearTimeout(c.timer);
     const cur = c;
-    c.timer = setTimeout(() => { cur.sock.close(); clients.delete(id); }, UDP_IDLE_MS);
+    c.timer = setTimeout(() => {
+      cur.sock.close();
+      clients.delete(id);
+    }, UDP_IDLE_MS);
     c.sock.send(msg, p.port, p.ip);
   });
   return new Promise((resolve, reject) => {
     front.once("error", reject);
     front.bind(p.hostPort, p.hostIp || "0.0.0.0", () => {
       front.off("error", reject);
-      resolve({ close: () => { front.close(); for (const c of clients.values()) { clearTimeout(c.timer); c.sock.close(); } clients.clear(); } });
+      resolve({
+        close: () => {
+          front.close();
+          for (const c of clients.values()) {
+            clearTimeout(c.timer);
+            c.sock.close();
+          }
+          clients.clear();
+        },
+      });
     });
   });
 }
@@ -76,7 +103,11 @@ export class Proxies {
    * bound rejects with the kernel's reason (what else was started stays, the caller decides). */
   async sync(want: ProxySpec[]): Promise<void> {
     const keys = new Set(want.map(key));
-    for (const [k, r] of this.running) if (!keys.has(k)) { r.close(); this.running.delete(k); }
+    for (const [k, r] of this.running)
+      if (!keys.has(k)) {
+        r.close();
+        this.running.delete(k);
+      }
     for (const p of want) {
       const k = key(p);
       if (this.running.has(k)) continue;

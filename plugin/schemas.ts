@@ -2,7 +2,7 @@
 // as a TypeBox schema. Docker sends no Content-Type and empty bodies for Activate/GetCapabilities,
 // so bodies are parsed by hand (plugin/app.ts) and checked here; extra keys are allowed (the engine
 // adds fields over time), missing required ones are an error.
-import { Type, type Static, type TSchema } from "@sinclair/typebox";
+import { type Static, type TSchema, Type } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 
 const Id = Type.String({ minLength: 1, maxLength: 128, pattern: "^[0-9A-Za-z_.-]+$" });
@@ -40,7 +40,11 @@ export const Join = Type.Object({
   SandboxKey: Type.String({ minLength: 1 }),
   Options: Type.Optional(Type.Union([Options, Type.Null()])),
 });
-export const ProgramExternalConnectivity = Type.Object({ NetworkID: Id, EndpointID: Id, Options: Type.Optional(Type.Union([Options, Type.Null()])) });
+export const ProgramExternalConnectivity = Type.Object({
+  NetworkID: Id,
+  EndpointID: Id,
+  Options: Type.Optional(Type.Union([Options, Type.Null()])),
+});
 /** One -p binding as Docker sends it (types.PortBinding; Proto 6 tcp, 17 udp, 132 sctp). */
 export const PortBinding = Type.Object({
   Proto: Type.Integer(),
@@ -70,7 +74,11 @@ export class BadRequest extends Error {}
 /** Parse a body Docker sent (maybe empty, no Content-Type) and check it; throws BadRequest. */
 export function parseBody<S extends TSchema>(schema: S, text: string): Static<S> {
   let v: unknown;
-  try { v = text.trim() ? JSON.parse(text) : {}; } catch (e) { throw new BadRequest(`malformed JSON: ${(e as Error).message}`); }
+  try {
+    v = text.trim() ? JSON.parse(text) : {};
+  } catch (e) {
+    throw new BadRequest(`malformed JSON: ${(e as Error).message}`);
+  }
   if (!Value.Check(schema, v)) {
     const first = [...Value.Errors(schema, v)][0];
     throw new BadRequest(first ? `invalid request: ${first.path || "body"} ${first.message}` : "invalid request");

@@ -1,40 +1,71 @@
 // What the driver must not forget across restarts: networks and endpoints, in SQLite (bun:sqlite),
 // each change one transaction, WAL + synchronous=FULL so an acknowledged answer is on disk.
 import { Database } from "bun:sqlite";
-import { Type, type Static, type TSchema } from "@sinclair/typebox";
-import { Value } from "@sinclair/typebox/value";
-import { chmodSync, existsSync, mkdirSync } from "node:fs";
 import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
+import { type Static, type TSchema, Type } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
 
 /** Rows as they must come back from the file: anything else is a damaged database, said plainly. */
 export const NetworkRowSchema = Type.Object({
-  id: Type.String({ minLength: 1 }), switch: Type.String({ pattern: "^vale[0-9A-Za-z_]*$" }),
+  id: Type.String({ minLength: 1 }),
+  switch: Type.String({ pattern: "^vale[0-9A-Za-z_]*$" }),
   backend: Type.Union([Type.Literal("packet"), Type.Literal("xdp"), Type.Literal("vale")]),
-  mtu: Type.Integer({ minimum: 68, maximum: 9000 }), gateway: Type.String(), options: Type.String(), created: Type.Number(),
-  internal: Type.Union([Type.Literal(0), Type.Literal(1)]), pool: Type.String(), gateway6: Type.String(), pool6: Type.String(),
+  mtu: Type.Integer({ minimum: 68, maximum: 9000 }),
+  gateway: Type.String(),
+  options: Type.String(),
+  created: Type.Number(),
+  internal: Type.Union([Type.Literal(0), Type.Literal(1)]),
+  pool: Type.String(),
+  gateway6: Type.String(),
+  pool6: Type.String(),
 });
 /** A published port as stored: what Docker asked for, with the host port chosen. */
 export const BindingSchema = Type.Object({
   proto: Type.Union([Type.Literal("tcp"), Type.Literal("udp"), Type.Literal("sctp")]),
-  hostIp: Type.String(), hostPort: Type.Integer({ minimum: 1, maximum: 65535 }), port: Type.Integer({ minimum: 1, maximum: 65535 }),
+  hostIp: Type.String(),
+  hostPort: Type.Integer({ minimum: 1, maximum: 65535 }),
+  port: Type.Integer({ minimum: 1, maximum: 65535 }),
 });
 export type Binding = Static<typeof BindingSchema>;
 export const EndpointRowSchema = Type.Object({
-  id: Type.String({ minLength: 1 }), network: Type.String({ minLength: 1 }),
-  host_if: Type.String({ pattern: "^vh[0-9a-f]{12}$" }), cont_if: Type.String({ pattern: "^vc[0-9a-f]{12}$" }),
-  mac: Type.String({ pattern: "^([0-9a-f]{2}:){5}[0-9a-f]{2}$" }), address: Type.String(), address6: Type.String(),
-  joined: Type.Union([Type.Literal(0), Type.Literal(1)]), sandbox: Type.String(), ports: Type.String(),
+  id: Type.String({ minLength: 1 }),
+  network: Type.String({ minLength: 1 }),
+  host_if: Type.String({ pattern: "^vh[0-9a-f]{12}$" }),
+  cont_if: Type.String({ pattern: "^vc[0-9a-f]{12}$" }),
+  mac: Type.String({ pattern: "^([0-9a-f]{2}:){5}[0-9a-f]{2}$" }),
+  address: Type.String(),
+  address6: Type.String(),
+  joined: Type.Union([Type.Literal(0), Type.Literal(1)]),
+  sandbox: Type.String(),
+  ports: Type.String(),
 });
 export interface NetworkRow {
-  id: string; switch: string; backend: string; mtu: number; gateway: string; options: string; created: number;
+  id: string;
+  switch: string;
+  backend: string;
+  mtu: number;
+  gateway: string;
+  options: string;
+  created: number;
   /** 1: --internal (no gateway port, no NAT) */
   internal: number;
   /** IPv4 subnet ("" without IPv4), IPv6 gateway and subnet ("" without IPv6) */
-  pool: string; gateway6: string; pool6: string;
+  pool: string;
+  gateway6: string;
+  pool6: string;
 }
 export interface EndpointRow {
-  id: string; network: string; host_if: string; cont_if: string; mac: string; address: string; address6: string; joined: number; sandbox: string;
+  id: string;
+  network: string;
+  host_if: string;
+  cont_if: string;
+  mac: string;
+  address: string;
+  address6: string;
+  joined: number;
+  sandbox: string;
   /** published ports, JSON Binding[] */
   ports: string;
 }
@@ -42,7 +73,9 @@ export interface EndpointRow {
 function checked<T>(schema: TSchema, what: string, row: T | null): T | null {
   if (row !== null && !Value.Check(schema, row)) {
     const e = [...Value.Errors(schema, row)][0];
-    throw new Error(`state database: bad ${what} row ${JSON.stringify(row)}: ${e?.path ?? ""} ${e?.message ?? ""}`.trim());
+    throw new Error(
+      `state database: bad ${what} row ${JSON.stringify(row)}: ${e?.path ?? ""} ${e?.message ?? ""}`.trim(),
+    );
   }
   return row;
 }
@@ -56,7 +89,8 @@ export class State {
     this.db = new Database(path, { create: true, strict: true });
     this.db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;");
     // the database, its WAL and shared memory: the owner's only, whatever umask made them
-    if (path !== ":memory:") for (const f of [path, `${path}-wal`, `${path}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
+    if (path !== ":memory:")
+      for (const f of [path, `${path}-wal`, `${path}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
     this.db.exec(`CREATE TABLE IF NOT EXISTS networks (
       id TEXT PRIMARY KEY, switch TEXT NOT NULL, backend TEXT NOT NULL, mtu INTEGER NOT NULL,
       gateway TEXT NOT NULL, options TEXT NOT NULL, created INTEGER NOT NULL)`);
@@ -65,7 +99,12 @@ export class State {
       cont_if TEXT NOT NULL UNIQUE, mac TEXT NOT NULL, address TEXT NOT NULL, address6 TEXT NOT NULL,
       joined INTEGER NOT NULL DEFAULT 0, sandbox TEXT NOT NULL DEFAULT '')`);
     // columns added since the first release: a database from an older plugin gains them
-    this.addColumns("networks", { internal: "INTEGER NOT NULL DEFAULT 0", pool: "TEXT NOT NULL DEFAULT ''", gateway6: "TEXT NOT NULL DEFAULT ''", pool6: "TEXT NOT NULL DEFAULT ''" });
+    this.addColumns("networks", {
+      internal: "INTEGER NOT NULL DEFAULT 0",
+      pool: "TEXT NOT NULL DEFAULT ''",
+      gateway6: "TEXT NOT NULL DEFAULT ''",
+      pool6: "TEXT NOT NULL DEFAULT ''",
+    });
     this.addColumns("endpoints", { ports: "TEXT NOT NULL DEFAULT '[]'" });
     // who made our interfaces: a random identity, kept with the state (interfaces are marked with it)
     this.db.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
@@ -73,24 +112,43 @@ export class State {
     this.instance = this.db.query<{ value: string }, []>("SELECT value FROM meta WHERE key = 'instance'").get()!.value;
   }
   private addColumns(table: string, cols: Record<string, string>): void {
-    const have = new Set(this.db.query<{ name: string }, []>(`PRAGMA table_info(${table})`).all().map((c) => c.name));
-    for (const [c, def] of Object.entries(cols)) if (!have.has(c)) this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${c} ${def}`);
+    const have = new Set(
+      this.db
+        .query<{ name: string }, []>(`PRAGMA table_info(${table})`)
+        .all()
+        .map((c) => c.name),
+    );
+    for (const [c, def] of Object.entries(cols))
+      if (!have.has(c)) this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${c} ${def}`);
   }
   network(id: string): NetworkRow | null {
-    return checked(NetworkRowSchema, "network", this.db.query<NetworkRow, [string]>("SELECT * FROM networks WHERE id = ?").get(id));
+    return checked(
+      NetworkRowSchema,
+      "network",
+      this.db.query<NetworkRow, [string]>("SELECT * FROM networks WHERE id = ?").get(id),
+    );
   }
   networks(): NetworkRow[] {
-    return this.db.query<NetworkRow, []>("SELECT * FROM networks ORDER BY created").all().map((r) => checked(NetworkRowSchema, "network", r)!);
+    return this.db
+      .query<NetworkRow, []>("SELECT * FROM networks ORDER BY created")
+      .all()
+      .map((r) => checked(NetworkRowSchema, "network", r)!);
   }
   addNetwork(n: NetworkRow): void {
-    this.db.query(`INSERT INTO networks (id, switch, backend, mtu, gateway, options, created, internal, pool, gateway6, pool6)
-      VALUES ($id, $switch, $backend, $mtu, $gateway, $options, $created, $internal, $pool, $gateway6, $pool6)`).run({ ...n });
+    this.db
+      .query(`INSERT INTO networks (id, switch, backend, mtu, gateway, options, created, internal, pool, gateway6, pool6)
+      VALUES ($id, $switch, $backend, $mtu, $gateway, $options, $created, $internal, $pool, $gateway6, $pool6)`)
+      .run({ ...n });
   }
   deleteNetwork(id: string): void {
     this.db.query("DELETE FROM networks WHERE id = ?").run(id);
   }
   endpoint(id: string): EndpointRow | null {
-    return checked(EndpointRowSchema, "endpoint", this.db.query<EndpointRow, [string]>("SELECT * FROM endpoints WHERE id = ?").get(id));
+    return checked(
+      EndpointRowSchema,
+      "endpoint",
+      this.db.query<EndpointRow, [string]>("SELECT * FROM endpoints WHERE id = ?").get(id),
+    );
   }
   endpoints(network?: string): EndpointRow[] {
     const rows = network
@@ -99,8 +157,10 @@ export class State {
     return rows.map((r) => checked(EndpointRowSchema, "endpoint", r)!);
   }
   addEndpoint(e: EndpointRow): void {
-    this.db.query(`INSERT INTO endpoints (id, network, host_if, cont_if, mac, address, address6, joined, sandbox, ports)
-      VALUES ($id, $network, $host_if, $cont_if, $mac, $address, $address6, $joined, $sandbox, $ports)`).run({ ...e });
+    this.db
+      .query(`INSERT INTO endpoints (id, network, host_if, cont_if, mac, address, address6, joined, sandbox, ports)
+      VALUES ($id, $network, $host_if, $cont_if, $mac, $address, $address6, $joined, $sandbox, $ports)`)
+      .run({ ...e });
   }
   setJoined(id: string, joined: boolean, sandbox = ""): void {
     this.db.query("UPDATE endpoints SET joined = ?, sandbox = ? WHERE id = ?").run(joined ? 1 : 0, sandbox, id);
@@ -122,5 +182,7 @@ export class State {
   deleteEndpoint(id: string): void {
     this.db.query("DELETE FROM endpoints WHERE id = ?").run(id);
   }
-  close(): void { this.db.close(); }
+  close(): void {
+    this.db.close();
+  }
 }

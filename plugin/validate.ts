@@ -13,10 +13,12 @@ export const OPTION_KEYS = ["backend", "switch", "slice_id", "mtu", "com.docker.
 /** The user's `-o` map: only known keys, every value a string (Docker passes strings). */
 export function checkOptions(generic: unknown): Record<string, string> {
   if (generic === undefined || generic === null) return {};
-  if (typeof generic !== "object" || Array.isArray(generic)) throw new InputError("Options.com.docker.network.generic must be an object of strings");
+  if (typeof generic !== "object" || Array.isArray(generic))
+    throw new InputError("Options.com.docker.network.generic must be an object of strings");
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(generic)) {
-    if (!(OPTION_KEYS as readonly string[]).includes(k)) throw new InputError(`--opt ${k}: unknown option (known: ${OPTION_KEYS.join(", ")})`);
+    if (!(OPTION_KEYS as readonly string[]).includes(k))
+      throw new InputError(`--opt ${k}: unknown option (known: ${OPTION_KEYS.join(", ")})`);
     if (typeof v !== "string") throw new InputError(`--opt ${k}: expected a string, got ${JSON.stringify(v)}`);
     out[k] = v;
   }
@@ -25,13 +27,15 @@ export function checkOptions(generic: unknown): Record<string, string> {
 
 /** An MTU: decimal digits only, in range. */
 export function checkMtu(raw: string, field: string, min = 68, max = 9000): number {
-  if (!/^[0-9]{1,5}$/.test(raw) || Number(raw) < min || Number(raw) > max) throw new InputError(`--opt ${field}=${raw}: expected a decimal integer ${min}..${max}`);
+  if (!/^[0-9]{1,5}$/.test(raw) || Number(raw) < min || Number(raw) > max)
+    throw new InputError(`--opt ${field}=${raw}: expected a decimal integer ${min}..${max}`);
   return Number(raw);
 }
 
 /** A MAC a container may have: six hex pairs, unicast, not all zero. */
 export function checkMac(mac: string, field: string): string {
-  if (!/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(mac)) throw new InputError(`${field} ${JSON.stringify(mac)} is not a MAC address (aa:bb:cc:dd:ee:ff)`);
+  if (!/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(mac))
+    throw new InputError(`${field} ${JSON.stringify(mac)} is not a MAC address (aa:bb:cc:dd:ee:ff)`);
   const b = mac.split(":").map((h) => parseInt(h, 16));
   if (b[0] & 1) throw new InputError(`${field} ${mac} is a multicast address; a container needs a unicast one`);
   if (b.every((x) => x === 0)) throw new InputError(`${field} ${mac} is all zero`);
@@ -45,9 +49,13 @@ function toBig(addr: string, family: Family): bigint {
   // expand "::" and parse 8 groups (an embedded IPv4 tail is turned into two groups)
   let s = addr;
   const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);
-  if (v4) { const n = toBig(v4[1], 4); s = s.slice(0, -v4[1].length) + `${(n >> 16n).toString(16)}:${(n & 0xffffn).toString(16)}`; }
+  if (v4) {
+    const n = toBig(v4[1], 4);
+    s = `${s.slice(0, -v4[1].length)}${(n >> 16n).toString(16)}:${(n & 0xffffn).toString(16)}`;
+  }
   const [head, tail] = s.split("::");
-  const h = head ? head.split(":") : [], t = tail !== undefined && tail ? tail.split(":") : [];
+  const h = head ? head.split(":") : [],
+    t = tail !== undefined && tail ? tail.split(":") : [];
   const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill("0"), ...t];
   return groups.reduce((a, g) => (a << 16n) | BigInt(parseInt(g, 16)), 0n);
 }
@@ -57,7 +65,8 @@ export function checkCidr(v: string, family: Family, field: string): { addr: str
   const m = /^([^/]+)\/([0-9]{1,3})$/.exec(v);
   const ok = family === 4 ? isIPv4 : isIPv6;
   const bits = family === 4 ? 32 : 128;
-  if (!m || !ok(m[1]) || Number(m[2]) > bits) throw new InputError(`${field} ${JSON.stringify(v)} is not an IPv${family} address/prefix`);
+  if (!m || !ok(m[1]) || Number(m[2]) > bits)
+    throw new InputError(`${field} ${JSON.stringify(v)} is not an IPv${family} address/prefix`);
   return { addr: m[1], len: Number(m[2]), n: toBig(m[1], family) };
 }
 
@@ -66,6 +75,7 @@ export function checkPool(pool: string, gateway: string | undefined, family: Fam
   const p = checkCidr(pool, family, `${field}.Pool`);
   if (!gateway) return;
   const g = checkCidr(gateway, family, `${field}.Gateway`);
-  const bits = BigInt(family === 4 ? 32 : 128), shift = bits - BigInt(p.len);
+  const bits = BigInt(family === 4 ? 32 : 128),
+    shift = bits - BigInt(p.len);
   if (g.n >> shift !== p.n >> shift) throw new InputError(`${field}.Gateway ${gateway} is outside the pool ${pool}`);
 }

@@ -11,8 +11,13 @@ export const CONT_PREFIX = "vc";
 /** Interface names for an endpoint (IFNAMSIZ 16: 2 + 12 hex): from its ID, or, when those are
  * taken (attempt > 0), from a hash of the ID and the attempt. */
 export function vethNames(endpointId: string, attempt = 0): { host: string; cont: string } {
-  const h = attempt === 0 && /^[0-9a-f]{12}/.test(endpointId) ? endpointId.slice(0, 12)
-    : createHash("sha256").update(attempt ? `${endpointId}:${attempt}` : endpointId).digest("hex").slice(0, 12);
+  const h =
+    attempt === 0 && /^[0-9a-f]{12}/.test(endpointId)
+      ? endpointId.slice(0, 12)
+      : createHash("sha256")
+          .update(attempt ? `${endpointId}:${attempt}` : endpointId)
+          .digest("hex")
+          .slice(0, 12);
   return { host: HOST_PREFIX + h, cont: CONT_PREFIX + h };
 }
 
@@ -41,7 +46,9 @@ export function setSysctl(path: string, value: string): { ok: boolean; err: stri
 
 /** No IPv6 addresses, router solicitations or DAD on an interface (nothing to do on a kernel without IPv6). */
 export function silenceIpv6(ifname: string): { ok: boolean; err: string } {
-  return existsSync("/proc/sys/net/ipv6") ? setSysctl(`net/ipv6/conf/${ifname}/disable_ipv6`, "1") : { ok: true, err: "" };
+  return existsSync("/proc/sys/net/ipv6")
+    ? setSysctl(`net/ipv6/conf/${ifname}/disable_ipv6`, "1")
+    : { ok: true, err: "" };
 }
 
 export function ip(args: string[]): { ok: boolean; err: string } {
@@ -66,8 +73,21 @@ export interface VethOptions {
  * Create the pair: the container end gets the MAC and MTU; the host end goes up. One queue each way:
  * with one per CPU, a sender that changes CPU changes queue, and the peer drains both at once.
  */
-export function createVeth(host: string, cont: string, mac: string, mtu: number, opts: VethOptions = {}, mark?: Mark): void {
-  const gso = ["numtxqueues", "1", "numrxqueues", "1", ...(opts.gsoMaxSize ? ["gso_max_size", String(opts.gsoMaxSize), "gro_max_size", String(opts.gsoMaxSize)] : [])];
+export function createVeth(
+  host: string,
+  cont: string,
+  mac: string,
+  mtu: number,
+  opts: VethOptions = {},
+  mark?: Mark,
+): void {
+  const gso = [
+    "numtxqueues",
+    "1",
+    "numrxqueues",
+    "1",
+    ...(opts.gsoMaxSize ? ["gso_max_size", String(opts.gsoMaxSize), "gro_max_size", String(opts.gsoMaxSize)] : []),
+  ];
   const steps: string[][] = [
     ["link", "add", host, "mtu", String(mtu), ...gso, "type", "veth", "peer", "name", cont, "mtu", String(mtu), ...gso],
     ["link", "set", "dev", cont, "address", mac],
@@ -83,10 +103,18 @@ export function createVeth(host: string, cont: string, mac: string, mtu: number,
   }
   if (opts.txChecksumOff) {
     // through SIOCETHTOOL (checked after): a datapath without checksum state needs real checksums
-    try { setTxChecksum(cont, false); } catch (e) { ip(["link", "del", host]); throw new Error(`turning tx checksum offload off on ${cont}: ${(e as Error).message}`); }
+    try {
+      setTxChecksum(cont, false);
+    } catch (e) {
+      ip(["link", "del", host]);
+      throw new Error(`turning tx checksum offload off on ${cont}: ${(e as Error).message}`);
+    }
   }
   const q = silenceIpv6(host); // the switch's end stays silent
-  if (!q.ok) { ip(["link", "del", host]); throw new Error(q.err); }
+  if (!q.ok) {
+    ip(["link", "del", host]);
+    throw new Error(q.err);
+  }
 }
 
 export function deleteVeth(host: string): void {
@@ -100,7 +128,11 @@ export function deleteVeth(host: string): void {
  * plugin deletes only interfaces whose mark names its own instance and something its state does
  * not hold; a name alone proves nothing.
  */
-export interface Mark { instance: string; kind: "ep" | "gw"; id: string }
+export interface Mark {
+  instance: string;
+  kind: "ep" | "gw";
+  id: string;
+}
 export const markText = (m: Mark) => `bunmap:${m.instance}:${m.kind}:${m.id}`;
 export function parseMark(alias: string | undefined): Mark | null {
   const m = /^bunmap:([0-9a-f]{12}):(ep|gw):([0-9A-Za-z_.-]{1,128})$/.exec(alias ?? "");

@@ -2,12 +2,36 @@
 // prints offsetof()/sizeof() as gcc sees them (linux/if_packet.h, xdp/xsk.h) and we compare.
 import { describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync, existsSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { TP2, TP3, BLOCK, HDR_V1, REQ3, REQ_SIZE, SOCKADDR_LL, TPACKET2_HDRLEN, TPACKET3_HDRLEN, PACKET, TP_STATUS_SEND_REQUEST, TP_STATUS_WRONG_FORMAT, TP_STATUS_USER } from "../ffi/tpacket.ts";
 import { ETHTOOL, IFREQ, SIOCETHTOOL } from "../ffi/ethtool.ts";
-import { IOVEC, MMSGHDR, MSGHDR, MSG_DONTWAIT, MSG_TRUNC, SO_RCVBUFFORCE, CLONE_NEWNET } from "../ffi/libc.ts";
-import { XSK_RING, UMEM_CONFIG, SOCKET_CONFIG, XDP_DESC, XDP_COPY, XDP_ZEROCOPY, XDP_USE_NEED_WAKEUP, XDP_RING_NEED_WAKEUP, XDP_PACKET_HEADROOM } from "../ffi/xsk.ts";
+import { CLONE_NEWNET, IOVEC, MMSGHDR, MSG_DONTWAIT, MSG_TRUNC, MSGHDR, SO_RCVBUFFORCE } from "../ffi/libc.ts";
+import {
+  BLOCK,
+  HDR_V1,
+  PACKET,
+  REQ_SIZE,
+  REQ3,
+  SOCKADDR_LL,
+  TP_STATUS_SEND_REQUEST,
+  TP_STATUS_USER,
+  TP_STATUS_WRONG_FORMAT,
+  TP2,
+  TP3,
+  TPACKET2_HDRLEN,
+  TPACKET3_HDRLEN,
+} from "../ffi/tpacket.ts";
+import {
+  SOCKET_CONFIG,
+  UMEM_CONFIG,
+  XDP_COPY,
+  XDP_DESC,
+  XDP_PACKET_HEADROOM,
+  XDP_RING_NEED_WAKEUP,
+  XDP_USE_NEED_WAKEUP,
+  XDP_ZEROCOPY,
+  XSK_RING,
+} from "../ffi/xsk.ts";
 
 const gcc = spawnSync("gcc", ["--version"]).status === 0;
 const xskHeader = existsSync("/usr/include/xdp/xsk.h");
@@ -17,18 +41,40 @@ if (gcc && !xskHeader) console.warn("SKIP xsk ABI test: /usr/include/xdp/xsk.h m
 /** Compile and run C that prints "name value" lines; return them as a map. */
 function cValues(includes: string[], exprs: Record<string, string>): Record<string, number> {
   const dir = mkdtempSync(`${tmpdir()}/bunmap-abi-`);
-  const body = Object.entries(exprs).map(([k, e]) => `  printf("%s %lld\\n", "${k}", (long long)(${e}));`).join("\n");
-  writeFileSync(`${dir}/a.c`, `#define _GNU_SOURCE\n${includes.map((h) => `#include <${h}>`).join("\n")}\n#include <stdio.h>\n#include <stddef.h>\nint main(void) {\n${body}\n  return 0;\n}\n`);
+  const body = Object.entries(exprs)
+    .map(([k, e]) => `  printf("%s %lld\\n", "${k}", (long long)(${e}));`)
+    .join("\n");
+  writeFileSync(
+    `${dir}/a.c`,
+    `#define _GNU_SOURCE\n${includes.map((h) => `#include <${h}>`).join("\n")}\n#include <stdio.h>\n#include <stddef.h>\nint main(void) {\n${body}\n  return 0;\n}\n`,
+  );
   const cc = spawnSync("gcc", ["-o", `${dir}/a`, `${dir}/a.c`], { encoding: "utf8" });
-  if (cc.status !== 0) { rmSync(dir, { recursive: true, force: true }); throw new Error(cc.stderr); }
+  if (cc.status !== 0) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(cc.stderr);
+  }
   const out = spawnSync(`${dir}/a`, [], { encoding: "utf8" }).stdout;
   rmSync(dir, { recursive: true, force: true });
-  return Object.fromEntries(out.trim().split("\n").map((l) => { const [k, v] = l.split(" "); return [k, Number(v)]; }));
+  return Object.fromEntries(
+    out
+      .trim()
+      .split("\n")
+      .map((l) => {
+        const [k, v] = l.split(" ");
+        return [k, Number(v)];
+      }),
+  );
 }
 
 /** Expected map from a TS layout object: key -> offsetof(struct, field) / sizeof. */
-function layoutExprs(prefix: string, struct: string, layout: Record<string, number>, sizeKey: string): [Record<string, string>, Record<string, number>] {
-  const exprs: Record<string, string> = {}, want: Record<string, number> = {};
+function layoutExprs(
+  prefix: string,
+  struct: string,
+  layout: Record<string, number>,
+  sizeKey: string,
+): [Record<string, string>, Record<string, number>] {
+  const exprs: Record<string, string> = {},
+    want: Record<string, number> = {};
   for (const [f, v] of Object.entries(layout)) {
     const key = `${prefix}.${f}`;
     exprs[key] = f === sizeKey ? `sizeof(struct ${struct})` : `offsetof(struct ${struct}, ${f})`;
@@ -38,27 +84,50 @@ function layoutExprs(prefix: string, struct: string, layout: Record<string, numb
 }
 
 /** Every layout in `parts` plus the named constants, as gcc sees them, must equal our declarations. */
-function expectAbi(includes: string[], parts: [Record<string, string>, Record<string, number>][], constants: Record<string, [string, number]>): void {
-  const exprs = Object.assign({}, ...parts.map((p) => p[0]), Object.fromEntries(Object.entries(constants).map(([k, [e]]) => [k, e])));
-  const want = Object.assign({}, ...parts.map((p) => p[1]), Object.fromEntries(Object.entries(constants).map(([k, [, v]]) => [k, v])));
+function expectAbi(
+  includes: string[],
+  parts: [Record<string, string>, Record<string, number>][],
+  constants: Record<string, [string, number]>,
+): void {
+  const exprs = Object.assign(
+    {},
+    ...parts.map((p) => p[0]),
+    Object.fromEntries(Object.entries(constants).map(([k, [e]]) => [k, e])),
+  );
+  const want = Object.assign(
+    {},
+    ...parts.map((p) => p[1]),
+    Object.fromEntries(Object.entries(constants).map(([k, [, v]]) => [k, v])),
+  );
   expect(cValues(includes, exprs)).toEqual(want);
 }
 
 describe.skipIf(!gcc)("AF_PACKET ABI (linux/if_packet.h)", () => {
   test("tpacket2/3 headers, block descriptor, requests, sockaddr_ll, constants", () => {
-    expectAbi(["sys/socket.h", "linux/if_packet.h"], [
-      layoutExprs("tp2", "tpacket2_hdr", TP2, "size"),
-      layoutExprs("tp3", "tpacket3_hdr", TP3, "size"),
-      layoutExprs("blk", "tpacket_block_desc", BLOCK, "size"),
-      layoutExprs("v1", "tpacket_hdr_v1", HDR_V1, "size"),
-      layoutExprs("req3", "tpacket_req3", REQ3, "size"),
-      layoutExprs("sll", "sockaddr_ll", SOCKADDR_LL, "size"),
-    ], {
-      req: ["sizeof(struct tpacket_req)", REQ_SIZE], hdr2: ["TPACKET2_HDRLEN", TPACKET2_HDRLEN], hdr3: ["TPACKET3_HDRLEN", TPACKET3_HDRLEN],
-      rx_ring: ["PACKET_RX_RING", PACKET.RX_RING], tx_ring: ["PACKET_TX_RING", PACKET.TX_RING], version: ["PACKET_VERSION", PACKET.VERSION],
-      bypass: ["PACKET_QDISC_BYPASS", PACKET.QDISC_BYPASS], ignore: ["PACKET_IGNORE_OUTGOING", PACKET.IGNORE_OUTGOING],
-      send: ["TP_STATUS_SEND_REQUEST", TP_STATUS_SEND_REQUEST], wrong: ["TP_STATUS_WRONG_FORMAT", TP_STATUS_WRONG_FORMAT], user: ["TP_STATUS_USER", TP_STATUS_USER],
-    });
+    expectAbi(
+      ["sys/socket.h", "linux/if_packet.h"],
+      [
+        layoutExprs("tp2", "tpacket2_hdr", TP2, "size"),
+        layoutExprs("tp3", "tpacket3_hdr", TP3, "size"),
+        layoutExprs("blk", "tpacket_block_desc", BLOCK, "size"),
+        layoutExprs("v1", "tpacket_hdr_v1", HDR_V1, "size"),
+        layoutExprs("req3", "tpacket_req3", REQ3, "size"),
+        layoutExprs("sll", "sockaddr_ll", SOCKADDR_LL, "size"),
+      ],
+      {
+        req: ["sizeof(struct tpacket_req)", REQ_SIZE],
+        hdr2: ["TPACKET2_HDRLEN", TPACKET2_HDRLEN],
+        hdr3: ["TPACKET3_HDRLEN", TPACKET3_HDRLEN],
+        rx_ring: ["PACKET_RX_RING", PACKET.RX_RING],
+        tx_ring: ["PACKET_TX_RING", PACKET.TX_RING],
+        version: ["PACKET_VERSION", PACKET.VERSION],
+        bypass: ["PACKET_QDISC_BYPASS", PACKET.QDISC_BYPASS],
+        ignore: ["PACKET_IGNORE_OUTGOING", PACKET.IGNORE_OUTGOING],
+        send: ["TP_STATUS_SEND_REQUEST", TP_STATUS_SEND_REQUEST],
+        wrong: ["TP_STATUS_WRONG_FORMAT", TP_STATUS_WRONG_FORMAT],
+        user: ["TP_STATUS_USER", TP_STATUS_USER],
+      },
+    );
   });
 });
 
@@ -66,29 +135,46 @@ describe.skipIf(!gcc || !xskHeader)("AF_XDP ABI (xdp/xsk.h, linux/if_xdp.h)", ()
   test("xsk rings, UMEM and socket configs, xdp_desc, flags", () => {
     const ring = { ...XSK_RING } as Record<string, number>;
     delete ring.cached_cons; // same struct for prod/cons: check via prod
-    expectAbi(["xdp/xsk.h", "linux/bpf.h"], [
-      layoutExprs("ring", "xsk_ring_prod", ring, "bytes"),
-      layoutExprs("umem", "xsk_umem_config", UMEM_CONFIG, "bytes"),
-      layoutExprs("sock", "xsk_socket_config", SOCKET_CONFIG, "bytes"),
-      layoutExprs("desc", "xdp_desc", XDP_DESC, "bytes"),
-    ], {
-      cons: ["offsetof(struct xsk_ring_cons, cached_cons)", XSK_RING.cached_cons], copy: ["XDP_COPY", XDP_COPY], zc: ["XDP_ZEROCOPY", XDP_ZEROCOPY],
-      wake: ["XDP_USE_NEED_WAKEUP", XDP_USE_NEED_WAKEUP], ringwake: ["XDP_RING_NEED_WAKEUP", XDP_RING_NEED_WAKEUP], headroom: ["XDP_PACKET_HEADROOM", XDP_PACKET_HEADROOM],
-    });
+    expectAbi(
+      ["xdp/xsk.h", "linux/bpf.h"],
+      [
+        layoutExprs("ring", "xsk_ring_prod", ring, "bytes"),
+        layoutExprs("umem", "xsk_umem_config", UMEM_CONFIG, "bytes"),
+        layoutExprs("sock", "xsk_socket_config", SOCKET_CONFIG, "bytes"),
+        layoutExprs("desc", "xdp_desc", XDP_DESC, "bytes"),
+      ],
+      {
+        cons: ["offsetof(struct xsk_ring_cons, cached_cons)", XSK_RING.cached_cons],
+        copy: ["XDP_COPY", XDP_COPY],
+        zc: ["XDP_ZEROCOPY", XDP_ZEROCOPY],
+        wake: ["XDP_USE_NEED_WAKEUP", XDP_USE_NEED_WAKEUP],
+        ringwake: ["XDP_RING_NEED_WAKEUP", XDP_RING_NEED_WAKEUP],
+        headroom: ["XDP_PACKET_HEADROOM", XDP_PACKET_HEADROOM],
+      },
+    );
   });
 });
 
 describe.skipIf(!gcc)("libc and ethtool ABI (sys/socket.h, net/if.h, linux/ethtool.h)", () => {
   test("msghdr, mmsghdr, iovec, ifreq, SIOCETHTOOL and its commands, socket constants", () => {
-    expectAbi(["sys/socket.h", "sys/uio.h", "net/if.h", "linux/ethtool.h", "linux/sockios.h", "sched.h"], [
-      layoutExprs("msg", "msghdr", MSGHDR, "size"),
-      layoutExprs("mmsg", "mmsghdr", MMSGHDR, "size"),
-      layoutExprs("iov", "iovec", IOVEC, "size"),
-      layoutExprs("ifr", "ifreq", IFREQ, "size"),
-    ], {
-      siocethtool: ["SIOCETHTOOL", SIOCETHTOOL], gtx: ["ETHTOOL_GTXCSUM", ETHTOOL.GTXCSUM], stx: ["ETHTOOL_STXCSUM", ETHTOOL.STXCSUM],
-      ev: ["sizeof(struct ethtool_value)", 8], dontwait: ["MSG_DONTWAIT", MSG_DONTWAIT], trunc: ["MSG_TRUNC", MSG_TRUNC],
-      rcvbufforce: ["SO_RCVBUFFORCE", SO_RCVBUFFORCE], newnet: ["CLONE_NEWNET", CLONE_NEWNET],
-    });
+    expectAbi(
+      ["sys/socket.h", "sys/uio.h", "net/if.h", "linux/ethtool.h", "linux/sockios.h", "sched.h"],
+      [
+        layoutExprs("msg", "msghdr", MSGHDR, "size"),
+        layoutExprs("mmsg", "mmsghdr", MMSGHDR, "size"),
+        layoutExprs("iov", "iovec", IOVEC, "size"),
+        layoutExprs("ifr", "ifreq", IFREQ, "size"),
+      ],
+      {
+        siocethtool: ["SIOCETHTOOL", SIOCETHTOOL],
+        gtx: ["ETHTOOL_GTXCSUM", ETHTOOL.GTXCSUM],
+        stx: ["ETHTOOL_STXCSUM", ETHTOOL.STXCSUM],
+        ev: ["sizeof(struct ethtool_value)", 8],
+        dontwait: ["MSG_DONTWAIT", MSG_DONTWAIT],
+        trunc: ["MSG_TRUNC", MSG_TRUNC],
+        rcvbufforce: ["SO_RCVBUFFORCE", SO_RCVBUFFORCE],
+        newnet: ["CLONE_NEWNET", CLONE_NEWNET],
+      },
+    );
   });
 });

@@ -4,9 +4,10 @@
 // UDP) from the host and from outside, --internal with none of it, IPv6 gateway both ways, and
 // nothing of ours left in iptables after removal, also after a plugin crash and restart.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { IMAGE, ensureImage } from "./helpers/docker-image.ts";
-import { PluginProc, api, docker, dockerUnavailable, sh } from "./helpers/plugin-proc.ts";
 import { listOurs } from "../plugin/veth.ts";
+import { ensureImage, IMAGE } from "./helpers/docker-image.ts";
+import { api, docker, dockerUnavailable, PluginProc, sh } from "./helpers/plugin-proc.ts";
+
 setDefaultTimeout(120_000);
 
 const why = dockerUnavailable() ?? (sh(["iptables", "-S"]).status !== 0 ? "iptables is not usable here" : null);
@@ -15,8 +16,10 @@ if (why) console.warn(`SKIP Docker gateway tests: ${why}`);
 const repo = `${import.meta.dir}/..`;
 const tag = `bg${process.pid}`;
 const OUT = `${tag}out`; // the outside host's namespace
-const HOST_IF = `bo${process.pid}`, OUT_IF = `bi${process.pid}`;
-const HOST_IP = "198.18.250.1", OUT_IP = "198.18.250.2";
+const HOST_IF = `bo${process.pid}`,
+  OUT_IF = `bi${process.pid}`;
+const HOST_IP = "198.18.250.1",
+  OUT_IP = "198.18.250.2";
 const WHOAMI = "tests/helpers/whoami.ts";
 const plugin = new PluginProc();
 const children: ReturnType<typeof Bun.spawn>[] = [];
@@ -26,15 +29,35 @@ const networks: string[] = [];
 /** Run whoami's client where `where` says (host, outside namespace or a container); its one line. */
 function ask(where: "host" | "outside" | string, host: string, port: number, proto: "tcp" | "udp"): string {
   const args = ["client", host, String(port), proto];
-  const r = where === "host" ? sh([process.execPath, `${repo}/${WHOAMI}`, ...args])
-    : where === "outside" ? sh(["ip", "netns", "exec", OUT, process.execPath, `${repo}/${WHOAMI}`, ...args])
-    : docker("exec", where, "bun", `/bunmap/${WHOAMI}`, ...args);
+  const r =
+    where === "host"
+      ? sh([process.execPath, `${repo}/${WHOAMI}`, ...args])
+      : where === "outside"
+        ? sh(["ip", "netns", "exec", OUT, process.execPath, `${repo}/${WHOAMI}`, ...args])
+        : docker("exec", where, "bun", `/bunmap/${WHOAMI}`, ...args);
   return r.stdout.trim();
 }
 
 const run = (name: string, net: string, ip: string, ...extra: string[]) => {
   containers.push(name);
-  const r = docker("run", "-d", "--name", name, "--network", net, "--ip", ip, "-v", `${repo}:/bunmap:ro`, ...extra, IMAGE, "bun", `/bunmap/${WHOAMI}`, "server", "9000");
+  const r = docker(
+    "run",
+    "-d",
+    "--name",
+    name,
+    "--network",
+    net,
+    "--ip",
+    ip,
+    "-v",
+    `${repo}:/bunmap:ro`,
+    ...extra,
+    IMAGE,
+    "bun",
+    `/bunmap/${WHOAMI}`,
+    "server",
+    "9000",
+  );
   expect(r.stderr).toBe("");
 };
 const network = (name: string, ...args: string[]) => {
@@ -50,7 +73,10 @@ async function listening(c: string): Promise<void> {
     await Bun.sleep(100);
   }
 }
-const ours = () => sh(["iptables-save"]).stdout.split("\n").filter((l) => l.includes("BUNMAP"));
+const ours = () =>
+  sh(["iptables-save"])
+    .stdout.split("\n")
+    .filter((l) => l.includes("BUNMAP"));
 
 beforeAll(async () => {
   if (why) return;
@@ -65,7 +91,10 @@ beforeAll(async () => {
     ["ip", "-n", OUT, "link", "set", "lo", "up"],
   ];
   for (const s of steps) expect(sh(s).stderr).toBe("");
-  const srv = Bun.spawn(["ip", "netns", "exec", OUT, process.execPath, `${repo}/${WHOAMI}`, "server", "9000"], { stdout: "pipe", stderr: "inherit" });
+  const srv = Bun.spawn(["ip", "netns", "exec", OUT, process.execPath, `${repo}/${WHOAMI}`, "server", "9000"], {
+    stdout: "pipe",
+    stderr: "inherit",
+  });
   children.push(srv);
   const r = (srv.stdout as ReadableStream<Uint8Array>).getReader();
   await r.read(); // "listening"
@@ -92,7 +121,9 @@ describe.skipIf(!!why)("vale network gateway, NAT and published ports", () => {
     const gwIf = view.gateway_interface as string;
     expect(sh(["ip", "-o", "addr", "show", "dev", gwIf]).stdout).toContain("inet 198.18.60.1/24");
     // container -> gateway (the host), host -> container
-    expect(docker("exec", `${tag}c1`, "ping", "-c", "2", "-W", "2", "198.18.60.1").stdout).toContain("2 packets received");
+    expect(docker("exec", `${tag}c1`, "ping", "-c", "2", "-W", "2", "198.18.60.1").stdout).toContain(
+      "2 packets received",
+    );
     expect(sh(["ping", "-c", "2", "-W", "2", "198.18.60.10"]).stdout).toContain("2 received");
     expect(docker("exec", `${tag}c1`, "ip", "route").stdout).toContain("default via 198.18.60.1 dev eth0");
     // container -> outside, through NAT: the outside sees the host's address
@@ -139,7 +170,9 @@ describe.skipIf(!!why)("vale network gateway, NAT and published ports", () => {
     network(`${tag}m`, "--subnet", "198.18.63.0/24");
     run(`${tag}c4`, `${tag}m`, "198.18.63.10");
     await listening(`${tag}c4`);
-    expect(docker("exec", `${tag}c4`, "ping", "-c", "1", "-W", "2", "198.18.63.1").stdout).toContain("1 packets received");
+    expect(docker("exec", `${tag}c4`, "ping", "-c", "1", "-W", "2", "198.18.63.1").stdout).toContain(
+      "1 packets received",
+    );
     expect(ask(`${tag}c4`, "198.18.60.10", 9000, "tcp")).not.toMatch(/^you are/);
     // but it reaches the first network's published port through the host, masqueraded on the way in
     // as with Docker's bridges (the container sees its own network's gateway)
@@ -155,7 +188,9 @@ describe.skipIf(!!why)("vale network gateway, NAT and published ports", () => {
     expect(view).toMatchObject({ internal: true, gateway_interface: null });
     expect(view.ports.length).toBe(2); // the two containers, no gateway port
     expect(docker("exec", `${tag}c2`, "ip", "route").stdout).not.toContain("default");
-    expect(docker("exec", `${tag}c2`, "ping", "-c", "1", "-W", "1", "198.18.61.1").stdout).toContain("0 packets received");
+    expect(docker("exec", `${tag}c2`, "ping", "-c", "1", "-W", "1", "198.18.61.1").stdout).toContain(
+      "0 packets received",
+    );
     expect(ask(`${tag}c3`, "198.18.61.10", 9000, "tcp")).toBe("you are 198.18.61.11"); // inside, it switches
     expect(ask(`${tag}c2`, OUT_IP, 9000, "tcp")).not.toMatch(/^you are/);
     expect(ask("outside", HOST_IP, 18090, "tcp")).not.toMatch(/^you are/);
@@ -167,7 +202,9 @@ describe.skipIf(!!why)("vale network gateway, NAT and published ports", () => {
     run(`${tag}c6`, `${tag}6`, "198.18.62.10", "--ip6", "2001:db8:62::10");
     await listening(`${tag}c6`);
     expect(docker("exec", `${tag}c6`, "ip", "-6", "route").stdout).toContain("default via 2001:db8:62::1");
-    expect(docker("exec", `${tag}c6`, "ping", "-6", "-c", "2", "-W", "2", "2001:db8:62::1").stdout).toContain("2 packets received");
+    expect(docker("exec", `${tag}c6`, "ping", "-6", "-c", "2", "-W", "2", "2001:db8:62::1").stdout).toContain(
+      "2 packets received",
+    );
     expect(sh(["ping", "-6", "-c", "2", "-W", "2", "2001:db8:62::10"]).stdout).toContain("2 received");
   });
 

@@ -2,19 +2,28 @@
 // other and exchange UDP through bunmap's switch, the plugin restarts and they still can, then
 // everything is removed and no veth or state remains.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { IMAGE, ensureImage } from "./helpers/docker-image.ts";
-import { PluginProc, api, docker, dockerUnavailable, sh } from "./helpers/plugin-proc.ts";
-import { listOurs } from "../plugin/veth.ts";
 import { libxdp } from "../ffi/xsk.ts";
+import { listOurs } from "../plugin/veth.ts";
+import { ensureImage, IMAGE } from "./helpers/docker-image.ts";
+import { api, docker, dockerUnavailable, PluginProc, sh } from "./helpers/plugin-proc.ts";
+
 setDefaultTimeout(120_000);
 
 const why = dockerUnavailable();
-const noXdp = (() => { try { libxdp(); return null; } catch (e) { return (e as Error).message; } })();
+const noXdp = (() => {
+  try {
+    libxdp();
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  }
+})();
 if (why) console.warn(`SKIP Docker tests: ${why}`);
 
 const tag = `bm${process.pid}`;
 const NET = `${tag}net`;
-const C1 = `${tag}c1`, C2 = `${tag}c2`;
+const C1 = `${tag}c1`,
+  C2 = `${tag}c2`;
 const repo = `${import.meta.dir}/..`;
 const plugin = new PluginProc();
 const startPlugin = () => plugin.start();
@@ -34,9 +43,24 @@ afterAll(async () => {
 
 describe.skipIf(!!why)("docker network create -d vale", () => {
   test("two containers ping and exchange UDP; a plugin restart keeps them connected; removal leaves nothing", async () => {
-    const mk = docker("network", "create", "-d", "vale", "--subnet", "198.18.0.0/24", "--gateway", "198.18.0.1", "-o", "com.docker.network.driver.mtu=1400", NET);
+    const mk = docker(
+      "network",
+      "create",
+      "-d",
+      "vale",
+      "--subnet",
+      "198.18.0.0/24",
+      "--gateway",
+      "198.18.0.1",
+      "-o",
+      "com.docker.network.driver.mtu=1400",
+      NET,
+    );
     expect(mk.stderr).toBe("");
-    for (const [c, ip] of [[C1, "198.18.0.10"], [C2, "198.18.0.11"]]) {
+    for (const [c, ip] of [
+      [C1, "198.18.0.10"],
+      [C2, "198.18.0.11"],
+    ]) {
       const r = docker("run", "-d", "--name", c, "--network", NET, "--ip", ip, "-v", `${repo}:/bunmap:ro`, IMAGE);
       expect(r.stderr).toBe("");
     }
@@ -55,9 +79,15 @@ describe.skipIf(!!why)("docker network create -d vale", () => {
     const udp = async () => {
       docker("exec", "-d", C2, "bun", "/bunmap/tests/helpers/udp-echo.ts", "server", "7000");
       await Bun.sleep(700);
-      return docker("exec", C1, "bun", "/bunmap/tests/helpers/udp-echo.ts", "client", "198.18.0.11", "7000", "3").stdout.trim().split("\n");
+      return docker("exec", C1, "bun", "/bunmap/tests/helpers/udp-echo.ts", "client", "198.18.0.11", "7000", "3")
+        .stdout.trim()
+        .split("\n");
     };
-    expect(await udp()).toEqual(["echo hello 0 from 198.18.0.11", "echo hello 1 from 198.18.0.11", "echo hello 2 from 198.18.0.11"]);
+    expect(await udp()).toEqual([
+      "echo hello 0 from 198.18.0.11",
+      "echo hello 1 from 198.18.0.11",
+      "echo hello 2 from 198.18.0.11",
+    ]);
     const counted = (await api("/bunmap/networks"))[0].ports.filter((p: { port: string }) => p.port.startsWith("vh"));
     expect(counted.length).toBe(2); // the containers' ports (beside them, the gateway's)
     for (const p of counted) expect(p.rx).toBeGreaterThan(0);
@@ -87,22 +117,56 @@ describe.skipIf(!!why)("docker network create -d vale", () => {
     const nets = [`${NET}s1`, `${NET}s2`, `${NET}s3`];
     const boxes = [`${tag}s1`, `${tag}s2`, `${tag}s3`];
     try {
-      expect(docker("network", "create", "-d", "vale", "--subnet", "198.18.20.0/24", "-o", "slice_id=7", nets[0]).stderr).toBe("");
-      expect(docker("network", "create", "-d", "vale", "--subnet", "198.18.21.0/24", "-o", "slice_id=7", nets[1]).stderr).toBe("");
+      expect(
+        docker("network", "create", "-d", "vale", "--subnet", "198.18.20.0/24", "-o", "slice_id=7", nets[0]).stderr,
+      ).toBe("");
+      expect(
+        docker("network", "create", "-d", "vale", "--subnet", "198.18.21.0/24", "-o", "slice_id=7", nets[1]).stderr,
+      ).toBe("");
       expect(docker("network", "create", "-d", "vale", "--subnet", "198.18.22.0/24", nets[2]).stderr).toBe("");
       // a network that could not share the switch is refused, saying why
-      const bad = docker("network", "create", "-d", "vale", "--subnet", "198.18.23.0/24", "-o", "slice_id=7", "-o", "com.docker.network.driver.mtu=9000", `${NET}s4`);
+      const bad = docker(
+        "network",
+        "create",
+        "-d",
+        "vale",
+        "--subnet",
+        "198.18.23.0/24",
+        "-o",
+        "slice_id=7",
+        "-o",
+        "com.docker.network.driver.mtu=9000",
+        `${NET}s4`,
+      );
       expect(bad.status).not.toBe(0);
       expect(bad.stderr).toContain("networks sharing a switch must match (this one: packet, 9000)");
       const view = await api("/bunmap/networks");
       expect(view.filter((n: { switch: string }) => n.switch === "vale7").length).toBe(2);
       for (const [i, c] of boxes.entries()) {
-        expect(docker("run", "-d", "--name", c, "--cap-add", "NET_ADMIN", "--network", nets[i], "--ip", `198.18.2${i}.10`, IMAGE).stderr).toBe("");
+        expect(
+          docker(
+            "run",
+            "-d",
+            "--name",
+            c,
+            "--cap-add",
+            "NET_ADMIN",
+            "--network",
+            nets[i],
+            "--ip",
+            `198.18.2${i}.10`,
+            IMAGE,
+          ).stderr,
+        ).toBe("");
         // an address on a segment of their own, beside the one Docker gave: only L2 can carry it
         expect(docker("exec", c, "ip", "addr", "add", `198.18.29.${i + 1}/24`, "dev", "eth0").status).toBe(0);
       }
-      expect(docker("exec", boxes[0], "ping", "-c", "2", "-W", "2", "198.18.29.2").stdout).toContain("2 packets received"); // same slice
-      expect(docker("exec", boxes[0], "ping", "-c", "2", "-W", "1", "198.18.29.3").stdout).toContain("0 packets received"); // another switch
+      expect(docker("exec", boxes[0], "ping", "-c", "2", "-W", "2", "198.18.29.2").stdout).toContain(
+        "2 packets received",
+      ); // same slice
+      expect(docker("exec", boxes[0], "ping", "-c", "2", "-W", "1", "198.18.29.3").stdout).toContain(
+        "0 packets received",
+      ); // another switch
     } finally {
       docker("rm", "-f", ...boxes);
       for (const n of [...nets, `${NET}s4`]) docker("network", "rm", n);
@@ -112,14 +176,22 @@ describe.skipIf(!!why)("docker network create -d vale", () => {
 
   test.skipIf(!!noXdp)("-o backend=xdp: the switch opens the host veth ends as AF_XDP ports", async () => {
     const net = `${NET}x`;
-    expect(docker("network", "create", "-d", "vale", "--subnet", "198.18.1.0/24", "-o", "backend=xdp", net).stderr).toBe("");
+    expect(
+      docker("network", "create", "-d", "vale", "--subnet", "198.18.1.0/24", "-o", "backend=xdp", net).stderr,
+    ).toBe("");
     try {
-      for (const [c, ip] of [[C1, "198.18.1.10"], [C2, "198.18.1.11"]]) expect(docker("run", "-d", "--name", c, "--network", net, "--ip", ip, IMAGE).stderr).toBe("");
+      for (const [c, ip] of [
+        [C1, "198.18.1.10"],
+        [C2, "198.18.1.11"],
+      ])
+        expect(docker("run", "-d", "--name", c, "--network", net, "--ip", ip, IMAGE).stderr).toBe("");
       const view = (await api("/bunmap/networks"))[0];
       expect(view.backend).toBe("xdp");
       // libxdp attached its program to the host ends the switch opened
       for (const e of view.endpoints) expect(sh(["ip", "link", "show", e.host_interface]).stdout).toContain("xdp");
-      expect(docker("exec", C1, "ping", "-c", "3", "-W", "2", "198.18.1.11").stdout).toMatch(/3 packets transmitted, 3 packets received/);
+      expect(docker("exec", C1, "ping", "-c", "3", "-W", "2", "198.18.1.11").stdout).toMatch(
+        /3 packets transmitted, 3 packets received/,
+      );
       // the gateway port is an AF_XDP port too: container -> gateway and host -> container
       expect(docker("exec", C1, "ping", "-c", "2", "-W", "2", "198.18.1.1").stdout).toMatch(/2 packets received/);
       expect(sh(["ping", "-c", "2", "-W", "2", "198.18.1.10"]).stdout).toMatch(/2 received/);

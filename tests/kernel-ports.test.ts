@@ -2,20 +2,29 @@
 // namespaces the test creates: frames compared byte for byte through the port API, pktgen end to end
 // with sequence checks on both backends and across them, clean errors, namespaces removed after.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { destroyPair, inNs, makePair, nsExists, privilegedUnavailable, counter, type Pair } from "./helpers/netns.ts";
-import { PKTGEN, summary } from "./helpers/pktgen.ts";
 import { libxdp } from "../ffi/xsk.ts";
 import { openPort } from "../src/port/open.ts";
+import { counter, destroyPair, inNs, makePair, nsExists, type Pair, privilegedUnavailable } from "./helpers/netns.ts";
+import { PKTGEN, summary } from "./helpers/pktgen.ts";
 
 const why = privilegedUnavailable();
-const noXdp = (() => { try { libxdp(); return null; } catch (e) { return (e as Error).message; } })();
+const noXdp = (() => {
+  try {
+    libxdp();
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  }
+})();
 if (why) console.warn(`SKIP kernel port tests: ${why}`);
 if (!why && noXdp) console.warn(`SKIP xdp tests: ${noXdp}`);
 const PORTIO = `${import.meta.dir}/helpers/port-io.ts`;
 setDefaultTimeout(60_000);
 
 let pair: Pair;
-beforeAll(() => { if (!why) pair = makePair(`k${process.pid % 100000}`); });
+beforeAll(() => {
+  if (!why) pair = makePair(`k${process.pid % 100000}`);
+});
 afterAll(() => {
   if (!pair) return;
   destroyPair(pair);
@@ -25,10 +34,17 @@ afterAll(() => {
 async function waitLine(p: ReturnType<typeof inNs>, re: RegExp, sink: string[]): Promise<void> {
   const reader = (p.stdout as ReadableStream<Uint8Array>).getReader();
   const dec = new TextDecoder();
-  const pump = (async () => { for (;;) { const { value, done } = await reader.read(); if (done) return; sink.push(dec.decode(value)); } })();
+  const pump = (async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      sink.push(dec.decode(value));
+    }
+  })();
   const deadline = Date.now() + 20000;
   while (!re.test(sink.join(""))) {
-    if (p.exitCode !== null || Date.now() > deadline) throw new Error(`no ${re} from child: ${sink.join("")}${await new Response(p.stderr as ReadableStream).text()}`);
+    if (p.exitCode !== null || Date.now() > deadline)
+      throw new Error(`no ${re} from child: ${sink.join("")}${await new Response(p.stderr as ReadableStream).text()}`);
     await Bun.sleep(10);
   }
   (p as unknown as { pump: Promise<void> }).pump = pump;
@@ -41,7 +57,8 @@ const finish = async (p: ReturnType<typeof inNs>, sink: string[]) => {
 
 /** recv on B, send on A, through the port API; every frame back intact. */
 async function transfer(txSpec: string, rxSpec: string, n: number) {
-  const outR: string[] = [], outT: string[] = [];
+  const outR: string[] = [],
+    outT: string[] = [];
   const r = inNs(pair.b, [PORTIO, "recv", rxSpec, String(n)]);
   await waitLine(r, /ready/, outR);
   const t = inNs(pair.a, [PORTIO, "send", txSpec, String(n)]);
@@ -49,7 +66,11 @@ async function transfer(txSpec: string, rxSpec: string, n: number) {
   const [rt, rr] = [await finish(t, outT), await finish(r, outR)];
   expect(rt.code).toBe(0);
   expect(rr.code).toBe(0);
-  const lines = rr.out.replace("ready\n", "").trim().split("\n").map((l) => l.split(" ").map(Number));
+  const lines = rr.out
+    .replace("ready\n", "")
+    .trim()
+    .split("\n")
+    .map((l) => l.split(" ").map(Number));
   expect(lines.length).toBe(n);
   lines.forEach(([i, len, bad], k) => {
     expect(i).toBe(k); // in order
@@ -59,7 +80,11 @@ async function transfer(txSpec: string, rxSpec: string, n: number) {
 }
 
 /** Packets the veth pair itself dropped so far (a full backlog on the receiving side). */
-const vethDrops = () => counter(pair.a, pair.ifA, "tx_dropped") + counter(pair.a, pair.ifA, "rx_dropped") + counter(pair.b, pair.ifB, "tx_dropped") + counter(pair.b, pair.ifB, "rx_dropped");
+const vethDrops = () =>
+  counter(pair.a, pair.ifA, "tx_dropped") +
+  counter(pair.a, pair.ifA, "rx_dropped") +
+  counter(pair.b, pair.ifB, "tx_dropped") +
+  counter(pair.b, pair.ifB, "rx_dropped");
 const kernelDrops = (out: string) => Number(/^Kernel drops: (\d+) packets/m.exec(out)?.[1] ?? NaN);
 
 /**
@@ -72,12 +97,34 @@ async function pktgenPair(txSpec: string, rxSpec: string, n: number, extra: stri
   const v0 = vethDrops();
   const r = inNs(pair.b, [PKTGEN, "-i", rxSpec, "-f", "rxseq", "-n", String(n), "-w", "0", "-W", ...rxExtra]);
   await waitLine(r, /^Receiving from /m, outR);
-  const t = inNs(pair.a, [PKTGEN, "-i", txSpec, "-f", "txseq", "-n", String(n), "-w", "0", "-R", "100000", "-D", pair.macB, "-s", "198.18.0.1:1000-198.18.0.1:1099", "-d", "198.18.0.2", ...extra]);
+  const t = inNs(pair.a, [
+    PKTGEN,
+    "-i",
+    txSpec,
+    "-f",
+    "txseq",
+    "-n",
+    String(n),
+    "-w",
+    "0",
+    "-R",
+    "100000",
+    "-D",
+    pair.macB,
+    "-s",
+    "198.18.0.1:1000-198.18.0.1:1099",
+    "-d",
+    "198.18.0.2",
+    ...extra,
+  ]);
   const tOut: string[] = [];
-  (async () => { for await (const c of t.stdout as ReadableStream<Uint8Array>) tOut.push(new TextDecoder().decode(c)); })();
+  (async () => {
+    for await (const c of t.stdout as ReadableStream<Uint8Array>) tOut.push(new TextDecoder().decode(c));
+  })();
   await t.exited;
   const rr = await finish(r, outR);
-  const s = summary(tOut.join(""), "Sent"), g = summary(rr.out, "Received");
+  const s = summary(tOut.join(""), "Sent"),
+    g = summary(rr.out, "Received");
   expect(s.pkts).toBe(n);
   // a frame the veth refused as busy counts as dropped and is sent again, so the counters may exceed
   // what went missing; what went missing may not exceed them
@@ -103,19 +150,45 @@ describe.skipIf(!!why)("packet: (AF_PACKET, TPACKET_V2 rx and tx, V3 rx, recvmms
     await transfer(`packet:${pair.ifA}@conf:tx=copy,vnet=1`, `packet:${pair.ifB}@conf:vnet=1`, 3000);
   });
   test("pktgen over vnet=1 ports with -H 10: txseq -> rxseq; without -H the port is refused", async () => {
-    await pktgenPair(`packet:${pair.ifA}@conf:vnet=1,tx=copy`, `packet:${pair.ifB}@conf:vnet=1`, 20000, ["-H", "10"], ["-H", "10"]);
+    await pktgenPair(
+      `packet:${pair.ifA}@conf:vnet=1,tx=copy`,
+      `packet:${pair.ifB}@conf:vnet=1`,
+      20000,
+      ["-H", "10"],
+      ["-H", "10"],
+    );
     const q = inNs(pair.a, [PKTGEN, "-i", `packet:${pair.ifA}@conf:vnet=1`, "-f", "tx", "-n", "1", "-w", "0"]);
     const err = await new Response(q.stderr).text();
     expect(await q.exited).toBe(1);
     expect(err).toContain(`packet:${pair.ifA}@conf:vnet=1: frames carry a 10-byte virtio-net header: pass -H 10`);
-    const r = inNs(pair.a, [`${import.meta.dir}/../src/app/router/main.ts`, "-i", `packet:${pair.ifA}@conf:vnet=1`, "--ip", "198.18.0.1", "--client", "198.18.0.2", "--server", "198.18.0.3"]);
+    const r = inNs(pair.a, [
+      `${import.meta.dir}/../src/app/router/main.ts`,
+      "-i",
+      `packet:${pair.ifA}@conf:vnet=1`,
+      "--ip",
+      "198.18.0.1",
+      "--client",
+      "198.18.0.2",
+      "--server",
+      "198.18.0.3",
+    ]);
     const rerr = await new Response(r.stderr).text();
     expect(await r.exited).toBe(1);
     expect(rerr).toContain("the router takes plain Ethernet frames; open the port without vnet=1");
-    const g = inNs(pair.a, [`${import.meta.dir}/../src/app/bridge/main.ts`, "-i", `packet:${pair.ifA}@conf:vnet=1`, "-i", `packet:${pair.ifA}`, "-w", "0"]);
+    const g = inNs(pair.a, [
+      `${import.meta.dir}/../src/app/bridge/main.ts`,
+      "-i",
+      `packet:${pair.ifA}@conf:vnet=1`,
+      "-i",
+      `packet:${pair.ifA}`,
+      "-w",
+      "0",
+    ]);
     const gerr = await new Response(g.stderr).text();
     expect(await g.exited).toBe(1);
-    expect(gerr).toContain(`packet:${pair.ifA}@conf:vnet=1 frames carry a 10-byte virtio-net header, packet:${pair.ifA} 0: open both alike (vnet=)`);
+    expect(gerr).toContain(
+      `packet:${pair.ifA}@conf:vnet=1 frames carry a 10-byte virtio-net header, packet:${pair.ifA} 0: open both alike (vnet=)`,
+    );
   });
   test("rx=v3 (blocks) receives the same frames", async () => {
     await transfer(`packet:${pair.ifA}@conf:tx=copy`, `packet:${pair.ifB}@conf:rx=v3`, 3000);
@@ -128,20 +201,49 @@ describe.skipIf(!!why)("packet: (AF_PACKET, TPACKET_V2 rx and tx, V3 rx, recvmms
     await pktgenPair(`packet:${pair.ifA}`, `packet:${pair.ifB}@conf:rx=copy`, 50000, ["-l", "1000", "-l", "60"]);
   });
   test("a missing interface and bad options are one clear error", () => {
-    expect(() => openPort("packet:lo@conf:rcvbuf=65536")).toThrow("bad port name 'packet:lo@conf:rcvbuf=65536': rcvbuf applies to rx=copy only");
+    expect(() => openPort("packet:lo@conf:rcvbuf=65536")).toThrow(
+      "bad port name 'packet:lo@conf:rcvbuf=65536': rcvbuf applies to rx=copy only",
+    );
     expect(() => openPort("packet:nosuch0")).toThrow("packet:nosuch0: no such interface 'nosuch0'");
     expect(() => openPort("packet:lo@conf:buf_size=3000")).toThrow(/power of two/);
     expect(() => openPort("packet:lo-1")).toThrow(/one ring each way/);
-    expect(() => openPort("packet:lo@conf:rx=v4")).toThrow("bad port name 'packet:lo@conf:rx=v4': rx is v2, v3 or copy");
+    expect(() => openPort("packet:lo@conf:rx=v4")).toThrow(
+      "bad port name 'packet:lo@conf:rx=v4': rx is v2, v3 or copy",
+    );
     expect(() => openPort("packet:lo@conf:tx=zerocopy")).toThrow(/tx is ring or copy/);
     expect(() => openPort("packet:lo@conf:vnet=2")).toThrow(/vnet=2 out of range 0..1/);
   });
   test("without privileges the error says what is needed", async () => {
     // enter the namespace as root, then drop to nobody for bun itself
-    const q = Bun.spawn(["ip", "netns", "exec", pair.a, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, PKTGEN, "-i", `packet:${pair.ifA}`, "-f", "tx", "-n", "1"], { stdout: "pipe", stderr: "pipe" });
+    const q = Bun.spawn(
+      [
+        "ip",
+        "netns",
+        "exec",
+        pair.a,
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        process.execPath,
+        PKTGEN,
+        "-i",
+        `packet:${pair.ifA}`,
+        "-f",
+        "tx",
+        "-n",
+        "1",
+      ],
+      { stdout: "pipe", stderr: "pipe" },
+    );
     const err = await new Response(q.stderr).text();
     expect(await q.exited).toBe(1);
-    expect(err.trim().split("\n").filter((l) => l.startsWith("pktgen:"))).toEqual([`pktgen: packet:${pair.ifA}: opening an AF_PACKET socket needs CAP_NET_RAW (run as root)`]);
+    expect(
+      err
+        .trim()
+        .split("\n")
+        .filter((l) => l.startsWith("pktgen:")),
+    ).toEqual([`pktgen: packet:${pair.ifA}: opening an AF_PACKET socket needs CAP_NET_RAW (run as root)`]);
   });
 });
 
@@ -157,20 +259,59 @@ describe.skipIf(!!why || !!noXdp)("xdp: (AF_XDP via libxdp)", () => {
     await pktgenPair(`xdp:${pair.ifA}`, `packet:${pair.ifB}`, 20000);
   });
   test("the XDP program goes away with the last socket", async () => {
-    const p = inNs(pair.b, ["-e", `const {openPort}=await import(${JSON.stringify(`${import.meta.dir}/../src/port/open.ts`)}); const x=openPort("xdp:${pair.ifB}"); console.log(require("child_process").execSync("ip link show ${pair.ifB}").toString().includes("prog/xdp")); x.close(); console.log(require("child_process").execSync("ip link show ${pair.ifB}").toString().includes("prog/xdp"));`]);
+    const p = inNs(pair.b, [
+      "-e",
+      `const {openPort}=await import(${JSON.stringify(`${import.meta.dir}/../src/port/open.ts`)}); const x=openPort("xdp:${pair.ifB}"); console.log(require("child_process").execSync("ip link show ${pair.ifB}").toString().includes("prog/xdp")); x.close(); console.log(require("child_process").execSync("ip link show ${pair.ifB}").toString().includes("prog/xdp"));`,
+    ]);
     const out = await new Response(p.stdout).text();
     expect(out.trim().split("\n").slice(-2)).toEqual(["true", "false"]);
   });
   test("unprivileged: the error names the capabilities", async () => {
-    const q = Bun.spawn(["ip", "netns", "exec", pair.a, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, PKTGEN, "-i", `xdp:${pair.ifA}`, "-f", "tx", "-n", "1"], { stdout: "pipe", stderr: "pipe" });
+    const q = Bun.spawn(
+      [
+        "ip",
+        "netns",
+        "exec",
+        pair.a,
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        process.execPath,
+        PKTGEN,
+        "-i",
+        `xdp:${pair.ifA}`,
+        "-f",
+        "tx",
+        "-n",
+        "1",
+      ],
+      { stdout: "pipe", stderr: "pipe" },
+    );
     const err = await new Response(q.stderr).text();
     expect(await q.exited).toBe(1);
-    expect(err.trim().split("\n").filter((l) => l.startsWith("pktgen:"))).toEqual([expect.stringMatching(new RegExp(`^pktgen: xdp:${pair.ifA}: creating the (UMEM|AF_XDP socket on queue 0) failed: needs CAP_NET_ADMIN and CAP_BPF \\(run as root\\)$`))]);
+    expect(
+      err
+        .trim()
+        .split("\n")
+        .filter((l) => l.startsWith("pktgen:")),
+    ).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^pktgen: xdp:${pair.ifA}: creating the (UMEM|AF_XDP socket on queue 0) failed: needs CAP_NET_ADMIN and CAP_BPF \\(run as root\\)$`,
+        ),
+      ),
+    ]);
   });
   test("zero-copy where the driver has none (veth) is refused with a hint", async () => {
-    const p = inNs(pair.b, ["-e", `const {openPort}=await import(${JSON.stringify(`${import.meta.dir}/../src/port/open.ts`)}); try { openPort("xdp:${pair.ifB}@conf:bind=zerocopy"); console.log("opened"); } catch (e) { console.log(e.message); }`]);
+    const p = inNs(pair.b, [
+      "-e",
+      `const {openPort}=await import(${JSON.stringify(`${import.meta.dir}/../src/port/open.ts`)}); try { openPort("xdp:${pair.ifB}@conf:bind=zerocopy"); console.log("opened"); } catch (e) { console.log(e.message); }`,
+    ]);
     const out = (await new Response(p.stdout).text()).trim();
-    expect(out).toMatch(new RegExp(`^xdp:${pair.ifB}@conf:bind=zerocopy: creating the AF_XDP socket on queue 0 failed: .+`));
+    expect(out).toMatch(
+      new RegExp(`^xdp:${pair.ifB}@conf:bind=zerocopy: creating the AF_XDP socket on queue 0 failed: .+`),
+    );
   });
   test("bad queue / missing interface are one clear error", () => {
     expect(() => openPort("xdp:nosuch0")).toThrow("xdp:nosuch0: no such interface 'nosuch0'");
@@ -180,13 +321,32 @@ describe.skipIf(!!why || !!noXdp)("xdp: (AF_XDP via libxdp)", () => {
 });
 
 describe.skipIf(!!why)("ping/pong across the veth", () => {
-  for (const [label, be] of [["packet: (pong copies)", "packet"], ["xdp: (pong swaps buffers)", "xdp"]] as const) {
+  for (const [label, be] of [
+    ["packet: (pong copies)", "packet"],
+    ["xdp: (pong swaps buffers)", "xdp"],
+  ] as const) {
     test.skipIf(be === "xdp" && !!noXdp)(label, async () => {
       const outP: string[] = [];
       const v0 = vethDrops();
       const pong = inNs(pair.b, [PKTGEN, "-i", `${be}:${pair.ifB}`, "-f", "pong", "-n", "500", "-w", "0", "-W"]);
       await waitLine(pong, /^Working on /m, outP);
-      const ping = inNs(pair.a, [PKTGEN, "-i", `${be}:${pair.ifA}`, "-f", "ping", "-n", "500", "-w", "0", "-D", pair.macB, "-s", "198.18.0.1", "-d", "198.18.0.2"]);
+      const ping = inNs(pair.a, [
+        PKTGEN,
+        "-i",
+        `${be}:${pair.ifA}`,
+        "-f",
+        "ping",
+        "-n",
+        "500",
+        "-w",
+        "0",
+        "-D",
+        pair.macB,
+        "-s",
+        "198.18.0.1",
+        "-d",
+        "198.18.0.2",
+      ]);
       const [err, out] = [await new Response(ping.stderr).text(), await new Response(ping.stdout).text()];
       expect(await ping.exited).toBe(0);
       const po = await finish(pong, outP);

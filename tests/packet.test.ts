@@ -1,26 +1,44 @@
 // Packet bytes against references built independently (a separate Python implementation of
 // pkt-gen's initialize_packet and RFC 1071), and every emitted variant re-verified from scratch.
 import { describe, expect, test } from "bun:test";
-import { UdpFlow, type AddrRange } from "../src/packet/udpflow.ts";
-import { parseIPv4, formatIPv4, ipv4ChecksumOk } from "../src/packet/ipv4.ts";
-import { parseIPv6, formatIPv6 } from "../src/packet/ipv6.ts";
-import { parseMac, formatMac } from "../src/packet/ethernet.ts";
 import { checksum, csumUpdate16, csumUpdate32 } from "../src/packet/checksum.ts";
-import { udpChecksumOk } from "../src/packet/udp.ts";
+import { formatMac, parseMac } from "../src/packet/ethernet.ts";
+import { formatIPv4, ipv4ChecksumOk, parseIPv4 } from "../src/packet/ipv4.ts";
+import { formatIPv6, parseIPv6 } from "../src/packet/ipv6.ts";
 import { parsePcap, pcapGlobalHeader, pcapRecordHeader } from "../src/packet/pcap.ts";
+import { udpChecksumOk } from "../src/packet/udp.ts";
+import { type AddrRange, UdpFlow } from "../src/packet/udpflow.ts";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
-const r4 = (a: string, p = 1234, b = a, q = p): AddrRange => ({ v6: false, start: parseIPv4(a), end: parseIPv4(b), port0: p, port1: q });
+const r4 = (a: string, p = 1234, b = a, q = p): AddrRange => ({
+  v6: false,
+  start: parseIPv4(a),
+  end: parseIPv4(b),
+  port0: p,
+  port1: q,
+});
 
 // python3: struct-packed Ethernet/IPv4/UDP, csum() = RFC 1071, payload = pkt-gen's text, last byte NUL
-const REF_60 = "ffffffffffff00000000000008004510002e000040004011ae87c6120001c612000204d204d2001a9dac6e65746d617020706b742d67656e20444900";
-const REF_100 = "02000000000202000000000108004510005600004000401126850a0000010a01000104d204d200426fec6e65746d617020706b742d67656e20444952454354207061796c6f61640a687474703a2f2f696e666f2e6965742e756e6970692e69742f7e6c00";
+const REF_60 =
+  "ffffffffffff00000000000008004510002e000040004011ae87c6120001c612000204d204d2001a9dac6e65746d617020706b742d67656e20444900";
+const REF_100 =
+  "02000000000202000000000108004510005600004000401126850a0000010a01000104d204d200426fec6e65746d617020706b742d67656e20444952454354207061796c6f61640a687474703a2f2f696e666f2e6965742e756e6970692e69742f7e6c00";
 
 function flow(over: Partial<ConstructorParameters<typeof UdpFlow>[0]> = {}) {
   return new UdpFlow({
-    v6: false, srcMac: new Uint8Array(6), dstMac: parseMac("ff:ff:ff:ff:ff:ff"),
-    src: r4("198.18.0.1"), dst: r4("198.18.0.2"), size: 60, minSize: 0,
-    randomSrc: false, randomDst: false, stampBytes: 0, vnetHdr: 0, seed: 7, ...over,
+    v6: false,
+    srcMac: new Uint8Array(6),
+    dstMac: parseMac("ff:ff:ff:ff:ff:ff"),
+    src: r4("198.18.0.1"),
+    dst: r4("198.18.0.2"),
+    size: 60,
+    minSize: 0,
+    randomSrc: false,
+    randomDst: false,
+    stampBytes: 0,
+    vnetHdr: 0,
+    seed: 7,
+    ...over,
   });
 }
 
@@ -29,7 +47,13 @@ describe("pkt-gen default frame", () => {
     expect(hex(flow().frame)).toBe(REF_60);
   });
   test("100-byte template with MACs and 10.x addresses matches", () => {
-    const f = flow({ size: 100, src: r4("10.0.0.1"), dst: r4("10.1.0.1"), srcMac: parseMac("02:00:00:00:00:01"), dstMac: parseMac("02:00:00:00:00:02") });
+    const f = flow({
+      size: 100,
+      src: r4("10.0.0.1"),
+      dst: r4("10.1.0.1"),
+      srcMac: parseMac("02:00:00:00:00:01"),
+      dstMac: parseMac("02:00:00:00:00:02"),
+    });
     expect(hex(f.frame)).toBe(REF_100);
   });
   test("emit() on a fixed flow reproduces the template's checksums", () => {
@@ -51,7 +75,9 @@ describe("per-packet variation keeps both checksums valid", () => {
     const seen: string[] = [];
     for (let i = 0; i < 5; i++) {
       f.emit(buf, 0);
-      seen.push(`${formatIPv4((buf[26] << 24 | buf[27] << 16 | buf[28] << 8 | buf[29]) >>> 0)}:${buf[34] << 8 | buf[35]}`);
+      seen.push(
+        `${formatIPv4(((buf[26] << 24) | (buf[27] << 16) | (buf[28] << 8) | buf[29]) >>> 0)}:${(buf[34] << 8) | buf[35]}`,
+      );
       expect(ipv4ChecksumOk(buf, 14)).toBe(true);
       expect(udpChecksumOk(buf, 14, 34)).toBe(true);
     }
@@ -68,8 +94,8 @@ describe("per-packet variation keeps both checksums valid", () => {
       expect(len).toBeGreaterThanOrEqual(64);
       expect(len).toBeLessThan(1500);
       sizes.add(len);
-      expect(buf[16] << 8 | buf[17]).toBe(len - 14); // IP total length
-      expect(buf[38] << 8 | buf[39]).toBe(len - 34); // UDP length
+      expect((buf[16] << 8) | buf[17]).toBe(len - 14); // IP total length
+      expect((buf[38] << 8) | buf[39]).toBe(len - 34); // UDP length
       expect(ipv4ChecksumOk(buf, 14)).toBe(true);
       expect(udpChecksumOk(buf, 14, 34)).toBe(true);
     }
@@ -83,10 +109,10 @@ describe("per-packet variation keeps both checksums valid", () => {
     const f = flow({ v6: true, src, dst, size: 90, minSize: 70 });
     const buf = new Uint8Array(2048);
     f.fill(buf, 0);
-    expect(buf[12] << 8 | buf[13]).toBe(0x86dd);
+    expect((buf[12] << 8) | buf[13]).toBe(0x86dd);
     for (let i = 0; i < 50; i++) {
       const len = f.emit(buf, 0);
-      expect(buf[18] << 8 | buf[19]).toBe(len - 54); // payload length
+      expect((buf[18] << 8) | buf[19]).toBe(len - 54); // payload length
       expect(udpChecksumOk(buf, 14, 54, true)).toBe(true);
     }
     expect(formatIPv6(buf, 22)).toMatch(/^2001:db8::[123]$/);
@@ -101,7 +127,15 @@ describe("per-packet variation keeps both checksums valid", () => {
 
   test("too-small sizes are refused with the minimum", () => {
     expect(() => flow({ size: 40 })).toThrow(/needs 42/);
-    expect(() => flow({ size: 60, stampBytes: 12, v6: true, src: { ...r4("1.1.1.1"), v6: true, hi6: new Uint8Array(16) }, dst: { ...r4("1.1.1.1"), v6: true, hi6: new Uint8Array(16) } })).toThrow(/needs 74/);
+    expect(() =>
+      flow({
+        size: 60,
+        stampBytes: 12,
+        v6: true,
+        src: { ...r4("1.1.1.1"), v6: true, hi6: new Uint8Array(16) },
+        dst: { ...r4("1.1.1.1"), v6: true, hi6: new Uint8Array(16) },
+      }),
+    ).toThrow(/needs 74/);
   });
 });
 
@@ -110,7 +144,8 @@ describe("checksum primitives", () => {
     const b = Uint8Array.from([0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]);
     expect(checksum(b, 0, 8)).toBe(~0xddf2 & 0xffff); // RFC 1071 section 3 sums to 0xddf2
     const c0 = checksum(b, 0, 8);
-    b[2] = 0x12; b[3] = 0x34;
+    b[2] = 0x12;
+    b[3] = 0x34;
     expect(csumUpdate16(c0, 0xf203, 0x1234)).toBe(checksum(b, 0, 8));
     const c1 = checksum(b, 0, 8);
     b.set([1, 2, 3, 4], 4);

@@ -3,19 +3,31 @@
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { parsePcap } from "../src/packet/pcap.ts";
 import { ipv4ChecksumOk } from "../src/packet/ipv4.ts";
+import { parsePcap } from "../src/packet/pcap.ts";
 import { udpChecksumOk } from "../src/packet/udp.ts";
 import { openPort } from "../src/port/open.ts";
 import { NS_MOREFRAG, POLLIN } from "../src/ring/layout.ts";
 import { pktgen, summary } from "./helpers/pktgen.ts";
+
 setDefaultTimeout(60_000);
 
 const dir = mkdtempSync(`${tmpdir()}/bunmap-pcap-`);
 
 describe("pcap: ports", () => {
   test("pktgen tx writes a capture: every record the packet it sent, checksums valid", async () => {
-    const r = await pktgen(["-i", `pcap:${dir}/a.pcap`, "-f", "tx", "-n", "1000", "-l", "100", "-s", "198.18.0.1:1000-198.18.0.1:1009"]).done;
+    const r = await pktgen([
+      "-i",
+      `pcap:${dir}/a.pcap`,
+      "-f",
+      "tx",
+      "-n",
+      "1000",
+      "-l",
+      "100",
+      "-s",
+      "198.18.0.1:1000-198.18.0.1:1009",
+    ]).done;
     expect(r.code).toBe(0);
     expect(summary(r.out, "Sent").pkts).toBe(1000);
     const p = parsePcap(readFileSync(`${dir}/a.pcap`));
@@ -48,7 +60,12 @@ describe("pcap: ports", () => {
     const port = openPort(`pcap:${dir}/big.pcap`);
     expect(port.poll(POLLIN, 0)).toBe(POLLIN);
     const rx = port.rxRings[0];
-    expect([rx.len(rx.head), rx.flags(rx.head) & NS_MOREFRAG, rx.len(rx.next(rx.head)), rx.flags(rx.next(rx.head)) & NS_MOREFRAG]).toEqual([2048, NS_MOREFRAG, 952, 0]);
+    expect([
+      rx.len(rx.head),
+      rx.flags(rx.head) & NS_MOREFRAG,
+      rx.len(rx.next(rx.head)),
+      rx.flags(rx.next(rx.head)) & NS_MOREFRAG,
+    ]).toEqual([2048, NS_MOREFRAG, 952, 0]);
     port.close();
   });
 

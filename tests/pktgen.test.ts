@@ -1,23 +1,26 @@
 // bun run pktgen end to end over shm pipes between processes: counts, bytes, sequence checking
 // (through a lossy forwarder run by the test), ping/pong RTT, rate limiting, threads, restarts,
 // dumps, pcap templates, and one clear error line for bad input.
-import { describe, expect, test, afterAll, setDefaultTimeout } from "bun:test";
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+
 setDefaultTimeout(60_000);
-import { readdirSync, writeFileSync, mkdtempSync } from "node:fs";
+
+import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { pktgen, started, summary } from "./helpers/pktgen.ts";
+import { parseArgs, UsageError } from "../src/app/pktgen/args.ts";
+import { threadPortName, withConf } from "../src/app/pktgen/portname.ts";
+import { norm, rateLine, txOutput } from "../src/app/pktgen/report.ts";
+import { SeqCheck } from "../src/app/pktgen/rx.ts";
+import { pcapGlobalHeader, pcapRecordHeader } from "../src/packet/pcap.ts";
 import { openPort } from "../src/port/open.ts";
 import { POLLIN } from "../src/ring/layout.ts";
-import { parseArgs, UsageError } from "../src/app/pktgen/args.ts";
-import { norm, txOutput, rateLine } from "../src/app/pktgen/report.ts";
-import { SeqCheck } from "../src/app/pktgen/rx.ts";
-import { threadPortName, withConf } from "../src/app/pktgen/portname.ts";
-import { pcapGlobalHeader, pcapRecordHeader } from "../src/packet/pcap.ts";
+import { pktgen, started, summary } from "./helpers/pktgen.ts";
 
 const tag = `pg${process.pid}`;
 let seq = 0;
 const region = (s: string) => `${tag}${s}${seq++}`;
-const RATE_LINE = /^\d{3}\.\d{6} main_thread \[\d+\] [\d.]+ [KMGT]?pps \([\d.]+ [KMGT]?pkts [\d.]+ [KMGT]?bps in \d+ usec\) [\d.]+ avg_batch \d+ min_space$/m;
+const RATE_LINE =
+  /^\d{3}\.\d{6} main_thread \[\d+\] [\d.]+ [KMGT]?pps \([\d.]+ [KMGT]?pkts [\d.]+ [KMGT]?bps in \d+ usec\) [\d.]+ avg_batch \d+ min_space$/m;
 
 afterAll(() => {
   expect(readdirSync("/dev/shm").filter((f) => f.startsWith(`bunmap-${tag}`))).toEqual([]);
@@ -25,9 +28,28 @@ afterAll(() => {
 
 describe("flags", () => {
   test("defaults and pkt-gen's getopt forms", () => {
-    const c = parseArgs(["-i", "shm:a{0", "-ftx", "-l", "128", "-l", "64", "-zZ", "-n1000", "-s", "198.18.0.1:10-198.18.0.4:12"]);
+    const c = parseArgs([
+      "-i",
+      "shm:a{0",
+      "-ftx",
+      "-l",
+      "128",
+      "-l",
+      "64",
+      "-zZ",
+      "-n1000",
+      "-s",
+      "198.18.0.1:10-198.18.0.4:12",
+    ]);
     if (c === "help") throw new Error();
-    expect([c.func, c.size, c.minSize, c.npackets, c.burst, c.options & (512 | 1024)]).toEqual(["tx", 128, 64, 1000, 512, 1536]);
+    expect([c.func, c.size, c.minSize, c.npackets, c.burst, c.options & (512 | 1024)]).toEqual([
+      "tx",
+      128,
+      64,
+      1000,
+      512,
+      1536,
+    ]);
     expect([c.src.start, c.src.end, c.src.port0, c.src.port1]).toEqual([0xc6120001, 0xc6120004, 10, 12]);
     expect([c.dst.start, c.dst.port0]).toEqual([0x0a010001, 1234]);
     const p = parseArgs(["-i", "shm:a{0", "-f", "ping"]);
@@ -61,20 +83,37 @@ describe("flags", () => {
     }
   });
   test("-p: thread i opens ring i (shm, netmap) or queue q+i (xdp); -C becomes @conf", () => {
-    const cfg = (ifname: string, threads: number) => ({ ...(parseArgs(["-i", ifname, "-p", String(threads)]) as Exclude<ReturnType<typeof parseArgs>, "help">) });
-    expect([0, 1].map((i) => threadPortName(cfg("shm:a{0@conf:rings=2", 2), i))).toEqual(["shm:a{0-0@conf:rings=2", "shm:a{0-1@conf:rings=2"]);
+    const cfg = (ifname: string, threads: number) => ({
+      ...(parseArgs(["-i", ifname, "-p", String(threads)]) as Exclude<ReturnType<typeof parseArgs>, "help">),
+    });
+    expect([0, 1].map((i) => threadPortName(cfg("shm:a{0@conf:rings=2", 2), i))).toEqual([
+      "shm:a{0-0@conf:rings=2",
+      "shm:a{0-1@conf:rings=2",
+    ]);
     expect([0, 1].map((i) => threadPortName(cfg("netmap:eth0", 2), i))).toEqual(["netmap:eth0-0", "netmap:eth0-1"]);
     expect([0, 1].map((i) => threadPortName(cfg("xdp:eth0@2", 2), i))).toEqual(["xdp:eth0@2", "xdp:eth0@3"]);
-    expect([0, 1].map((i) => threadPortName(cfg("xdp:eth0@conf:slots=512", 2), i))).toEqual(["xdp:eth0@0@conf:slots=512", "xdp:eth0@1@conf:slots=512"]);
+    expect([0, 1].map((i) => threadPortName(cfg("xdp:eth0@conf:slots=512", 2), i))).toEqual([
+      "xdp:eth0@0@conf:slots=512",
+      "xdp:eth0@1@conf:slots=512",
+    ]);
     expect(threadPortName(cfg("shm:a{0-1", 1), 0)).toBe("shm:a{0-1");
     expect(withConf("vale0:x", "1024,512,2")).toBe("vale0:x@conf:tx_slots=1024,rx_slots=512,tx_rings=2,rx_rings=2");
   });
   test("bad invocations print exactly one error line and exit non-zero", async () => {
-    const cases = [["-i", "eth0"], ["-i", "shm:x{0", "-f", "nope"], ["-i", "shm:x{99", "-f", "tx"], ["-i", "netmap:eth0"], ["-q"]];
+    const cases = [
+      ["-i", "eth0"],
+      ["-i", "shm:x{0", "-f", "nope"],
+      ["-i", "shm:x{99", "-f", "tx"],
+      ["-i", "netmap:eth0"],
+      ["-q"],
+    ];
     for (const args of cases) {
       const r = await pktgen(args).done;
       expect(r.code).not.toBe(0);
-      const lines = r.err.trim().split("\n").filter((l) => !/^\d{3}\.\d{6} /.test(l));
+      const lines = r.err
+        .trim()
+        .split("\n")
+        .filter((l) => !/^\d{3}\.\d{6} /.test(l));
       expect(lines.length).toBe(1);
       expect(lines[0]).toMatch(/^pktgen: /);
     }
@@ -91,7 +130,9 @@ describe("report format (pkt-gen compatible)", () => {
     );
     expect(txOutput({ pkts: 1000, bytes: 60000, events: 10 }, 2, "Sent", true, 192)).toContain("(raw 336.000 Kbps)");
     expect(txOutput({ pkts: 0, bytes: 0, events: 0 }, 1, "Received", true, 0)).toBe("Received nothing.\n");
-    expect(rateLine(2055000, 2055000 * 60, 51906, 1000994, 704, true, 0)).toBe("2.053 Mpps (2.055 Mpkts 986.400 Mbps in 1000994 usec) 39.59 avg_batch 704 min_space");
+    expect(rateLine(2055000, 2055000 * 60, 51906, 1000994, 704, true, 0)).toBe(
+      "2.053 Mpps (2.055 Mpkts 986.400 Mbps in 1000994 usec) 39.59 avg_batch 704 min_space",
+    );
   });
   test("sequence checker: gaps, loss and reordering as pkt-gen's rxseq", () => {
     const c = new SeqCheck();
@@ -110,8 +151,11 @@ describe("end to end over shm pipes", () => {
     const rr = await rx.done;
     expect(tx.code).toBe(0);
     expect(rr.code).toBe(0);
-    expect(tx.out).toContain(`Sending on shm:${r}}0: 1 queues, 1 threads and 1 cpus.\n10.0.0.1 -> 10.1.0.1 (00:00:00:00:00:00 -> ff:ff:ff:ff:ff:ff)`);
-    const s = summary(tx.out, "Sent"), g = summary(rr.out, "Received");
+    expect(tx.out).toContain(
+      `Sending on shm:${r}}0: 1 queues, 1 threads and 1 cpus.\n10.0.0.1 -> 10.1.0.1 (00:00:00:00:00:00 -> ff:ff:ff:ff:ff:ff)`,
+    );
+    const s = summary(tx.out, "Sent"),
+      g = summary(rr.out, "Received");
     expect(s.pkts).toBe(3000000);
     expect(g.pkts).toBe(3000000);
     expect(g.bytes).toBe(3000000 * 60);
@@ -123,7 +167,22 @@ describe("end to end over shm pipes", () => {
     const r = region("seq");
     const rx = pktgen(["-i", `shm:${r}{0`, "-f", "rxseq", "-n", "500000"]);
     await started(rx);
-    const tx = await pktgen(["-i", `shm:${r}}0`, "-f", "txseq", "-n", "500000", "-l", "1500", "-l", "64", "-s", "198.18.0.1:1000-198.18.0.200:1100", "-d", "198.19.0.1"]).done;
+    const tx = await pktgen([
+      "-i",
+      `shm:${r}}0`,
+      "-f",
+      "txseq",
+      "-n",
+      "500000",
+      "-l",
+      "1500",
+      "-l",
+      "64",
+      "-s",
+      "198.18.0.1:1000-198.18.0.200:1100",
+      "-d",
+      "198.19.0.1",
+    ]).done;
     const rr = await rx.done;
     expect(summary(tx.out, "Sent").pkts).toBe(500000);
     expect(summary(rr.out, "Received").pkts).toBe(500000);
@@ -134,23 +193,43 @@ describe("end to end over shm pipes", () => {
   test("rxseq finds the drops and swaps a forwarder makes", async () => {
     const r = region("lossy");
     const rx = pktgen(["-i", `shm:${r}}1`, "-f", "rxseq", "-n", String(20000 - 20)]);
-    const fwdIn = openPort(`shm:${r}{0`), fwdOut = openPort(`shm:${r}{1`);
+    const fwdIn = openPort(`shm:${r}{0`),
+      fwdOut = openPort(`shm:${r}{1`);
     await started(rx);
     const tx = pktgen(["-i", `shm:${r}}0`, "-f", "txseq", "-n", "20000", "-b", "64"]);
     // forward seq by seq: drop every x999, swap the pair (x500, x501)
-    const a = fwdIn.rxRings[0], b = fwdOut.txRings[0];
+    const a = fwdIn.rxRings[0],
+      b = fwdOut.txRings[0];
     const seqAt = (buf: number) => new DataView(a.u8.buffer).getUint32(buf + 42, false);
-    let handled = 0, held = -1;
+    let handled = 0,
+      held = -1;
     const deadline = Date.now() + 20_000;
     while (handled < 20000 && Date.now() < deadline) {
       if (!(fwdIn.poll(POLLIN, 100) & POLLIN)) continue;
       fwdOut.txsync();
       while (!a.empty() && b.space() >= 2) {
-        const i = a.head, s = seqAt(a.buf(i));
-        if (s % 1000 === 999) { /* drop */ }
-        else if (s % 1000 === 500) { held = i; a.advance(a.next(i)); handled++; continue; }
-        else if (held >= 0) { a.swapTo(i, b, b.head); b.advance(b.next(b.head)); a.swapTo(held, b, b.head); b.advance(b.next(b.head)); held = -1; a.advance(a.next(i)); handled++; continue; }
-        else { a.swapTo(i, b, b.head); b.advance(b.next(b.head)); }
+        const i = a.head,
+          s = seqAt(a.buf(i));
+        if (s % 1000 === 999) {
+          /* drop */
+        } else if (s % 1000 === 500) {
+          held = i;
+          a.advance(a.next(i));
+          handled++;
+          continue;
+        } else if (held >= 0) {
+          a.swapTo(i, b, b.head);
+          b.advance(b.next(b.head));
+          a.swapTo(held, b, b.head);
+          b.advance(b.next(b.head));
+          held = -1;
+          a.advance(a.next(i));
+          handled++;
+          continue;
+        } else {
+          a.swapTo(i, b, b.head);
+          b.advance(b.next(b.head));
+        }
         a.advance(a.next(i));
         handled++;
       }
@@ -159,15 +238,20 @@ describe("end to end over shm pipes", () => {
       fwdOut.txsync();
     }
     const [t, rr] = [await tx.done, await rx.done];
-    fwdIn.close(); fwdOut.close();
+    fwdIn.close();
+    fwdOut.close();
     expect(summary(t.out, "Sent").pkts).toBe(20000);
     expect(summary(rr.out, "Received").pkts).toBe(19980);
     // per drop a gap of 1, except the last: seq 19999 is the final packet, nothing after it reveals it;
     // per swap: gap (1), out of order, gap (1)
     expect(rr.out).toContain("Sequence errors: 59 gaps (59 packets missing), 20 out of order");
     // the first problems are logged, then rate-limited to 2 lines a second (pkt-gen's RD(2, ...))
-    expect(rr.err).toMatch(/rxseq_body \[\d+\] Sequence GAP: exp 500 found 501\n.* Sequence OUT OF ORDER: exp 502 found 500\n/);
-    expect(rr.err.match(/Sequence (GAP|OUT)/g)!.length).toBeLessThanOrEqual(2 * Math.ceil(summary(rr.out, "Received").secs + 1));
+    expect(rr.err).toMatch(
+      /rxseq_body \[\d+\] Sequence GAP: exp 500 found 501\n.* Sequence OUT OF ORDER: exp 502 found 500\n/,
+    );
+    expect(rr.err.match(/Sequence (GAP|OUT)/g)!.length).toBeLessThanOrEqual(
+      2 * Math.ceil(summary(rr.out, "Received").secs + 1),
+    );
   });
 
   test("ping/pong: RTT min <= avg <= max and a histogram over all replies", async () => {
@@ -186,7 +270,13 @@ describe("end to end over shm pipes", () => {
     expect([replies, lost]).toEqual([3000, 0]);
     const h = /k: (\d+) \.\. (\d+)\n\t([ \d]+)\n/.exec(ping.err.slice(ping.err.indexOf("RTT over")));
     expect(h).not.toBeNull();
-    expect(h![3].trim().split(/\s+/).map(Number).reduce((a, b) => a + b, 0)).toBe(3000);
+    expect(
+      h![3]
+        .trim()
+        .split(/\s+/)
+        .map(Number)
+        .reduce((a, b) => a + b, 0),
+    ).toBe(3000);
     expect(Number(h![1])).toBeLessThanOrEqual(min);
   });
 
@@ -223,7 +313,8 @@ describe("end to end over shm pipes", () => {
     const rx2 = pktgen(["-i", `shm:${r}{0`, "-f", "rxseq", "-W"]);
     const t = await tx.done;
     const b = await rx2.done;
-    const n1 = summary(a.out, "Received").pkts, n2 = summary(b.out, "Received").pkts;
+    const n1 = summary(a.out, "Received").pkts,
+      n2 = summary(b.out, "Received").pkts;
     expect(n1).toBeGreaterThan(0);
     expect(n2).toBeGreaterThan(0);
     expect(n1 + n2).toBe(300000);
@@ -258,9 +349,11 @@ describe("end to end over shm pipes", () => {
     const r = region("frag");
     const rx = pktgen(["-i", `shm:${r}{0`, "-f", "rxseq", "-n", "20000"]);
     await started(rx);
-    const tx = await pktgen(["-i", `shm:${r}}0`, "-f", "txseq", "-n", "20000", "-F", "3", "-l", "4000", "-l", "100"]).done;
+    const tx = await pktgen(["-i", `shm:${r}}0`, "-f", "txseq", "-n", "20000", "-F", "3", "-l", "4000", "-l", "100"])
+      .done;
     const rr = await rx.done;
-    const s = summary(tx.out, "Sent"), g = summary(rr.out, "Received");
+    const s = summary(tx.out, "Sent"),
+      g = summary(rr.out, "Received");
     expect([s.pkts, g.pkts]).toEqual([20000, 20000]);
     expect(g.bytes).toBe(s.bytes);
     expect(g.events).toBeLessThan(g.pkts); // batches, not one sync per packet

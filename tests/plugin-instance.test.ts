@@ -5,6 +5,7 @@
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
+
 setDefaultTimeout(60_000);
 
 const root = process.getuid?.() === 0;
@@ -13,22 +14,36 @@ const repo = `${import.meta.dir}/..`;
 const dir = mkdtempSync(`${tmpdir()}/bunmap-inst-`);
 const procs: ReturnType<typeof Bun.spawn>[] = [];
 afterAll(async () => {
-  for (const p of procs) { p.kill("SIGKILL"); await p.exited; }
+  for (const p of procs) {
+    p.kill("SIGKILL");
+    await p.exited;
+  }
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface Run { proc: ReturnType<typeof Bun.spawn>; out: string; err: string; code: number | null }
+interface Run {
+  proc: ReturnType<typeof Bun.spawn>;
+  out: string;
+  err: string;
+  code: number | null;
+}
 
 /** Start the plugin under umask 000; resolve once it listens, or when it exits (code set). */
 async function plugin(db: string, sock: string, env: Record<string, string> = {}): Promise<Run> {
   const proc = Bun.spawn(["sh", "-c", `umask 000; exec "$0" "$1"`, process.execPath, `${repo}/plugin/main.ts`], {
-    stdout: "pipe", stderr: "pipe", env: { ...process.env, BUNMAP_PLUGIN_DB: db, BUNMAP_PLUGIN_SOCK: sock, BUNMAP_PLUGIN_BACKEND: "packet", ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, BUNMAP_PLUGIN_DB: db, BUNMAP_PLUGIN_SOCK: sock, BUNMAP_PLUGIN_BACKEND: "packet", ...env },
   });
   procs.push(proc);
   const run: Run = { proc, out: "", err: "", code: null };
-  (async () => { for await (const c of proc.stderr as ReadableStream<Uint8Array>) run.err += new TextDecoder().decode(c); })();
+  (async () => {
+    for await (const c of proc.stderr as ReadableStream<Uint8Array>) run.err += new TextDecoder().decode(c);
+  })();
   const r = (proc.stdout as ReadableStream<Uint8Array>).getReader();
-  const exited = proc.exited.then((c) => { run.code = c; });
+  const exited = proc.exited.then((c) => {
+    run.code = c;
+  });
   while (!run.out.includes("listening") && run.code === null) {
     const next = await Promise.race([r.read(), exited.then(() => null)]);
     if (!next || next.done) break;
@@ -40,18 +55,24 @@ async function plugin(db: string, sock: string, env: Record<string, string> = {}
   }
   return run;
 }
-const answers = (sock: string) => fetch("http://plugin/Plugin.Activate", { method: "POST", unix: sock } as RequestInit).then((r) => r.json(), () => null);
+const answers = (sock: string) =>
+  fetch("http://plugin/Plugin.Activate", { method: "POST", unix: sock } as RequestInit).then(
+    (r) => r.json(),
+    () => null,
+  );
 const mode = (p: string) => statSync(p).mode & 0o777;
 
 describe.skipIf(!root)("one plugin per state directory and socket", () => {
-  const db = `${dir}/state/vale.db`, sock = `${dir}/vale.sock`;
+  const db = `${dir}/state/vale.db`,
+    sock = `${dir}/vale.sock`;
   let first: Run;
 
   test("under umask 000 the state directory is 0700, the database files and the socket 0600", async () => {
     first = await plugin(db, sock);
     expect(first.out).toContain(`vale plugin listening on ${sock}`);
     expect(mode(`${dir}/state`)).toBe(0o700);
-    for (const f of [db, `${db}-wal`, `${db}-shm`, `${dir}/state/vale.lock`]) if (existsSync(f)) expect(mode(f)).toBe(0o600);
+    for (const f of [db, `${db}-wal`, `${db}-shm`, `${dir}/state/vale.lock`])
+      if (existsSync(f)) expect(mode(f)).toBe(0o600);
     expect(existsSync(db)).toBe(true);
     expect(mode(sock)).toBe(0o600);
     expect(await answers(sock)).toEqual({ Implements: ["NetworkDriver"] });
@@ -60,7 +81,9 @@ describe.skipIf(!root)("one plugin per state directory and socket", () => {
   test("a second plugin on the same state directory fails at once, naming the first; the first goes on", async () => {
     const second = await plugin(db, `${dir}/other.sock`);
     expect(second.code).toBe(1);
-    expect(second.err.trim()).toBe(`plugin: ${db}: another vale plugin (pid ${first.proc.pid}) uses the state directory ${dir}/state; stop it first (one plugin per state directory)`);
+    expect(second.err.trim()).toBe(
+      `plugin: ${db}: another vale plugin (pid ${first.proc.pid}) uses the state directory ${dir}/state; stop it first (one plugin per state directory)`,
+    );
     expect(existsSync(`${dir}/other.sock`)).toBe(false);
     expect(await answers(sock)).toEqual({ Implements: ["NetworkDriver"] });
   });
@@ -68,7 +91,9 @@ describe.skipIf(!root)("one plugin per state directory and socket", () => {
   test("a second plugin on the same socket (its own state) fails at once and leaves the socket alone", async () => {
     const second = await plugin(`${dir}/state2/vale.db`, sock);
     expect(second.code).toBe(1);
-    expect(second.err.trim()).toBe(`plugin: ${sock} is served by another process (it answered Plugin.Activate): stop that plugin first, or set BUNMAP_PLUGIN_SOCK`);
+    expect(second.err.trim()).toBe(
+      `plugin: ${sock} is served by another process (it answered Plugin.Activate): stop that plugin first, or set BUNMAP_PLUGIN_SOCK`,
+    );
     expect(existsSync(sock)).toBe(true);
     expect(await answers(sock)).toEqual({ Implements: ["NetworkDriver"] });
   });

@@ -2,28 +2,64 @@
 // (struct netmap_ring header 256 B, slots of 16 B at +256, buf_ofs relative to the ring), then
 // read and driven through Ring. Every offset and constant from the reference is checked.
 import { describe, expect, test } from "bun:test";
-import { Ring, copyBytes } from "../src/ring/ring.ts";
 import {
-  RING, SLOT, NIF, NS_BUF_CHANGED, NS_REPORT, NS_FORWARD, NS_NO_LEARN, NS_INDIRECT, NS_MOREFRAG, NS_TXMON,
-  NS_PORT_SHIFT, NS_PORT_MASK, NR_TIMESTAMP, NR_FORWARD, NM_CACHE_ALIGN,
+  NIF,
+  NM_CACHE_ALIGN,
+  NR_FORWARD,
+  NR_TIMESTAMP,
+  NS_BUF_CHANGED,
+  NS_FORWARD,
+  NS_INDIRECT,
+  NS_MOREFRAG,
+  NS_NO_LEARN,
+  NS_PORT_MASK,
+  NS_PORT_SHIFT,
+  NS_REPORT,
+  NS_TXMON,
+  RING,
+  SLOT,
 } from "../src/ring/layout.ts";
+import { copyBytes, Ring } from "../src/ring/ring.ts";
 
 describe("netmap ABI constants (sys/net/netmap.h, x86_64 gcc)", () => {
   test("struct netmap_ring offsets", () => {
     expect(RING).toEqual({
-      buf_ofs: 0, num_slots: 8, nr_buf_size: 12, ringid: 16, dir: 18, head: 20, cur: 24, tail: 28, flags: 32,
-      ts: 40, offset_mask: 56, buf_align: 64, sem: 128, slot: 256, size: 256,
+      buf_ofs: 0,
+      num_slots: 8,
+      nr_buf_size: 12,
+      ringid: 16,
+      dir: 18,
+      head: 20,
+      cur: 24,
+      tail: 28,
+      flags: 32,
+      ts: 40,
+      offset_mask: 56,
+      buf_align: 64,
+      sem: 128,
+      slot: 256,
+      size: 256,
     });
   });
   test("struct netmap_slot and struct netmap_if offsets", () => {
     expect(SLOT).toEqual({ buf_idx: 0, len: 4, flags: 6, ptr: 8, size: 16 });
     expect(NIF).toEqual({
-      ni_name: 0, ni_version: 16, ni_flags: 20, ni_tx_rings: 24, ni_rx_rings: 28, ni_bufs_head: 32,
-      ni_host_tx_rings: 36, ni_host_rx_rings: 40, ni_spare1: 44, ring_ofs: 56,
+      ni_name: 0,
+      ni_version: 16,
+      ni_flags: 20,
+      ni_tx_rings: 24,
+      ni_rx_rings: 28,
+      ni_bufs_head: 32,
+      ni_host_tx_rings: 36,
+      ni_host_rx_rings: 40,
+      ni_spare1: 44,
+      ring_ofs: 56,
     });
   });
   test("slot and ring flags", () => {
-    expect([NS_BUF_CHANGED, NS_REPORT, NS_FORWARD, NS_NO_LEARN, NS_INDIRECT, NS_MOREFRAG, NS_TXMON]).toEqual([1, 2, 4, 8, 16, 32, 64]);
+    expect([NS_BUF_CHANGED, NS_REPORT, NS_FORWARD, NS_NO_LEARN, NS_INDIRECT, NS_MOREFRAG, NS_TXMON]).toEqual([
+      1, 2, 4, 8, 16, 32, 64,
+    ]);
     expect([NS_PORT_SHIFT, NS_PORT_MASK, NR_TIMESTAMP, NR_FORWARD, NM_CACHE_ALIGN]).toEqual([8, 0xff00, 2, 4, 128]);
   });
 });
@@ -82,7 +118,8 @@ describe("Ring over a hand-built netmap ring", () => {
     expect(r.badHead(2)).toBe("head 7 outside [2, 6] (num_slots 8)");
     r.head = 1;
     expect(r.badHead(2)).toMatch(/outside/); // backwards
-    r.tail = 1; r.head = 0; // wrapped: last 6, tail 1
+    r.tail = 1;
+    r.head = 0; // wrapped: last 6, tail 1
     expect(r.badHead(6)).toBeNull();
     r.head = 9;
     expect(r.badHead(6)).toMatch(/head 9 outside/);
@@ -99,13 +136,17 @@ describe("Ring over a hand-built netmap ring", () => {
     // two rings in one region sharing one buffer pool, as two ports on one netmap allocator
     const mem = new ArrayBuffer(4096 + 32 * 2048);
     const dv = new DataView(mem);
-    for (const [at, first] of [[0, 2], [1024, 20]]) {
+    for (const [at, first] of [
+      [0, 2],
+      [1024, 20],
+    ]) {
       dv.setBigInt64(at, BigInt(4096 - at), true);
       dv.setUint32(at + 8, 8, true);
       dv.setUint32(at + 12, 2048, true);
       for (let i = 0; i < 8; i++) dv.setUint32(at + 256 + 16 * i, first + i, true);
     }
-    const rx = new Ring(mem, 0), tx = new Ring(mem, 1024);
+    const rx = new Ring(mem, 0),
+      tx = new Ring(mem, 1024);
     expect(rx.bufBase).toBe(tx.bufBase);
     rx.setLenFlags(3, 63, NS_MOREFRAG);
     tx.setLenFlags(0, 0, NS_REPORT);
@@ -120,8 +161,10 @@ describe("Ring over a hand-built netmap ring", () => {
     expect([tx.bufIdx(0), rx.bufIdx(4)]).toEqual([6, 5]);
   });
   test("copyTo / copyBytes copy exactly len bytes between regions, small and large", () => {
-    const a = handRing(), b = handRing();
-    const ra = new Ring(a.mem, a.at), rb = new Ring(b.mem, b.at);
+    const a = handRing(),
+      b = handRing();
+    const ra = new Ring(a.mem, a.at),
+      rb = new Ring(b.mem, b.at);
     for (const len of [60, 61, 1514]) {
       const src = ra.buf(2);
       for (let i = 0; i < len; i++) ra.u8[src + i] = (i * 7 + len) & 255;
@@ -130,16 +173,21 @@ describe("Ring over a hand-built netmap ring", () => {
       expect(rb.len(5)).toBe(len);
       expect(Buffer.from(rb.packet(5)).equals(Buffer.from(ra.packet(2)))).toBe(true);
     }
-    const s = new Uint8Array(64).map((_, i) => i), d = new Uint8Array(64);
+    const s = new Uint8Array(64).map((_, i) => i),
+      d = new Uint8Array(64);
     copyBytes(s, new Uint32Array(s.buffer), 1, d, new Uint32Array(d.buffer), 3, 10); // unaligned: bulk path
     expect([...d.subarray(3, 13)]).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     expect(d[13]).toBe(0);
     // one region: a native move, overlapping or not
-    const m = new Uint8Array(4096).map((_, i) => i & 255), m32 = new Uint32Array(m.buffer);
+    const m = new Uint8Array(4096).map((_, i) => i & 255),
+      m32 = new Uint32Array(m.buffer);
     copyBytes(m, m32, 0, m, m32, 2048, 1500);
-    expect(Buffer.from(m.subarray(2048, 3548)).equals(Buffer.from(Uint8Array.from({ length: 1500 }, (_, i) => i & 255)))).toBe(true);
+    expect(
+      Buffer.from(m.subarray(2048, 3548)).equals(Buffer.from(Uint8Array.from({ length: 1500 }, (_, i) => i & 255))),
+    ).toBe(true);
     // across regions, jumbo: the bulk path
-    const big = new Uint8Array(9000).map((_, i) => (i * 7) & 255), out = new Uint8Array(9000);
+    const big = new Uint8Array(9000).map((_, i) => (i * 7) & 255),
+      out = new Uint8Array(9000);
     copyBytes(big, new Uint32Array(big.buffer), 0, out, new Uint32Array(out.buffer), 0, 9000);
     expect(Buffer.from(out).equals(Buffer.from(big))).toBe(true);
   });

@@ -3,23 +3,40 @@
 // bunmap's router on packet: ports (and xdp: when libxdp is there).
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { RouterNf, Verdict } from "../src/app/router/nf.ts";
-import { parseRouterArgs } from "../src/app/router/main.ts";
-import { UdpFlow } from "../src/packet/udpflow.ts";
-import { parseIPv4, ipv4ChecksumOk, get32 } from "../src/packet/ipv4.ts";
-import { udpChecksumOk } from "../src/packet/udp.ts";
-import { parseMac, formatMac } from "../src/packet/ethernet.ts";
-import { writeArp, ARP_REQUEST, arpOp, ARP_REPLY } from "../src/packet/arp.ts";
-import { privilegedUnavailable } from "./helpers/netns.ts";
 import { libxdp } from "../ffi/xsk.ts";
+import { parseRouterArgs } from "../src/app/router/main.ts";
+import { RouterNf, Verdict } from "../src/app/router/nf.ts";
+import { ARP_REPLY, ARP_REQUEST, arpOp, writeArp } from "../src/packet/arp.ts";
+import { formatMac, parseMac } from "../src/packet/ethernet.ts";
+import { get32, ipv4ChecksumOk, parseIPv4 } from "../src/packet/ipv4.ts";
+import { udpChecksumOk } from "../src/packet/udp.ts";
+import { UdpFlow } from "../src/packet/udpflow.ts";
+import { privilegedUnavailable } from "./helpers/netns.ts";
+
 setDefaultTimeout(60_000);
 
-const R = parseIPv4("198.18.1.1"), CL = parseIPv4("198.18.1.2"), SV = parseIPv4("198.18.1.3");
-const RMAC = parseMac("02:00:00:00:01:01"), CMAC = parseMac("02:00:00:00:01:02"), SMAC = parseMac("02:00:00:00:01:03");
+const R = parseIPv4("198.18.1.1"),
+  CL = parseIPv4("198.18.1.2"),
+  SV = parseIPv4("198.18.1.3");
+const RMAC = parseMac("02:00:00:00:01:01"),
+  CMAC = parseMac("02:00:00:00:01:02"),
+  SMAC = parseMac("02:00:00:00:01:03");
 
 function udpFrame(src: number, dst: number, srcMac: Uint8Array, dstMac: Uint8Array, size = 100) {
   const r = (a: number, p: number) => ({ v6: false, start: a, end: a, port0: p, port1: p });
-  return new UdpFlow({ v6: false, srcMac, dstMac, src: r(src, 4000), dst: r(dst, 7000), size, minSize: 0, randomSrc: false, randomDst: false, stampBytes: 0, vnetHdr: 0 }).frame.slice();
+  return new UdpFlow({
+    v6: false,
+    srcMac,
+    dstMac,
+    src: r(src, 4000),
+    dst: r(dst, 7000),
+    size,
+    minSize: 0,
+    randomSrc: false,
+    randomDst: false,
+    stampBytes: 0,
+    vnetHdr: 0,
+  }).frame.slice();
 }
 
 describe("router NF on synthetic frames", () => {
@@ -54,7 +71,8 @@ describe("router NF on synthetic frames", () => {
     t1[22] = 1;
     expect(nf.handle(t1, 0, t1.length)).toBe(Verdict.Drop);
     const z = udpFrame(CL, R, CMAC, RMAC);
-    z[40] = 0; z[41] = 0;
+    z[40] = 0;
+    z[41] = 0;
     expect(nf.handle(z, 0, z.length)).toBe(Verdict.Forward);
     expect([z[40], z[41]]).toEqual([0, 0]);
     expect(ipv4ChecksumOk(z, 14)).toBe(true);
@@ -65,7 +83,14 @@ describe("router NF on synthetic frames", () => {
     writeArp(f, 0, ARP_REQUEST, CMAC, CL, new Uint8Array(6), R, new Uint8Array(6).fill(255));
     expect(nf.handle(f, 0, 60)).toBe(Verdict.Reply);
     expect(arpOp(f, 0)).toBe(ARP_REPLY);
-    expect([formatMac(f, 0), formatMac(f, 6), formatMac(f, 22), get32(f, 28), formatMac(f, 32), get32(f, 38)]).toEqual([formatMac(CMAC), formatMac(RMAC), formatMac(RMAC), R, formatMac(CMAC), CL]);
+    expect([formatMac(f, 0), formatMac(f, 6), formatMac(f, 22), get32(f, 28), formatMac(f, 32), get32(f, 38)]).toEqual([
+      formatMac(CMAC),
+      formatMac(RMAC),
+      formatMac(RMAC),
+      R,
+      formatMac(CMAC),
+      CL,
+    ]);
     expect(nf.neigh.get(CL)).toEqual(CMAC);
     const q = new Uint8Array(60);
     expect(nf.arpRequest(q, 0, SV)).toBe(60);
@@ -73,27 +98,70 @@ describe("router NF on synthetic frames", () => {
   });
   test("arguments", () => {
     expect(() => parseRouterArgs(["-i", "packet:a"])).toThrow(/--ip is required/);
-    expect(() => parseRouterArgs(["-i", "packet:a", "--ip", "1.2.3", "--client", "1.1.1.1", "--server", "1.1.1.2"])).toThrow(/IPv4 address/);
-    expect(() => parseRouterArgs(["-i", "a", "-i", "b", "-i", "c", "--ip", "1.1.1.1", "--client", "1.1.1.2", "--server", "1.1.1.3"])).toThrow(/one or two ports/);
-    expect(() => parseRouterArgs(["-i", "a", "--ip", "1.1.1.1", "--client", "1.1.1.1", "--server", "1.1.1.3"])).toThrow(/three different/);
+    expect(() =>
+      parseRouterArgs(["-i", "packet:a", "--ip", "1.2.3", "--client", "1.1.1.1", "--server", "1.1.1.2"]),
+    ).toThrow(/IPv4 address/);
+    expect(() =>
+      parseRouterArgs([
+        "-i",
+        "a",
+        "-i",
+        "b",
+        "-i",
+        "c",
+        "--ip",
+        "1.1.1.1",
+        "--client",
+        "1.1.1.2",
+        "--server",
+        "1.1.1.3",
+      ]),
+    ).toThrow(/one or two ports/);
+    expect(() => parseRouterArgs(["-i", "a", "--ip", "1.1.1.1", "--client", "1.1.1.1", "--server", "1.1.1.3"])).toThrow(
+      /three different/,
+    );
   });
 });
 
-const why = privilegedUnavailable() ?? (spawnSync("ping", ["-V"]).status !== 0 ? "ping (iputils-ping) is not installed" : spawnSync("ethtool", ["--version"]).status !== 0 ? "ethtool is not installed" : null);
+const why =
+  privilegedUnavailable() ??
+  (spawnSync("ping", ["-V"]).status !== 0
+    ? "ping (iputils-ping) is not installed"
+    : spawnSync("ethtool", ["--version"]).status !== 0
+      ? "ethtool is not installed"
+      : null);
 if (why) console.warn(`SKIP router topology tests: ${why}`);
-const noXdp = (() => { try { libxdp(); return null; } catch (e) { return (e as Error).message; } })();
+const noXdp = (() => {
+  try {
+    libxdp();
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  }
+})();
 
 const tag = `r${process.pid % 100000}`;
 const NS = { c: `bm${tag}c`, r: `bm${tag}r`, s: `bm${tag}s` };
 const sh = (cmd: string[]) => spawnSync(cmd[0], cmd.slice(1), { encoding: "utf8" });
-const must = (cmd: string[]) => { const r = sh(cmd); if (r.status !== 0) throw new Error(`${cmd.join(" ")}: ${r.stderr}`); return r.stdout; };
-afterAll(() => { for (const n of Object.values(NS)) sh(["ip", "netns", "del", n]); });
+const must = (cmd: string[]) => {
+  const r = sh(cmd);
+  if (r.status !== 0) throw new Error(`${cmd.join(" ")}: ${r.stderr}`);
+  return r.stdout;
+};
+afterAll(() => {
+  for (const n of Object.values(NS)) sh(["ip", "netns", "del", n]);
+});
 
 function topology() {
   for (const n of Object.values(NS)) must(["ip", "netns", "add", n]);
   must(["ip", "link", "add", `${tag}c0`, "netns", NS.c, "type", "veth", "peer", "name", `${tag}r0`, "netns", NS.r]);
   must(["ip", "link", "add", `${tag}s0`, "netns", NS.s, "type", "veth", "peer", "name", `${tag}r1`, "netns", NS.r]);
-  for (const [n, dev, addr] of [[NS.c, `${tag}c0`, "198.18.1.2/24"], [NS.s, `${tag}s0`, "198.18.1.3/24"], [NS.r, `${tag}r0`, ""], [NS.r, `${tag}r1`, ""]]) {
+  for (const [n, dev, addr] of [
+    [NS.c, `${tag}c0`, "198.18.1.2/24"],
+    [NS.s, `${tag}s0`, "198.18.1.3/24"],
+    [NS.r, `${tag}r0`, ""],
+    [NS.r, `${tag}r1`, ""],
+  ]) {
     must(["ip", "netns", "exec", n, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
     must(["ip", "-n", n, "link", "set", dev, "up"]);
     if (addr) {
@@ -106,32 +174,81 @@ function topology() {
 
 describe.skipIf(!!why)("client <-> router <-> server (three namespaces)", () => {
   for (const be of ["packet", "xdp"] as const) {
-    test.skipIf(be === "xdp" && !!noXdp)(`${be}: ping and UDP go through the server and come back from the router`, async () => {
-      if (be === "packet") topology();
-      const router = Bun.spawn(["ip", "netns", "exec", NS.r, process.execPath, `${import.meta.dir}/../src/app/router/main.ts`, "-i", `${be}:${tag}r0`, "-i", `${be}:${tag}r1`, "--ip", "198.18.1.1", "--client", "198.18.1.2", "--server", "198.18.1.3", "-T", "200"], { stdout: "pipe", stderr: "pipe" });
-      const server = Bun.spawn(["ip", "netns", "exec", NS.s, process.execPath, `${import.meta.dir}/helpers/udp-echo.ts`, "server", "7000"], { stdout: "pipe", stderr: "pipe" });
-      try {
-        await Bun.sleep(1500); // router open + first ARP round, server bound
-        const ping = sh(["ip", "netns", "exec", NS.c, "ping", "-c", "5", "-i", "0.2", "-W", "2", "198.18.1.1"]);
-        expect(ping.stdout).toMatch(/5 packets transmitted, [45] received/); // the first may wait for ARP
-        const snmp = must(["ip", "netns", "exec", NS.s, "cat", "/proc/net/snmp"]).split("\n").filter((l) => l.startsWith("Icmp:"));
-        const head = snmp[0].split(" "), vals = snmp[1].split(" ");
-        const inEchos = Number(vals[head.indexOf("InEchos")]);
-        expect(inEchos).toBeGreaterThanOrEqual(4); // the server answered them: the router forwarded, not faked
-        const client = Bun.spawn(["ip", "netns", "exec", NS.c, process.execPath, `${import.meta.dir}/helpers/udp-echo.ts`, "client", "198.18.1.1", "7000", "3"], { stdout: "pipe" });
-        const out = await new Response(client.stdout).text();
-        expect(await client.exited).toBe(0);
-        expect(out.trim().split("\n")).toEqual(["echo hello 0 from 198.18.1.1", "echo hello 1 from 198.18.1.1", "echo hello 2 from 198.18.1.1"]);
-      } finally {
-        router.kill("SIGTERM");
-        server.kill();
-        await router.exited;
-      }
-      const rout = await new Response(router.stdout).text();
-      expect(rout).toMatch(/router: forwarded (\d+)/);
-      expect(Number(/forwarded (\d+)/.exec(rout)![1])).toBeGreaterThanOrEqual(14); // 2 x (4..5 pings + 3 datagrams)
-      const sout = await new Response(server.stdout).text();
-      expect(sout).toContain("from 198.18.1.1:"); // the server only ever sees the router
-    });
+    test.skipIf(be === "xdp" && !!noXdp)(
+      `${be}: ping and UDP go through the server and come back from the router`,
+      async () => {
+        if (be === "packet") topology();
+        const router = Bun.spawn(
+          [
+            "ip",
+            "netns",
+            "exec",
+            NS.r,
+            process.execPath,
+            `${import.meta.dir}/../src/app/router/main.ts`,
+            "-i",
+            `${be}:${tag}r0`,
+            "-i",
+            `${be}:${tag}r1`,
+            "--ip",
+            "198.18.1.1",
+            "--client",
+            "198.18.1.2",
+            "--server",
+            "198.18.1.3",
+            "-T",
+            "200",
+          ],
+          { stdout: "pipe", stderr: "pipe" },
+        );
+        const server = Bun.spawn(
+          ["ip", "netns", "exec", NS.s, process.execPath, `${import.meta.dir}/helpers/udp-echo.ts`, "server", "7000"],
+          { stdout: "pipe", stderr: "pipe" },
+        );
+        try {
+          await Bun.sleep(1500); // router open + first ARP round, server bound
+          const ping = sh(["ip", "netns", "exec", NS.c, "ping", "-c", "5", "-i", "0.2", "-W", "2", "198.18.1.1"]);
+          expect(ping.stdout).toMatch(/5 packets transmitted, [45] received/); // the first may wait for ARP
+          const snmp = must(["ip", "netns", "exec", NS.s, "cat", "/proc/net/snmp"])
+            .split("\n")
+            .filter((l) => l.startsWith("Icmp:"));
+          const head = snmp[0].split(" "),
+            vals = snmp[1].split(" ");
+          const inEchos = Number(vals[head.indexOf("InEchos")]);
+          expect(inEchos).toBeGreaterThanOrEqual(4); // the server answered them: the router forwarded, not faked
+          const client = Bun.spawn(
+            [
+              "ip",
+              "netns",
+              "exec",
+              NS.c,
+              process.execPath,
+              `${import.meta.dir}/helpers/udp-echo.ts`,
+              "client",
+              "198.18.1.1",
+              "7000",
+              "3",
+            ],
+            { stdout: "pipe" },
+          );
+          const out = await new Response(client.stdout).text();
+          expect(await client.exited).toBe(0);
+          expect(out.trim().split("\n")).toEqual([
+            "echo hello 0 from 198.18.1.1",
+            "echo hello 1 from 198.18.1.1",
+            "echo hello 2 from 198.18.1.1",
+          ]);
+        } finally {
+          router.kill("SIGTERM");
+          server.kill();
+          await router.exited;
+        }
+        const rout = await new Response(router.stdout).text();
+        expect(rout).toMatch(/router: forwarded (\d+)/);
+        expect(Number(/forwarded (\d+)/.exec(rout)![1])).toBeGreaterThanOrEqual(14); // 2 x (4..5 pings + 3 datagrams)
+        const sout = await new Response(server.stdout).text();
+        expect(sout).toContain("from 198.18.1.1:"); // the server only ever sees the router
+      },
+    );
   }
 });

@@ -1,18 +1,24 @@
 // shm pipe ports: names, data integrity with wraparound, ownership, cleanup, cross-process wakeup,
 // SharedArrayBuffer regions between workers, and resuming after a restart.
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+
 setDefaultTimeout(60_000);
+
 import { existsSync, readdirSync } from "node:fs";
-import { openPort, parsePortName, PortError } from "../src/port/open.ts";
 import { NR_REG } from "../src/port/name.ts";
-import { POLLIN, POLLOUT } from "../src/ring/layout.ts";
-import { createSharedRegion } from "../src/port/shm-region.ts";
+import { openPort, PortError, parsePortName } from "../src/port/open.ts";
 import type { Port } from "../src/port/port.ts";
+import { createSharedRegion } from "../src/port/shm-region.ts";
+import { POLLIN, POLLOUT } from "../src/ring/layout.ts";
 
 const tag = `t${process.pid}`;
-const uniq = (() => { let i = 0; return (s: string) => `${tag}${s}${i++}`; })();
+const uniq = (() => {
+  let i = 0;
+  return (s: string) => `${tag}${s}${i++}`;
+})();
 const BUN = process.execPath;
-const child = (args: string[]) => Bun.spawn([BUN, `${import.meta.dir}/helpers/shm-child.ts`, ...args], { stdout: "pipe", stderr: "pipe" });
+const child = (args: string[]) =>
+  Bun.spawn([BUN, `${import.meta.dir}/helpers/shm-child.ts`, ...args], { stdout: "pipe", stderr: "pipe" });
 
 afterAll(() => {
   const left = readdirSync("/dev/shm").filter((f) => f.startsWith(`bunmap-${tag}`));
@@ -30,7 +36,12 @@ describe("port names (libnetmap syntax)", () => {
     expect(p("netmap:eth0/R")).toMatchObject({ flags: "R" });
     expect(p("valeA:p@2")).toMatchObject({ backend: "vale", ifname: "valeA:p", memId: 2 });
     expect(p("vale0:vi0{1")).toMatchObject({ ifname: "vale0:vi0", pipe: { role: "master", id: 1 } });
-    expect(p("shm:ch}3-1")).toMatchObject({ ifname: "ch", pipe: { role: "slave", id: 3 }, mode: NR_REG.ONE_NIC, ringId: 1 });
+    expect(p("shm:ch}3-1")).toMatchObject({
+      ifname: "ch",
+      pipe: { role: "slave", id: 3 },
+      mode: NR_REG.ONE_NIC,
+      ringId: 1,
+    });
     expect(p("netmap:eth0@conf:rings=4,tx-slots=1024").options).toEqual({ conf: { rings: "4", tx_slots: "1024" } });
     expect(p("vale0:x@share=netmap:vi0").options).toEqual({ share: { "": "netmap:vi0" } });
     expect(p("xdp:veth0@2")).toMatchObject({ backend: "xdp", ifname: "veth0", queue: 2 });
@@ -57,9 +68,13 @@ describe("port names (libnetmap syntax)", () => {
 
 /** Send n packets of varying length, each filled with a pattern from its number; receive and check. */
 function pump(a: Port, b: Port, n: number, maxBatch: number): number {
-  const tx = a.txRings[0], rx = b.rxRings[0];
-  let sent = 0, got = 0;
-  const fill = (seq: number, u8: Uint8Array, off: number, len: number) => { for (let i = 0; i < len; i++) u8[off + i] = (seq * 31 + i) & 255; };
+  const tx = a.txRings[0],
+    rx = b.rxRings[0];
+  let sent = 0,
+    got = 0;
+  const fill = (seq: number, u8: Uint8Array, off: number, len: number) => {
+    for (let i = 0; i < len; i++) u8[off + i] = (seq * 31 + i) & 255;
+  };
   while (got < n) {
     a.txsync();
     const m = Math.min(1 + ((sent * 7) % maxBatch), tx.space(), n - sent);
@@ -73,9 +88,12 @@ function pump(a: Port, b: Port, n: number, maxBatch: number): number {
     b.rxsync();
     const take = Math.min(rx.space(), 1 + ((got * 5) % maxBatch));
     for (let k = 0; k < take; k++, got++) {
-      const i = rx.head, len = rx.len(i), off = rx.buf(i);
+      const i = rx.head,
+        len = rx.len(i),
+        off = rx.buf(i);
       if (len !== 60 + (got % 1400)) throw new Error(`packet ${got}: len ${len}`);
-      for (let j = 0; j < len; j += 97) if (rx.u8[off + j] !== ((got * 31 + j) & 255)) throw new Error(`packet ${got}: byte ${j}`);
+      for (let j = 0; j < len; j += 97)
+        if (rx.u8[off + j] !== ((got * 31 + j) & 255)) throw new Error(`packet ${got}: byte ${j}`);
       rx.advance(rx.next(i));
     }
     b.rxsync();
@@ -86,20 +104,26 @@ function pump(a: Port, b: Port, n: number, maxBatch: number): number {
 describe("shm pipe", () => {
   test("carries bytes intact both ways across many ring wraps", () => {
     const name = uniq("data");
-    const m = openPort(`shm:${name}{0@conf:slots=64`), s = openPort(`shm:${name}}0`);
+    const m = openPort(`shm:${name}{0@conf:slots=64`),
+      s = openPort(`shm:${name}}0`);
     try {
       expect(m.memId).toBe(s.memId);
       expect(pump(m, s, 5000, 50)).toBe(5000);
       expect(pump(s, m, 3000, 63)).toBe(3000);
-    } finally { m.close(); s.close(); }
+    } finally {
+      m.close();
+      s.close();
+    }
     expect(existsSync(`/dev/shm/bunmap-${name}`)).toBe(false);
   });
 
   test("a full tx ring has no space until the reader releases, then tail moves", () => {
     const name = uniq("full");
-    const m = openPort(`shm:${name}{0@conf:slots=16`), s = openPort(`shm:${name}}0`);
+    const m = openPort(`shm:${name}{0@conf:slots=16`),
+      s = openPort(`shm:${name}}0`);
     try {
-      const tx = m.txRings[0], rx = s.rxRings[0];
+      const tx = m.txRings[0],
+        rx = s.rxRings[0];
       expect(tx.space()).toBe(15); // netmap keeps one slot empty
       tx.advance(tx.tail);
       m.txsync();
@@ -112,7 +136,10 @@ describe("shm pipe", () => {
       m.txsync();
       expect(tx.space()).toBe(5);
       expect(m.poll(POLLOUT, 0)).toBe(POLLOUT);
-    } finally { m.close(); s.close(); }
+    } finally {
+      m.close();
+      s.close();
+    }
   });
 
   test("moving head past tail is refused with a clear message", () => {
@@ -124,7 +151,9 @@ describe("shm pipe", () => {
       m.txsync();
       tx.advance(3); // but never move backwards (past tail, modulo the ring)
       expect(() => m.txsync()).toThrow(/head 3 outside/);
-    } finally { m.close(); }
+    } finally {
+      m.close();
+    }
   });
 
   test("each end opens once; closing frees it; config mismatches and bad pipes/rings are errors", () => {
@@ -141,7 +170,9 @@ describe("shm pipe", () => {
       expect(() => openPort(`shm:${name}}1`)).toThrow(/ring 1 is already open/);
       r1.close();
       openPort(`shm:${name}}1`).close();
-    } finally { m.close(); }
+    } finally {
+      m.close();
+    }
     expect(existsSync(`/dev/shm/bunmap-${name}`)).toBe(false);
   });
 
@@ -182,14 +213,18 @@ describe("shm pipe", () => {
       }
       expect(performance.now() - t).toBeLessThan(5000);
       expect(await c.exited).toBe(0);
-    } finally { m.close(); }
+    } finally {
+      m.close();
+    }
   });
 
   test("a SharedArrayBuffer region carries packets between workers", async () => {
     const sab = createSharedRegion({ pipes: 1, slots: 128 });
     const m = openPort("shm:w{0", { region: sab });
     const w = new Worker(`${import.meta.dir}/helpers/shm-worker.ts`);
-    const done = new Promise<{ sent: number }>((res) => { w.onmessage = (e) => res(e.data); });
+    const done = new Promise<{ sent: number }>((res) => {
+      w.onmessage = (e) => res(e.data);
+    });
     w.postMessage({ sab, n: 20000 });
     const rx = m.rxRings[0];
     const dv = new DataView(sab);
@@ -222,7 +257,10 @@ describe("shm pipe", () => {
     r1.rxsync();
     const a = r1.rxRings[0];
     const seen: number[] = [];
-    for (let i = 0; i < 40; i++) { seen.push(a.u8[a.buf(a.head)]); a.advance(a.next(a.head)); }
+    for (let i = 0; i < 40; i++) {
+      seen.push(a.u8[a.buf(a.head)]);
+      a.advance(a.next(a.head));
+    }
     r1.rxsync();
     // it moves past 10 more but goes away before releasing them: they must come again
     a.advance((a.head + 10) % a.numSlots);
@@ -230,7 +268,10 @@ describe("shm pipe", () => {
     const r2 = openPort(`shm:${name}{0`);
     r2.rxsync();
     const b = r2.rxRings[0];
-    while (!b.empty()) { seen.push(b.u8[b.buf(b.head)]); b.advance(b.next(b.head)); }
+    while (!b.empty()) {
+      seen.push(b.u8[b.buf(b.head)]);
+      b.advance(b.next(b.head));
+    }
     r2.rxsync();
     expect(seen).toEqual(Array.from({ length: 100 }, (_, i) => i));
     r2.close();

@@ -2,21 +2,35 @@
 // zero-copy and copy paths (bytes compared), hundreds of ports, and the CLI with two workers.
 import { afterAll, afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readdirSync } from "node:fs";
-import { openPort } from "../src/port/open.ts";
-import type { Port } from "../src/port/port.ts";
-import { Fdb } from "../src/switch/fdb.ts";
-import { SwitchCore } from "../src/switch/core.ts";
-import { learningLookup, loadLookup, BROADCAST } from "../src/switch/lookup.ts";
 import { expandPorts, parseSwitchArgs } from "../src/app/switch/main.ts";
 import { parseMac } from "../src/packet/ethernet.ts";
+import { openPort } from "../src/port/open.ts";
+import type { Port } from "../src/port/port.ts";
+import { SwitchCore } from "../src/switch/core.ts";
+import { Fdb } from "../src/switch/fdb.ts";
+import { BROADCAST, learningLookup, loadLookup } from "../src/switch/lookup.ts";
+
 setDefaultTimeout(60_000);
 
 const tag = `sw${process.pid}`;
 let seq = 0;
 const open: { close(): void }[] = [];
 /** Close a topology after the test even if an assertion throws first. */
-const track = <T extends { close(): void }>(t: T): T => { let done = false; const c = t.close; t.close = () => { if (!done) { done = true; c(); } }; open.push(t); return t; };
-afterEach(() => { for (const t of open.splice(0)) t.close(); });
+const track = <T extends { close(): void }>(t: T): T => {
+  let done = false;
+  const c = t.close;
+  t.close = () => {
+    if (!done) {
+      done = true;
+      c();
+    }
+  };
+  open.push(t);
+  return t;
+};
+afterEach(() => {
+  for (const t of open.splice(0)) t.close();
+});
 afterAll(() => expect(readdirSync("/dev/shm").filter((f) => f.startsWith(`bunmap-${tag}`))).toEqual([]));
 
 const mac = (n: number) => parseMac(`02:00:00:00:${(n >> 8).toString(16)}:${(n & 255).toString(16)}`);
@@ -25,21 +39,32 @@ const mac = (n: number) => parseMac(`02:00:00:00:${(n >> 8).toString(16)}:${(n &
 function topo(n: number, opts: { split?: boolean; conf?: string } = {}) {
   const name = `${tag}r${seq++}`;
   const conf = opts.conf ?? `@conf:pipes=${n},slots=64`;
-  const sw: Port[] = [], host: Port[] = [];
+  const sw: Port[] = [],
+    host: Port[] = [];
   for (let i = 0; i < n; i++) {
     const region = opts.split ? `${name}x${i}` : name;
     const c = opts.split ? "@conf:pipes=1,slots=64" : conf;
     sw.push(openPort(`shm:${region}{${opts.split ? 0 : i}${i === 0 || opts.split ? c : ""}`));
     host.push(openPort(`shm:${region}}${opts.split ? 0 : i}`));
   }
-  return { sw, host, close: () => { for (const p of [...sw, ...host]) p.close(); } };
+  return {
+    sw,
+    host,
+    close: () => {
+      for (const p of [...sw, ...host]) p.close();
+    },
+  };
 }
 
 /** Host h sends a frame dst <- src with a payload tag. */
 function send(p: Port, dst: Uint8Array, src: Uint8Array, tagByte: number, len = 60, type = 0x88b5): void {
-  const tx = p.txRings[0], b = tx.buf(tx.head), u8 = tx.u8;
-  u8.set(dst, b); u8.set(src, b + 6);
-  u8[b + 12] = type >> 8; u8[b + 13] = type & 255;
+  const tx = p.txRings[0],
+    b = tx.buf(tx.head),
+    u8 = tx.u8;
+  u8.set(dst, b);
+  u8.set(src, b + 6);
+  u8[b + 12] = type >> 8;
+  u8[b + 13] = type & 255;
   for (let k = 14; k < len; k++) u8[b + k] = (tagByte + k) & 255;
   tx.setLenFlags(tx.head, len, 0);
   tx.advance(tx.next(tx.head));
@@ -50,9 +75,12 @@ function send(p: Port, dst: Uint8Array, src: Uint8Array, tagByte: number, len = 
 function received(hosts: Port[]): number[][] {
   return hosts.map((p) => {
     p.rxsync();
-    const rx = p.rxRings[0], got: number[] = [];
+    const rx = p.rxRings[0],
+      got: number[] = [];
     while (!rx.empty()) {
-      const b = rx.buf(rx.head), len = rx.len(rx.head), t = (rx.u8[b + 14] - 14) & 255;
+      const b = rx.buf(rx.head),
+        len = rx.len(rx.head),
+        t = (rx.u8[b + 14] - 14) & 255;
       for (let k = 14; k < len; k++) if (rx.u8[b + k] !== ((t + k) & 255)) throw new Error("payload corrupted");
       got.push(t);
       rx.advance(rx.next(rx.head));
@@ -103,22 +131,33 @@ describe("switch core over shm ports", () => {
     const t = track(topo(3));
     const fdb = new Fdb(10, 0); // age 0: an entry lives until the clock's second changes
     const core = SwitchCore.of(t.sw, fdb, learningLookup);
-    send(t.host[0], mac(9), mac(1), 1); core.round(); received(t.host);
-    send(t.host[1], mac(1), mac(2), 2); core.round();
+    send(t.host[0], mac(9), mac(1), 1);
+    core.round();
+    received(t.host);
+    send(t.host[1], mac(1), mac(2), 2);
+    core.round();
     expect(received(t.host)).toEqual([[2], [], []]);
-    send(t.host[2], mac(9), mac(1), 3); core.round(); received(t.host); // a now speaks from port 2
-    send(t.host[1], mac(1), mac(2), 4); core.round();
+    send(t.host[2], mac(9), mac(1), 3);
+    core.round();
+    received(t.host); // a now speaks from port 2
+    send(t.host[1], mac(1), mac(2), 4);
+    core.round();
     expect(received(t.host)).toEqual([[], [], [4]]);
     const s = Math.floor(Date.now() / 1000);
     while (Math.floor(Date.now() / 1000) === s) await Bun.sleep(20);
-    send(t.host[1], mac(1), mac(2), 5); core.round(); // a aged out: flood
+    send(t.host[1], mac(1), mac(2), 5);
+    core.round(); // a aged out: flood
     expect(received(t.host)).toEqual([[5], [], [5]]);
     t.close();
   });
 
   test("a custom lookup from a file: IPv4 to the next port, the rest floods", async () => {
     const t = track(topo(4));
-    const core = SwitchCore.of(t.sw, new Fdb(10), await loadLookup(`${import.meta.dir}/../src/switch/lookups/ipv4-next.ts`));
+    const core = SwitchCore.of(
+      t.sw,
+      new Fdb(10),
+      await loadLookup(`${import.meta.dir}/../src/switch/lookups/ipv4-next.ts`),
+    );
     send(t.host[1], mac(7), mac(1), 1, 60, 0x0800);
     send(t.host[3], mac(7), mac(1), 2, 60, 0x0800); // wraps to port 0
     send(t.host[0], mac(7), mac(1), 3, 60, 0x0806);
@@ -126,7 +165,9 @@ describe("switch core over shm ports", () => {
     expect(received(t.host)).toEqual([[2], [3], [3, 1], [3]]);
     t.close();
     await expect(loadLookup(`${import.meta.dir}/helpers/netns.ts`)).rejects.toThrow(/export a lookup function/);
-    expect(learningLookup(parseMac("01:00:5e:00:00:01"), 0, 60, 0, SwitchCore.of([], new Fdb(4), learningLookup))).toBe(BROADCAST);
+    expect(learningLookup(parseMac("01:00:5e:00:00:01"), 0, 60, 0, SwitchCore.of([], new Fdb(4), learningLookup))).toBe(
+      BROADCAST,
+    );
   });
 
   test("same region: unicast swaps buffers; separate regions: copies; both deliver the same bytes", () => {
@@ -134,9 +175,14 @@ describe("switch core over shm ports", () => {
       const t = topo(2, { split });
       try {
         const core = SwitchCore.of(t.sw, new Fdb(10), learningLookup);
-        send(t.host[1], mac(1), mac(2), 0); core.round(); received(t.host); // learn both stations
-        send(t.host[0], mac(2), mac(1), 0); core.round(); received(t.host);
-        const rx = t.sw[0].rxRings[0], first = rx.head;
+        send(t.host[1], mac(1), mac(2), 0);
+        core.round();
+        received(t.host); // learn both stations
+        send(t.host[0], mac(2), mac(1), 0);
+        core.round();
+        received(t.host);
+        const rx = t.sw[0].rxRings[0],
+          first = rx.head;
         for (let k = 0; k < 50; k++) send(t.host[0], mac(2), mac(1), k, 60 + k * 20);
         t.sw[0].rxsync();
         const before = Array.from({ length: 50 }, (_, k) => rx.bufIdx((first + k) % rx.numSlots));
@@ -161,7 +207,11 @@ describe("switch core over shm ports", () => {
     expect(got[123]).toEqual([]);
     send(t.host[5], mac(123), mac(5), 8);
     core.round();
-    expect(received(t.host).map((g, i) => (g.length ? i : -1)).filter((i) => i >= 0)).toEqual([123]);
+    expect(
+      received(t.host)
+        .map((g, i) => (g.length ? i : -1))
+        .filter((i) => i >= 0),
+    ).toEqual([123]);
     t.close();
   });
 });
@@ -180,15 +230,41 @@ describe("switch CLI", () => {
 
   test("two workers, two rings per port: traffic on either ring is switched", async () => {
     const name = `${tag}cli${seq++}`;
-    const proc = Bun.spawn([process.execPath, `${import.meta.dir}/../src/app/switch/main.ts`, "-i", `shm:${name}{0@conf:pipes=2,rings=2,slots=64`, "-i", `shm:${name}{1`, "-p", "2", "-T", "100"], { stdout: "pipe", stderr: "pipe" });
+    const proc = Bun.spawn(
+      [
+        process.execPath,
+        `${import.meta.dir}/../src/app/switch/main.ts`,
+        "-i",
+        `shm:${name}{0@conf:pipes=2,rings=2,slots=64`,
+        "-i",
+        `shm:${name}{1`,
+        "-p",
+        "2",
+        "-T",
+        "100",
+      ],
+      { stdout: "pipe", stderr: "pipe" },
+    );
     const reader = proc.stdout.getReader();
     let out = "";
-    while (!out.includes("switch: 2 ports, 2 workers")) { const { value, done } = await reader.read(); if (done) throw new Error(out + await new Response(proc.stderr).text()); out += new TextDecoder().decode(value); }
-    const h0 = openPort(`shm:${name}}0`), h1 = openPort(`shm:${name}}1`);
+    while (!out.includes("switch: 2 ports, 2 workers")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(out + (await new Response(proc.stderr).text()));
+      out += new TextDecoder().decode(value);
+    }
+    const h0 = openPort(`shm:${name}}0`),
+      h1 = openPort(`shm:${name}}1`);
     const sendOn = (p: Port, ring: number, dst: Uint8Array, src: Uint8Array, t: number) => {
-      const tx = p.txRings[ring], b = tx.buf(tx.head);
-      tx.u8.set(dst, b); tx.u8.set(src, b + 6); tx.u8[b + 12] = 0x88; tx.u8[b + 13] = 0xb5; tx.u8[b + 14] = t;
-      tx.setLenFlags(tx.head, 60, 0); tx.advance(tx.next(tx.head)); p.txsync();
+      const tx = p.txRings[ring],
+        b = tx.buf(tx.head);
+      tx.u8.set(dst, b);
+      tx.u8.set(src, b + 6);
+      tx.u8[b + 12] = 0x88;
+      tx.u8[b + 13] = 0xb5;
+      tx.u8[b + 14] = t;
+      tx.setLenFlags(tx.head, 60, 0);
+      tx.advance(tx.next(tx.head));
+      p.txsync();
     };
     sendOn(h0, 0, parseMac("ff:ff:ff:ff:ff:ff"), mac(1), 1); // worker 0
     sendOn(h0, 1, parseMac("ff:ff:ff:ff:ff:ff"), mac(1), 2); // worker 1
@@ -196,18 +272,33 @@ describe("switch CLI", () => {
     const deadline = Date.now() + 5000;
     while (got.length < 2 && Date.now() < deadline) {
       h1.rxsync();
-      for (const rx of h1.rxRings) while (!rx.empty()) { got.push(rx.u8[rx.buf(rx.head) + 14]); rx.advance(rx.next(rx.head)); }
+      for (const rx of h1.rxRings)
+        while (!rx.empty()) {
+          got.push(rx.u8[rx.buf(rx.head) + 14]);
+          rx.advance(rx.next(rx.head));
+        }
       h1.rxsync();
       await Bun.sleep(5);
     }
     expect(got.sort()).toEqual([1, 2]);
     proc.kill("SIGTERM");
     expect(await proc.exited).toBe(0);
-    h0.close(); h1.close();
+    h0.close();
+    h1.close();
   });
 
   test("a bad port is one error line and exit 1", async () => {
-    const p = Bun.spawn([process.execPath, `${import.meta.dir}/../src/app/switch/main.ts`, "-i", "packet:nosuch0", "-i", `shm:${tag}bad{0`], { stdout: "pipe", stderr: "pipe" });
+    const p = Bun.spawn(
+      [
+        process.execPath,
+        `${import.meta.dir}/../src/app/switch/main.ts`,
+        "-i",
+        "packet:nosuch0",
+        "-i",
+        `shm:${tag}bad{0`,
+      ],
+      { stdout: "pipe", stderr: "pipe" },
+    );
     const err = await new Response(p.stderr).text();
     expect(await p.exited).toBe(1);
     expect(err.trim()).toBe("switch: packet:nosuch0: no such interface 'nosuch0' (ip link show lists them)");

@@ -5,12 +5,25 @@
 const [mode, a, b, c] = process.argv.slice(2);
 if (mode === "recv") {
   const ms = Number(b);
-  let n = 0, t0 = 0;
+  let n = 0,
+    t0 = 0;
   const sock = await Bun.udpSocket({
     port: Number(a),
-    socket: { data() { if (n++ === 0) { t0 = performance.now(); setTimeout(done, ms); } } },
+    socket: {
+      data() {
+        if (n++ === 0) {
+          t0 = performance.now();
+          setTimeout(done, ms);
+        }
+      },
+    },
   });
-  const done = () => { const dt = (performance.now() - t0) / 1000; process.stdout.write(`recv ${n} ${(n / dt).toFixed(0)}\n`); sock.close(); process.exit(0); };
+  const done = () => {
+    const dt = (performance.now() - t0) / 1000;
+    process.stdout.write(`recv ${n} ${(n / dt).toFixed(0)}\n`);
+    sock.close();
+    process.exit(0);
+  };
   process.stdout.write("listening\n");
 } else {
   const ms = Number(c);
@@ -26,4 +39,5 @@ if (mode === "recv") {
   process.stdout.write(`sent ${sent}\n`);
   sock.close();
 }
+
 export {};

@@ -5,7 +5,11 @@ export class XdpCounter {
   private r: { read(): Promise<{ value?: Uint8Array; done: boolean }> };
   private buf = "";
   constructor(ns: string, ifname: string) {
-    this.p = Bun.spawn(["ip", "netns", "exec", ns, process.execPath, `${import.meta.dir}/../xdp-drop.ts`, ifname], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+    this.p = Bun.spawn(["ip", "netns", "exec", ns, process.execPath, `${import.meta.dir}/../xdp-drop.ts`, ifname], {
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "inherit",
+    });
     this.r = (this.p.stdout as ReadableStream<Uint8Array>).getReader() as unknown as XdpCounter["r"];
   }
   private async line(): Promise<string> {
@@ -19,13 +23,19 @@ export class XdpCounter {
     this.buf = this.buf.slice(i + 1);
     return l;
   }
-  async ready(): Promise<void> { await this.line(); }
+  async ready(): Promise<void> {
+    await this.line();
+  }
   async read(): Promise<number> {
     const s = this.p.stdin as import("bun").FileSink;
-    s.write("\n"); s.flush();
+    s.write("\n");
+    s.flush();
     return Number(await this.line());
   }
-  async close(): Promise<void> { (this.p.stdin as import("bun").FileSink).end(); await this.p.exited; }
+  async close(): Promise<void> {
+    (this.p.stdin as import("bun").FileSink).end();
+    await this.p.exited;
+  }
 }
 
 /** Run `cmd` (argv, already wrapped for its namespace) while sampling; Mpps over the moving interval. */
@@ -36,7 +46,10 @@ export async function rateOf(counter: XdpCounter, cmd: string[], stopAfterMs = 0
   let killed = false;
   while (p.exitCode === null) {
     samples.push([performance.now(), await counter.read()]);
-    if (stopAfterMs && !killed && performance.now() - t0 > stopAfterMs) { p.kill("SIGINT"); killed = true; }
+    if (stopAfterMs && !killed && performance.now() - t0 > stopAfterMs) {
+      p.kill("SIGINT");
+      killed = true;
+    }
     await Bun.sleep(50);
   }
   samples.push([performance.now(), await counter.read()]);

@@ -6,7 +6,8 @@ export class UsageError extends Error {
 
 /** A whole number in [lo, hi], or a UsageError naming the flag. */
 export function intArg(flag: string, v: string | undefined, lo: number, hi: number): number {
-  if (v === undefined || !/^[0-9]+$/.test(v) || +v < lo || +v > hi) throw new UsageError(`${flag} ${v ?? ""}: expected a number ${lo}..${hi}`.replace("  ", " "));
+  if (v === undefined || !/^[0-9]+$/.test(v) || +v < lo || +v > hi)
+    throw new UsageError(`${flag} ${v ?? ""}: expected a number ${lo}..${hi}`.replace("  ", " "));
   return +v;
 }
 
@@ -14,10 +15,18 @@ export function intArg(flag: string, v: string | undefined, lo: number, hi: numb
  * Parse argv with `parse` (which returns "help" for -h); print usage, or one error line and exit 1.
  * Returns the parsed arguments, or null when help was printed.
  */
-export function parseCli<T>(tool: string, usage: string, parse: (argv: string[]) => T | "help", argv = process.argv.slice(2)): T | null {
+export function parseCli<T>(
+  tool: string,
+  usage: string,
+  parse: (argv: string[]) => T | "help",
+  argv = process.argv.slice(2),
+): T | null {
   try {
     const r = parse(argv);
-    if (r === "help") { process.stdout.write(usage + "\n"); return null; }
+    if (r === "help") {
+      process.stdout.write(`${usage}\n`);
+      return null;
+    }
     return r;
   } catch (e) {
     process.stderr.write(`${tool}: ${(e as Error).message}${e instanceof UsageError ? ` (bun run ${tool} -h)` : ""}\n`);

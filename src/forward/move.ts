@@ -1,8 +1,9 @@
 // Moving packets between rings: netmap bridge's rings_move. Zero copy (buffer swap) when both
 // ports let their buffers move and share a region (memId), a copy otherwise.
-import type { Ring } from "../ring/ring.ts";
+
 import type { Port } from "../port/port.ts";
 import { NS_MOREFRAG } from "../ring/layout.ts";
+import type { Ring } from "../ring/ring.ts";
 
 /** Can buffers move between these two ports by swapping indices? */
 export function canSwap(a: Port, b: Port): boolean {
@@ -15,15 +16,21 @@ export function moveRings(rx: Ring, tx: Ring, limit: number, swap: boolean, maxL
   const t = tx.space();
   if (t < m) m = t;
   if (limit < m) m = limit;
-  let i = rx.head, j = tx.head;
-  const nr = rx.numSlots, nt = tx.numSlots;
+  let i = rx.head,
+    j = tx.head;
+  const nr = rx.numSlots,
+    nt = tx.numSlots;
   for (let k = 0; k < m; k++) {
-    if (rx.len(i) > maxLen) { tx.setLenFlags(j, 0, rx.flags(i) & NS_MOREFRAG); }
-    else if (swap) rx.swapTo(i, tx, j);
+    if (rx.len(i) > maxLen) {
+      tx.setLenFlags(j, 0, rx.flags(i) & NS_MOREFRAG);
+    } else if (swap) rx.swapTo(i, tx, j);
     else rx.copyTo(i, tx, j);
     i = i + 1 === nr ? 0 : i + 1;
     j = j + 1 === nt ? 0 : j + 1;
   }
-  if (m) { rx.advance(i); tx.advance(j); }
+  if (m) {
+    rx.advance(i);
+    tx.advance(j);
+  }
   return m;
 }

@@ -10,8 +10,17 @@ export const ARP = { htype: 0, ptype: 2, hlen: 4, plen: 5, op: 6, sha: 8, spa: 1
 
 /** True if the frame at `off` is an Ethernet/IPv4 ARP packet. */
 export function isArp(u8: Uint8Array, off: number, len: number): boolean {
-  return len >= ETH_HLEN + ARP_LEN && u8[off + 12] === 0x08 && u8[off + 13] === 0x06 &&
-    u8[off + 14] === 0 && u8[off + 15] === 1 && u8[off + 16] === 0x08 && u8[off + 17] === 0 && u8[off + 18] === 6 && u8[off + 19] === 4;
+  return (
+    len >= ETH_HLEN + ARP_LEN &&
+    u8[off + 12] === 0x08 &&
+    u8[off + 13] === 0x06 &&
+    u8[off + 14] === 0 &&
+    u8[off + 15] === 1 &&
+    u8[off + 16] === 0x08 &&
+    u8[off + 17] === 0 &&
+    u8[off + 18] === 6 &&
+    u8[off + 19] === 4
+  );
 }
 
 export const arpOp = (u8: Uint8Array, off: number) => (u8[off + 14 + ARP.op] << 8) | u8[off + 14 + ARP.op + 1];
@@ -19,11 +28,26 @@ export const arpSenderIp = (u8: Uint8Array, off: number) => get32(u8, off + 14 +
 export const arpTargetIp = (u8: Uint8Array, off: number) => get32(u8, off + 14 + ARP.tpa);
 
 /** Write a whole ARP frame (42 bytes, padded by the caller if it wants 60). Returns its length. */
-export function writeArp(u8: Uint8Array, off: number, op: number, sha: Uint8Array, spa: number, tha: Uint8Array, tpa: number, ethDst: Uint8Array): number {
+export function writeArp(
+  u8: Uint8Array,
+  off: number,
+  op: number,
+  sha: Uint8Array,
+  spa: number,
+  tha: Uint8Array,
+  tpa: number,
+  ethDst: Uint8Array,
+): number {
   writeEthernet(u8, off, ethDst, sha, ETHERTYPE_ARP);
   const a = off + ETH_HLEN;
-  u8[a] = 0; u8[a + 1] = 1; u8[a + 2] = 8; u8[a + 3] = 0; u8[a + 4] = 6; u8[a + 5] = 4;
-  u8[a + 6] = 0; u8[a + 7] = op;
+  u8[a] = 0;
+  u8[a + 1] = 1;
+  u8[a + 2] = 8;
+  u8[a + 3] = 0;
+  u8[a + 4] = 6;
+  u8[a + 5] = 4;
+  u8[a + 6] = 0;
+  u8[a + 7] = op;
   u8.set(sha, a + ARP.sha);
   put32(u8, a + ARP.spa, spa);
   u8.set(tha, a + ARP.tha);

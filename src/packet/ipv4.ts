@@ -27,13 +27,17 @@ export function get32(u8: Uint8Array, o: number): number {
   return ((u8[o] << 24) | (u8[o + 1] << 16) | (u8[o + 2] << 8) | u8[o + 3]) >>> 0;
 }
 export function put32(u8: Uint8Array, o: number, v: number): void {
-  u8[o] = v >>> 24; u8[o + 1] = v >>> 16; u8[o + 2] = v >>> 8; u8[o + 3] = v;
+  u8[o] = v >>> 24;
+  u8[o + 1] = v >>> 16;
+  u8[o + 2] = v >>> 8;
+  u8[o + 3] = v;
 }
 export function get16(u8: Uint8Array, o: number): number {
   return (u8[o] << 8) | u8[o + 1];
 }
 export function put16(u8: Uint8Array, o: number, v: number): void {
-  u8[o] = v >>> 8; u8[o + 1] = v;
+  u8[o] = v >>> 8;
+  u8[o + 1] = v;
 }
 
 export interface IPv4Fields {

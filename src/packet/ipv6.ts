@@ -25,21 +25,36 @@ export function formatIPv6(b: Uint8Array, off = 0): string {
   const w: string[] = [];
   for (let i = 0; i < 8; i++) w.push(((b[off + 2 * i] << 8) | b[off + 2 * i + 1]).toString(16));
   // compress the longest run of zeros (RFC 5952)
-  let best = -1, bestLen = 1;
+  let best = -1,
+    bestLen = 1;
   for (let i = 0; i < 8; ) {
-    if (w[i] !== "0") { i++; continue; }
+    if (w[i] !== "0") {
+      i++;
+      continue;
+    }
     let j = i;
     while (j < 8 && w[j] === "0") j++;
-    if (j - i > bestLen) { best = i; bestLen = j - i; }
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
     i = j;
   }
   if (best < 0) return w.join(":");
   return `${w.slice(0, best).join(":")}::${w.slice(best + bestLen).join(":")}`;
 }
 
-export function writeIPv6(u8: Uint8Array, o: number, f: { src: Uint8Array; dst: Uint8Array; next: number; payloadLen: number; hopLimit?: number }): void {
-  u8[o] = 0x60; u8[o + 1] = 0; u8[o + 2] = 0; u8[o + 3] = 0;
-  u8[o + 4] = f.payloadLen >> 8; u8[o + 5] = f.payloadLen & 255;
+export function writeIPv6(
+  u8: Uint8Array,
+  o: number,
+  f: { src: Uint8Array; dst: Uint8Array; next: number; payloadLen: number; hopLimit?: number },
+): void {
+  u8[o] = 0x60;
+  u8[o + 1] = 0;
+  u8[o + 2] = 0;
+  u8[o + 3] = 0;
+  u8[o + 4] = f.payloadLen >> 8;
+  u8[o + 5] = f.payloadLen & 255;
   u8[o + 6] = f.next;
   u8[o + 7] = f.hopLimit ?? 64;
   u8.set(f.src, o + 8);

@@ -4,7 +4,13 @@ export const PCAP_MAGIC_US = 0xa1b2c3d4;
 export const PCAP_MAGIC_NS = 0xa1b23c4d;
 export const LINKTYPE_ETHERNET = 1;
 
-export interface PcapRecord { sec: number; frac: number; caplen: number; origlen: number; offset: number }
+export interface PcapRecord {
+  sec: number;
+  frac: number;
+  caplen: number;
+  origlen: number;
+  offset: number;
+}
 
 export interface PcapFile {
   nanos: boolean;
@@ -31,7 +37,13 @@ export function parsePcap(data: Uint8Array, name = "pcap"): PcapFile {
   while (off + 16 <= data.length) {
     const caplen = dv.getUint32(off + 8, little);
     if (off + 16 + caplen > data.length) throw new Error(`${name}: truncated record at byte ${off}`);
-    records.push({ sec: dv.getUint32(off, little), frac: dv.getUint32(off + 4, little), caplen, origlen: dv.getUint32(off + 12, little), offset: off + 16 });
+    records.push({
+      sec: dv.getUint32(off, little),
+      frac: dv.getUint32(off + 4, little),
+      caplen,
+      origlen: dv.getUint32(off + 12, little),
+      offset: off + 16,
+    });
     off += 16 + caplen;
   }
   if (off !== data.length) throw new Error(`${name}: ${data.length - off} trailing bytes after the last record`);
@@ -50,7 +62,14 @@ export function pcapGlobalHeader(snaplen = 65535, linktype = LINKTYPE_ETHERNET, 
 }
 
 /** Write a record header for a packet of `len` bytes into `into` at `off`. */
-export function pcapRecordHeader(into: DataView, off: number, sec: number, frac: number, caplen: number, origlen: number): void {
+export function pcapRecordHeader(
+  into: DataView,
+  off: number,
+  sec: number,
+  frac: number,
+  caplen: number,
+  origlen: number,
+): void {
   into.setUint32(off, sec, true);
   into.setUint32(off + 4, frac, true);
   into.setUint32(off + 8, caplen, true);

@@ -8,8 +8,14 @@ import { PortError } from "./port.ts";
 /** Sync the directions asked for; report the ready ones (single-ring ports). */
 export function readyEvents(p: Pick<Port, "txsync" | "rxsync" | "txRings" | "rxRings">, events: number): number {
   let rev = 0;
-  if (events & POLLOUT) { p.txsync(); if (!p.txRings[0].empty()) rev |= POLLOUT; }
-  if (events & POLLIN) { p.rxsync(); if (!p.rxRings[0].empty()) rev |= POLLIN; }
+  if (events & POLLOUT) {
+    p.txsync();
+    if (!p.txRings[0].empty()) rev |= POLLOUT;
+  }
+  if (events & POLLIN) {
+    p.rxsync();
+    if (!p.rxRings[0].empty()) rev |= POLLIN;
+  }
   return rev;
 }
 
@@ -17,13 +23,20 @@ export function readyEvents(p: Pick<Port, "txsync" | "rxsync" | "txRings" | "rxR
 export class FdPoller {
   private readonly pfd: Uint8Array;
   private readonly dv: DataView;
-  constructor(private readonly fds: number[], private readonly want: (k: number, events: number) => number) {
+  constructor(
+    private readonly fds: number[],
+    private readonly want: (k: number, events: number) => number,
+  ) {
     this.pfd = new Uint8Array(8 * fds.length);
     this.dv = new DataView(this.pfd.buffer);
-    fds.forEach((fd, k) => this.dv.setInt32(8 * k, fd, true));
+    for (const [k, fd] of fds.entries()) this.dv.setInt32(8 * k, fd, true);
   }
 
-  poll(port: Pick<Port, "name" | "txsync" | "rxsync" | "txRings" | "rxRings">, events: number, timeoutMs: number): number {
+  poll(
+    port: Pick<Port, "name" | "txsync" | "rxsync" | "txRings" | "rxRings">,
+    events: number,
+    timeoutMs: number,
+  ): number {
     let rev = readyEvents(port, events);
     if (rev || timeoutMs === 0) return rev;
     for (let k = 0; k < this.fds.length; k++) this.dv.setInt16(8 * k + 4, this.want(k, events), true);

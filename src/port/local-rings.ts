@@ -1,9 +1,9 @@
 // netmap ring headers and slots written into a region a backend owns (AF_PACKET, AF_XDP, pcap):
 // the kernel side speaks its own ring format; these are the rings apps see.
-import { toArrayBuffer, type Pointer } from "bun:ffi";
+import { type Pointer, toArrayBuffer } from "bun:ffi";
+import * as libc from "../../ffi/libc.ts";
 import { RING, SLOT } from "../ring/layout.ts";
 import { Ring } from "../ring/ring.ts";
-import * as libc from "../../ffi/libc.ts";
 
 export interface RingSpec {
   slots: number;

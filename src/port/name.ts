@@ -26,15 +26,17 @@ export interface PortName {
   queue?: number;
 }
 
-const bad = (spec: string, why: string) =>
-  new PortError(`bad port name '${spec}': ${why}`);
+const bad = (spec: string, why: string) => new PortError(`bad port name '${spec}': ${why}`);
 
 const IDENT = /^[0-9A-Za-z_.-]+$/;
 
 export function parsePortName(spec: string): PortName {
   const colon = spec.indexOf(":");
   if (colon <= 0) {
-    throw bad(spec, "expected subsystem:name, e.g. shm:pipe{0, netmap:eth0, vale0:vi0, xdp:veth0, packet:veth0, pcap:file.pcap");
+    throw bad(
+      spec,
+      "expected subsystem:name, e.g. shm:pipe{0, netmap:eth0, vale0:vi0, xdp:veth0, packet:veth0, pcap:file.pcap",
+    );
   }
   const sub = spec.slice(0, colon);
   let rest = spec.slice(colon + 1);
@@ -48,7 +50,10 @@ export function parsePortName(spec: string): PortName {
   if (backend === "pcap") {
     // a path, taken verbatim up to an optional trailing @conf:...
     const at = rest.lastIndexOf("@conf:");
-    if (at >= 0) { parseOptions(spec, rest.slice(at + 1), out.options); rest = rest.slice(0, at); }
+    if (at >= 0) {
+      parseOptions(spec, rest.slice(at + 1), out.options);
+      rest = rest.slice(0, at);
+    }
     if (!rest) throw bad(spec, "missing file name after pcap:");
     out.ifname = rest;
     return out;
@@ -62,7 +67,7 @@ export function parsePortName(spec: string): PortName {
   }
 
   const m = /^([0-9A-Za-z_.-]*?)(?:([{}])([0-9]+))?(\^[0-9]*|\*|-[0-9]+)?(?:\/([xztrRT]+))?(?:@([0-9]+))?$/.exec(rest);
-  if (!m || !m[1]) throw bad(spec, `cannot parse '${rest}' as name[{N|}N][-ring|^|*][/flags][@N]`);
+  if (!m?.[1]) throw bad(spec, `cannot parse '${rest}' as name[{N|}N][-ring|^|*][/flags][@N]`);
   const [, name, pipeCh, pipeId, mode, flags, at] = m;
   if (name.length > 63) throw bad(spec, "name longer than 63 characters");
   if (!IDENT.test(name)) throw bad(spec, "name may only hold letters, digits, '_', '.', '-'");
@@ -79,8 +84,13 @@ export function parsePortName(spec: string): PortName {
   if (mode) {
     if (mode === "*") out.mode = NR_REG.NIC_SW;
     else if (mode === "^") out.mode = NR_REG.SW;
-    else if (mode[0] === "^") { out.mode = NR_REG.ONE_SW; out.ringId = Number(mode.slice(1)); }
-    else { out.mode = NR_REG.ONE_NIC; out.ringId = Number(mode.slice(1)); }
+    else if (mode[0] === "^") {
+      out.mode = NR_REG.ONE_SW;
+      out.ringId = Number(mode.slice(1));
+    } else {
+      out.mode = NR_REG.ONE_NIC;
+      out.ringId = Number(mode.slice(1));
+    }
     if ((backend === "shm" || backend === "xdp" || backend === "packet") && out.mode !== NR_REG.ONE_NIC) {
       throw bad(spec, `host rings (${mode}) exist only on netmap ports`);
     }
@@ -98,7 +108,8 @@ function parseOptions(spec: string, s: string, into: PortName["options"]): void 
   for (const part of s.split("@")) {
     if (!part) throw bad(spec, "empty @option");
     // @name:key=val,... or @name=value (value may hold ':', as in @share=netmap:vi0)
-    const colon = part.indexOf(":"), eq = part.indexOf("=");
+    const colon = part.indexOf(":"),
+      eq = part.indexOf("=");
     const listForm = colon >= 0 && (eq < 0 || colon < eq);
     const [key, body = ""] = splitOnce(part, listForm ? ":" : "=");
     if (!/^[a-z_-]+$/.test(key)) throw bad(spec, `bad option name '${key}'`);
@@ -123,7 +134,14 @@ function splitOnce(s: string, sep: string): [string, string | undefined] {
 }
 
 /** Integer option value with bounds, or the default. */
-export function optInt(spec: string, kv: Record<string, string> | undefined, key: string, def: number, min: number, max: number): number {
+export function optInt(
+  spec: string,
+  kv: Record<string, string> | undefined,
+  key: string,
+  def: number,
+  min: number,
+  max: number,
+): number {
   const v = kv?.[key];
   if (v === undefined) return def;
   if (!/^[0-9]+$/.test(v)) throw bad(spec, `${key}=${v} is not a number`);

@@ -1,16 +1,24 @@
 // NIOCCTRL on /dev/netmap: one request = nmreq_header + body, built in TypeScript (ffi/netmap.ts),
 // handed to the kernel in one ioctl. The executor is an interface so requests can be checked byte
 // for byte where there is no netmap.
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+
 import { ptr } from "bun:ffi";
-import { encodeHeader, HDR, NIOCCTRL, NETMAP_REQ_IFNAMSIZ } from "../../ffi/netmap.ts";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import * as libc from "../../ffi/libc.ts";
+import { encodeHeader, HDR, NETMAP_REQ_IFNAMSIZ, NIOCCTRL } from "../../ffi/netmap.ts";
 import { DEV_NETMAP } from "./netmap.ts";
 
-export interface CtlReply { errno: number; name: string; body: Uint8Array }
+export interface CtlReply {
+  errno: number;
+  name: string;
+  body: Uint8Array;
+}
 
 /** Send one request; the kernel may write back the header's name and the body. */
-export interface Ctl { request(reqtype: number, name: string, body: Uint8Array): CtlReply; close?(): void }
+export interface Ctl {
+  request(reqtype: number, name: string, body: Uint8Array): CtlReply;
+  close?(): void;
+}
 
 /** The real thing: open /dev/netmap, one ioctl(NIOCCTRL) per request. */
 export class DevNetmapCtl implements Ctl {
@@ -24,9 +32,16 @@ export class DevNetmapCtl implements Ctl {
     const r = libc.ioctl(this.fd, NIOCCTRL, ptr(hdr));
     const e = r < 0 ? -r : 0;
     const end = hdr.indexOf(0, HDR.nr_name);
-    return { errno: e, name: new TextDecoder().decode(hdr.subarray(HDR.nr_name, end < 0 ? HDR.nr_name + NETMAP_REQ_IFNAMSIZ : end)), body };
+    return {
+      errno: e,
+      name: new TextDecoder().decode(hdr.subarray(HDR.nr_name, end < 0 ? HDR.nr_name + NETMAP_REQ_IFNAMSIZ : end)),
+      body,
+    };
   }
-  close(): void { if (this.fd >= 0) libc.close(this.fd); this.fd = -1; }
+  close(): void {
+    if (this.fd >= 0) libc.close(this.fd);
+    this.fd = -1;
+  }
 }
 
 /** netmap's admode module parameter: 0 native with generic fallback, 1 native only, 2 generic (emulated). */

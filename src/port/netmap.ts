@@ -3,16 +3,17 @@
 // as one ArrayBuffer, find the rings from netmap_if's ring_ofs[], and drive them with src/ring.
 // Sync is one ioctl (NIOCTXSYNC / NIOCRXSYNC) or one poll() per batch. Thin on purpose: all ring
 // logic is shared with the backends that run on machines without /dev/netmap.
+
+import { type Pointer, ptr, read, toArrayBuffer } from "bun:ffi";
 import { existsSync } from "node:fs";
-import { ptr, read, toArrayBuffer, type Pointer } from "bun:ffi";
-import { NIOCRXSYNC, NIOCTXSYNC, NMEM_D, NMPORT_D, REG } from "../../ffi/netmap.ts";
-import { libnetmap, type Libnetmap } from "../../ffi/libnetmap.ts";
 import * as libc from "../../ffi/libc.ts";
+import { type Libnetmap, libnetmap } from "../../ffi/libnetmap.ts";
+import { NIOCRXSYNC, NIOCTXSYNC, NMEM_D, NMPORT_D, REG } from "../../ffi/netmap.ts";
 import { NIF, POLLIN, POLLOUT } from "../ring/layout.ts";
 import { Ring } from "../ring/ring.ts";
-import type { PortName } from "./name.ts";
 import { ifaceMac } from "./iface.ts";
-import { PortError, type Port } from "./port.ts";
+import type { PortName } from "./name.ts";
+import { type Port, PortError } from "./port.ts";
 
 export const DEV_NETMAP = "/dev/netmap";
 
@@ -23,7 +24,10 @@ export interface Descriptor {
   memSize: number;
   memId: number;
   nifp: number;
-  firstTx: number; lastTx: number; firstRx: number; lastRx: number;
+  firstTx: number;
+  lastTx: number;
+  firstRx: number;
+  lastRx: number;
 }
 
 export function readDescriptor(d: Pointer): Descriptor {
@@ -35,8 +39,10 @@ export function readDescriptor(d: Pointer): Descriptor {
     memSize: Number(read.u64(d, NMPORT_D.reg + REG.nr_memsize)),
     memId: read.u16(mem, NMEM_D.mem_id),
     nifp: read.ptr(d, NMPORT_D.nifp) as number,
-    firstTx: read.u16(d, NMPORT_D.first_tx_ring), lastTx: read.u16(d, NMPORT_D.last_tx_ring),
-    firstRx: read.u16(d, NMPORT_D.first_rx_ring), lastRx: read.u16(d, NMPORT_D.last_rx_ring),
+    firstTx: read.u16(d, NMPORT_D.first_tx_ring),
+    lastTx: read.u16(d, NMPORT_D.last_tx_ring),
+    firstRx: read.u16(d, NMPORT_D.first_rx_ring),
+    lastRx: read.u16(d, NMPORT_D.last_rx_ring),
   };
 }
 
@@ -44,11 +50,16 @@ export function readDescriptor(d: Pointer): Descriptor {
  * The bound rings of a netmap_if at `nifpOff` in `mem`: NETMAP_TXRING(nifp, i) = nifp + ring_ofs[i],
  * NETMAP_RXRING(nifp, i) = nifp + ring_ofs[i + ni_tx_rings + ni_host_tx_rings].
  */
-export function ringsFromNifp(mem: ArrayBufferLike, nifpOff: number, d: Pick<Descriptor, "firstTx" | "lastTx" | "firstRx" | "lastRx">): { tx: Ring[]; rx: Ring[] } {
+export function ringsFromNifp(
+  mem: ArrayBufferLike,
+  nifpOff: number,
+  d: Pick<Descriptor, "firstTx" | "lastTx" | "firstRx" | "lastRx">,
+): { tx: Ring[]; rx: Ring[] } {
   const dv = new DataView(mem);
   const txTotal = dv.getUint32(nifpOff + NIF.ni_tx_rings, true) + dv.getUint32(nifpOff + NIF.ni_host_tx_rings, true);
   const ringAt = (i: number) => nifpOff + Number(dv.getBigInt64(nifpOff + NIF.ring_ofs + 8 * i, true));
-  const tx: Ring[] = [], rx: Ring[] = [];
+  const tx: Ring[] = [],
+    rx: Ring[] = [];
   for (let i = d.firstTx; i <= d.lastTx; i++) tx.push(new Ring(mem, ringAt(i)));
   for (let i = d.firstRx; i <= d.lastRx; i++) rx.push(new Ring(mem, ringAt(i + txTotal)));
   return { tx, rx };
@@ -68,9 +79,13 @@ export class NetmapPort implements Port {
   readonly zeroCopy = true;
   readonly fd: number;
   readonly hdrLen = 0;
-  get pollFd(): number { return this.fd; }
+  get pollFd(): number {
+    return this.fd;
+  }
   /** netmap counts its drops in the kernel (per adapter), not per open port: none to read here. */
-  rxDrops(): number { return 0; }
+  rxDrops(): number {
+    return 0;
+  }
   private readonly pfd = new Uint8Array(8);
   private readonly pfdv = new DataView(this.pfd.buffer);
   private closed = false;
@@ -78,16 +93,27 @@ export class NetmapPort implements Port {
   /** Open by name: checks /dev/netmap and libnetmap first, so a missing piece is one clear sentence. */
   static open(pn: PortName): NetmapPort {
     if (!existsSync(DEV_NETMAP)) {
-      throw new PortError(`${pn.spec}: ${DEV_NETMAP} is missing: load the netmap kernel module (insmod netmap.ko, built from netmap's LINUX/ tree) on a kernel that accepts modules`);
+      throw new PortError(
+        `${pn.spec}: ${DEV_NETMAP} is missing: load the netmap kernel module (insmod netmap.ko, built from netmap's LINUX/ tree) on a kernel that accepts modules`,
+      );
     }
     let lib: Libnetmap;
-    try { lib = libnetmap(); } catch (e) { throw new PortError(`${pn.spec}: ${(e as Error).message}`); }
-    const d = lib.nmport_open(Buffer.from(pn.spec + "\0"));
+    try {
+      lib = libnetmap();
+    } catch (e) {
+      throw new PortError(`${pn.spec}: ${(e as Error).message}`);
+    }
+    const d = lib.nmport_open(Buffer.from(`${pn.spec}\0`));
     if (!d) throw new PortError(`${pn.spec}: nmport_open failed: ${libc.strerror(libc.errno())}`);
     return new NetmapPort(pn.spec, d, lib, pn.backend === "netmap" ? ifaceMac(pn.ifname) : new Uint8Array(6));
   }
 
-  constructor(spec: string, private readonly d: Pointer, private readonly lib: Pick<Libnetmap, "nmport_close" | "ioctl" | "nmport_inject">, mac = new Uint8Array(6)) {
+  constructor(
+    spec: string,
+    private readonly d: Pointer,
+    private readonly lib: Pick<Libnetmap, "nmport_close" | "ioctl" | "nmport_inject">,
+    mac = new Uint8Array(6),
+  ) {
     this.name = spec;
     this.mac = mac;
     const desc = readDescriptor(d);

@@ -1,11 +1,11 @@
 // Open any port by name. Backends load lazily so a missing library only matters to its own ports.
-import { parsePortName, type PortName } from "./name.ts";
-import { PortError, type Port } from "./port.ts";
-import { ShmPort, type ShmOpenOptions } from "./shm.ts";
-import { PacketPort } from "./packet.ts";
-import { XdpPort } from "./xdp.ts";
+import { type PortName, parsePortName } from "./name.ts";
 import { NetmapPort } from "./netmap.ts";
+import { PacketPort } from "./packet.ts";
 import { PcapPort } from "./pcap.ts";
+import { type Port, PortError } from "./port.ts";
+import { type ShmOpenOptions, ShmPort } from "./shm.ts";
+import { XdpPort } from "./xdp.ts";
 
 export type OpenOptions = ShmOpenOptions;
 
@@ -30,5 +30,5 @@ export function openParsed(pn: PortName, opts: OpenOptions = {}): Port {
   }
 }
 
-export { PortError, parsePortName };
 export type { Port, PortName };
+export { PortError, parsePortName };

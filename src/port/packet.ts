@@ -16,17 +16,35 @@
 //     GSO frames and their checksum state cross the ring intact, so a kernel sender may keep TSO.
 import * as libc from "../../ffi/libc.ts";
 import {
-  PACKET, TPACKET_V2, TPACKET_V3, ETH_P_ALL, TP_STATUS_USER, TP_STATUS_KERNEL, TP_STATUS_AVAILABLE,
-  TP_STATUS_SEND_REQUEST, TP_STATUS_WRONG_FORMAT, TP2, TP3, BLOCK, HDR_V1, TX_DATA_OFFSET, VNET_HDR,
-  V2_RX_RESERVE, V2_RX_DATA, TP_STATS, req2, req3, sockaddrLL,
+  BLOCK,
+  ETH_P_ALL,
+  HDR_V1,
+  PACKET,
+  req2,
+  req3,
+  sockaddrLL,
+  TP_STATS,
+  TP_STATUS_AVAILABLE,
+  TP_STATUS_KERNEL,
+  TP_STATUS_SEND_REQUEST,
+  TP_STATUS_USER,
+  TP_STATUS_WRONG_FORMAT,
+  TP2,
+  TP3,
+  TPACKET_V2,
+  TPACKET_V3,
+  TX_DATA_OFFSET,
+  V2_RX_DATA,
+  V2_RX_RESERVE,
+  VNET_HDR,
 } from "../../ffi/tpacket.ts";
 import { POLLIN, POLLOUT } from "../ring/layout.ts";
 import type { Ring } from "../ring/ring.ts";
-import { NR_REG, optInt, type PortName } from "./name.ts";
-import { PortError, type Port } from "./port.ts";
-import { PrivateRegion, align, ringBytes, writeRing } from "./local-rings.ts";
 import { FdPoller } from "./fd-poll.ts";
 import { ifaceMac } from "./iface.ts";
+import { align, PrivateRegion, ringBytes, writeRing } from "./local-rings.ts";
+import { NR_REG, optInt, type PortName } from "./name.ts";
+import { type Port, PortError } from "./port.ts";
 
 export interface PacketConf {
   rxSlots: number;
@@ -46,12 +64,27 @@ export interface PacketConf {
 
 function confOf(pn: PortName): PacketConf {
   const kv = pn.options.conf;
-  const known = new Set(["slots", "rx_slots", "tx_slots", "buf_size", "block_size", "blocks", "tov", "qdisc_bypass", "rx", "tx", "vnet", "rcvbuf"]);
+  const known = new Set([
+    "slots",
+    "rx_slots",
+    "tx_slots",
+    "buf_size",
+    "block_size",
+    "blocks",
+    "tov",
+    "qdisc_bypass",
+    "rx",
+    "tx",
+    "vnet",
+    "rcvbuf",
+  ]);
   for (const k of Object.keys(kv ?? {})) {
-    if (!known.has(k)) throw new PortError(`bad port name '${pn.spec}': @conf key '${k}' is not one of ${[...known].join(", ")}`);
+    if (!known.has(k))
+      throw new PortError(`bad port name '${pn.spec}': @conf key '${k}' is not one of ${[...known].join(", ")}`);
   }
   const slots = optInt(pn.spec, kv, "slots", 1024, 64, 65536);
-  const rxV3 = kv?.rx === "v3", rxCopy = kv?.rx === "copy";
+  const rxV3 = kv?.rx === "v3",
+    rxCopy = kv?.rx === "copy";
   // V2 rx frames are the only rx buffering: 4096 by default (8 MiB of 2 KiB frames, half of V3's
   // default blocks) rides out a receiver's start-up and pauses at a few hundred kpps
   const rxDefault = kv?.slots !== undefined || rxV3 || rxCopy ? slots : 4096;
@@ -69,12 +102,17 @@ function confOf(pn: PortName): PacketConf {
     txCopy: kv?.tx === "copy",
     vnet: optInt(pn.spec, kv, "vnet", 0, 0, 1) === 1,
   };
-  if (kv?.rx !== undefined && kv.rx !== "v2" && kv.rx !== "v3" && kv.rx !== "copy") throw new PortError(`bad port name '${pn.spec}': rx is v2, v3 or copy`);
-  if (c.rcvbuf && !rxCopy) throw new PortError(`bad port name '${pn.spec}': rcvbuf applies to rx=copy only (a ring is its own buffer)`);
-  if (kv?.tx !== undefined && kv.tx !== "ring" && kv.tx !== "copy") throw new PortError(`bad port name '${pn.spec}': tx is ring or copy`);
-  if (c.bufSize & (c.bufSize - 1) || c.blockSize % 4096) throw new PortError(`bad port name '${pn.spec}': buf_size must be a power of two, block_size a multiple of 4096`);
+  if (kv?.rx !== undefined && kv.rx !== "v2" && kv.rx !== "v3" && kv.rx !== "copy")
+    throw new PortError(`bad port name '${pn.spec}': rx is v2, v3 or copy`);
+  if (c.rcvbuf && !rxCopy)
+    throw new PortError(`bad port name '${pn.spec}': rcvbuf applies to rx=copy only (a ring is its own buffer)`);
+  if (kv?.tx !== undefined && kv.tx !== "ring" && kv.tx !== "copy")
+    throw new PortError(`bad port name '${pn.spec}': tx is ring or copy`);
+  if (c.bufSize & (c.bufSize - 1) || c.blockSize % 4096)
+    throw new PortError(`bad port name '${pn.spec}': buf_size must be a power of two, block_size a multiple of 4096`);
   if (c.txSlots & (c.txSlots - 1)) throw new PortError(`bad port name '${pn.spec}': tx_slots must be a power of two`);
-  if (!c.rxV3 && !c.rxCopy && c.rxSlots & (c.rxSlots - 1)) throw new PortError(`bad port name '${pn.spec}': rx_slots must be a power of two`);
+  if (!c.rxV3 && !c.rxCopy && c.rxSlots & (c.rxSlots - 1))
+    throw new PortError(`bad port name '${pn.spec}': rx_slots must be a power of two`);
   return c;
 }
 
@@ -83,9 +121,12 @@ function confOf(pn: PortName): PacketConf {
  * (iov_len = iovLen); returns the offset of the iovec array.
  */
 function msgVector(mem: ArrayBuffer, base: number, kMsg: number, ring: Ring, iovLen: number): number {
-  const dv = new DataView(mem), n = ring.numSlots, kIov = kMsg + n * libc.MMSGHDR.size;
+  const dv = new DataView(mem),
+    n = ring.numSlots,
+    kIov = kMsg + n * libc.MMSGHDR.size;
   for (let j = 0; j < n; j++) {
-    const m = kMsg + j * libc.MMSGHDR.size, v = kIov + j * libc.IOVEC.size;
+    const m = kMsg + j * libc.MMSGHDR.size,
+      v = kIov + j * libc.IOVEC.size;
     dv.setBigUint64(m + libc.MSGHDR.msg_iov, BigInt(base + v), true);
     dv.setBigUint64(m + libc.MSGHDR.msg_iovlen, 1n, true);
     dv.setBigUint64(v + libc.IOVEC.iov_base, BigInt(base + ring.buf(j)), true);
@@ -96,7 +137,10 @@ function msgVector(mem: ArrayBuffer, base: number, kMsg: number, ring: Ring, iov
 
 /** Every slot of a packet port keeps its own buffer (a kernel frame, or a fixed send buffer). */
 function ownBuffer(name: string, ring: Ring, j: number, dir: "tx" | "rx"): void {
-  if (ring.bufIdx(j) !== j) throw new PortError(`${name}: ${dir} slot ${j} holds buffer ${ring.bufIdx(j)}; packet ports keep their buffers (copy, do not swap)`);
+  if (ring.bufIdx(j) !== j)
+    throw new PortError(
+      `${name}: ${dir} slot ${j} holds buffer ${ring.bufIdx(j)}; packet ports keep their buffers (copy, do not swap)`,
+    );
 }
 
 /** Turn errno from socket setup into one sentence with the fix. */
@@ -170,10 +214,12 @@ export class PacketPort implements Port {
     const blockFor = (frame: number) => Math.max(frame, 65536);
     const framesPerBlock = blockFor(this.txFrame) / this.txFrame;
     const txBlocks = Math.ceil(c.txSlots / framesPerBlock);
-    if (!c.txCopy && txBlocks * framesPerBlock !== c.txSlots) throw new PortError(`${pn.spec}: tx_slots ${c.txSlots} must be a multiple of ${framesPerBlock}`);
+    if (!c.txCopy && txBlocks * framesPerBlock !== c.txSlots)
+      throw new PortError(`${pn.spec}: tx_slots ${c.txSlots} must be a multiple of ${framesPerBlock}`);
     const rxBlocks = Math.ceil(c.rxSlots / framesPerBlock);
     const rxOwn = c.rxV3 || c.rxCopy; // the rx ring has buffers of its own
-    if (!rxOwn && rxBlocks * framesPerBlock !== c.rxSlots) throw new PortError(`${pn.spec}: rx_slots ${c.rxSlots} must be a multiple of ${framesPerBlock}`);
+    if (!rxOwn && rxBlocks * framesPerBlock !== c.rxSlots)
+      throw new PortError(`${pn.spec}: rx_slots ${c.rxSlots} must be a multiple of ${framesPerBlock}`);
     if (c.rxV3 && c.blockSize < c.bufSize + 128) throw new PortError(`${pn.spec}: block_size must exceed buf_size`);
 
     // region: [4 KiB][tx ring][rx ring][V3, rx=copy: rx buffers][rx frames or V3 blocks][tx frames]
@@ -189,37 +235,67 @@ export class PacketPort implements Port {
     this.kRxMsg = this.kMsg + (c.txCopy ? c.txSlots * (libc.MMSGHDR.size + libc.IOVEC.size) : 0);
     const total = this.kRxMsg + (c.rxCopy ? c.rxSlots * (libc.MMSGHDR.size + libc.IOVEC.size) : 0);
 
-    let rxfd = -1, txfd = -1, region: PrivateRegion | null = null;
+    let rxfd = -1,
+      txfd = -1,
+      region: PrivateRegion | null = null;
     try {
       // protocol 0: the socket receives nothing until bind() names the interface and ETH_P_ALL;
       // opened with ETH_P_ALL it would capture every interface's frames meanwhile (a switch would
       // learn other ports' stations on this one)
       try {
         rxfd = libc.socket(libc.AF_PACKET, libc.SOCK_RAW, 0, "AF_PACKET");
-      } catch (e) { throw sockError(pn.spec, e, "opening an AF_PACKET socket"); }
+      } catch (e) {
+        throw sockError(pn.spec, e, "opening an AF_PACKET socket");
+      }
       txfd = libc.socket(libc.AF_PACKET, libc.SOCK_RAW, 0, "AF_PACKET");
       // header options go before the rings: the kernel refuses them once a ring exists
       if (c.vnet) {
         libc.setsockoptInt(rxfd, libc.SOL_PACKET, PACKET.VNET_HDR, 1, "PACKET_VNET_HDR");
         libc.setsockoptInt(txfd, libc.SOL_PACKET, PACKET.VNET_HDR, 1, "PACKET_VNET_HDR");
       }
-      if (!c.rxCopy) libc.setsockoptInt(rxfd, libc.SOL_PACKET, PACKET.VERSION, c.rxV3 ? TPACKET_V3 : TPACKET_V2, "PACKET_VERSION");
-      try { libc.setsockoptInt(rxfd, libc.SOL_PACKET, PACKET.IGNORE_OUTGOING, 1, "PACKET_IGNORE_OUTGOING"); } catch { /* kernel < 4.20 */ }
+      if (!c.rxCopy)
+        libc.setsockoptInt(rxfd, libc.SOL_PACKET, PACKET.VERSION, c.rxV3 ? TPACKET_V3 : TPACKET_V2, "PACKET_VERSION");
+      try {
+        libc.setsockoptInt(rxfd, libc.SOL_PACKET, PACKET.IGNORE_OUTGOING, 1, "PACKET_IGNORE_OUTGOING");
+      } catch {
+        /* kernel < 4.20 */
+      }
       if (c.rxCopy) {
         if (c.rcvbuf) {
-          try { libc.setsockoptInt(rxfd, libc.SOL_SOCKET, libc.SO_RCVBUFFORCE, c.rcvbuf, "SO_RCVBUFFORCE"); }
-          catch (e) { throw sockError(pn.spec, e, `setting rcvbuf=${c.rcvbuf} (SO_RCVBUFFORCE needs CAP_NET_ADMIN)`); }
+          try {
+            libc.setsockoptInt(rxfd, libc.SOL_SOCKET, libc.SO_RCVBUFFORCE, c.rcvbuf, "SO_RCVBUFFORCE");
+          } catch (e) {
+            throw sockError(pn.spec, e, `setting rcvbuf=${c.rcvbuf} (SO_RCVBUFFORCE needs CAP_NET_ADMIN)`);
+          }
         }
       } else if (c.rxV3) {
-        libc.setsockopt(rxfd, libc.SOL_PACKET, PACKET.RX_RING, req3(c.blockSize, c.blocks, 2048 /* nominal for V3: packets pack into blocks */, c.tovMs), "PACKET_RX_RING");
+        libc.setsockopt(
+          rxfd,
+          libc.SOL_PACKET,
+          PACKET.RX_RING,
+          req3(c.blockSize, c.blocks, 2048 /* nominal for V3: packets pack into blocks */, c.tovMs),
+          "PACKET_RX_RING",
+        );
       } else {
         libc.setsockoptInt(rxfd, libc.SOL_PACKET, PACKET.RESERVE, V2_RX_RESERVE, "PACKET_RESERVE");
-        libc.setsockopt(rxfd, libc.SOL_PACKET, PACKET.RX_RING, req2(blockFor(this.rxFrame), rxBlocks, this.rxFrame), "PACKET_RX_RING");
+        libc.setsockopt(
+          rxfd,
+          libc.SOL_PACKET,
+          PACKET.RX_RING,
+          req2(blockFor(this.rxFrame), rxBlocks, this.rxFrame),
+          "PACKET_RX_RING",
+        );
       }
       if (c.qdiscBypass) libc.setsockoptInt(txfd, libc.SOL_PACKET, PACKET.QDISC_BYPASS, 1, "PACKET_QDISC_BYPASS");
       if (!c.txCopy) {
         libc.setsockoptInt(txfd, libc.SOL_PACKET, PACKET.VERSION, TPACKET_V2, "PACKET_VERSION");
-        libc.setsockopt(txfd, libc.SOL_PACKET, PACKET.TX_RING, req2(blockFor(this.txFrame), txBlocks, this.txFrame), "PACKET_TX_RING");
+        libc.setsockopt(
+          txfd,
+          libc.SOL_PACKET,
+          PACKET.TX_RING,
+          req2(blockFor(this.txFrame), txBlocks, this.txFrame),
+          "PACKET_TX_RING",
+        );
       }
       region = new PrivateRegion(total);
       if (rxBytes) region.mapFixed(this.kRx, rxBytes, rxfd);
@@ -240,24 +316,55 @@ export class PacketPort implements Port {
     this.u32 = new Uint32Array(mem);
     this.memId = `packet:${pn.ifname}:${rxfd}`;
     // the largest frame (virtio-net header included) both directions carry
-    this.bufSize = rxOwn ? Math.min(this.txFrame - TX_DATA_OFFSET, c.bufSize) : this.txFrame - Math.max(TX_DATA_OFFSET, V2_RX_DATA);
+    this.bufSize = rxOwn
+      ? Math.min(this.txFrame - TX_DATA_OFFSET, c.bufSize)
+      : this.txFrame - Math.max(TX_DATA_OFFSET, V2_RX_DATA);
     this.mac = ifaceMac(pn.ifname);
-    this.txRings = [writeRing(mem, txRingOff, { slots: c.txSlots, bufBase: this.kTx + TX_DATA_OFFSET, bufStride: this.txFrame, dir: 0, ringid: 0, firstBuf: 0 })];
+    this.txRings = [
+      writeRing(mem, txRingOff, {
+        slots: c.txSlots,
+        bufBase: this.kTx + TX_DATA_OFFSET,
+        bufStride: this.txFrame,
+        dir: 0,
+        ringid: 0,
+        firstBuf: 0,
+      }),
+    ];
     if (c.txCopy) {
       // txsync sets only iov_len
       const kIov = msgVector(mem, region.base as number, this.kMsg, this.txRings[0], 0);
       this.iovLen = kIov / 4 + libc.IOVEC.iov_len / 4; // u32 index of iov[0].iov_len (low word)
     }
-    this.rxRings = [rxOwn
-      ? writeRing(mem, rxRingOff, { slots: c.rxSlots, bufBase: rxBufOff, bufStride: c.bufSize, dir: 1, ringid: 0, firstBuf: 0 })
-      : writeRing(mem, rxRingOff, { slots: c.rxSlots, bufBase: this.kRx + V2_RX_DATA, bufStride: this.rxFrame, dir: 1, ringid: 0, firstBuf: 0 })];
+    this.rxRings = [
+      rxOwn
+        ? writeRing(mem, rxRingOff, {
+            slots: c.rxSlots,
+            bufBase: rxBufOff,
+            bufStride: c.bufSize,
+            dir: 1,
+            ringid: 0,
+            firstBuf: 0,
+          })
+        : writeRing(mem, rxRingOff, {
+            slots: c.rxSlots,
+            bufBase: this.kRx + V2_RX_DATA,
+            bufStride: this.rxFrame,
+            dir: 1,
+            ringid: 0,
+            firstBuf: 0,
+          }),
+    ];
     if (c.rxCopy) msgVector(mem, region.base as number, this.kRxMsg, this.rxRings[0], this.bufSize); // iov_len: the port's frame limit
     // rx socket for POLLIN, tx socket (its ring) for POLLOUT
     this.poller = new FdPoller([rxfd, txfd], (k, ev) => ev & (k === 0 ? POLLIN : POLLOUT));
   }
 
-  get mem(): ArrayBuffer { return this.region.mem; }
-  get pollFd(): number { return this.rxfd; }
+  get mem(): ArrayBuffer {
+    return this.region.mem;
+  }
+  get pollFd(): number {
+    return this.rxfd;
+  }
 
   private drops = 0;
   private readonly stats = new Uint32Array(TP_STATS.size / 4);
@@ -268,9 +375,15 @@ export class PacketPort implements Port {
   }
 
   txsync(): void {
-    if (this.c.txCopy) { this.txsyncCopy(); return; }
+    if (this.c.txCopy) {
+      this.txsyncCopy();
+      return;
+    }
     const ring = this.txRings[0];
-    const u32 = this.u32, n = ring.numSlots, head = ring.head, frame = this.txFrame;
+    const u32 = this.u32,
+      n = ring.numSlots,
+      head = ring.head,
+      frame = this.txFrame;
     let j = this.lastTx;
     if (j !== head) {
       const bad = ring.badHead(j);
@@ -290,7 +403,9 @@ export class PacketPort implements Port {
       // one syscall per batch: tpacket_snd walks every SEND_REQUEST frame
       const r = libc.kick(this.txfd);
       if (r < 0 && r !== -libc.EAGAIN && r !== -libc.ENOBUFS) {
-        throw new PortError(`${this.name}: sendto failed: ${libc.strerror(-r)}${-r === libc.ENETDOWN ? ` (bring it up: ip link set ${this.ifname} up)` : ""}`);
+        throw new PortError(
+          `${this.name}: sendto failed: ${libc.strerror(-r)}${-r === libc.ENETDOWN ? ` (bring it up: ip link set ${this.ifname} up)` : ""}`,
+        );
       }
       this.unkicked = r < 0; // out of buffers: kick again next time
     }
@@ -300,8 +415,10 @@ export class PacketPort implements Port {
         const f = (head - this.pending + n) % n;
         const h = (this.kTx + f * frame) >> 2;
         const st = Atomics.load(u32, h);
-        if (st === TP_STATUS_WRONG_FORMAT) { this.txErrors++; Atomics.store(u32, h, TP_STATUS_AVAILABLE); }
-        else if (st !== TP_STATUS_AVAILABLE) break;
+        if (st === TP_STATUS_WRONG_FORMAT) {
+          this.txErrors++;
+          Atomics.store(u32, h, TP_STATUS_AVAILABLE);
+        } else if (st !== TP_STATUS_AVAILABLE) break;
         this.pending--;
       }
     }
@@ -311,7 +428,10 @@ export class PacketPort implements Port {
 
   /** tx=copy: sendmmsg every unsent slot (one call per contiguous run); a slot is free once sent. */
   private txsyncCopy(): void {
-    const ring = this.txRings[0], u32 = this.u32, n = ring.numSlots, head = ring.head;
+    const ring = this.txRings[0],
+      u32 = this.u32,
+      n = ring.numSlots,
+      head = ring.head;
     let j = this.lastTx; // first slot not sent yet
     const bad = head === this.txHead ? null : ring.badHead(this.txHead);
     if (bad) throw new PortError(`txsync on ${this.name}: ${bad}`);
@@ -325,7 +445,9 @@ export class PacketPort implements Port {
       const r = libc.sendmmsg(this.txfd, (this.region.base as number) + this.kMsg + j * libc.MMSGHDR.size, end - j);
       if (r < 0) {
         if (r === -libc.EAGAIN || r === -libc.ENOBUFS) break; // the device is busy: the rest goes next sync
-        throw new PortError(`${this.name}: sendmmsg failed: ${libc.strerror(-r)}${-r === libc.ENETDOWN ? ` (bring it up: ip link set ${this.ifname} up)` : ""}`);
+        throw new PortError(
+          `${this.name}: sendmmsg failed: ${libc.strerror(-r)}${-r === libc.ENETDOWN ? ` (bring it up: ip link set ${this.ifname} up)` : ""}`,
+        );
       }
       const want = end - j;
       j = j + r === n ? 0 : j + r;
@@ -345,7 +467,12 @@ export class PacketPort implements Port {
   /** V2: slot i is frame i. Released slots give their frames back; frames the kernel filled become slots. */
   private rxsyncV2(): void {
     const ring = this.rxRings[0];
-    const u8 = this.u8, u32 = this.u32, n = ring.numSlots, head = ring.head, frame = this.rxFrame, kRx = this.kRx;
+    const u8 = this.u8,
+      u32 = this.u32,
+      n = ring.numSlots,
+      head = ring.head,
+      frame = this.rxFrame,
+      kRx = this.kRx;
     let j = this.lastRx;
     if (head !== j) {
       const bad = ring.badHead(j);
@@ -359,14 +486,18 @@ export class PacketPort implements Port {
     }
     let tail = ring.tail;
     const last = head === 0 ? n - 1 : head - 1; // a ring holds n - 1 packets
-    const hdr = this.hdrLen, cap = this.bufSize, s0 = ring.s0;
+    const hdr = this.hdrLen,
+      cap = this.bufSize,
+      s0 = ring.s0;
     while (tail !== last) {
       const f = kRx + tail * frame;
       if ((Atomics.load(u32, f >> 2) & TP_STATUS_USER) === 0) break;
       const snap = u32[(f + TP2.tp_snaplen) >> 2];
       let len = hdr + snap;
-      if (snap < u32[(f + TP2.tp_len) >> 2] || len > cap) { this.rxTruncated++; len = 0; }
-      else {
+      if (snap < u32[(f + TP2.tp_len) >> 2] || len > cap) {
+        this.rxTruncated++;
+        len = 0;
+      } else {
         const mac = u8[f + TP2.tp_mac] | (u8[f + TP2.tp_mac + 1] << 8);
         // a link-layer header other than Ethernet's 14 bytes lands elsewhere: move it to the slot's start
         if (mac !== V2_RX_DATA + hdr) u8.copyWithin(f + V2_RX_DATA, mac + f - hdr, mac + f + snap);
@@ -379,14 +510,18 @@ export class PacketPort implements Port {
 
   /** rx=copy: slots are fixed buffers; recvmmsg fills the free ones (one call per contiguous run). */
   private rxsyncCopy(): void {
-    const ring = this.rxRings[0], n = ring.numSlots, head = ring.head;
+    const ring = this.rxRings[0],
+      n = ring.numSlots,
+      head = ring.head;
     if (head !== this.lastRx) {
       const bad = ring.badHead(this.lastRx);
       if (bad) throw new PortError(`rxsync on ${this.name}: ${bad}`);
       for (let j = this.lastRx; j !== head; j = j + 1 === n ? 0 : j + 1) ownBuffer(this.name, ring, j, "rx");
       this.lastRx = head;
     }
-    const u32 = this.u32, s0 = ring.s0, M = libc.MMSGHDR.size;
+    const u32 = this.u32,
+      s0 = ring.s0,
+      M = libc.MMSGHDR.size;
     let tail = ring.tail;
     let free = (head + n - 1 - tail) % n;
     while (free > 0) {
@@ -399,7 +534,10 @@ export class PacketPort implements Port {
       for (let k = tail; k < tail + r; k++) {
         const m = (this.kRxMsg + k * M) >> 2;
         let len = u32[m + (libc.MMSGHDR.msg_len >> 2)];
-        if (u32[m + (libc.MSGHDR.msg_flags >> 2)] & libc.MSG_TRUNC) { this.rxTruncated++; len = 0; }
+        if (u32[m + (libc.MSGHDR.msg_flags >> 2)] & libc.MSG_TRUNC) {
+          this.rxTruncated++;
+          len = 0;
+        }
         u32[s0 + (k << 2) + 1] = len; // len, flags 0
       }
       tail = tail + r === n ? 0 : tail + r;
@@ -412,16 +550,22 @@ export class PacketPort implements Port {
   /** V3: walk retired blocks, copying each packet (with its virtio-net header) into the ring's buffers. */
   private rxsyncV3(): void {
     const ring = this.rxRings[0];
-    const n = ring.numSlots, head = ring.head;
+    const n = ring.numSlots,
+      head = ring.head;
     if (head !== this.lastRx) {
       const bad = ring.badHead(this.lastRx);
       if (bad) throw new PortError(`rxsync on ${this.name}: ${bad}`);
       this.lastRx = head; // our own buffers: releasing needs nothing from the kernel
     }
-    const u8 = this.u8, u32 = this.u32, c = this.c, hdr = this.hdrLen;
+    const u8 = this.u8,
+      u32 = this.u32,
+      c = this.c,
+      hdr = this.hdrLen;
     let tail = ring.tail;
     let free = (head + n - 1 - tail) % n;
-    const s0 = ring.s0, bufBase = ring.bufBase, bufSize = ring.bufSize;
+    const s0 = ring.s0,
+      bufBase = ring.bufBase,
+      bufSize = ring.bufSize;
     while (free > 0) {
       const b = this.kRx + this.blk * c.blockSize;
       const st = (b + BLOCK.hdr + HDR_V1.block_status) >> 2;
@@ -429,7 +573,10 @@ export class PacketPort implements Port {
         if ((Atomics.load(u32, st) & TP_STATUS_USER) === 0) break;
         this.pktLeft = u32[(b + BLOCK.hdr + HDR_V1.num_pkts) >> 2];
         this.pktOff = u32[(b + BLOCK.hdr + HDR_V1.offset_to_first_pkt) >> 2];
-        if (this.pktLeft === 0) { this.retire(st); continue; }
+        if (this.pktLeft === 0) {
+          this.retire(st);
+          continue;
+        }
       }
       const p = b + this.pktOff;
       const snap = u32[(p + TP3.tp_snaplen) >> 2] + hdr;

@@ -3,12 +3,12 @@
 // the file exists, write otherwise. Multi-slot packets (NS_MOREFRAG) both ways when a packet is larger
 // than a buffer. The rings live in an ordinary ArrayBuffer: no kernel, no privileges.
 import { closeSync, existsSync, openSync, readFileSync, writeSync } from "node:fs";
+import { type PcapFile, parsePcap, pcapGlobalHeader, pcapRecordHeader } from "../packet/pcap.ts";
 import { NS_MOREFRAG, POLLIN, POLLOUT } from "../ring/layout.ts";
 import type { Ring } from "../ring/ring.ts";
-import { parsePcap, pcapGlobalHeader, pcapRecordHeader, type PcapFile } from "../packet/pcap.ts";
-import { optInt, type PortName } from "./name.ts";
-import { PortError, type Port } from "./port.ts";
 import { align, ringBytes, writeRing } from "./local-rings.ts";
+import { optInt, type PortName } from "./name.ts";
+import { type Port, PortError } from "./port.ts";
 
 export class PcapPort implements Port {
   readonly kind = "pcap";
@@ -23,7 +23,9 @@ export class PcapPort implements Port {
   readonly hdrLen = 0;
   readonly pollFd = -1;
   /** Nothing is dropped on the way in: a full ring holds the sender back. */
-  rxDrops(): number { return 0; }
+  rxDrops(): number {
+    return 0;
+  }
   readonly zeroCopy = true; // buffers are ours alone: swapping between the two rings is fine
   readonly mode: "read" | "write";
   /** Packets replayed / written so far. */
@@ -41,7 +43,9 @@ export class PcapPort implements Port {
   constructor(pn: PortName) {
     this.name = pn.spec;
     const kv = pn.options.conf ?? {};
-    for (const k of Object.keys(kv)) if (!["mode", "loop", "slots", "buf_size"].includes(k)) throw new PortError(`bad port name '${pn.spec}': @conf key '${k}' is not one of mode, loop, slots, buf_size`);
+    for (const k of Object.keys(kv))
+      if (!["mode", "loop", "slots", "buf_size"].includes(k))
+        throw new PortError(`bad port name '${pn.spec}': @conf key '${k}' is not one of mode, loop, slots, buf_size`);
     const mode = kv.mode ?? (existsSync(pn.ifname) ? "read" : "write");
     if (mode !== "read" && mode !== "write") throw new PortError(`bad port name '${pn.spec}': mode is read or write`);
     this.mode = mode;
@@ -50,25 +54,45 @@ export class PcapPort implements Port {
     this.loopsLeft = optInt(pn.spec, kv, "loop", 1, 0, 1e9) || Infinity;
     let data: Uint8Array | null = null;
     if (mode === "read") {
-      try { data = readFileSync(pn.ifname); } catch (e) { throw new PortError(`${pn.spec}: cannot read ${pn.ifname}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}`); }
+      try {
+        data = readFileSync(pn.ifname);
+      } catch (e) {
+        throw new PortError(
+          `${pn.spec}: cannot read ${pn.ifname}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}`,
+        );
+      }
     } else {
-      try { this.fd = openSync(pn.ifname, "w"); } catch (e) { throw new PortError(`${pn.spec}: cannot write ${pn.ifname}: ${(e as Error).message}`); }
+      try {
+        this.fd = openSync(pn.ifname, "w");
+      } catch (e) {
+        throw new PortError(`${pn.spec}: cannot write ${pn.ifname}: ${(e as Error).message}`);
+      }
       writeSync(this.fd, pcapGlobalHeader(65535));
     }
     // region: [tx ring][rx ring][tx buffers][rx buffers]
-    const txOff = 0, rxOff = ringBytes(slots), bufBase = align(rxOff + ringBytes(slots), 64);
+    const txOff = 0,
+      rxOff = ringBytes(slots),
+      bufBase = align(rxOff + ringBytes(slots), 64);
     const fileBase = bufBase + 2 * slots * this.bufSize; // read mode: the file's bytes follow the buffers
     this.mem = new ArrayBuffer(fileBase + (data?.length ?? 0));
     if (data) {
       const inMem = new Uint8Array(this.mem, fileBase, data.length);
       inMem.set(data);
-      try { this.file = parsePcap(inMem, pn.ifname); } catch (e) { throw new PortError(`${pn.spec}: ${(e as Error).message}`); }
+      try {
+        this.file = parsePcap(inMem, pn.ifname);
+      } catch (e) {
+        throw new PortError(`${pn.spec}: ${(e as Error).message}`);
+      }
       if (this.file.linktype !== 1) throw new PortError(`${pn.spec}: link type ${this.file.linktype} is not Ethernet`);
       this.fileBase = fileBase;
     }
     this.memId = `pcap:${pn.ifname}:${Math.random().toString(36).slice(2)}`;
-    this.txRings = [writeRing(this.mem, txOff, { slots, bufBase, bufStride: this.bufSize, dir: 0, ringid: 0, firstBuf: 0 })];
-    this.rxRings = [writeRing(this.mem, rxOff, { slots, bufBase, bufStride: this.bufSize, dir: 1, ringid: 0, firstBuf: slots })];
+    this.txRings = [
+      writeRing(this.mem, txOff, { slots, bufBase, bufStride: this.bufSize, dir: 0, ringid: 0, firstBuf: 0 }),
+    ];
+    this.rxRings = [
+      writeRing(this.mem, rxOff, { slots, bufBase, bufStride: this.bufSize, dir: 1, ringid: 0, firstBuf: slots }),
+    ];
     // one write per sync: room for a full ring of max-size records
     this.out = new Uint8Array(slots * (this.bufSize + 16));
     this.outDv = new DataView(this.out.buffer);
@@ -80,10 +104,11 @@ export class PcapPort implements Port {
   }
 
   rxsync(): void {
-    const ring = this.rxRings[0], n = ring.numSlots;
+    const ring = this.rxRings[0],
+      n = ring.numSlots;
     // released slots need nothing: the buffers are ours
     const f = this.file;
-    if (!f || !f.records.length) return;
+    if (!f?.records.length) return;
     let tail = ring.tail;
     let free = (ring.head + n - 1 - tail) % n;
     const u8 = ring.u8;
@@ -110,16 +135,29 @@ export class PcapPort implements Port {
   }
 
   txsync(): void {
-    const ring = this.txRings[0], n = ring.numSlots, head = ring.head, u8 = ring.u8;
+    const ring = this.txRings[0],
+      n = ring.numSlots,
+      head = ring.head,
+      u8 = ring.u8;
     // only whole packets are written: stop after the last slot without NS_MOREFRAG
     let end = this.lastTx;
-    for (let k = this.lastTx; k !== head; k = k + 1 === n ? 0 : k + 1) if (!(ring.flags(k) & NS_MOREFRAG)) end = k + 1 === n ? 0 : k + 1;
+    for (let k = this.lastTx; k !== head; k = k + 1 === n ? 0 : k + 1)
+      if (!(ring.flags(k) & NS_MOREFRAG)) end = k + 1 === n ? 0 : k + 1;
     const now = Date.now();
-    const sec = Math.floor(now / 1000), usec = (now % 1000) * 1000;
-    let j = this.lastTx, w = 0, recStart = -1, recLen = 0;
+    const sec = Math.floor(now / 1000),
+      usec = (now % 1000) * 1000;
+    let j = this.lastTx,
+      w = 0,
+      recStart = -1,
+      recLen = 0;
     while (j !== end) {
-      const len = ring.len(j), b = ring.buf(j);
-      if (recStart < 0) { recStart = w; w += 16; recLen = 0; }
+      const len = ring.len(j),
+        b = ring.buf(j);
+      if (recStart < 0) {
+        recStart = w;
+        w += 16;
+        recLen = 0;
+      }
       if (this.fd >= 0) this.out.set(u8.subarray(b, b + len), w); // the file is the slow side: a view per slot is fine
       w += len;
       recLen += len;
@@ -127,7 +165,10 @@ export class PcapPort implements Port {
         pcapRecordHeader(this.outDv, recStart, sec, usec, recLen, recLen);
         recStart = -1;
         this.packets++;
-        if (w + 16 + this.bufSize * 64 > this.out.length) { this.flush(w); w = 0; }
+        if (w + 16 + this.bufSize * 64 > this.out.length) {
+          this.flush(w);
+          w = 0;
+        }
       }
       j = j + 1 === n ? 0 : j + 1;
     }
@@ -142,8 +183,14 @@ export class PcapPort implements Port {
 
   poll(events: number, timeoutMs: number): number {
     let rev = 0;
-    if (events & POLLOUT) { this.txsync(); if (!this.txRings[0].empty()) rev |= POLLOUT; }
-    if (events & POLLIN) { this.rxsync(); if (!this.rxRings[0].empty()) rev |= POLLIN; }
+    if (events & POLLOUT) {
+      this.txsync();
+      if (!this.txRings[0].empty()) rev |= POLLOUT;
+    }
+    if (events & POLLIN) {
+      this.rxsync();
+      if (!this.rxRings[0].empty()) rev |= POLLIN;
+    }
     if (!rev && timeoutMs !== 0) Bun.sleepSync(Math.min(timeoutMs < 0 ? 10 : timeoutMs, 10)); // a file never wakes anyone
     return rev;
   }
@@ -151,6 +198,9 @@ export class PcapPort implements Port {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.fd >= 0) { this.txsync(); closeSync(this.fd); }
+    if (this.fd >= 0) {
+      this.txsync();
+      closeSync(this.fd);
+    }
   }
 }

@@ -23,8 +23,18 @@ export const SHM_DEFAULTS: ShmConf = { pipes: 4, rings: 1, slots: 1024, bufSize:
 
 /** Region header, u32 word indices. */
 export const HDR = {
-  magic: 0, version: 1, pipes: 2, rings: 3, slots: 4, bufSize: 5, nbufs: 6, bufBase: 7, size: 8,
-  pipeBase: 9, chanBase: 10, chanStride: 11,
+  magic: 0,
+  version: 1,
+  pipes: 2,
+  rings: 3,
+  slots: 4,
+  bufSize: 5,
+  nbufs: 6,
+  bufBase: 7,
+  size: 8,
+  pipeBase: 9,
+  chanBase: 10,
+  chanStride: 11,
 } as const;
 
 const LINE = 128;
@@ -95,7 +105,10 @@ export function initRegion(mem: ArrayBufferLike, L: ShmLayout): void {
       for (let r = 0; r < L.rings; r++) {
         const c = chanOffset(L, p, d, r);
         const first = 2 + chanIndex(L, p, d, r) * L.slots;
-        for (const [off, dir] of [[c + CHAN.txRing, 0], [c + L.rxRingOff, 1]] as const) {
+        for (const [off, dir] of [
+          [c + CHAN.txRing, 0],
+          [c + L.rxRingOff, 1],
+        ] as const) {
           dv.setBigInt64(off + RING.buf_ofs, BigInt(L.bufBase - off), true);
           u32[(off + RING.num_slots) >> 2] = L.slots;
           u32[(off + RING.nr_buf_size) >> 2] = L.bufSize;

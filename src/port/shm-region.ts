@@ -1,10 +1,10 @@
 // Where a shm region lives: a file in /dev/shm mapped by every process (and worker) that opens it,
 // or a SharedArrayBuffer handed to workers. Both give one ArrayBuffer per thread plus a way to sleep
 // on a word until another thread changes it (futex for files, Atomics.wait for SABs).
-import { toArrayBuffer, type Pointer } from "bun:ffi";
+import { type Pointer, toArrayBuffer } from "bun:ffi";
 import * as libc from "../../ffi/libc.ts";
 import { PortError } from "./port.ts";
-import { CHAN, SHM_DEFAULTS, initRegion, layout, readLayout, type ShmConf, type ShmLayout } from "./shm-layout.ts";
+import { CHAN, initRegion, layout, readLayout, SHM_DEFAULTS, type ShmConf, type ShmLayout } from "./shm-layout.ts";
 
 export interface Region {
   readonly key: string;
@@ -34,7 +34,9 @@ const mapped = new Map<string, Region>();
 export function checkConf(name: string, c: ShmConf): void {
   const L = layout(c);
   if (L.size > MAX_REGION) {
-    throw new PortError(`shm region '${name}' would need ${L.size} bytes (> 4 GiB): lower pipes, rings, slots or buf_size`);
+    throw new PortError(
+      `shm region '${name}' would need ${L.size} bytes (> 4 GiB): lower pipes, rings, slots or buf_size`,
+    );
   }
 }
 
@@ -68,12 +70,17 @@ export function openFileRegion(name: string, conf: ShmConf, explicit: Partial<Sh
     ({ fd, L, p, size } = attachExisting(name, path));
     mismatch(name, L, explicit);
   } else {
-    throw new PortError(`cannot open shm region ${path}: ${libc.strerror(created.errno)} (set BUNMAP_SHM_DIR to a writable tmpfs)`);
+    throw new PortError(
+      `cannot open shm region ${path}: ${libc.strerror(created.errno)} (set BUNMAP_SHM_DIR to a writable tmpfs)`,
+    );
   }
   const mem = toArrayBuffer(p, 0, size);
   const base = p as number;
   const region: Region = {
-    key, mem, L, refs: 1,
+    key,
+    mem,
+    L,
+    refs: 1,
     wait: (off, expected, t) => libc.futexWait(base + off, expected, t),
     wake: (off) => libc.futexWake(base + off),
     release(unlinkIfUnused) {
@@ -138,15 +145,28 @@ export function openSharedRegion(sab: SharedArrayBuffer): Region {
   let key = sabKeys.get(sab);
   if (!key) sabKeys.set(sab, (key = `sab:${process.pid}:${++sabSeq}:${Math.random().toString(36).slice(2, 8)}`));
   const have = mapped.get(key);
-  if (have) { have.refs++; return have; }
+  if (have) {
+    have.refs++;
+    return have;
+  }
   const L = readLayout(sab);
-  if (!L || L.size !== sab.byteLength) throw new PortError("SharedArrayBuffer is not a bunmap shm region (make it with createSharedRegion)");
+  if (!L || L.size !== sab.byteLength)
+    throw new PortError("SharedArrayBuffer is not a bunmap shm region (make it with createSharedRegion)");
   const i32 = new Int32Array(sab);
   const region: Region = {
-    key, mem: sab, L, refs: 1,
-    wait: (off, expected, t) => { Atomics.wait(i32, off >> 2, expected | 0, t < 0 ? Infinity : t); },
-    wake: (off) => { Atomics.notify(i32, off >> 2); },
-    release() { if (--this.refs <= 0) mapped.delete(key!); },
+    key,
+    mem: sab,
+    L,
+    refs: 1,
+    wait: (off, expected, t) => {
+      Atomics.wait(i32, off >> 2, expected | 0, t < 0 ? Infinity : t);
+    },
+    wake: (off) => {
+      Atomics.notify(i32, off >> 2);
+    },
+    release() {
+      if (--this.refs <= 0) mapped.delete(key!);
+    },
   };
   mapped.set(key, region);
   return region;

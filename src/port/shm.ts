@@ -1,13 +1,14 @@
 // shm:NAME{N / shm:NAME}N — a netmap-pipe-like port in shared memory, the embedded default.
 // txsync publishes the tx head (prod), rxsync publishes the rx head (cons); the peer's tail follows.
 // A peer asleep in poll() is woken through its end's doorbell only when it said it is waiting.
-import { Ring } from "../ring/ring.ts";
-import { POLLIN, POLLOUT, RING } from "../ring/layout.ts";
-import { PortError, type Port } from "./port.ts";
-import { NR_REG, optInt, type PortName } from "./name.ts";
-import { CHAN, PIPE, PIPE_STRIDE, SHM_DEFAULTS, chanOffset, type ShmConf } from "./shm-layout.ts";
-import { openFileRegion, openSharedRegion, type Region } from "./shm-region.ts";
+
 import * as libc from "../../ffi/libc.ts";
+import { POLLIN, POLLOUT, RING } from "../ring/layout.ts";
+import { Ring } from "../ring/ring.ts";
+import { NR_REG, optInt, type PortName } from "./name.ts";
+import { type Port, PortError } from "./port.ts";
+import { CHAN, chanOffset, PIPE, PIPE_STRIDE, SHM_DEFAULTS, type ShmConf } from "./shm-layout.ts";
+import { openFileRegion, openSharedRegion, type Region } from "./shm-region.ts";
 
 export interface ShmOpenOptions {
   /** Open on a SharedArrayBuffer region (createSharedRegion) instead of /dev/shm/bunmap-NAME. */
@@ -21,11 +22,13 @@ function confFrom(pn: PortName): Partial<ShmConf> {
   if (!kv) return out;
   const known = new Set(["pipes", "rings", "tx_rings", "rx_rings", "slots", "tx_slots", "rx_slots", "buf_size"]);
   for (const k of Object.keys(kv)) {
-    if (!known.has(k)) throw new PortError(`bad port name '${pn.spec}': @conf key '${k}' is not one of ${[...known].join(", ")}`);
+    if (!known.has(k))
+      throw new PortError(`bad port name '${pn.spec}': @conf key '${k}' is not one of ${[...known].join(", ")}`);
   }
   const pick = (a: string, b: string, c: string, def: number, min: number, max: number) => {
     const vals = [a, b, c].filter((k) => kv[k] !== undefined).map((k) => optInt(pn.spec, kv, k, def, min, max));
-    if (new Set(vals).size > 1) throw new PortError(`bad port name '${pn.spec}': shm pipes are symmetric, ${a}/${b}/${c} must agree`);
+    if (new Set(vals).size > 1)
+      throw new PortError(`bad port name '${pn.spec}': shm pipes are symmetric, ${a}/${b}/${c} must agree`);
     return vals[0];
   };
   const rings = pick("rings", "tx_rings", "rx_rings", 1, 1, 64);
@@ -60,7 +63,9 @@ export class ShmPort implements Port {
   /** Pipes wake through a futex, not an fd. */
   readonly pollFd = -1;
   /** Nothing is dropped on the way in: a full ring holds the sender back. */
-  rxDrops(): number { return 0; }
+  rxDrops(): number {
+    return 0;
+  }
   readonly zeroCopy = true;
   readonly deviceRings: number;
   private readonly region: Region;
@@ -85,7 +90,8 @@ export class ShmPort implements Port {
   constructor(pn: PortName, opts: ShmOpenOptions = {}) {
     if (!pn.pipe) throw new PortError(`bad port name '${pn.spec}': shm ports are pipe ends, NAME{N or NAME}N`);
     if (pn.flags) throw new PortError(`bad port name '${pn.spec}': shm ports take no /${pn.flags} flags`);
-    if (pn.memId !== undefined) throw new PortError(`bad port name '${pn.spec}': shm ports take no @${pn.memId} memory id`);
+    if (pn.memId !== undefined)
+      throw new PortError(`bad port name '${pn.spec}': shm ports take no @${pn.memId} memory id`);
     this.name = pn.spec;
     const explicit = confFrom(pn);
     const conf = { ...SHM_DEFAULTS, ...explicit };
@@ -99,18 +105,22 @@ export class ShmPort implements Port {
     const { id, role } = pn.pipe;
     try {
       if (id >= L.pipes) {
-        throw new PortError(`${pn.spec}: pipe ${id} does not exist, region '${pn.ifname}' has pipes 0..${L.pipes - 1} (first opener sets @conf:pipes=N)`);
+        throw new PortError(
+          `${pn.spec}: pipe ${id} does not exist, region '${pn.ifname}' has pipes 0..${L.pipes - 1} (first opener sets @conf:pipes=N)`,
+        );
       }
       let rings: number[];
       if (pn.mode === NR_REG.ONE_NIC) {
-        if (pn.ringId >= L.rings) throw new PortError(`${pn.spec}: ring ${pn.ringId} does not exist, the pipe has rings 0..${L.rings - 1}`);
+        if (pn.ringId >= L.rings)
+          throw new PortError(`${pn.spec}: ring ${pn.ringId} does not exist, the pipe has rings 0..${L.rings - 1}`);
         rings = [pn.ringId];
       } else {
         rings = Array.from({ length: L.rings }, (_, i) => i);
       }
       const me = role === "master" ? 0 : 1;
-      const txDir = me, rxDir = 1 - me;
-      this.token = ((process.pid & 0xfffff) << 11 | (++tokenSeq & 0x7ff)) >>> 0 || 1;
+      const txDir = me,
+        rxDir = 1 - me;
+      this.token = (((process.pid & 0xfffff) << 11) | (++tokenSeq & 0x7ff)) >>> 0 || 1;
       for (const r of rings) {
         const tc = chanOffset(L, id, txDir, r);
         const rc = chanOffset(L, id, rxDir, r);
@@ -130,7 +140,8 @@ export class ShmPort implements Port {
       this.peerWaiters = (pipe + PIPE.waiters(1 - me)) >> 2;
       // a restarted end resumes where the ring stands: what the old owner published stays valid
       for (let k = 0; k < this.txRings.length; k++) {
-        const t = this.txRings[k], r = this.rxRings[k];
+        const t = this.txRings[k],
+          r = this.rxRings[k];
         t.advance(Atomics.load(this.u32, this.txProd[k]));
         r.advance(Atomics.load(this.u32, this.rxCons[k]));
         this.lastTx.push(t.head);
@@ -147,13 +158,16 @@ export class ShmPort implements Port {
 
   /** Claim one end of a channel: token CAS, then our pid. A dead owner's claim is taken over. */
   private claim(spec: string, ring: number, off: number): void {
-    const u = this.u32, t = off >> 2;
+    const u = this.u32,
+      t = off >> 2;
     for (let tries = 0; tries < 3; tries++) {
       const cur = Atomics.load(u, t);
       if (cur !== 0) {
         const pid = Atomics.load(u, t + 1);
         if (pid === 0 || libc.pidAlive(pid)) {
-          throw new PortError(`${spec}: ring ${ring} is already open${pid ? ` by pid ${pid}` : ""}; each pipe end can be open once`);
+          throw new PortError(
+            `${spec}: ring ${ring} is already open${pid ? ` by pid ${pid}` : ""}; each pipe end can be open once`,
+          );
         }
       }
       if (Atomics.compareExchange(u, t, cur, this.token) === cur) {
@@ -179,7 +193,8 @@ export class ShmPort implements Port {
     for (let k = 0; k < this.txRings.length; k++) {
       const ring = this.txRings[k];
       const n = ring.numSlots;
-      const head = ring.head, last = this.lastTx[k];
+      const head = ring.head,
+        last = this.lastTx[k];
       if (head !== last) {
         const bad = ring.badHead(last);
         if (bad) throw new PortError(`txsync on ${this.name}: ${bad}`);
@@ -198,7 +213,8 @@ export class ShmPort implements Port {
     let moved = false;
     for (let k = 0; k < this.rxRings.length; k++) {
       const ring = this.rxRings[k];
-      const head = ring.head, last = this.lastRx[k];
+      const head = ring.head,
+        last = this.lastRx[k];
       if (head !== last) {
         const bad = ring.badHead(last);
         if (bad) throw new PortError(`rxsync on ${this.name}: ${bad}`);
@@ -223,11 +239,19 @@ export class ShmPort implements Port {
     let rev = 0;
     if (events & POLLOUT) {
       this.txsync();
-      for (const r of this.txRings) if (!r.empty()) { rev |= POLLOUT; break; }
+      for (const r of this.txRings)
+        if (!r.empty()) {
+          rev |= POLLOUT;
+          break;
+        }
     }
     if (events & POLLIN) {
       this.rxsync();
-      for (const r of this.rxRings) if (!r.empty()) { rev |= POLLIN; break; }
+      for (const r of this.rxRings)
+        if (!r.empty()) {
+          rev |= POLLIN;
+          break;
+        }
     }
     return rev;
   }

@@ -1,12 +1,24 @@
 // VALE control: vale-ctl's operations as netmap NIOCCTRL requests (the C tool's semantics and output),
 // independent of how they are sent (Ctl: /dev/netmap, or a fake in tests). The library's; the
 // vale-ctl app and the Docker driver's kernel-VALE datapath both use it.
+
+import * as libc from "../../ffi/libc.ts";
 import {
-  REQ, NR_REG, encodeValeAttach, encodeValeDetach, encodeValeNewif, encodeValeList, encodePolling, decodeValeList,
-  decodePortInfo, decodeValeNewif, PORT_INFO, VALE_ATTACH, VALE_DETACH,
+  decodePortInfo,
+  decodeValeList,
+  decodeValeNewif,
+  encodePolling,
+  encodeValeAttach,
+  encodeValeDetach,
+  encodeValeList,
+  encodeValeNewif,
+  NR_REG,
+  PORT_INFO,
+  REQ,
+  VALE_ATTACH,
+  VALE_DETACH,
 } from "../../ffi/netmap.ts";
 import type { Ctl } from "./netmap-ctl.ts";
-import * as libc from "../../ffi/libc.ts";
 
 export type Conf4 = [number, number, number, number]; // -C x,y,z,w
 
@@ -26,29 +38,49 @@ export function request(o: Exclude<Op, { op: "listAll" }>): { reqtype: number; n
   switch (o.op) {
     case "newif": {
       const [txs, rxs, txr, rxr] = o.conf;
-      return { reqtype: REQ.VALE_NEWIF, name: o.name, body: encodeValeNewif({ txSlots: txs, rxSlots: rxs, txRings: txr, rxRings: rxr, memId: o.memId }) };
+      return {
+        reqtype: REQ.VALE_NEWIF,
+        name: o.name,
+        body: encodeValeNewif({ txSlots: txs, rxSlots: rxs, txRings: txr, rxRings: rxr, memId: o.memId }),
+      };
     }
-    case "delif": return { reqtype: REQ.VALE_DELIF, name: o.name, body: new Uint8Array(0) };
+    case "delif":
+      return { reqtype: REQ.VALE_DELIF, name: o.name, body: new Uint8Array(0) };
     case "attach": {
       const [txs, rxs, txr, rxr] = o.conf;
       const mode = o.hostStack ? NR_REG.NIC_SW : NR_REG.ALL_NIC;
-      return { reqtype: REQ.VALE_ATTACH, name: o.name, body: encodeValeAttach({ mode, txSlots: txs, rxSlots: rxs, txRings: txr, rxRings: rxr, memId: o.memId }) };
+      return {
+        reqtype: REQ.VALE_ATTACH,
+        name: o.name,
+        body: encodeValeAttach({ mode, txSlots: txs, rxSlots: rxs, txRings: txr, rxRings: rxr, memId: o.memId }),
+      };
     }
-    case "detach": return { reqtype: REQ.VALE_DETACH, name: o.name, body: encodeValeDetach() };
-    case "list": return { reqtype: REQ.VALE_LIST, name: o.name, body: encodeValeList() };
-    case "info": return { reqtype: REQ.PORT_INFO_GET, name: o.name, body: new Uint8Array(PORT_INFO.size) };
+    case "detach":
+      return { reqtype: REQ.VALE_DETACH, name: o.name, body: encodeValeDetach() };
+    case "list":
+      return { reqtype: REQ.VALE_LIST, name: o.name, body: encodeValeList() };
+    case "info":
+      return { reqtype: REQ.PORT_INFO_GET, name: o.name, body: new Uint8Array(PORT_INFO.size) };
     case "pollOn": {
       const [mode, first, n] = o.conf;
       return { reqtype: REQ.VALE_POLLING_ENABLE, name: o.name, body: encodePolling(mode || 1, first, n || 1) };
     }
-    case "pollOff": return { reqtype: REQ.VALE_POLLING_DISABLE, name: o.name, body: encodePolling(0, 0, 0) };
+    case "pollOff":
+      return { reqtype: REQ.VALE_POLLING_DISABLE, name: o.name, body: encodePolling(0, 0, 0) };
   }
 }
 
 /** The verb netmap's vale-ctl puts in "failed to <verb> <name>: <why>". */
 const ACTION: Record<Op["op"], string> = {
-  newif: "create", delif: "remove", attach: "attach", detach: "detach", list: "list", listAll: "list all",
-  info: "obtain info for", pollOn: "enable polling on", pollOff: "disable polling on",
+  newif: "create",
+  delif: "remove",
+  attach: "attach",
+  detach: "detach",
+  list: "list",
+  listAll: "list all",
+  info: "obtain info for",
+  pollOn: "enable polling on",
+  pollOff: "disable polling on",
 };
 
 /**
@@ -76,19 +108,38 @@ export function run(ctl: Ctl, o: Op, verbose = false): string[] {
   if (r.errno) throw new Error(`failed to ${ACTION[o.op]} ${o.name}: ${libc.strerror(r.errno)}`);
   const dv = new DataView(r.body.buffer, r.body.byteOffset);
   switch (o.op) {
-    case "list": { const { bridgeIdx, portIdx } = decodeValeList(r.body); return [`bridge_idx: ${bridgeIdx}`, `port_idx:   ${portIdx}`]; }
+    case "list": {
+      const { bridgeIdx, portIdx } = decodeValeList(r.body);
+      return [`bridge_idx: ${bridgeIdx}`, `port_idx:   ${portIdx}`];
+    }
     case "info": {
       const i = decodePortInfo(r.body);
       // "rx_rings    " without a colon: netmap's own line, kept so scripts parse both alike
-      return [`memsize:    ${i.memsize}`, `tx_slots:   ${i.txSlots}`, `rx_slots:   ${i.rxSlots}`, `tx_rings:   ${i.txRings}`, `rx_rings    ${i.rxRings}`, `mem_id:     ${i.memId}`];
+      return [
+        `memsize:    ${i.memsize}`,
+        `tx_slots:   ${i.txSlots}`,
+        `rx_slots:   ${i.rxSlots}`,
+        `tx_rings:   ${i.txRings}`,
+        `rx_rings    ${i.rxRings}`,
+        `mem_id:     ${i.memId}`,
+      ];
     }
     case "newif": {
       if (!verbose) return [];
       const n = decodeValeNewif(r.body);
-      return [`tx_slots:   ${n.txSlots}`, `rx_slots:   ${n.rxSlots}`, `tx_rings:   ${n.txRings}`, `rx_ring:    ${n.rxRings}`, `mem_id:     ${n.memId}`];
+      return [
+        `tx_slots:   ${n.txSlots}`,
+        `rx_slots:   ${n.rxSlots}`,
+        `tx_rings:   ${n.txRings}`,
+        `rx_ring:    ${n.rxRings}`,
+        `mem_id:     ${n.memId}`,
+      ];
     }
-    case "attach": return verbose ? [`port_index: ${dv.getUint32(VALE_ATTACH.port_index, true)}`] : [];
-    case "detach": return verbose ? [`port_index: ${dv.getUint32(VALE_DETACH.port_index, true)}`] : [];
-    default: return [];
+    case "attach":
+      return verbose ? [`port_index: ${dv.getUint32(VALE_ATTACH.port_index, true)}`] : [];
+    case "detach":
+      return verbose ? [`port_index: ${dv.getUint32(VALE_DETACH.port_index, true)}`] : [];
+    default:
+      return [];
   }
 }

@@ -3,19 +3,33 @@
 // slots (buf_idx = frame) and gives released slots' frames to the fill ring; txsync turns new tx
 // slots into tx descriptors and counts completions to move tail. Buffers may be swapped between the
 // port's rings (an rx frame sent as is), exactly as netmap apps do.
-import { read, type Pointer } from "bun:ffi";
+import { type Pointer, read } from "bun:ffi";
 import * as libc from "../../ffi/libc.ts";
 import {
-  libxdp, ringViews, UMEM_CONFIG, SOCKET_CONFIG, XDP_DESC, XDP_COPY, XDP_ZEROCOPY, XDP_USE_NEED_WAKEUP,
-  XDP_RING_NEED_WAKEUP, XDP_FLAGS_SKB_MODE, XDP_FLAGS_DRV_MODE, XDP_PACKET_HEADROOM, SOL_XDP, XDP_STATISTICS, XDP_STATS, type RingViews,
+  libxdp,
+  type RingViews,
+  ringViews,
+  SOCKET_CONFIG,
+  SOL_XDP,
+  UMEM_CONFIG,
+  XDP_COPY,
+  XDP_DESC,
+  XDP_FLAGS_DRV_MODE,
+  XDP_FLAGS_SKB_MODE,
+  XDP_PACKET_HEADROOM,
+  XDP_RING_NEED_WAKEUP,
+  XDP_STATISTICS,
+  XDP_STATS,
+  XDP_USE_NEED_WAKEUP,
+  XDP_ZEROCOPY,
 } from "../../ffi/xsk.ts";
 import { POLLIN, POLLOUT } from "../ring/layout.ts";
 import type { Ring } from "../ring/ring.ts";
-import { NR_REG, optInt, type PortName } from "./name.ts";
-import { PortError, type Port } from "./port.ts";
-import { PrivateRegion, align, ringBytes, writeRing } from "./local-rings.ts";
-import { ifaceMac } from "./iface.ts";
 import { FdPoller } from "./fd-poll.ts";
+import { ifaceMac } from "./iface.ts";
+import { align, PrivateRegion, ringBytes, writeRing } from "./local-rings.ts";
+import { NR_REG, optInt, type PortName } from "./name.ts";
+import { type Port, PortError } from "./port.ts";
 
 export interface XdpConf {
   slots: number; // rx, tx, fill and completion ring sizes
@@ -28,7 +42,8 @@ function confOf(pn: PortName): XdpConf {
   const kv = pn.options.conf ?? {};
   const known = new Set(["slots", "frame_size", "mode", "bind"]);
   for (const k of Object.keys(kv)) {
-    if (!known.has(k)) throw new PortError(`bad port name '${pn.spec}': @conf key '${k}' is not one of ${[...known].join(", ")}`);
+    if (!known.has(k))
+      throw new PortError(`bad port name '${pn.spec}': @conf key '${k}' is not one of ${[...known].join(", ")}`);
   }
   const c: XdpConf = {
     slots: optInt(pn.spec, kv, "slots", 2048, 64, 32768),
@@ -37,9 +52,12 @@ function confOf(pn: PortName): XdpConf {
     bind: (kv.bind ?? "auto") as XdpConf["bind"],
   };
   if (c.slots & (c.slots - 1)) throw new PortError(`bad port name '${pn.spec}': slots must be a power of two`);
-  if (c.frameSize !== 2048 && c.frameSize !== 4096) throw new PortError(`bad port name '${pn.spec}': frame_size is 2048 or 4096`);
-  if (!["auto", "skb", "drv"].includes(c.xdpMode)) throw new PortError(`bad port name '${pn.spec}': mode is auto, skb or drv`);
-  if (!["auto", "copy", "zerocopy"].includes(c.bind)) throw new PortError(`bad port name '${pn.spec}': bind is auto, copy or zerocopy`);
+  if (c.frameSize !== 2048 && c.frameSize !== 4096)
+    throw new PortError(`bad port name '${pn.spec}': frame_size is 2048 or 4096`);
+  if (!["auto", "skb", "drv"].includes(c.xdpMode))
+    throw new PortError(`bad port name '${pn.spec}': mode is auto, skb or drv`);
+  if (!["auto", "copy", "zerocopy"].includes(c.bind))
+    throw new PortError(`bad port name '${pn.spec}': bind is auto, copy or zerocopy`);
   return c;
 }
 
@@ -63,7 +81,9 @@ export class XdpPort implements Port {
   readonly mac: Uint8Array;
   readonly zeroCopy = true;
   readonly hdrLen = 0;
-  get pollFd(): number { return this.fd; }
+  get pollFd(): number {
+    return this.fd;
+  }
   private readonly stats = new BigUint64Array(XDP_STATS.size / 8);
   rxDrops(): number {
     libc.getsockopt(this.fd, SOL_XDP, XDP_STATISTICS, new Uint8Array(this.stats.buffer));
@@ -105,9 +125,14 @@ export class XdpPort implements Port {
     this.ifname = pn.ifname;
     this.queue = pn.queue ?? 0;
     const c = confOf(pn);
-    let x;
-    try { x = libxdp(); } catch (e) { throw new PortError(`${pn.spec}: ${(e as Error).message}`); }
-    if (!libc.ifIndex(pn.ifname)) throw new PortError(`${pn.spec}: no such interface '${pn.ifname}' (ip link show lists them)`);
+    let x: ReturnType<typeof libxdp>;
+    try {
+      x = libxdp();
+    } catch (e) {
+      throw new PortError(`${pn.spec}: ${(e as Error).message}`);
+    }
+    if (!libc.ifIndex(pn.ifname))
+      throw new PortError(`${pn.spec}: no such interface '${pn.ifname}' (ip link show lists them)`);
     this.frame = c.frameSize;
     this.shift = Math.log2(c.frameSize);
     const n = c.slots;
@@ -121,23 +146,59 @@ export class XdpPort implements Port {
     const base = region.base as number;
     const mem = region.mem;
     const dv = new DataView(mem);
-    const S = { fill: structs, comp: structs + 48, rx: structs + 96, tx: structs + 144, ucfg: structs + 192, scfg: structs + 224, umemOut: structs + 256, xskOut: structs + 264 };
+    const S = {
+      fill: structs,
+      comp: structs + 48,
+      rx: structs + 96,
+      tx: structs + 144,
+      ucfg: structs + 192,
+      scfg: structs + 224,
+      umemOut: structs + 256,
+      xskOut: structs + 264,
+    };
     dv.setUint32(S.ucfg + UMEM_CONFIG.fill_size, n, true);
     dv.setUint32(S.ucfg + UMEM_CONFIG.comp_size, n, true);
     dv.setUint32(S.ucfg + UMEM_CONFIG.frame_size, c.frameSize, true);
     dv.setUint32(S.ucfg + UMEM_CONFIG.frame_headroom, 0, true);
     dv.setUint32(S.scfg + SOCKET_CONFIG.rx_size, n, true);
     dv.setUint32(S.scfg + SOCKET_CONFIG.tx_size, n, true);
-    dv.setUint32(S.scfg + SOCKET_CONFIG.xdp_flags, c.xdpMode === "skb" ? XDP_FLAGS_SKB_MODE : c.xdpMode === "drv" ? XDP_FLAGS_DRV_MODE : 0, true);
-    dv.setUint16(S.scfg + SOCKET_CONFIG.bind_flags, XDP_USE_NEED_WAKEUP | (c.bind === "copy" ? XDP_COPY : c.bind === "zerocopy" ? XDP_ZEROCOPY : 0), true);
+    dv.setUint32(
+      S.scfg + SOCKET_CONFIG.xdp_flags,
+      c.xdpMode === "skb" ? XDP_FLAGS_SKB_MODE : c.xdpMode === "drv" ? XDP_FLAGS_DRV_MODE : 0,
+      true,
+    );
+    dv.setUint16(
+      S.scfg + SOCKET_CONFIG.bind_flags,
+      XDP_USE_NEED_WAKEUP | (c.bind === "copy" ? XDP_COPY : c.bind === "zerocopy" ? XDP_ZEROCOPY : 0),
+      true,
+    );
     const at = (o: number) => (base + o) as Pointer;
-    let umem = 0, xsk = 0;
+    let umem = 0,
+      xsk = 0;
     try {
-      let r = x.xsk_umem__create(at(S.umemOut), at(this.umemOff), nframes * c.frameSize, at(S.fill), at(S.comp), at(S.ucfg));
+      let r = x.xsk_umem__create(
+        at(S.umemOut),
+        at(this.umemOff),
+        nframes * c.frameSize,
+        at(S.fill),
+        at(S.comp),
+        at(S.ucfg),
+      );
       if (r) throw new PortError(`${pn.spec}: creating the UMEM failed: ${ERRNO_HINT[-r] ?? libc.strerror(-r)}`);
       umem = read.ptr(at(S.umemOut), 0) as number;
-      r = x.xsk_socket__create(at(S.xskOut), Buffer.from(pn.ifname + "\0"), this.queue, umem as Pointer, at(S.rx), at(S.tx), at(S.scfg));
-      if (r) throw new PortError(`${pn.spec}: creating the AF_XDP socket on queue ${this.queue} failed: ${ERRNO_HINT[-r] ?? libc.strerror(-r)}`);
+      r = x.xsk_socket__create(
+        at(S.xskOut),
+        Buffer.from(`${pn.ifname}\0`),
+        this.queue,
+        umem as Pointer,
+        at(S.rx),
+        at(S.tx),
+        at(S.scfg),
+      );
+      if (r)
+        throw new PortError(
+          `${pn.spec}: creating the AF_XDP socket on queue ${this.queue} failed: ${ERRNO_HINT[-r] ?? libc.strerror(-r)}`,
+        );
       xsk = read.ptr(at(S.xskOut), 0) as number;
     } catch (e) {
       if (umem) x.xsk_umem__delete(umem as Pointer);
@@ -161,17 +222,24 @@ export class XdpPort implements Port {
     this.mac = ifaceMac(pn.ifname);
     const bufBase = this.umemOff + XDP_PACKET_HEADROOM;
     // tx slots own frames 0..n-1; frames n..2n-1 start in the fill ring
-    this.txRings = [writeRing(mem, txRingOff, { slots: n, bufBase, bufStride: c.frameSize, dir: 0, ringid: this.queue, firstBuf: 0 })];
-    this.rxRings = [writeRing(mem, rxRingOff, { slots: n, bufBase, bufStride: c.frameSize, dir: 1, ringid: this.queue, firstBuf: n })];
+    this.txRings = [
+      writeRing(mem, txRingOff, { slots: n, bufBase, bufStride: c.frameSize, dir: 0, ringid: this.queue, firstBuf: 0 }),
+    ];
+    this.rxRings = [
+      writeRing(mem, rxRingOff, { slots: n, bufBase, bufStride: c.frameSize, dir: 1, ringid: this.queue, firstBuf: n }),
+    ];
     for (let i = 0; i < n; i++) this.pushFill((n + i) << this.shift);
     Atomics.store(this.fill.producer, 0, this.fillProd);
     this.poller = new FdPoller([this.fd], (_k, ev) => ev & (POLLIN | POLLOUT));
   }
 
-  get mem(): ArrayBuffer { return this.region.mem; }
+  get mem(): ArrayBuffer {
+    return this.region.mem;
+  }
 
   private pushFill(addr: number): void {
-    const f = this.fill, i = (this.fillProd & f.mask) << 1;
+    const f = this.fill,
+      i = (this.fillProd & f.mask) << 1;
     f.desc[i] = addr;
     f.desc[i + 1] = 0;
     this.fillProd = (this.fillProd + 1) >>> 0;
@@ -179,7 +247,10 @@ export class XdpPort implements Port {
 
   rxsync(): void {
     const ring = this.rxRings[0];
-    const n = ring.numSlots, head = ring.head, u32 = ring.u32, s0 = ring.s0;
+    const n = ring.numSlots,
+      head = ring.head,
+      u32 = ring.u32,
+      s0 = ring.s0;
     // give released slots' frames back to the kernel
     let j = this.lastRx;
     if (j !== head) {
@@ -199,14 +270,18 @@ export class XdpPort implements Port {
     let tail = ring.tail;
     const free = (head + n - 1 - tail) % n;
     const k = avail < free ? avail : free;
-    const d = rx.desc, mask = rx.mask, shift = this.shift, frame = this.frame;
+    const d = rx.desc,
+      mask = rx.mask,
+      shift = this.shift,
+      frame = this.frame;
     for (let m = 0; m < k; m++) {
       const i = ((this.rxCons + m) & mask) << 2;
       const addr = d[i]; // UMEM < 4 GiB: the high word is 0
       const len = d[i + 2];
       const idx = addr >>> shift;
       const off = addr & (frame - 1);
-      if (off !== XDP_PACKET_HEADROOM) { // not where our buffers start: move it (rare: drivers with other headroom)
+      if (off !== XDP_PACKET_HEADROOM) {
+        // not where our buffers start: move it (rare: drivers with other headroom)
         const start = this.umemOff + (idx << shift);
         this.u8.copyWithin(start + XDP_PACKET_HEADROOM, start + off, start + off + len);
       }
@@ -224,13 +299,17 @@ export class XdpPort implements Port {
 
   txsync(): void {
     const ring = this.txRings[0];
-    const n = ring.numSlots, head = ring.head, u32 = ring.u32, s0 = ring.s0;
+    const n = ring.numSlots,
+      head = ring.head,
+      u32 = ring.u32,
+      s0 = ring.s0;
     let j = this.lastTx;
     const submitted = j !== head;
     if (submitted) {
       const bad = ring.badHead(j);
       if (bad) throw new PortError(`txsync on ${this.name}: ${bad}`);
-      const t = this.tx, d = t.desc;
+      const t = this.tx,
+        d = t.desc;
       while (j !== head) {
         const i = (this.txProd & t.mask) << 2;
         d[i] = (u32[s0 + (j << 2)] << this.shift) + XDP_PACKET_HEADROOM;

@@ -1,6 +1,6 @@
 // A netmap ring seen through typed arrays laid over the port's memory region.
 // No I/O here: head/cur/tail move in user space; the port's txsync/rxsync talk to the other side.
-import { RING, SLOT, NS_BUF_CHANGED, NS_MOREFRAG } from "./layout.ts";
+import { NS_BUF_CHANGED, NS_MOREFRAG, RING, SLOT } from "./layout.ts";
 
 const H_HEAD = RING.head >> 2;
 const H_CUR = RING.cur >> 2;
@@ -43,17 +43,35 @@ export class Ring {
     if (this.numSlots < 2) throw new Error(`ring at ${offset}: num_slots ${this.numSlots} < 2`);
   }
 
-  get head(): number { return this.u32[this.h + H_HEAD]; }
-  set head(v: number) { this.u32[this.h + H_HEAD] = v; }
-  get cur(): number { return this.u32[this.h + H_CUR]; }
-  set cur(v: number) { this.u32[this.h + H_CUR] = v; }
-  get tail(): number { return this.u32[this.h + H_TAIL]; }
-  set tail(v: number) { this.u32[this.h + H_TAIL] = v; }
-  get ringid(): number { return this.u16[(this.offset + RING.ringid) >> 1]; }
-  get dir(): number { return this.u16[(this.offset + RING.dir) >> 1]; }
+  get head(): number {
+    return this.u32[this.h + H_HEAD];
+  }
+  set head(v: number) {
+    this.u32[this.h + H_HEAD] = v;
+  }
+  get cur(): number {
+    return this.u32[this.h + H_CUR];
+  }
+  set cur(v: number) {
+    this.u32[this.h + H_CUR] = v;
+  }
+  get tail(): number {
+    return this.u32[this.h + H_TAIL];
+  }
+  set tail(v: number) {
+    this.u32[this.h + H_TAIL] = v;
+  }
+  get ringid(): number {
+    return this.u16[(this.offset + RING.ringid) >> 1];
+  }
+  get dir(): number {
+    return this.u16[(this.offset + RING.dir) >> 1];
+  }
 
   /** nm_ring_next */
-  next(i: number): number { return i + 1 === this.numSlots ? 0 : i + 1; }
+  next(i: number): number {
+    return i + 1 === this.numSlots ? 0 : i + 1;
+  }
 
   /** nm_ring_space: slots between head and tail (free tx slots, or received rx slots). */
   space(): number {
@@ -62,14 +80,18 @@ export class Ring {
   }
 
   /** nm_ring_empty */
-  empty(): boolean { return this.u32[this.h + H_HEAD] === this.u32[this.h + H_TAIL]; }
+  empty(): boolean {
+    return this.u32[this.h + H_HEAD] === this.u32[this.h + H_TAIL];
+  }
 
   /**
    * What every sync checks before trusting head (as the kernel does): it may only have moved forward
    * from `last`, to at most tail. Returns an error message, or null when head is acceptable.
    */
   badHead(last: number): string | null {
-    const n = this.numSlots, head = this.u32[this.h + H_HEAD], tail = this.u32[this.h + H_TAIL];
+    const n = this.numSlots,
+      head = this.u32[this.h + H_HEAD],
+      tail = this.u32[this.h + H_TAIL];
     if (head < n && (head - last + n) % n <= (tail - last + n) % n) return null;
     return `head ${head} outside [${last}, ${tail}] (num_slots ${n})`;
   }
@@ -80,29 +102,52 @@ export class Ring {
     this.u32[this.h + H_CUR] = to;
   }
 
-  bufIdx(i: number): number { return this.u32[this.s0 + 4 * i]; }
-  setBufIdx(i: number, idx: number): void { this.u32[this.s0 + 4 * i] = idx; }
-  len(i: number): number { return this.u16[(this.s0 + 4 * i) * 2 + 2]; }
-  setLen(i: number, len: number): void { this.u16[(this.s0 + 4 * i) * 2 + 2] = len; }
-  flags(i: number): number { return this.u16[(this.s0 + 4 * i) * 2 + 3]; }
-  setFlags(i: number, f: number): void { this.u16[(this.s0 + 4 * i) * 2 + 3] = f; }
+  bufIdx(i: number): number {
+    return this.u32[this.s0 + 4 * i];
+  }
+  setBufIdx(i: number, idx: number): void {
+    this.u32[this.s0 + 4 * i] = idx;
+  }
+  len(i: number): number {
+    return this.u16[(this.s0 + 4 * i) * 2 + 2];
+  }
+  setLen(i: number, len: number): void {
+    this.u16[(this.s0 + 4 * i) * 2 + 2] = len;
+  }
+  flags(i: number): number {
+    return this.u16[(this.s0 + 4 * i) * 2 + 3];
+  }
+  setFlags(i: number, f: number): void {
+    this.u16[(this.s0 + 4 * i) * 2 + 3] = f;
+  }
   /** len and flags in one u32 store (little endian: len low, flags high). */
-  setLenFlags(i: number, len: number, flags: number): void { this.u32[this.s0 + 4 * i + 1] = len | (flags << 16); }
+  setLenFlags(i: number, len: number, flags: number): void {
+    this.u32[this.s0 + 4 * i + 1] = len | (flags << 16);
+  }
 
   /** NETMAP_BUF: byte offset in the region of slot i's buffer. */
-  buf(i: number): number { return this.bufBase + this.u32[this.s0 + 4 * i] * this.bufSize; }
+  buf(i: number): number {
+    return this.bufBase + this.u32[this.s0 + 4 * i] * this.bufSize;
+  }
   /** NETMAP_BUF by buffer index. */
-  bufAt(idx: number): number { return this.bufBase + idx * this.bufSize; }
+  bufAt(idx: number): number {
+    return this.bufBase + idx * this.bufSize;
+  }
   /** A Uint8Array view of slot i's packet (allocates: for control paths and tests, not hot loops). */
-  packet(i: number): Uint8Array { const o = this.buf(i); return this.u8.subarray(o, o + this.len(i)); }
+  packet(i: number): Uint8Array {
+    const o = this.buf(i);
+    return this.u8.subarray(o, o + this.len(i));
+  }
 
   /**
    * Zero-copy move of rx slot i to tx slot j of another ring in the same region (netmap bridge's
    * rings_move): swap buffer indices, copy len and MOREFRAG, flag both slots NS_BUF_CHANGED.
    */
   swapTo(i: number, tx: Ring, j: number): void {
-    const a = this.s0 + 4 * i, b = tx.s0 + 4 * j;
-    const u = this.u32, v = tx.u32;
+    const a = this.s0 + 4 * i,
+      b = tx.s0 + 4 * j;
+    const u = this.u32,
+      v = tx.u32;
     const idx = v[b];
     v[b] = u[a];
     u[a] = idx;
@@ -126,8 +171,13 @@ export class Ring {
  * backend); only larger frames, or unaligned ones, take a bulk copy that allocates a view.
  */
 export function copyBytes(
-  s8: Uint8Array, s32: Uint32Array, src: number,
-  d8: Uint8Array, d32: Uint32Array, dst: number, len: number,
+  s8: Uint8Array,
+  s32: Uint32Array,
+  src: number,
+  d8: Uint8Array,
+  d32: Uint32Array,
+  dst: number,
+  len: number,
 ): void {
   if (s8.buffer === d8.buffer) {
     d8.copyWithin(dst, src, src + len);
@@ -137,7 +187,8 @@ export function copyBytes(
     d8.set(s8.subarray(src, src + len), dst);
     return;
   }
-  let a = src >> 2, b = dst >> 2;
+  let a = src >> 2,
+    b = dst >> 2;
   const end = a + ((len + 3) >> 2); // rounding up stays inside the source buffer (buffers are >= 64 B)
   while (a < end) d32[b++] = s32[a++];
 }

@@ -5,11 +5,11 @@
 // learning table holds port ids with a generation, a departed port's stations are simply unknown.
 // One rxsync and one txsync per port per round; no allocation per packet.
 import type { Port } from "../port/port.ts";
-import type { Ring } from "../ring/ring.ts";
 import { NS_MOREFRAG } from "../ring/layout.ts";
-import { BROADCAST, DROP, type Lookup, type SwitchView } from "./lookup.ts";
+import type { Ring } from "../ring/ring.ts";
 import type { Fdb } from "./fdb.ts";
-import { MAX_PORTS, PORT_CTR, SLOT_MASK, SW_CTR, counterBlock, slotOf } from "./layout.ts";
+import { counterBlock, MAX_PORTS, PORT_CTR, SLOT_MASK, SW_CTR, slotOf } from "./layout.ts";
+import { BROADCAST, DROP, type Lookup, type SwitchView } from "./lookup.ts";
 
 export class SwitchCore implements SwitchView {
   nports = 0;
@@ -32,18 +32,27 @@ export class SwitchCore implements SwitchView {
   /** Every port of a list, ids 0..n-1 (tests, benchmarks, fixed topologies). */
   static of(ports: Port[], fdb: Fdb, lookup: Lookup, burst = 512): SwitchCore {
     const core = new SwitchCore(fdb, lookup, burst, new Float64Array(counterBlock(Math.max(ports.length, 1))));
-    ports.forEach((p, i) => core.add(p, i));
+    for (const [i, p] of ports.entries()) core.add(p, i);
     return core;
   }
 
-  constructor(readonly fdb: Fdb, private readonly lookup: Lookup, private readonly burst = 512, ctr?: Float64Array) {
+  constructor(
+    readonly fdb: Fdb,
+    private readonly lookup: Lookup,
+    private readonly burst = 512,
+    ctr?: Float64Array,
+  ) {
     this.ctr = ctr ?? new Float64Array(counterBlock(MAX_PORTS));
     this.maxPorts = Math.min(MAX_PORTS, (this.ctr.length - SW_CTR.stride) / PORT_CTR.stride);
   }
 
   /** Switch counters of this thread (allocates: for reports and tests). */
   counts(): { forwarded: number; flooded: number; dropped: number } {
-    return { forwarded: this.ctr[SW_CTR.forwarded], flooded: this.ctr[SW_CTR.flooded], dropped: this.ctr[SW_CTR.dropped] };
+    return {
+      forwarded: this.ctr[SW_CTR.forwarded],
+      flooded: this.ctr[SW_CTR.flooded],
+      dropped: this.ctr[SW_CTR.dropped],
+    };
   }
 
   rank(id: number): number {
@@ -59,10 +68,13 @@ export class SwitchCore implements SwitchView {
   /** Put a port on the switch under `id` (layout.ts: its slot must be free). */
   add(port: Port, id: number): void {
     const s = slotOf(id);
-    if (id < 0 || s >= this.maxPorts) throw new Error(`port id ${id}: slot ${s} is beyond this switch's ${this.maxPorts} ports`);
+    if (id < 0 || s >= this.maxPorts)
+      throw new Error(`port id ${id}: slot ${s} is beyond this switch's ${this.maxPorts} ports`);
     if (this.idAt[s] !== -1) throw new Error(`port id ${id}: slot ${s} is taken`);
     if (this.nports && port.hdrLen !== this.hdrLen) {
-      throw new Error(`${port.name}: frames carry a ${port.hdrLen}-byte virtio-net header, the switch's other ports ${this.hdrLen}; open every port alike (vnet=)`);
+      throw new Error(
+        `${port.name}: frames carry a ${port.hdrLen}-byte virtio-net header, the switch's other ports ${this.hdrLen}; open every port alike (vnet=)`,
+      );
     }
     this.hdrLen = port.hdrLen;
     let key = 0;
@@ -107,11 +119,14 @@ export class SwitchCore implements SwitchView {
 
   /** One pass over every port; returns the number of slots taken from rx rings. */
   round(): number {
-    const n = this.nports, ctr = this.ctr;
+    const n = this.nports,
+      ctr = this.ctr;
     this.now = Math.floor(Date.now() / 1000);
     let taken = 0;
     for (let k = 0; k < n; k++) {
-      const id = this.ports[k], s = id & SLOT_MASK, port = this.portAt[s]!;
+      const id = this.ports[k],
+        s = id & SLOT_MASK,
+        port = this.portAt[s]!;
       try {
         port.rxsync();
         for (const rx of port.rxRings) {
@@ -119,11 +134,17 @@ export class SwitchCore implements SwitchView {
           taken += got;
           ctr[SW_CTR.stride + s * PORT_CTR.stride + PORT_CTR.rx] += got;
         }
-      } catch (e) { this.fail(id, e); }
+      } catch (e) {
+        this.fail(id, e);
+      }
     }
     // every port, not only those we wrote: a full tx ring must see its tail move again
     for (let k = 0; k < n; k++) {
-      try { this.portAt[this.ports[k] & SLOT_MASK]!.txsync(); } catch (e) { this.fail(this.ports[k], e); }
+      try {
+        this.portAt[this.ports[k] & SLOT_MASK]!.txsync();
+      } catch (e) {
+        this.fail(this.ports[k], e);
+      }
     }
     ctr[SW_CTR.rounds]++;
     if (this.failed.length) this.quarantine();
@@ -156,12 +177,19 @@ export class SwitchCore implements SwitchView {
   }
 
   private drain(s: number, srcId: number, rx: Ring): number {
-    const u8 = rx.u8, lookup = this.lookup, hdr = this.hdrLen, ctr = this.ctr;
-    let i = rx.head, m = rx.space();
+    const u8 = rx.u8,
+      lookup = this.lookup,
+      hdr = this.hdrLen,
+      ctr = this.ctr;
+    let i = rx.head,
+      m = rx.space();
     if (m > this.burst) m = this.burst;
-    let dest = 0, inPacket = false;
+    let dest = 0,
+      inPacket = false;
     for (let k = 0; k < m; k++) {
-      const buf = rx.buf(i), len = rx.len(i), more = (rx.flags(i) & NS_MOREFRAG) !== 0;
+      const buf = rx.buf(i),
+        len = rx.len(i),
+        more = (rx.flags(i) & NS_MOREFRAG) !== 0;
       if (!inPacket) {
         if (len >= hdr + 14) {
           const eth = buf + hdr;
@@ -195,14 +223,26 @@ export class SwitchCore implements SwitchView {
    */
   private room(d: number, tx: Ring): boolean {
     if (!tx.empty()) return true;
-    try { this.portAt[d]!.txsync(); } catch (e) { this.fail(this.idAt[d], e); return false; }
+    try {
+      this.portAt[d]!.txsync();
+    } catch (e) {
+      this.fail(this.idAt[d], e);
+      return false;
+    }
     return !tx.empty();
   }
 
   private one(rx: Ring, i: number, s: number, d: number, len: number): void {
-    const tx = this.txAt[d]!, ctr = this.ctr, pc = SW_CTR.stride + d * PORT_CTR.stride;
-    if (len > this.maxLen[d] || !this.room(d, tx)) { ctr[SW_CTR.dropped]++; ctr[pc + PORT_CTR.dropped]++; return; }
-    const j = tx.head, key = this.memKey[s];
+    const tx = this.txAt[d]!,
+      ctr = this.ctr,
+      pc = SW_CTR.stride + d * PORT_CTR.stride;
+    if (len > this.maxLen[d] || !this.room(d, tx)) {
+      ctr[SW_CTR.dropped]++;
+      ctr[pc + PORT_CTR.dropped]++;
+      return;
+    }
+    const j = tx.head,
+      key = this.memKey[s];
     if (key !== 0 && key === this.memKey[d]) rx.swapTo(i, tx, j);
     else rx.copyTo(i, tx, j);
     tx.advance(j + 1 === tx.numSlots ? 0 : j + 1);
@@ -211,8 +251,13 @@ export class SwitchCore implements SwitchView {
   }
 
   private copy(rx: Ring, i: number, d: number, len: number): void {
-    const tx = this.txAt[d]!, ctr = this.ctr, pc = SW_CTR.stride + d * PORT_CTR.stride;
-    if (len > this.maxLen[d] || !this.room(d, tx)) { ctr[pc + PORT_CTR.dropped]++; return; }
+    const tx = this.txAt[d]!,
+      ctr = this.ctr,
+      pc = SW_CTR.stride + d * PORT_CTR.stride;
+    if (len > this.maxLen[d] || !this.room(d, tx)) {
+      ctr[pc + PORT_CTR.dropped]++;
+      return;
+    }
     const j = tx.head;
     rx.copyTo(i, tx, j);
     tx.advance(j + 1 === tx.numSlots ? 0 : j + 1);

@@ -5,10 +5,10 @@
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import * as libc from "../../ffi/libc.ts";
-import { Fdb } from "./fdb.ts";
-import { MAX_PORTS, PORT_CTR, SW_CTR, counterBlock, portId, slotOf } from "./layout.ts";
-import { CTL, type Command, type Reply, type WorkerInit } from "./messages.ts";
 import { ringName } from "../port/name.ts";
+import { Fdb } from "./fdb.ts";
+import { counterBlock, MAX_PORTS, PORT_CTR, portId, SW_CTR, slotOf } from "./layout.ts";
+import { type Command, CTL, type Reply, type WorkerInit } from "./messages.ts";
 
 export interface EngineOptions {
   /** Worker threads at most (default: the cores). */
@@ -36,8 +36,17 @@ export interface SwitchOptions {
   burst?: number;
 }
 
-export interface SwitchCounters { forwarded: number; flooded: number; dropped: number; rounds: number }
-export interface PortCounters { rx: number; tx: number; dropped: number }
+export interface SwitchCounters {
+  forwarded: number;
+  flooded: number;
+  dropped: number;
+  rounds: number;
+}
+export interface PortCounters {
+  rx: number;
+  tx: number;
+  dropped: number;
+}
 
 type Cmd = Command extends infer C ? (C extends { seq: number } ? Omit<C, "seq"> : never) : never;
 
@@ -54,7 +63,11 @@ class EngineWorker {
   switches = 0;
 
   /** @param cpu the CPU to pin the worker to, or -1 */
-  constructor(spinUs: number, cpu: number, private readonly onPortFailed: (sw: number, id: number, error: string) => void) {
+  constructor(
+    spinUs: number,
+    cpu: number,
+    private readonly onPortFailed: (sw: number, id: number, error: string) => void,
+  ) {
     this.doorbell = libc.eventfd();
     this.worker = new Worker(new URL("./worker.ts", import.meta.url).href);
     this.ready = new Promise<void>((resolve, reject) => {
@@ -71,7 +84,13 @@ class EngineWorker {
       };
       this.worker.onerror = (ev) => this.die(new Error(`switch worker: ${(ev as ErrorEvent).message}`), reject);
     });
-    const init: WorkerInit = { t: "init", doorbell: this.doorbell, ctl: this.ctl.buffer as SharedArrayBuffer, spinUs, cpu };
+    const init: WorkerInit = {
+      t: "init",
+      doorbell: this.doorbell,
+      ctl: this.ctl.buffer as SharedArrayBuffer,
+      spinUs,
+      cpu,
+    };
     this.worker.postMessage(init);
   }
 
@@ -127,11 +146,15 @@ export class SwitchEngine {
   }
 
   /** Workers started so far. */
-  get workers(): number { return this.pool.length; }
+  get workers(): number {
+    return this.pool.length;
+  }
 
   private async start(): Promise<EngineWorker> {
     const cpu = this.cpus.length ? this.cpus[this.pool.length % this.cpus.length] : -1;
-    const w = new EngineWorker(this.spinUs, this.pin ? cpu : -1, (sw, id, error) => this.handles.get(sw)?.portFailed(id, error));
+    const w = new EngineWorker(this.spinUs, this.pin ? cpu : -1, (sw, id, error) =>
+      this.handles.get(sw)?.portFailed(id, error),
+    );
     this.pool.push(w);
     try {
       await w.ready;
@@ -146,10 +169,15 @@ export class SwitchEngine {
   /** A new switch with no ports. */
   async createSwitch(opts: SwitchOptions = {}): Promise<SwitchHandle> {
     const rings = opts.rings ?? 1;
-    if (rings > this.max) throw new Error(`a switch over ${rings} rings needs ${rings} workers; this engine has at most ${this.max}`);
+    if (rings > this.max)
+      throw new Error(`a switch over ${rings} rings needs ${rings} workers; this engine has at most ${this.max}`);
     // a new worker while the pool has room and every started one already carries a switch
-    while (this.pool.length < rings || (this.pool.length < this.max && this.pool.every((w) => w.switches > 0))) await this.start();
-    const chosen = rings > 1 ? this.pool.slice(0, rings) : [this.pool.reduce((a, b) => (b.ports < a.ports || (b.ports === a.ports && b.switches < a.switches) ? b : a))];
+    while (this.pool.length < rings || (this.pool.length < this.max && this.pool.every((w) => w.switches > 0)))
+      await this.start();
+    const chosen =
+      rings > 1
+        ? this.pool.slice(0, rings)
+        : [this.pool.reduce((a, b) => (b.ports < a.ports || (b.ports === a.ports && b.switches < a.switches) ? b : a))];
     const sw = this.nextSw++;
     const h = new SwitchHandle(sw, chosen, opts, () => this.handles.delete(sw));
     await h.open();
@@ -176,7 +204,12 @@ export class SwitchHandle {
   /** Told when a worker took a failed port off this switch. */
   onPortFailed: ((id: number, name: string, error: string) => void) | null = null;
 
-  constructor(readonly sw: number, private readonly workers: EngineWorker[], private readonly opts: SwitchOptions, private readonly gone: () => void) {
+  constructor(
+    readonly sw: number,
+    private readonly workers: EngineWorker[],
+    private readonly opts: SwitchOptions,
+    private readonly gone: () => void,
+  ) {
     this.maxPorts = opts.maxPorts ?? 256;
     if (this.maxPorts > MAX_PORTS) throw new Error(`maxPorts ${this.maxPorts}: at most ${MAX_PORTS}`);
     this.fdb = new Fdb(opts.fdbLog2 ?? 12, opts.age ?? 300);
@@ -186,10 +219,24 @@ export class SwitchHandle {
 
   async open(): Promise<void> {
     const rings = this.workers.length;
-    await Promise.all(this.workers.map((w, r) => w.send({
-      t: "addSwitch",
-      spec: { sw: this.sw, ring: rings > 1 ? r : -1, rings, fdb: this.fdb.sab, age: this.fdb.ageSec, lookup: this.opts.lookup ?? null, burst: this.opts.burst ?? 512, counters: this.counters, maxPorts: this.maxPorts },
-    })));
+    await Promise.all(
+      this.workers.map((w, r) =>
+        w.send({
+          t: "addSwitch",
+          spec: {
+            sw: this.sw,
+            ring: rings > 1 ? r : -1,
+            rings,
+            fdb: this.fdb.sab,
+            age: this.fdb.ageSec,
+            lookup: this.opts.lookup ?? null,
+            burst: this.opts.burst ?? 512,
+            counters: this.counters,
+            maxPorts: this.maxPorts,
+          },
+        }),
+      ),
+    );
     for (const w of this.workers) w.switches++;
   }
 
@@ -197,10 +244,15 @@ export class SwitchHandle {
   async addPort(name: string): Promise<number> {
     if (this.closed) throw new Error("the switch is closed");
     const slot = this.free.pop() ?? this.nextSlot++;
-    if (slot >= this.maxPorts) { this.nextSlot--; throw new Error(`the switch is full (${this.maxPorts} ports)`); }
+    if (slot >= this.maxPorts) {
+      this.nextSlot--;
+      throw new Error(`the switch is full (${this.maxPorts} ports)`);
+    }
     const id = portId(++this.gen[slot], slot);
     const rings = this.workers.length;
-    const res = await Promise.allSettled(this.workers.map((w, r) => w.send({ t: "addPort", sw: this.sw, id, name: ringName(name, rings > 1 ? r : -1) })));
+    const res = await Promise.allSettled(
+      this.workers.map((w, r) => w.send({ t: "addPort", sw: this.sw, id, name: ringName(name, rings > 1 ? r : -1) })),
+    );
     const bad = res.find((r) => r.status === "rejected") as PromiseRejectedResult | undefined;
     if (bad) {
       await Promise.allSettled(this.workers.map((w) => w.send({ t: "removePort", sw: this.sw, id })));
@@ -243,7 +295,8 @@ export class SwitchHandle {
   /** Switch counters summed over its workers. */
   stats(): SwitchCounters {
     const r: SwitchCounters = { forwarded: 0, flooded: 0, dropped: 0, rounds: 0 };
-    const f = new Float64Array(this.counters), block = counterBlock(this.maxPorts);
+    const f = new Float64Array(this.counters),
+      block = counterBlock(this.maxPorts);
     for (let w = 0; w < this.workers.length; w++) {
       r.forwarded += f[w * block + SW_CTR.forwarded];
       r.flooded += f[w * block + SW_CTR.flooded];
@@ -257,7 +310,8 @@ export class SwitchHandle {
   portStats(id: number): PortCounters {
     const r: PortCounters = { rx: 0, tx: 0, dropped: 0 };
     if (!this.names.has(id)) return r;
-    const f = new Float64Array(this.counters), block = counterBlock(this.maxPorts);
+    const f = new Float64Array(this.counters),
+      block = counterBlock(this.maxPorts);
     for (let w = 0; w < this.workers.length; w++) {
       const o = w * block + SW_CTR.stride + slotOf(id) * PORT_CTR.stride;
       r.rx += f[o + PORT_CTR.rx];
@@ -271,7 +325,10 @@ export class SwitchHandle {
     if (this.closed) return;
     this.closed = true;
     await Promise.allSettled(this.workers.map((w) => w.send({ t: "removeSwitch", sw: this.sw })));
-    for (const w of this.workers) { w.switches--; w.ports -= this.names.size; }
+    for (const w of this.workers) {
+      w.switches--;
+      w.ports -= this.names.size;
+    }
     this.names.clear();
     this.gone();
   }

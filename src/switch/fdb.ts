@@ -37,9 +37,11 @@ export class Fdb {
 
   /** Learn the MAC at u8[off..off+6) on `port` at time `now` (seconds). */
   learn(u8: Uint8Array, off: number, port: number, now: number): void {
-    const hi = ((u8[off] << 8) | u8[off + 1]) | 0x10000;
+    const hi = (u8[off] << 8) | u8[off + 1] | 0x10000;
     const lo = ((u8[off + 2] << 24) | (u8[off + 3] << 16) | (u8[off + 4] << 8) | u8[off + 5]) >>> 0;
-    let i = this.hash(hi, lo) & this.mask, victim = i, oldest = 0xffffffff;
+    let i = this.hash(hi, lo) & this.mask,
+      victim = i,
+      oldest = 0xffffffff;
     for (let p = 0; p < FDB_PROBES; p++, i = (i + 1) & this.mask) {
       if (this.hi[i] === hi && this.lo[i] === lo) {
         if (this.port[i] !== port) this.port[i] = port; // a station moved
@@ -47,7 +49,10 @@ export class Fdb {
         return;
       }
       const s = this.hi[i] === 0 ? 0 : this.seen[i];
-      if (s < oldest) { oldest = s; victim = i; }
+      if (s < oldest) {
+        oldest = s;
+        victim = i;
+      }
     }
     this.port[victim] = port;
     this.seen[victim] = now;
@@ -57,7 +62,7 @@ export class Fdb {
 
   /** Port of the MAC at u8[off..off+6), or -1 if unknown or aged out. */
   lookup(u8: Uint8Array, off: number, now: number): number {
-    const hi = ((u8[off] << 8) | u8[off + 1]) | 0x10000;
+    const hi = (u8[off] << 8) | u8[off + 1] | 0x10000;
     const lo = ((u8[off + 2] << 24) | (u8[off + 3] << 16) | (u8[off + 4] << 8) | u8[off + 5]) >>> 0;
     let i = this.hash(hi, lo) & this.mask;
     for (let p = 0; p < FDB_PROBES; p++, i = (i + 1) & this.mask) {
@@ -69,7 +74,11 @@ export class Fdb {
   /** Drop every entry learned on `port` (a port left the switch). Walks the table: control path only. */
   forget(port: number): number {
     let n = 0;
-    for (let i = 0; i <= this.mask; i++) if (this.hi[i] && this.port[i] === port) { this.hi[i] = 0; n++; }
+    for (let i = 0; i <= this.mask; i++)
+      if (this.hi[i] && this.port[i] === port) {
+        this.hi[i] = 0;
+        n++;
+      }
     return n;
   }
 

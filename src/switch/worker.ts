@@ -7,21 +7,28 @@ import { openPort } from "../port/open.ts";
 import type { Port } from "../port/port.ts";
 import { SwitchCore } from "./core.ts";
 import { Fdb } from "./fdb.ts";
-import { loadLookup } from "./lookup.ts";
 import { counterBlock } from "./layout.ts";
-import { CTL, type Command, type Reply, type WorkerInit } from "./messages.ts";
+import { loadLookup } from "./lookup.ts";
+import { type Command, CTL, type Reply, type WorkerInit } from "./messages.ts";
 
 declare const self: Worker;
 const reply = (r: Reply) => self.postMessage(r);
 
 const switches = new Map<number, SwitchCore>();
 const cores: SwitchCore[] = []; // the same, as an array for the hot loop
-let ep = -1, doorbell = -1, ctl: Int32Array, spinMs = 0.05;
-let applied = 0, stopping = false;
+let ep = -1,
+  doorbell = -1,
+  ctl: Int32Array,
+  spinMs = 0.05;
+let applied = 0,
+  stopping = false;
 let fdless = 0; // ports without an fd: the worker cannot sleep on them, so it naps 1 ms at most
 
 function track(p: Port, on: boolean): void {
-  if (p.pollFd < 0) { fdless += on ? 1 : -1; return; }
+  if (p.pollFd < 0) {
+    fdless += on ? 1 : -1;
+    return;
+  }
   if (on) libc.epollAdd(ep, p.pollFd, libc.EPOLLIN, p.pollFd);
   else libc.epollDel(ep, p.pollFd);
 }
@@ -34,7 +41,10 @@ async function apply(c: Command): Promise<void> {
       const block = counterBlock(s.maxPorts);
       const ctr = new Float64Array(s.counters, Math.max(s.ring, 0) * block * 8, block);
       const core = new SwitchCore(Fdb.of(s.fdb, s.age), await loadLookup(s.lookup), s.burst, ctr);
-      core.onPortError = (id, p, e) => { closePort(p); reply({ t: "portFailed", sw: s.sw, id, error: `${p.name}: ${e.message}` }); };
+      core.onPortError = (id, p, e) => {
+        closePort(p);
+        reply({ t: "portFailed", sw: s.sw, id, error: `${p.name}: ${e.message}` });
+      };
       switches.set(s.sw, core);
       cores.push(core);
       return;
@@ -111,9 +121,15 @@ async function run(): Promise<void> {
     }
     let got = 0;
     for (let k = 0; k < cores.length; k++) got += cores[k].round();
-    if (got) { idleSince = -1; continue; }
+    if (got) {
+      idleSince = -1;
+      continue;
+    }
     const now = performance.now();
-    if (idleSince < 0) { idleSince = now; continue; }
+    if (idleSince < 0) {
+      idleSince = now;
+      continue;
+    }
     if (now - idleSince < spinMs) continue;
     let nap = fdless > 0 ? 1 : -1;
     for (let k = 0; k < cores.length && nap < 0; k++) if (cores[k].txPending()) nap = 1;
@@ -125,7 +141,10 @@ async function run(): Promise<void> {
 
 self.onmessage = (ev: MessageEvent<WorkerInit | Command>) => {
   const m = ev.data;
-  if (m.t !== "init") { onCommand(m); return; }
+  if (m.t !== "init") {
+    onCommand(m);
+    return;
+  }
   try {
     doorbell = m.doorbell;
     ctl = new Int32Array(m.ctl, 0, CTL.size);
@@ -139,7 +158,10 @@ self.onmessage = (ev: MessageEvent<WorkerInit | Command>) => {
   }
   reply({ t: "ready" });
   run().then(
-    () => { libc.close(ep); reply({ t: "fatal", error: "stopped" }); },
+    () => {
+      libc.close(ep);
+      reply({ t: "fatal", error: "stopped" });
+    },
     (e) => reply({ t: "fatal", error: (e as Error).message }),
   );
 };

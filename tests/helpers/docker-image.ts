@@ -1,7 +1,7 @@
 // The test image, built offline: busybox-static for the shell tools, plus the host's bun binary and
 // the libraries it links (the repository is bind-mounted at /bunmap when a test needs bun inside).
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, copyFileSync, symlinkSync, existsSync, realpathSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, realpathSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname } from "node:path";
 
@@ -28,6 +28,10 @@ export function ensureImage(): void {
     mkdirSync(`${root}${dirname(lib)}`, { recursive: true });
     copyFileSync(realpathSync(lib), `${root}${lib}`);
   }
-  const tar = spawnSync("sh", ["-c", `tar -C ${root} -c . | docker import -c 'ENV PATH=/bin' -c 'CMD ["sleep", "100000"]' - ${IMAGE}`], { encoding: "utf8" });
+  const tar = spawnSync(
+    "sh",
+    ["-c", `tar -C ${root} -c . | docker import -c 'ENV PATH=/bin' -c 'CMD ["sleep", "100000"]' - ${IMAGE}`],
+    { encoding: "utf8" },
+  );
   if (tar.status !== 0) throw new Error(`docker import: ${tar.stderr}`);
 }

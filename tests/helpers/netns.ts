@@ -2,7 +2,14 @@
 // Everything a test sends stays on this pair.
 import { spawnSync } from "node:child_process";
 
-export interface Pair { a: string; b: string; ifA: string; ifB: string; macA: string; macB: string }
+export interface Pair {
+  a: string;
+  b: string;
+  ifA: string;
+  ifB: string;
+  macA: string;
+  macB: string;
+}
 
 const sh = (cmd: string[]) => spawnSync(cmd[0], cmd.slice(1), { encoding: "utf8" });
 
@@ -18,10 +25,16 @@ export function privilegedUnavailable(): string | null {
 }
 
 export function makePair(tag: string): Pair {
-  const a = `bm${tag}a`, b = `bm${tag}b`, ifA = `${tag}a0`.slice(0, 15), ifB = `${tag}b0`.slice(0, 15);
+  const a = `bm${tag}a`,
+    b = `bm${tag}b`,
+    ifA = `${tag}a0`.slice(0, 15),
+    ifB = `${tag}b0`.slice(0, 15);
   const run = (cmd: string[]) => {
     const r = sh(cmd);
-    if (r.status !== 0) { destroyPair({ a, b } as Pair); throw new Error(`${cmd.join(" ")}: ${r.stderr.trim()}`); }
+    if (r.status !== 0) {
+      destroyPair({ a, b } as Pair);
+      throw new Error(`${cmd.join(" ")}: ${r.stderr.trim()}`);
+    }
     return r.stdout;
   };
   run(["ip", "netns", "add", a]);
@@ -29,12 +42,16 @@ export function makePair(tag: string): Pair {
   run(["ip", "link", "add", ifA, "netns", a, "type", "veth", "peer", "name", ifB, "netns", b]);
   // pure L2: no addresses on the veths (198.18.x only inside the packets), no IPv6, so the
   // namespaces' own stacks never answer or emit anything (no ICMP, ARP or ND) onto the pair
-  for (const [ns, dev] of [[a, ifA], [b, ifB]]) {
+  for (const [ns, dev] of [
+    [a, ifA],
+    [b, ifB],
+  ]) {
     run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
     run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"]);
     run(["ip", "-n", ns, "link", "set", dev, "up"]);
   }
-  const mac = (ns: string, dev: string) => run(["ip", "netns", "exec", ns, "cat", `/sys/class/net/${dev}/address`]).trim();
+  const mac = (ns: string, dev: string) =>
+    run(["ip", "netns", "exec", ns, "cat", `/sys/class/net/${dev}/address`]).trim();
   return { a, b, ifA, ifB, macA: mac(a, ifA), macB: mac(b, ifB) };
 }
 
@@ -44,14 +61,24 @@ export function destroyPair(p: Pick<Pair, "a" | "b">): void {
 }
 
 export function nsExists(ns: string): boolean {
-  return sh(["ip", "netns", "list"]).stdout.split("\n").some((l) => l.split(" ")[0] === ns);
+  return sh(["ip", "netns", "list"])
+    .stdout.split("\n")
+    .some((l) => l.split(" ")[0] === ns);
 }
 
 /** Run a bun script inside a namespace. */
 export function inNs(ns: string, args: string[], env: Record<string, string> = {}) {
-  return Bun.spawn(["ip", "netns", "exec", ns, process.execPath, ...args], { stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
+  return Bun.spawn(["ip", "netns", "exec", ns, process.execPath, ...args], {
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, ...env },
+  });
 }
 
-export function counter(ns: string, dev: string, what: "rx_packets" | "tx_packets" | "rx_dropped" | "tx_dropped"): number {
+export function counter(
+  ns: string,
+  dev: string,
+  what: "rx_packets" | "tx_packets" | "rx_dropped" | "tx_dropped",
+): number {
   return Number(sh(["ip", "netns", "exec", ns, "cat", `/sys/class/net/${dev}/statistics/${what}`]).stdout.trim());
 }

@@ -15,8 +15,13 @@ async function drain(stream: ReadableStream<Uint8Array>, into: string[]): Promis
 }
 
 export function pktgen(args: string[], env: Record<string, string> = {}): Run {
-  const proc = Bun.spawn([process.execPath, PKTGEN, ...args], { stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
-  const outParts: string[] = [], errParts: string[] = [];
+  const proc = Bun.spawn([process.execPath, PKTGEN, ...args], {
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, ...env },
+  });
+  const outParts: string[] = [],
+    errParts: string[] = [];
   const done = (async () => {
     const [out, err, code] = await Promise.all([
       drain(proc.stdout as ReadableStream<Uint8Array>, outParts),
@@ -38,13 +43,26 @@ export async function started(r: Run, needle = /^(Receiving from|Working on|Send
   }
 }
 
-export interface Summary { pkts: number; bytes: number; events: number; size: number; secs: number; pps: number }
+export interface Summary {
+  pkts: number;
+  bytes: number;
+  events: number;
+  size: number;
+  secs: number;
+  pps: number;
+}
 
 /** Parse tx_output's two lines. */
 export function summary(out: string, verb: "Sent" | "Received"): Summary {
-  const m = new RegExp(`^${verb} (\\d+) packets (\\d+) bytes (\\d+) events (\\d+) bytes each in ([\\d.]+) seconds\\.$`, "m").exec(out);
+  const m = new RegExp(
+    `^${verb} (\\d+) packets (\\d+) bytes (\\d+) events (\\d+) bytes each in ([\\d.]+) seconds\\.$`,
+    "m",
+  ).exec(out);
   if (!m) throw new Error(`no '${verb}' line in:\n${out}`);
-  const s = /^Speed: ([\d.]+) ([KMGT]?)pps Bandwidth: ([\d.]+) ([KMGT]?)bps \(raw ([\d.]+) ([KMGT]?)bps\)\. Average batch: ([\d.]+) pkts$/m.exec(out);
+  const s =
+    /^Speed: ([\d.]+) ([KMGT]?)pps Bandwidth: ([\d.]+) ([KMGT]?)bps \(raw ([\d.]+) ([KMGT]?)bps\)\. Average batch: ([\d.]+) pkts$/m.exec(
+      out,
+    );
   if (!s) throw new Error(`no 'Speed:' line in:\n${out}`);
   const unit: Record<string, number> = { "": 1, K: 1e3, M: 1e6, G: 1e9, T: 1e12 };
   return { pkts: +m[1], bytes: +m[2], events: +m[3], size: +m[4], secs: +m[5], pps: +s[1] * unit[s[2]] };

@@ -12,7 +12,8 @@ export const docker = (...a: string[]) => sh(["docker", ...a]);
 /** Why Docker tests cannot run here, or null. */
 export function dockerUnavailable(): string | null {
   if (process.getuid?.() !== 0) return "not root";
-  if (docker("info").status !== 0) return "no Docker engine answers (install docker.io and start dockerd; .ci/run does)";
+  if (docker("info").status !== 0)
+    return "no Docker engine answers (install docker.io and start dockerd; .ci/run does)";
   if (existsSync(SOCK)) return `${SOCK} is in use by another vale plugin`;
   if (!existsSync("/bin/busybox")) return "busybox-static is not installed";
   return null;
@@ -28,9 +29,15 @@ export class PluginProc {
   constructor(private readonly env: Record<string, string> = {}) {}
 
   async start(): Promise<string> {
-    const p = Bun.spawn([process.execPath, `${repo}/plugin/main.ts`], { stdout: "pipe", stderr: "pipe", env: { ...process.env, BUNMAP_PLUGIN_DB: this.db, BUNMAP_PLUGIN_BACKEND: "packet", ...this.env } });
+    const p = Bun.spawn([process.execPath, `${repo}/plugin/main.ts`], {
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { ...process.env, BUNMAP_PLUGIN_DB: this.db, BUNMAP_PLUGIN_BACKEND: "packet", ...this.env },
+    });
     this.p = p;
-    (async () => { for await (const c of p.stderr as ReadableStream<Uint8Array>) this.stderr += new TextDecoder().decode(c); })();
+    (async () => {
+      for await (const c of p.stderr as ReadableStream<Uint8Array>) this.stderr += new TextDecoder().decode(c);
+    })();
     const r = (p.stdout as ReadableStream<Uint8Array>).getReader();
     let out = "";
     while (!out.includes("listening")) {
@@ -42,7 +49,9 @@ export class PluginProc {
     return out;
   }
 
-  get pid(): number { return this.p?.pid ?? -1; }
+  get pid(): number {
+    return this.p?.pid ?? -1;
+  }
 
   async stop(signal: "SIGTERM" | "SIGKILL" = "SIGTERM"): Promise<void> {
     if (!this.p) return;
@@ -58,7 +67,8 @@ export class PluginProc {
   }
 }
 
-export const api = async (path: string) => JSON.parse(sh(["curl", "-s", "--unix-socket", SOCK, `http://x${path}`]).stdout);
+export const api = async (path: string) =>
+  JSON.parse(sh(["curl", "-s", "--unix-socket", SOCK, `http://x${path}`]).stdout);
 
 /** Run docker with the arguments, asynchronously; resolves to exit code and output. */
 export async function dockerAsync(...a: string[]): Promise<{ code: number; out: string; err: string }> {

@@ -18,10 +18,12 @@ if (cmd === "send") {
   while (i < n) {
     if (!(port.poll(POLLOUT, 1000) & POLLOUT)) continue;
     for (let burst = 0; burst < 32 && i < n && tx.space() > 0; burst++) {
-      const b = tx.buf(tx.head) + h, len = size(i);
+      const b = tx.buf(tx.head) + h,
+        len = size(i);
       tx.u8.fill(0, b - h, b); // virtio_net_hdr: flags 0, GSO_NONE
       tx.u8.fill(0xff, b, b + 6); // broadcast
-      tx.u8[b + 12] = 0x88; tx.u8[b + 13] = 0xb5; // local experimental ethertype: the stack ignores it
+      tx.u8[b + 12] = 0x88;
+      tx.u8[b + 13] = 0xb5; // local experimental ethertype: the stack ignores it
       new DataView(tx.u8.buffer).setUint32(b + 14, i, false);
       for (let k = 18; k < len; k++) tx.u8[b + k] = (i + k) & 255;
       tx.setLenFlags(tx.head, h + len, 0);
@@ -40,7 +42,9 @@ if (cmd === "send") {
   while (got < n && Date.now() < deadline) {
     if (!(port.poll(POLLIN, 500) & POLLIN)) continue;
     while (!rx.empty()) {
-      const b = rx.buf(rx.head) + h, len = rx.len(rx.head) - h, u8 = rx.u8;
+      const b = rx.buf(rx.head) + h,
+        len = rx.len(rx.head) - h,
+        u8 = rx.u8;
       if (u8[b + 12] === 0x88 && u8[b + 13] === 0xb5) {
         const i = new DataView(u8.buffer).getUint32(b + 14, false);
         let bad = h && u8[b - h + 1] !== 0 ? 1 : 0; // gso_type must be NONE
@@ -51,6 +55,6 @@ if (cmd === "send") {
       rx.advance(rx.next(rx.head));
     }
   }
-  process.stdout.write(lines.join("\n") + "\n");
+  process.stdout.write(`${lines.join("\n")}\n`);
 }
 port.close();

@@ -25,6 +25,9 @@ if (cmd === "open") {
     port.txsync();
   }
   // wait until the reader has taken everything, then leave
-  while (tx.space() < tx.numSlots - 1) { port.poll(POLLOUT, 100); Bun.sleepSync(1); }
+  while (tx.space() < tx.numSlots - 1) {
+    port.poll(POLLOUT, 100);
+    Bun.sleepSync(1);
+  }
   port.close();
 }

@@ -1,6 +1,7 @@
 // Worker for the SharedArrayBuffer region test: opens the slave end and sends N numbered packets.
 import { openPort } from "../../src/port/open.ts";
 import { POLLOUT } from "../../src/ring/layout.ts";
+
 declare const self: Worker;
 self.onmessage = (ev: MessageEvent) => {
   const { sab, n } = ev.data as { sab: SharedArrayBuffer; n: number };

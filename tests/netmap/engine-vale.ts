@@ -4,14 +4,22 @@
 // fds each time and must be woken by the kernel. Then s2 leaves (nothing reaches h2) and rejoins.
 // Exits 0 and prints "engine-vale: OK" only if every check holds.
 import { openPort } from "../../src/port/open.ts";
-import { SwitchEngine } from "../../src/switch/engine.ts";
-import { POLLIN } from "../../src/ring/layout.ts";
 import type { Port } from "../../src/port/port.ts";
+import { POLLIN } from "../../src/ring/layout.ts";
+import { SwitchEngine } from "../../src/switch/engine.ts";
 
-const fail = (m: string): never => { console.error(`engine-vale: FAIL: ${m}`); process.exit(1); };
+const fail = (m: string): never => {
+  console.error(`engine-vale: FAIL: ${m}`);
+  process.exit(1);
+};
 function send(p: Port, seq: number): void {
-  const tx = p.txRings[0], b = tx.buf(tx.head), u8 = tx.u8;
-  u8.fill(0xff, b, b + 6); u8.set([2, 0, 0, 0, 0, 1], b + 6); u8[b + 12] = 0x88; u8[b + 13] = 0xb5;
+  const tx = p.txRings[0],
+    b = tx.buf(tx.head),
+    u8 = tx.u8;
+  u8.fill(0xff, b, b + 6);
+  u8.set([2, 0, 0, 0, 0, 1], b + 6);
+  u8[b + 12] = 0x88;
+  u8[b + 13] = 0xb5;
   new DataView(u8.buffer).setUint32(b + 14, seq);
   for (let k = 18; k < 60; k++) u8[b + k] = (seq + k) & 255;
   tx.setLenFlags(tx.head, 60, 0);
@@ -23,7 +31,9 @@ function take(p: Port, ms: number): number[] {
   if (!(p.poll(POLLIN, ms) & POLLIN)) return got;
   for (const rx of p.rxRings) {
     while (!rx.empty()) {
-      const b = rx.buf(rx.head), u8 = rx.u8, seq = new DataView(u8.buffer).getUint32(b + 14);
+      const b = rx.buf(rx.head),
+        u8 = rx.u8,
+        seq = new DataView(u8.buffer).getUint32(b + 14);
       if (rx.len(rx.head) !== 60) fail(`frame ${seq}: length ${rx.len(rx.head)}`);
       for (let k = 18; k < 60; k++) if (u8[b + k] !== ((seq + k) & 255)) fail(`frame ${seq}: byte ${k} differs`);
       got.push(seq);
@@ -38,7 +48,8 @@ const engine = new SwitchEngine({ workers: 1 });
 const sw = await engine.createSwitch({ maxPorts: 4 });
 await sw.addPort("vale1:s1");
 let s2 = await sw.addPort("vale2:s2");
-const h1 = openPort("vale1:h1"), h2 = openPort("vale2:h2");
+const h1 = openPort("vale1:h1"),
+  h2 = openPort("vale2:h2");
 if (h1.pollFd < 0 || h1.hdrLen !== 0 || h1.rxDrops() !== 0) fail("NetmapPort: pollFd, hdrLen or rxDrops wrong");
 const got: number[] = [];
 for (let i = 0; i < 20; i++) {
@@ -59,6 +70,7 @@ if (back.join() !== "101") fail(`after s2 rejoined, h2 got [${back}] instead of 
 const st = sw.portStats(s2);
 if (st.tx !== 1) fail(`s2's counters after rejoining: ${JSON.stringify(st)}`);
 await engine.close();
-h1.close(); h2.close();
+h1.close();
+h2.close();
 console.log("engine-vale: OK (20 frames through a sleeping worker, leave and rejoin)");
 process.exit(0);

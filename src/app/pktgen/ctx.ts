@@ -6,8 +6,22 @@ import type { Log } from "./report.ts";
 
 /** Per-thread counter slots (Float64). */
 export const C = {
-  pkts: 0, bytes: 1, events: 2, minSpace: 3, used: 4, completed: 5, tic: 6, toc: 7,
-  gaps: 8, missing: 9, ooo: 10, rttMin: 11, rttSum: 12, rttMax: 13, rttCount: 14, fragErr: 15,
+  pkts: 0,
+  bytes: 1,
+  events: 2,
+  minSpace: 3,
+  used: 4,
+  completed: 5,
+  tic: 6,
+  toc: 7,
+  gaps: 8,
+  missing: 9,
+  ooo: 10,
+  rttMin: 11,
+  rttSum: 12,
+  rttMax: 13,
+  rttCount: 14,
+  fragErr: 15,
   /** Packets the kernel dropped before this thread's rx ring (port.rxDrops at the end). */
   kernelDrops: 16,
 } as const;
@@ -45,10 +59,14 @@ export const wallMs = () => performance.timeOrigin + performance.now();
 
 /** RD(): at most `n` messages per second per call site. */
 export function rateLimited(n: number): (emit: () => void) => void {
-  let sec = 0, count = 0;
+  let sec = 0,
+    count = 0;
   return (emit) => {
     const s = Math.floor(performance.now() / 1000);
-    if (s !== sec) { sec = s; count = 0; }
+    if (s !== sec) {
+      sec = s;
+      count = 0;
+    }
     if (count++ < n) emit();
   };
 }

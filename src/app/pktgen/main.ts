@@ -1,31 +1,43 @@
 // bun run pktgen: netmap pkt-gen on bunmap ports. The main thread parses flags, starts one Worker
 // per thread, prints the periodic rate line and the final summary; workers run the datapath.
-import { parseArgs, isSender, isReceiver, UsageError, USAGE, OPT, type Config } from "./args.ts";
-import { parsePortName, PortError } from "../../port/open.ts";
-import { C, CTL, STRIDE, allCounters, makeShared } from "./ctx.ts";
-import { D, PpsWindow, rateLine, txOutput } from "./report.ts";
+
+import { PortError, parsePortName } from "../../port/open.ts";
+import { type Config, isReceiver, isSender, OPT, parseArgs, USAGE, UsageError } from "./args.ts";
+import { allCounters, C, CTL, makeShared, STRIDE } from "./ctx.ts";
 import { threadPortName } from "./portname.ts";
+import { D, PpsWindow, rateLine, txOutput } from "./report.ts";
 
 function fail(msg: string): never {
   process.stderr.write(`pktgen: ${msg}\n`);
   process.exit(1);
 }
 
-interface ThreadInfo { queues: number; mac: string; rings: [string, number, number, number][]; memsize: number }
+interface ThreadInfo {
+  queues: number;
+  mac: string;
+  rings: [string, number, number, number][];
+  memsize: number;
+}
 
 async function main(argv: string[]): Promise<number> {
   let cfg: Config;
   try {
     const r = parseArgs(argv);
-    if (r === "help") { process.stdout.write(USAGE + "\n"); return 0; }
+    if (r === "help") {
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    }
     cfg = r;
-    if (cfg.threads > 1 && cfg.npackets && cfg.npackets < cfg.threads) throw new UsageError(`-n ${cfg.npackets} is fewer packets than -p ${cfg.threads} threads`);
+    if (cfg.threads > 1 && cfg.npackets && cfg.npackets < cfg.threads)
+      throw new UsageError(`-n ${cfg.npackets} is fewer packets than -p ${cfg.threads} threads`);
     parsePortName(threadPortName(cfg, 0)); // a bad name fails here, before any thread starts
   } catch (e) {
-    if (e instanceof UsageError || e instanceof PortError) fail(`${e.message}${e instanceof UsageError ? " (bun run pktgen -h for help)" : ""}`);
+    if (e instanceof UsageError || e instanceof PortError)
+      fail(`${e.message}${e instanceof UsageError ? " (bun run pktgen -h for help)" : ""}`);
     fail((e as Error).message);
   }
-  if (cfg.burst !== 0 && !argv.some((a) => a.startsWith("-b"))) D("main", 2946, `using default burst size: ${cfg.burst}`);
+  if (cfg.burst !== 0 && !argv.some((a) => a.startsWith("-b")))
+    D("main", 2946, `using default burst size: ${cfg.burst}`);
   const ncpu = navigator.hardwareConcurrency;
   if (cfg.cpus > ncpu) fail(`${cfg.cpus} cpus is too high, have only ${ncpu} cpus`);
   if (cfg.cpus === 0) cfg.cpus = ncpu;
@@ -38,19 +50,23 @@ async function main(argv: string[]): Promise<number> {
   const started = cfg.threads;
   try {
     await Promise.all(
-      Array.from({ length: started }, (_, idx) =>
-        new Promise<void>((resolve, reject) => {
-          const w = new Worker(new URL("./thread.ts", import.meta.url).href);
-          workers.push(w);
-          w.onmessage = (ev: MessageEvent) => {
-            const m = ev.data;
-            if (m.error && !m.done) reject(new Error(m.error));
-            else if (m.ready) { infos[idx] = m.info; resolve(); }
-            else if (m.done) doneMsgs[idx] = m;
-          };
-          w.onerror = (ev) => reject(new Error((ev as ErrorEvent).message ?? "worker failed"));
-          w.postMessage({ cfg, idx, sab });
-        }),
+      Array.from(
+        { length: started },
+        (_, idx) =>
+          new Promise<void>((resolve, reject) => {
+            const w = new Worker(new URL("./thread.ts", import.meta.url).href);
+            workers.push(w);
+            w.onmessage = (ev: MessageEvent) => {
+              const m = ev.data;
+              if (m.error && !m.done) reject(new Error(m.error));
+              else if (m.ready) {
+                infos[idx] = m.info;
+                resolve();
+              } else if (m.done) doneMsgs[idx] = m;
+            };
+            w.onerror = (ev) => reject(new Error((ev as ErrorEvent).message ?? "worker failed"));
+            w.postMessage({ cfg, idx, sab });
+          }),
       ),
     );
   } catch (e) {
@@ -62,7 +78,8 @@ async function main(argv: string[]): Promise<number> {
   const queues = first.queues;
   if (cfg.verbose) {
     D("main", 3118, `mapped ${first.memsize >> 10}KB region`);
-    for (const [dir, id, off, slots] of first.rings) D("main", 3123, `   ${dir}${id} at 0x${off.toString(16)} slots ${slots}`);
+    for (const [dir, id, off, slots] of first.rings)
+      D("main", 3123, `   ${dir}${id} at 0x${off.toString(16)} slots ${slots}`);
   }
   const verb = isSender(cfg.func) ? "Sending on" : isReceiver(cfg.func) ? "Receiving from" : "Working on";
   process.stdout.write(`${verb} ${cfg.ifname}: ${queues} queues, ${cfg.threads} threads and ${cfg.cpus} cpus.\n`);
@@ -72,11 +89,19 @@ async function main(argv: string[]): Promise<number> {
   }
   if (cfg.options) {
     const o = cfg.options;
-    D("main", 3150, `--- SPECIAL OPTIONS:${o & OPT.PREFETCH ? " prefetch" : ""}${o & OPT.ACCESS ? " access" : ""}${o & OPT.MEMCPY ? " memcpy" : ""}${o & OPT.COPY ? " copy" : ""}${o & OPT.RUBBISH ? " rubbish " : ""}`);
+    D(
+      "main",
+      3150,
+      `--- SPECIAL OPTIONS:${o & OPT.PREFETCH ? " prefetch" : ""}${o & OPT.ACCESS ? " access" : ""}${o & OPT.MEMCPY ? " memcpy" : ""}${o & OPT.COPY ? " copy" : ""}${o & OPT.RUBBISH ? " rubbish " : ""}`,
+    );
   }
   if (isSender(cfg.func)) {
     const ns = cfg.rate ? Math.floor((1e9 * cfg.burst) / cfg.rate) : 0;
-    D("main", 3181, `Sending ${cfg.burst} packets every  ${Math.floor(ns / 1e9)}.${String(ns % 1e9).padStart(9, "0")} s`);
+    D(
+      "main",
+      3181,
+      `Sending ${cfg.burst} packets every  ${Math.floor(ns / 1e9)}.${String(ns % 1e9).padStart(9, "0")} s`,
+    );
   }
 
   const ctl = new Int32Array(sab, 0, 16);
@@ -102,47 +127,79 @@ async function main(argv: string[]): Promise<number> {
   let prev = { pkts: 0, bytes: 0, events: 0, t: performance.now() };
   for (;;) {
     const target = prev.t + cfg.reportMs;
-    while (performance.now() < target && Atomics.load(ctl, CTL.done) < started) await Bun.sleep(Math.min(20, Math.max(1, target - performance.now())));
+    while (performance.now() < target && Atomics.load(ctl, CTL.done) < started)
+      await Bun.sleep(Math.min(20, Math.max(1, target - performance.now())));
     const finished = Atomics.load(ctl, CTL.done) >= started;
     const t = performance.now();
     const usec = (t - prev.t) * 1000;
     if (usec < 10000 && !finished) continue;
-    let pkts = 0, bytes = 0, events = 0, minSpace = 0;
+    let pkts = 0,
+      bytes = 0,
+      events = 0,
+      minSpace = 0;
     for (let i = 0; i < cfg.threads; i++) {
       const b = i * STRIDE;
-      pkts += ctr[b + C.pkts]; bytes += ctr[b + C.bytes]; events += ctr[b + C.events];
+      pkts += ctr[b + C.pkts];
+      bytes += ctr[b + C.bytes];
+      events += ctr[b + C.events];
       minSpace += ctr[b + C.minSpace];
       ctr[b + C.minSpace] = 99999;
     }
     if (usec >= 10000) {
       const dp = pkts - prev.pkts;
-      const stats = cfg.options & OPT.PPS_STATS ? win.push(Math.floor((dp * 1e6 + usec / 2) / usec), cfg.normalize) : "";
-      D("main_thread", 2704, rateLine(dp, bytes - prev.bytes, events - prev.events, usec, minSpace, cfg.normalize, cfg.framing, stats));
+      const stats =
+        cfg.options & OPT.PPS_STATS ? win.push(Math.floor((dp * 1e6 + usec / 2) / usec), cfg.normalize) : "";
+      D(
+        "main_thread",
+        2704,
+        rateLine(dp, bytes - prev.bytes, events - prev.events, usec, minSpace, cfg.normalize, cfg.framing, stats),
+      );
     }
     prev = { pkts, bytes, events, t };
     if (finished) break;
   }
   // let the workers' final messages arrive, then collect
   for (let i = 0; i < 100 && doneMsgs.filter(Boolean).length < started; i++) await Bun.sleep(5);
-  let tic = 0, toc = 0, pkts = 0, bytes = 0, events = 0, gaps = 0, missing = 0, ooo = 0, kdrops = 0;
+  let tic = 0,
+    toc = 0,
+    pkts = 0,
+    bytes = 0,
+    events = 0,
+    gaps = 0,
+    missing = 0,
+    ooo = 0,
+    kdrops = 0;
   let errors = 0;
   for (let i = 0; i < cfg.threads; i++) {
     const b = i * STRIDE;
-    pkts += ctr[b + C.pkts]; bytes += ctr[b + C.bytes]; events += ctr[b + C.events];
-    gaps += ctr[b + C.gaps]; missing += ctr[b + C.missing]; ooo += ctr[b + C.ooo]; kdrops += ctr[b + C.kernelDrops];
+    pkts += ctr[b + C.pkts];
+    bytes += ctr[b + C.bytes];
+    events += ctr[b + C.events];
+    gaps += ctr[b + C.gaps];
+    missing += ctr[b + C.missing];
+    ooo += ctr[b + C.ooo];
+    kdrops += ctr[b + C.kernelDrops];
     if (ctr[b + C.tic] > tic) tic = ctr[b + C.tic];
     if (ctr[b + C.toc] > toc) toc = ctr[b + C.toc];
     if (!ctr[b + C.completed]) {
       errors++;
-      D("main_thread", 2780, `ouch, thread ${i} exited with error${doneMsgs[i]?.error ? `: ${doneMsgs[i].error}` : ""}`);
+      D(
+        "main_thread",
+        2780,
+        `ouch, thread ${i} exited with error${doneMsgs[i]?.error ? `: ${doneMsgs[i].error}` : ""}`,
+      );
     }
   }
   for (const w of workers) w.terminate();
   const delta = Math.max(0, Math.floor((toc - tic) * 1000) / 1e6); // µs resolution, as timersub on timevals
-  if (isSender(cfg.func)) process.stdout.write(txOutput({ pkts, bytes, events }, delta, "Sent", cfg.normalize, cfg.framing));
-  else if (isReceiver(cfg.func)) process.stdout.write(txOutput({ pkts, bytes, events }, delta, "Received", cfg.normalize, cfg.framing));
-  if (cfg.func === "rxseq") process.stdout.write(`Sequence errors: ${gaps} gaps (${missing} packets missing), ${ooo} out of order\n`);
-  if (isReceiver(cfg.func) || cfg.func === "ping" || cfg.func === "pong") process.stdout.write(`Kernel drops: ${kdrops} packets (receive ring full)\n`);
+  if (isSender(cfg.func))
+    process.stdout.write(txOutput({ pkts, bytes, events }, delta, "Sent", cfg.normalize, cfg.framing));
+  else if (isReceiver(cfg.func))
+    process.stdout.write(txOutput({ pkts, bytes, events }, delta, "Received", cfg.normalize, cfg.framing));
+  if (cfg.func === "rxseq")
+    process.stdout.write(`Sequence errors: ${gaps} gaps (${missing} packets missing), ${ooo} out of order\n`);
+  if (isReceiver(cfg.func) || cfg.func === "ping" || cfg.func === "pong")
+    process.stdout.write(`Kernel drops: ${kdrops} packets (receive ring full)\n`);
   if (errors) {
     const why = doneMsgs.find((m) => m?.error)?.error;
     if (why) process.stderr.write(`pktgen: ${why}\n`);

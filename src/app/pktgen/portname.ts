@@ -1,9 +1,9 @@
 // pkt-gen's -p: with several threads each opens one ring (NR_REG_ONE_NIC, "-N" suffix).
-import { parsePortName, NR_REG } from "../../port/name.ts";
+import { NR_REG, parsePortName } from "../../port/name.ts";
 import type { Config } from "./args.ts";
 
 export function threadPortName(cfg: Config, idx: number): string {
-  let spec = withConf(cfg.ifname, cfg.ringConf);
+  const spec = withConf(cfg.ifname, cfg.ringConf);
   if (cfg.threads <= 1) return spec;
   const pn = parsePortName(spec);
   if (pn.backend === "xdp") {
@@ -23,7 +23,8 @@ export function threadPortName(cfg: Config, idx: number): string {
 export function withConf(spec: string, conf: string | null): string {
   if (!conf) return spec;
   const v = conf.split(",").map((x) => Number(x));
-  if (v.some((x) => !Number.isInteger(x) || x < 0)) throw new Error(`-C ${conf}: expected numbers tx_slots[,rx_slots[,tx_rings[,rx_rings]]]`);
+  if (v.some((x) => !Number.isInteger(x) || x < 0))
+    throw new Error(`-C ${conf}: expected numbers tx_slots[,rx_slots[,tx_rings[,rx_rings]]]`);
   const [txs, rxs = txs, txr, rxr = txr] = v;
   const kv: string[] = [];
   if (txs) kv.push(`tx_slots=${txs}`);

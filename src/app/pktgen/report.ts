@@ -7,7 +7,10 @@ const UNITS = ["", "K", "M", "G", "T"];
 export function norm(val: number, normalize: boolean): string {
   let i = 0;
   if (normalize) {
-    while (val >= 1000 && i < UNITS.length - 1) { val /= 1000; i++; }
+    while (val >= 1000 && i < UNITS.length - 1) {
+      val /= 1000;
+      i++;
+    }
     return `${val.toFixed(3)} ${UNITS[i]}`;
   }
   return `${val.toFixed(0)} `;
@@ -21,12 +24,22 @@ export function dPrefix(fn: string, line: number, nowMs = performance.timeOrigin
 }
 
 export type Log = (fn: string, line: number, msg: string) => void;
-export const D: Log = (fn, line, msg) => process.stderr.write(dPrefix(fn, line) + msg + "\n");
+export const D: Log = (fn, line, msg) => process.stderr.write(`${dPrefix(fn, line) + msg}\n`);
 
-export interface Totals { pkts: number; bytes: number; events: number }
+export interface Totals {
+  pkts: number;
+  bytes: number;
+  events: number;
+}
 
 /** tx_output(): the final two lines (or "Sent nothing."). */
-export function txOutput(cur: Totals, delta: number, msg: "Sent" | "Received", normalize: boolean, framing: number): string {
+export function txOutput(
+  cur: Totals,
+  delta: number,
+  msg: "Sent" | "Received",
+  normalize: boolean,
+  framing: number,
+): string {
   if (cur.pkts === 0) return `${msg} nothing.\n`;
   const size = Math.trunc(cur.bytes / cur.pkts);
   let out = `${msg} ${cur.pkts} packets ${cur.bytes} bytes ${cur.events} events ${size} bytes each in ${delta.toFixed(2)} seconds.\n`;
@@ -40,7 +53,16 @@ export function txOutput(cur: Totals, delta: number, msg: "Sent" | "Received", n
 }
 
 /** main_thread's periodic line. */
-export function rateLine(pkts: number, bytes: number, events: number, usec: number, minSpace: number, normalize: boolean, framing: number, stats = ""): string {
+export function rateLine(
+  pkts: number,
+  bytes: number,
+  events: number,
+  usec: number,
+  minSpace: number,
+  normalize: boolean,
+  framing: number,
+  stats = "",
+): string {
   const pps = Math.floor((pkts * 1e6 + usec / 2) / usec);
   const abs = events > 0 ? pkts / events : 0;
   return `${norm(pps, normalize)}pps ${stats}(${norm(pkts, normalize)}pkts ${norm(bytes * 8 + pkts * framing, normalize)}bps in ${Math.round(usec)} usec) ${abs.toFixed(2)} avg_batch ${minSpace} min_space`;
@@ -53,8 +75,13 @@ export class PpsWindow {
   push(pps: number, normalize: boolean): string {
     this.win[this.idx] = pps;
     this.idx = (this.idx + 1) % this.win.length;
-    let sum = 0, n = 0;
-    for (const v of this.win) if (v) { sum += v; n++; }
+    let sum = 0,
+      n = 0;
+    for (const v of this.win)
+      if (v) {
+        sum += v;
+        n++;
+      }
     const avg = n ? sum / n : 0;
     let dev = 0;
     for (const v of this.win) if (v) dev += (v - avg) * (v - avg);
@@ -64,16 +91,27 @@ export class PpsWindow {
 }
 
 /** pkt-gen's dump_payload (-X): a slot header line, then 16 bytes per line, hex then printable. */
-export function dumpPayload(p: Uint8Array, off: number, len: number, ringOff: number, cur: number, bufIdx: number, flags: number): string {
-  const lines = [`ring 0x${ringOff.toString(16)} cur ${String(cur).padStart(5)} [buf ${String(bufIdx).padStart(6)} flags 0x${flags.toString(16).padStart(4, "0")} len ${String(len).padStart(5)}]`];
+export function dumpPayload(
+  p: Uint8Array,
+  off: number,
+  len: number,
+  ringOff: number,
+  cur: number,
+  bufIdx: number,
+  flags: number,
+): string {
+  const lines = [
+    `ring 0x${ringOff.toString(16)} cur ${String(cur).padStart(5)} [buf ${String(bufIdx).padStart(6)} flags 0x${flags.toString(16).padStart(4, "0")} len ${String(len).padStart(5)}]`,
+  ];
   for (let i = 0; i < len; i += 16) {
-    let hex = "", asc = "";
+    let hex = "",
+      asc = "";
     for (let j = 0; j < 16 && i + j < len; j++) {
       const b = p[off + i + j];
-      hex += b.toString(16).padStart(2, "0") + " ";
+      hex += `${b.toString(16).padStart(2, "0")} `;
       asc += b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : ".";
     }
     lines.push(`${String(i).padStart(5)}: ${hex.padEnd(48)}${asc}`);
   }
-  return lines.join("\n") + "\n";
+  return `${lines.join("\n")}\n`;
 }

@@ -1,11 +1,12 @@
 // receiver_body and rxseq_body: wait for the first packet, then poll(POLLIN, 1 s) and drain up to a
 // burst per ring, counting every slot without NS_MOREFRAG as a packet.
-import { NS_MOREFRAG, POLLIN } from "../../ring/layout.ts";
-import type { Ring } from "../../ring/ring.ts";
+
 import { ETH_HLEN } from "../../packet/ethernet.ts";
 import { get32 } from "../../packet/ipv4.ts";
+import { NS_MOREFRAG, POLLIN } from "../../ring/layout.ts";
+import type { Ring } from "../../ring/ring.ts";
 import { OPT } from "./args.ts";
-import { C, cancelled, rateLimited, wallMs, type Ctx } from "./ctx.ts";
+import { C, type Ctx, cancelled, rateLimited, wallMs } from "./ctx.ts";
 import { dumpPayload } from "./report.ts";
 
 const FN = { rx: ["receiver_body", 1880], rxseq: ["rxseq_body", 1980] } as const;
@@ -26,8 +27,14 @@ export class SeqCheck {
       this.first = false;
     } else if (seq !== this.expected) {
       const delta = (seq - this.expected) >>> 0;
-      if (delta < 0x7fffffff) { this.gaps++; this.missing += delta; r = 1; }
-      else { this.ooo++; r = 2; }
+      if (delta < 0x7fffffff) {
+        this.gaps++;
+        this.missing += delta;
+        r = 1;
+      } else {
+        this.ooo++;
+        r = 2;
+      }
     }
     this.expected = (seq + 1) >>> 0;
     return r;
@@ -47,9 +54,16 @@ export function receiverBody(ctx: Ctx, seq: boolean): void {
 
   // unbounded wait for the first packet, as pkt-gen: -W applies once traffic has begun
   while (!cancelled(ctx)) if (port.poll(POLLIN, 1000) & POLLIN) break;
-  if (cancelled(ctx)) { ctr[C.tic] = ctr[C.toc] = wallMs(); ctr[C.kernelDrops] = port.rxDrops(); return; }
+  if (cancelled(ctx)) {
+    ctr[C.tic] = ctr[C.toc] = wallMs();
+    ctr[C.kernelDrops] = port.rxDrops();
+    return;
+  }
   ctr[C.tic] = wallMs();
-  let pkts = 0, bytes = 0, events = 0, acc = 0;
+  let pkts = 0,
+    bytes = 0,
+    events = 0,
+    acc = 0;
   let last = ctr[C.tic]; // when the last packet came
 
   while (!cancelled(ctx) && (n === 0 || pkts < n)) {
@@ -69,31 +83,53 @@ export function receiverBody(ctx: Ctx, seq: boolean): void {
         bytes += Math.floor(r / 0x200000);
       } else {
         const res = receiveInspect(ring, limit, seq ? checks[k] : null, seqOff, dump ? ctx.out : null, (g, e, f) =>
-          say(() => ctx.log(fn, line, g === 1 ? `Sequence GAP: exp ${e} found ${f}` : `Sequence OUT OF ORDER: exp ${e} found ${f}`)));
+          say(() =>
+            ctx.log(
+              fn,
+              line,
+              g === 1 ? `Sequence GAP: exp ${e} found ${f}` : `Sequence OUT OF ORDER: exp ${e} found ${f}`,
+            ),
+          ),
+        );
         m = res.pkts;
         bytes += res.bytes;
         acc += res.acc;
       }
-      if (m > 0) { pkts += m; events++; }
+      if (m > 0) {
+        pkts += m;
+        events++;
+      }
       const space = ring.space();
       if (space < ctr[C.minSpace]) ctr[C.minSpace] = space;
     }
-    ctr[C.pkts] = pkts; ctr[C.bytes] = bytes; ctr[C.events] = events;
+    ctr[C.pkts] = pkts;
+    ctr[C.bytes] = bytes;
+    ctr[C.events] = events;
     if (seq) publishSeq(ctr, checks);
   }
   port.rxsync(); // release what we consumed
   // stopped by -n: now; by -W, ^C or SIGTERM: the last packet (idle time is not receive time)
   ctr[C.toc] = n && pkts >= n ? wallMs() : last;
-  ctr[C.pkts] = pkts; ctr[C.bytes] = bytes; ctr[C.events] = events;
+  ctr[C.pkts] = pkts;
+  ctr[C.bytes] = bytes;
+  ctr[C.events] = events;
   ctr[C.kernelDrops] = port.rxDrops();
   if (seq) publishSeq(ctr, checks);
   if (acc === -1) ctx.log(fn, line, "unreachable"); // keeps -o 2 reads from being optimised away
 }
 
 function publishSeq(ctr: Float64Array, checks: SeqCheck[]): void {
-  let g = 0, m = 0, o = 0;
-  for (const c of checks) { g += c.gaps; m += c.missing; o += c.ooo; }
-  ctr[C.gaps] = g; ctr[C.missing] = m; ctr[C.ooo] = o;
+  let g = 0,
+    m = 0,
+    o = 0;
+  for (const c of checks) {
+    g += c.gaps;
+    m += c.missing;
+    o += c.ooo;
+  }
+  ctr[C.gaps] = g;
+  ctr[C.missing] = m;
+  ctr[C.ooo] = o;
 }
 
 /**
@@ -101,11 +137,14 @@ function publishSeq(ctr: Float64Array, checks: SeqCheck[]): void {
  * one number (bytes < 2^32 per call) so nothing is allocated.
  */
 function receiveCount(ring: Ring, limit: number): number {
-  const u32 = ring.u32, s0 = ring.s0, n = ring.numSlots;
+  const u32 = ring.u32,
+    s0 = ring.s0,
+    n = ring.numSlots;
   let head = ring.head;
   const avail = ring.space();
   const m = limit < avail ? limit : avail;
-  let pkts = 0, bytes = 0;
+  let pkts = 0,
+    bytes = 0;
   for (let k = 0; k < m; k++) {
     const w = u32[s0 + (head << 2) + 1];
     bytes += w & 0xffff;
@@ -119,14 +158,25 @@ function receiveCount(ring: Ring, limit: number): number {
 type SeqReport = (kind: number, expected: number, found: number) => void;
 
 function receiveInspect(
-  ring: Ring, limit: number, chk: SeqCheck | null, seqOff: number, dump: ((s: string) => void) | null, report: SeqReport,
+  ring: Ring,
+  limit: number,
+  chk: SeqCheck | null,
+  seqOff: number,
+  dump: ((s: string) => void) | null,
+  report: SeqReport,
 ): { pkts: number; bytes: number; acc: number } {
-  const u8 = ring.u8, n = ring.numSlots;
-  let head = ring.head, pkts = 0, bytes = 0, acc = 0;
+  const u8 = ring.u8,
+    n = ring.numSlots;
+  let head = ring.head,
+    pkts = 0,
+    bytes = 0,
+    acc = 0;
   const avail = ring.space();
   let inPacket = chk ? chk.inPacket : false;
   for (let k = 0; k < avail && pkts < limit; k++) {
-    const len = ring.len(head), flags = ring.flags(head), buf = ring.buf(head);
+    const len = ring.len(head),
+      flags = ring.flags(head),
+      buf = ring.buf(head);
     bytes += len;
     if (dump) dump(dumpPayload(u8, buf, len, ring.offset, head, ring.bufIdx(head), flags));
     if (chk && !inPacket && len >= seqOff + 4) {

@@ -1,16 +1,17 @@
 // A pktgen thread: runs in a Worker so the main thread can report while the datapath spins.
 // Protocol: main -> {cfg, idx, sab}; worker -> {ready, info} | {error}; main -> {go}; worker -> {done}.
-import { openPort } from "../../port/open.ts";
-import type { Port } from "../../port/port.ts";
+
 import { pinThisThread } from "../../../ffi/libc.ts";
 import { formatMac } from "../../packet/ethernet.ts";
+import { openPort } from "../../port/open.ts";
+import type { Port } from "../../port/port.ts";
 import type { Config } from "./args.ts";
-import { C, CTL, views, type Ctx } from "./ctx.ts";
-import { D } from "./report.ts";
-import { senderBody } from "./tx.ts";
-import { receiverBody } from "./rx.ts";
+import { C, CTL, type Ctx, views } from "./ctx.ts";
 import { pingBody, pongBody } from "./pingpong.ts";
 import { threadPortName } from "./portname.ts";
+import { D } from "./report.ts";
+import { receiverBody } from "./rx.ts";
+import { senderBody } from "./tx.ts";
 
 declare const self: Worker;
 
@@ -24,7 +25,8 @@ self.onmessage = (ev: MessageEvent) => {
     try {
       port = openPort(threadPortName(cfg, idx));
       // frames on such a port start with a virtio-net header: pkt-gen's -H writes one (zeroed: no GSO)
-      if (port.hdrLen && port.hdrLen !== cfg.vnetHdr) throw new Error(`${port.name}: frames carry a ${port.hdrLen}-byte virtio-net header: pass -H ${port.hdrLen}`);
+      if (port.hdrLen && port.hdrLen !== cfg.vnetHdr)
+        throw new Error(`${port.name}: frames carry a ${port.hdrLen}-byte virtio-net header: pass -H ${port.hdrLen}`);
       if (cfg.affinity >= 0) pinThisThread((cfg.affinity + idx) % Math.max(1, cfg.cpus));
       const { ctl, ctr } = views(sab, idx);
       ctr[C.used] = 1;
@@ -36,8 +38,12 @@ self.onmessage = (ev: MessageEvent) => {
       self.postMessage({
         ready: true,
         info: {
-          queues: port.deviceRings, mac: formatMac(port.mac),
-          rings: [...port.txRings.map((r) => ["TX", r.ringid, r.offset, r.numSlots]), ...port.rxRings.map((r) => ["RX", r.ringid, r.offset, r.numSlots])],
+          queues: port.deviceRings,
+          mac: formatMac(port.mac),
+          rings: [
+            ...port.txRings.map((r) => ["TX", r.ringid, r.offset, r.numSlots]),
+            ...port.rxRings.map((r) => ["RX", r.ringid, r.offset, r.numSlots]),
+          ],
           memsize: port.mem.byteLength,
         },
       });
@@ -52,12 +58,24 @@ self.onmessage = (ev: MessageEvent) => {
     let error: string | undefined;
     try {
       switch (c.cfg.func) {
-        case "tx": senderBody(c, false); break;
-        case "txseq": senderBody(c, true); break;
-        case "rx": receiverBody(c, false); break;
-        case "rxseq": receiverBody(c, true); break;
-        case "ping": pingBody(c); break;
-        case "pong": pongBody(c); break;
+        case "tx":
+          senderBody(c, false);
+          break;
+        case "txseq":
+          senderBody(c, true);
+          break;
+        case "rx":
+          receiverBody(c, false);
+          break;
+        case "rxseq":
+          receiverBody(c, true);
+          break;
+        case "ping":
+          pingBody(c);
+          break;
+        case "pong":
+          pongBody(c);
+          break;
       }
       c.ctr[C.completed] = 1;
     } catch (e) {

@@ -3,8 +3,8 @@
 import { NS_BUF_CHANGED, NS_MOREFRAG, NS_REPORT, POLLOUT } from "../../ring/layout.ts";
 import type { Ring } from "../../ring/ring.ts";
 import { OPT } from "./args.ts";
-import { C, cancelled, wallMs, type Ctx } from "./ctx.ts";
-import { frameSource, type FrameSource } from "./flowcfg.ts";
+import { C, type Ctx, cancelled, wallMs } from "./ctx.ts";
+import { type FrameSource, frameSource } from "./flowcfg.ts";
 import { dumpPayload } from "./report.ts";
 
 const FN = { tx: ["sender_body", 1573], txseq: ["txseq_body", 1771] } as const;
@@ -32,14 +32,20 @@ export function senderBody(ctx: Ctx, seq: boolean): void {
   const rate = cfg.rate;
   const periodMs = rate ? (cfg.burst * 1000) / rate : 0;
   const fragLen = frags > 1 ? Math.min(cfg.fragSize || Math.ceil(src.fixedLen / frags), port.bufSize) : 0;
-  if (fragLen && Math.ceil(src.fixedLen / fragLen) > rings[0].numSlots - 1) throw new Error(`-F ${frags}: more fragments than ring slots`);
+  if (fragLen && Math.ceil(src.fixedLen / fragLen) > rings[0].numSlots - 1)
+    throw new Error(`-F ${frags}: more fragments than ring slots`);
   if (!fragLen && src.fixedLen > port.bufSize) {
-    throw new Error(`packet of ${src.fixedLen} bytes does not fit a ${port.bufSize}-byte buffer: use -F to split it over slots`);
+    throw new Error(
+      `packet of ${src.fixedLen} bytes does not fit a ${port.bufSize}-byte buffer: use -F to split it over slots`,
+    );
   }
   const scratch = fragLen ? new Uint8Array(src.frame.length) : null;
   if (scratch) scratch.set(src.frame);
 
-  let sent = 0, bytes = 0, events = 0, seqNo = 0;
+  let sent = 0,
+    bytes = 0,
+    events = 0,
+    seqNo = 0;
   let tosend = 0;
   let next = performance.now();
   ctr[C.tic] = wallMs();
@@ -72,29 +78,39 @@ export function senderBody(ctx: Ctx, seq: boolean): void {
         if (seq) seqNo = (seqNo + m) >>> 0;
       }
       if (m > 0) {
-        sent += m; bytes += b; events++;
+        sent += m;
+        bytes += b;
+        events++;
         if (rate) tosend -= m;
       }
       if (stop && sent >= stop) break;
     }
     port.txsync();
-    ctr[C.pkts] = sent; ctr[C.bytes] = bytes; ctr[C.events] = events;
+    ctr[C.pkts] = sent;
+    ctr[C.bytes] = bytes;
+    ctr[C.events] = events;
   }
   flush(ctx, fn, line);
   ctr[C.toc] = wallMs();
-  ctr[C.pkts] = sent; ctr[C.bytes] = bytes; ctr[C.events] = events;
+  ctr[C.pkts] = sent;
+  ctr[C.bytes] = bytes;
+  ctr[C.events] = events;
 }
 
 /** Wait for the peer to take what we queued; give up after 1 s without progress. */
 function flush(ctx: Ctx, fn: string, line: number): void {
   const { port } = ctx;
-  let lastPending = -1, since = performance.now();
+  let lastPending = -1,
+    since = performance.now();
   for (;;) {
     port.txsync();
     let pending = 0;
     for (const r of port.txRings) pending += r.numSlots - 1 - r.space();
     if (pending === 0) return;
-    if (pending !== lastPending) { lastPending = pending; since = performance.now(); }
+    if (pending !== lastPending) {
+      lastPending = pending;
+      since = performance.now();
+    }
     if (performance.now() - since > 1000) {
       ctx.log(fn, line, `${pending} slots still queued on ${port.name}: the peer is not reading`);
       return;
@@ -106,7 +122,12 @@ function flush(ctx: Ctx, fn: string, line: number): void {
 
 /** The hot path: fixed template, copied into a buffer once; per packet only len/flags are written. */
 function sendFixed(ring: Ring, src: FrameSource, primed: Uint8Array, limit: number, rubbish: boolean): number {
-  const u32 = ring.u32, u8 = ring.u8, s0 = ring.s0, n = ring.numSlots, bufBase = ring.bufBase, bufSize = ring.bufSize;
+  const u32 = ring.u32,
+    u8 = ring.u8,
+    s0 = ring.s0,
+    n = ring.numSlots,
+    bufBase = ring.bufBase,
+    bufSize = ring.bufSize;
   const len = src.fixedLen;
   let head = ring.head;
   const space = ring.space();
@@ -130,11 +151,23 @@ function sendFixed(ring: Ring, src: FrameSource, primed: Uint8Array, limit: numb
 
 /** Ranges, random addresses/sizes, sequence stamps: write the varying fields per packet in place. */
 function sendVarying(
-  ring: Ring, src: FrameSource, primed: Uint8Array, limit: number, copyAlways: boolean, rubbish: boolean,
-  seq: number, dump: ((s: string) => void) | null,
+  ring: Ring,
+  src: FrameSource,
+  primed: Uint8Array,
+  limit: number,
+  copyAlways: boolean,
+  rubbish: boolean,
+  seq: number,
+  dump: ((s: string) => void) | null,
 ): [number, number] {
-  const u32 = ring.u32, u8 = ring.u8, s0 = ring.s0, n = ring.numSlots, bufBase = ring.bufBase, bufSize = ring.bufSize;
-  let head = ring.head, bytes = 0;
+  const u32 = ring.u32,
+    u8 = ring.u8,
+    s0 = ring.s0,
+    n = ring.numSlots,
+    bufBase = ring.bufBase,
+    bufSize = ring.bufSize;
+  let head = ring.head,
+    bytes = 0;
   const space = ring.space();
   const m = limit < space ? limit : space;
   for (let k = 0; k < m; k++) {
@@ -156,12 +189,21 @@ function sendVarying(
 
 /** -F: each packet spread over several slots, NS_MOREFRAG on all but the last. */
 function sendFragmented(
-  ring: Ring, src: FrameSource, scratch: Uint8Array, limit: number, fragLen: number, nextSeq: (() => number) | null,
+  ring: Ring,
+  src: FrameSource,
+  scratch: Uint8Array,
+  limit: number,
+  fragLen: number,
+  nextSeq: (() => number) | null,
 ): [number, number] {
   const u8 = ring.u8;
-  let head = ring.head, sent = 0, bytes = 0, space = ring.space();
+  let head = ring.head,
+    sent = 0,
+    bytes = 0,
+    space = ring.space();
   const maxSlots = Math.ceil(src.frame.length / fragLen);
-  while (sent < limit && space >= maxSlots) { // check first: a stamped sequence number is never wasted
+  while (sent < limit && space >= maxSlots) {
+    // check first: a stamped sequence number is never wasted
     const len = nextSeq ? src.emit(scratch, 0, nextSeq(), 0, 0, 1) : src.varying ? src.emit(scratch, 0) : src.fixedLen;
     const nslots = Math.ceil(len / fragLen);
     for (let f = 0; f < nslots; f++) {
@@ -183,7 +225,8 @@ const fragViews = new WeakMap<Uint8Array, { full: Uint8Array[]; last: Uint8Array
 function fragView(scratch: Uint8Array, fragLen: number, f: number, len: number): Uint8Array {
   let c = fragViews.get(scratch);
   if (!c) fragViews.set(scratch, (c = { full: [], last: [] }));
-  const off = f * fragLen, l = Math.min(fragLen, len - off);
+  const off = f * fragLen,
+    l = Math.min(fragLen, len - off);
   if (l === fragLen) return (c.full[f] ??= scratch.subarray(off, off + l));
   const v = c.last[f];
   if (v && v.length === l) return v;

@@ -2,19 +2,23 @@
 // One port: client, server and router share a segment (the Docker example). Two ports: port 1 faces
 // the client, port 2 the server. The NF (nf.ts) rewrites in place; the frame leaves by buffer swap
 // when the ports allow it, by copy otherwise. Unknown neighbours are asked for by ARP.
+
+import { canSwap } from "../../forward/move.ts";
+import { formatMac } from "../../packet/ethernet.ts";
+import { formatIPv4, get32, parseIPv4 } from "../../packet/ipv4.ts";
 import { openPort } from "../../port/open.ts";
 import type { Port } from "../../port/port.ts";
-import type { Ring } from "../../ring/ring.ts";
 import { POLLIN } from "../../ring/layout.ts";
-import { parseIPv4, formatIPv4, get32 } from "../../packet/ipv4.ts";
-import { formatMac } from "../../packet/ethernet.ts";
-import { canSwap } from "../../forward/move.ts";
+import type { Ring } from "../../ring/ring.ts";
+import { intArg, parseCli, UsageError } from "../cli.ts";
 import { D } from "../pktgen/report.ts";
-import { RouterNf, Verdict, type NfConfig } from "./nf.ts";
+import { type NfConfig, RouterNf, Verdict } from "./nf.ts";
 
-import { UsageError, intArg, parseCli } from "../cli.ts";
-
-export interface RouterArgs extends NfConfig { ports: string[]; seconds: number; reportMs: number }
+export interface RouterArgs extends NfConfig {
+  ports: string[];
+  seconds: number;
+  reportMs: number;
+}
 
 export const USAGE = `Usage: bun run router -i PORT [-i PORT] --ip ROUTER_IP --client CLIENT_IP --server SERVER_IP [-t seconds] [-T report_ms]
   one port: all three on one segment; two ports: the first faces the client, the second the server`;
@@ -22,24 +26,53 @@ export const USAGE = `Usage: bun run router -i PORT [-i PORT] --ip ROUTER_IP --c
 export function parseRouterArgs(argv: string[]): RouterArgs | "help" {
   const r: Partial<RouterArgs> & { ports: string[] } = { ports: [], seconds: 0, reportMs: 1000 };
   const ip = (f: string, v: string | undefined) => {
-    try { return parseIPv4(v ?? ""); } catch { throw new UsageError(`${f} ${v ?? ""}: expected an IPv4 address`); }
+    try {
+      return parseIPv4(v ?? "");
+    } catch {
+      throw new UsageError(`${f} ${v ?? ""}: expected an IPv4 address`);
+    }
   };
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i], v = argv[i + 1];
+    const a = argv[i],
+      v = argv[i + 1];
     switch (a) {
-      case "-h": case "--help": return "help";
-      case "-i": if (!v) throw new UsageError("-i needs a port"); r.ports.push(v); i++; break;
-      case "--ip": r.routerIp = ip(a, v); i++; break;
-      case "--client": r.clientIp = ip(a, v); i++; break;
-      case "--server": r.serverIp = ip(a, v); i++; break;
-      case "-t": r.seconds = intArg(a, v, 0, 86400); i++; break;
-      case "-T": r.reportMs = intArg(a, v, 10, 3_600_000); i++; break;
-      default: throw new UsageError(`unknown argument '${a}'`);
+      case "-h":
+      case "--help":
+        return "help";
+      case "-i":
+        if (!v) throw new UsageError("-i needs a port");
+        r.ports.push(v);
+        i++;
+        break;
+      case "--ip":
+        r.routerIp = ip(a, v);
+        i++;
+        break;
+      case "--client":
+        r.clientIp = ip(a, v);
+        i++;
+        break;
+      case "--server":
+        r.serverIp = ip(a, v);
+        i++;
+        break;
+      case "-t":
+        r.seconds = intArg(a, v, 0, 86400);
+        i++;
+        break;
+      case "-T":
+        r.reportMs = intArg(a, v, 10, 3_600_000);
+        i++;
+        break;
+      default:
+        throw new UsageError(`unknown argument '${a}'`);
     }
   }
   if (r.ports.length < 1 || r.ports.length > 2) throw new UsageError("give one or two ports (-i)");
-  for (const k of ["routerIp", "clientIp", "serverIp"] as const) if (r[k] === undefined) throw new UsageError(`--${k === "routerIp" ? "ip" : k.replace("Ip", "")} is required`);
-  if (new Set([r.routerIp, r.clientIp, r.serverIp]).size !== 3) throw new UsageError("router, client and server need three different addresses");
+  for (const k of ["routerIp", "clientIp", "serverIp"] as const)
+    if (r[k] === undefined) throw new UsageError(`--${k === "routerIp" ? "ip" : k.replace("Ip", "")} is required`);
+  if (new Set([r.routerIp, r.clientIp, r.serverIp]).size !== 3)
+    throw new UsageError("router, client and server need three different addresses");
   return r as RouterArgs;
 }
 
@@ -47,7 +80,8 @@ export function parseRouterArgs(argv: string[]): RouterArgs | "help" {
 function emit(rx: Ring, i: number, out: Ring, swap: boolean): boolean {
   if (out.empty()) return false;
   const j = out.head;
-  if (swap) rx.swapTo(i, out, j); else rx.copyTo(i, out, j);
+  if (swap) rx.swapTo(i, out, j);
+  else rx.copyTo(i, out, j);
   out.advance(out.next(j));
   return true;
 }
@@ -69,14 +103,21 @@ async function main(): Promise<number> {
   const nf = new RouterNf(args, ports[0].mac);
   const sideOf = (ip: number) => (ports.length === 2 && ip === args.serverIp ? 1 : 0);
   const swap = ports.map((a) => ports.map((b) => canSwap(a, b)));
-  process.stdout.write(`router ${formatIPv4(args.routerIp)} (${formatMac(ports[0].mac)}): client ${formatIPv4(args.clientIp)} <-> server ${formatIPv4(args.serverIp)} on ${args.ports.join(", ")}\n`);
+  process.stdout.write(
+    `router ${formatIPv4(args.routerIp)} (${formatMac(ports[0].mac)}): client ${formatIPv4(args.clientIp)} <-> server ${formatIPv4(args.serverIp)} on ${args.ports.join(", ")}\n`,
+  );
 
   let stop = false;
-  process.on("SIGINT", () => { stop = true; });
-  process.on("SIGTERM", () => { stop = true; });
+  process.on("SIGINT", () => {
+    stop = true;
+  });
+  process.on("SIGTERM", () => {
+    stop = true;
+  });
   const askArp = () => {
     for (const ip of nf.unresolved()) {
-      const p = ports[sideOf(ip)], tx = p.txRings[0];
+      const p = ports[sideOf(ip)],
+        tx = p.txRings[0];
       p.txsync();
       if (tx.empty()) continue;
       const len = nf.arpRequest(tx.u8, tx.buf(tx.head), ip);
@@ -86,7 +127,9 @@ async function main(): Promise<number> {
     }
   };
   askArp();
-  let lastArp = performance.now(), lastReport = performance.now(), idle = 0;
+  let lastArp = performance.now(),
+    lastReport = performance.now(),
+    idle = 0;
   const end = args.seconds ? performance.now() + args.seconds * 1000 : Infinity;
   while (!stop && performance.now() < end) {
     const sliceEnd = performance.now() + 50;
@@ -97,7 +140,8 @@ async function main(): Promise<number> {
         port.rxsync();
         for (const rx of port.rxRings) {
           while (!rx.empty()) {
-            const i = rx.head, buf = rx.buf(i);
+            const i = rx.head,
+              buf = rx.buf(i);
             const v = nf.handle(rx.u8, buf, rx.len(i));
             if (v !== Verdict.Drop) {
               // forward to the side of the new destination; replies go back where they came from
@@ -110,21 +154,36 @@ async function main(): Promise<number> {
           }
         }
       }
-      for (const p of ports) { p.txsync(); p.rxsync(); }
-      if (moved) { idle = 0; continue; }
+      for (const p of ports) {
+        p.txsync();
+        p.rxsync();
+      }
+      if (moved) {
+        idle = 0;
+        continue;
+      }
       if (++idle > 64) ports[0].poll(POLLIN, 1);
     }
     const now = performance.now();
-    if (nf.unresolved().length && now - lastArp > 500) { askArp(); lastArp = now; }
+    if (nf.unresolved().length && now - lastArp > 500) {
+      askArp();
+      lastArp = now;
+    }
     if (now - lastReport >= args.reportMs) {
       const s = nf.stats;
-      D("router", 1, `forwarded ${s.forwarded} arp answered ${s.arpAnswered} learned ${s.arpLearned} dropped ${s.dropped} waiting-for-arp ${s.noNeighbour}`);
+      D(
+        "router",
+        1,
+        `forwarded ${s.forwarded} arp answered ${s.arpAnswered} learned ${s.arpLearned} dropped ${s.dropped} waiting-for-arp ${s.noNeighbour}`,
+      );
       lastReport = now;
     }
     await Bun.sleep(0);
   }
   const s = nf.stats;
-  process.stdout.write(`router: forwarded ${s.forwarded}, answered ${s.arpAnswered} ARP requests, dropped ${s.dropped}\n`);
+  process.stdout.write(
+    `router: forwarded ${s.forwarded}, answered ${s.arpAnswered} ARP requests, dropped ${s.dropped}\n`,
+  );
   for (const p of ports) p.close();
   return 0;
 }

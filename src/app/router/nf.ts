@@ -3,10 +3,11 @@
 // peer: destination IP/MAC rewritten to the other side, source IP/MAC set to the router's, TTL
 // decremented, IPv4 and UDP/TCP checksums patched incrementally (RFC 1624). It answers ARP for its
 // own IP and resolves the other side's MAC by ARP. Everything here works on a frame in place.
-import { ETH_HLEN, ETHERTYPE_IPV4 } from "../../packet/ethernet.ts";
-import { get32, put32, IPPROTO_TCP, IPPROTO_UDP } from "../../packet/ipv4.ts";
-import { csumUpdate16, csumUpdate32 } from "../../packet/checksum.ts";
+
 import { ARP_REPLY, ARP_REQUEST, arpOp, arpSenderIp, arpTargetIp, isArp, writeArp } from "../../packet/arp.ts";
+import { csumUpdate16, csumUpdate32 } from "../../packet/checksum.ts";
+import { ETH_HLEN, ETHERTYPE_IPV4 } from "../../packet/ethernet.ts";
+import { get32, IPPROTO_TCP, IPPROTO_UDP, put32 } from "../../packet/ipv4.ts";
 
 export interface NfConfig {
   routerIp: number;
@@ -14,7 +15,11 @@ export interface NfConfig {
   serverIp: number;
 }
 
-export const enum Verdict { Drop = 0, Forward = 1, Reply = 2 }
+export enum Verdict {
+  Drop = 0,
+  Forward = 1,
+  Reply = 2,
+}
 
 const BCAST = new Uint8Array(6).fill(255);
 const ZERO = new Uint8Array(6);
@@ -24,7 +29,10 @@ export class RouterNf {
   readonly neigh = new Map<number, Uint8Array>();
   readonly stats = { forwarded: 0, arpAnswered: 0, arpLearned: 0, dropped: 0, noNeighbour: 0 };
 
-  constructor(readonly cfg: NfConfig, readonly mac: Uint8Array) {}
+  constructor(
+    readonly cfg: NfConfig,
+    readonly mac: Uint8Array,
+  ) {}
 
   /** Which host a packet from `src` goes to: the other one; 0 if it is neither. */
   peerOf(src: number): number {
@@ -37,35 +45,53 @@ export class RouterNf {
    */
   handle(u8: Uint8Array, off: number, len: number): Verdict {
     if (isArp(u8, off, len)) return this.arp(u8, off);
-    if (len < ETH_HLEN + 20 || ((u8[off + 12] << 8) | u8[off + 13]) !== ETHERTYPE_IPV4 || (u8[off + 14] >> 4) !== 4) { this.stats.dropped++; return Verdict.Drop; }
-    const ip = off + ETH_HLEN, ihl = (u8[ip] & 15) * 4;
-    const src = get32(u8, ip + 12), dst = get32(u8, ip + 16);
+    if (len < ETH_HLEN + 20 || ((u8[off + 12] << 8) | u8[off + 13]) !== ETHERTYPE_IPV4 || u8[off + 14] >> 4 !== 4) {
+      this.stats.dropped++;
+      return Verdict.Drop;
+    }
+    const ip = off + ETH_HLEN,
+      ihl = (u8[ip] & 15) * 4;
+    const src = get32(u8, ip + 12),
+      dst = get32(u8, ip + 16);
     const to = this.peerOf(src);
-    if (!to || dst !== this.cfg.routerIp) { this.stats.dropped++; return Verdict.Drop; }
+    if (!to || dst !== this.cfg.routerIp) {
+      this.stats.dropped++;
+      return Verdict.Drop;
+    }
     this.learn(src, u8, off + 6);
     const mac = this.neigh.get(to);
-    if (!mac) { this.stats.noNeighbour++; return Verdict.Drop; } // the caller sends an ARP request (see needArp)
-    if (u8[ip + 8] <= 1) { this.stats.dropped++; return Verdict.Drop; } // TTL expired
+    if (!mac) {
+      this.stats.noNeighbour++;
+      return Verdict.Drop;
+    } // the caller sends an ARP request (see needArp)
+    if (u8[ip + 8] <= 1) {
+      this.stats.dropped++;
+      return Verdict.Drop;
+    } // TTL expired
     // TTL - 1: the 16-bit word (ttl, proto) changes
     let csum = (u8[ip + 10] << 8) | u8[ip + 11];
     const ttlWord = (u8[ip + 8] << 8) | u8[ip + 9];
     u8[ip + 8]--;
     csum = csumUpdate16(csum, ttlWord, ttlWord - 0x100);
     // addresses: (src, dst) -> (router, peer)
-    const newSrc = this.cfg.routerIp, newDst = to;
+    const newSrc = this.cfg.routerIp,
+      newDst = to;
     csum = csumUpdate32(csumUpdate32(csum, src, newSrc), dst, newDst);
-    u8[ip + 10] = csum >> 8; u8[ip + 11] = csum & 255;
+    u8[ip + 10] = csum >> 8;
+    u8[ip + 11] = csum & 255;
     put32(u8, ip + 12, newSrc);
     put32(u8, ip + 16, newDst);
     // the pseudo-header changed too: UDP (unless its checksum is off) and TCP
-    const proto = u8[ip + 9], l4 = ip + ihl;
+    const proto = u8[ip + 9],
+      l4 = ip + ihl;
     const sumAt = proto === IPPROTO_UDP ? l4 + 6 : proto === IPPROTO_TCP ? l4 + 16 : -1;
     if (sumAt > 0 && sumAt + 2 <= off + len) {
       const old = (u8[sumAt] << 8) | u8[sumAt + 1];
       if (!(proto === IPPROTO_UDP && old === 0)) {
         let c = csumUpdate32(csumUpdate32(old, src, newSrc), dst, newDst);
         if (proto === IPPROTO_UDP && c === 0) c = 0xffff;
-        u8[sumAt] = c >> 8; u8[sumAt + 1] = c & 255;
+        u8[sumAt] = c >> 8;
+        u8[sumAt + 1] = c & 255;
       }
     }
     u8.set(mac, off);
@@ -77,13 +103,24 @@ export class RouterNf {
   private learn(ip: number, u8: Uint8Array, macOff: number): void {
     if (ip !== this.cfg.clientIp && ip !== this.cfg.serverIp) return;
     const m = this.neigh.get(ip);
-    if (m && m[0] === u8[macOff] && m[5] === u8[macOff + 5] && m[1] === u8[macOff + 1] && m[2] === u8[macOff + 2] && m[3] === u8[macOff + 3] && m[4] === u8[macOff + 4]) return;
+    if (
+      m &&
+      m[0] === u8[macOff] &&
+      m[5] === u8[macOff + 5] &&
+      m[1] === u8[macOff + 1] &&
+      m[2] === u8[macOff + 2] &&
+      m[3] === u8[macOff + 3] &&
+      m[4] === u8[macOff + 4]
+    )
+      return;
     this.neigh.set(ip, u8.slice(macOff, macOff + 6)); // control path: a neighbour appears or moves
     this.stats.arpLearned++;
   }
 
   private arp(u8: Uint8Array, off: number): Verdict {
-    const op = arpOp(u8, off), spa = arpSenderIp(u8, off), tpa = arpTargetIp(u8, off);
+    const op = arpOp(u8, off),
+      spa = arpSenderIp(u8, off),
+      tpa = arpTargetIp(u8, off);
     this.learn(spa, u8, off + 14 + 8);
     if (op === ARP_REQUEST && tpa === this.cfg.routerIp) {
       const sha = u8.slice(off + 14 + 8, off + 14 + 14);

@@ -3,11 +3,18 @@
 // every port belongs to worker w); the main thread only reports.
 import { parsePortName } from "../../port/open.ts";
 import { SwitchEngine, type SwitchHandle } from "../../switch/engine.ts";
+import { intArg, parseCli, UsageError } from "../cli.ts";
 import { D, norm } from "../pktgen/report.ts";
 
-import { UsageError, intArg, parseCli } from "../cli.ts";
-
-export interface SwitchArgs { ports: string[]; workers: number; burst: number; lookup: string | null; age: number; reportMs: number; seconds: number }
+export interface SwitchArgs {
+  ports: string[];
+  workers: number;
+  burst: number;
+  lookup: string | null;
+  age: number;
+  reportMs: number;
+  seconds: number;
+}
 
 export const USAGE = `Usage: bun run switch -i PORT [-i PORT ...] [-p workers(1)] [-b burst(512)] [--lookup file.ts] [--age seconds(300)] [-T report_ms(1000)] [-t seconds]
   PORT may hold a range: 'shm:sw{[0-255]' is 256 ports. With -p N every port needs N rings (shm: @conf:rings=N).
@@ -17,7 +24,8 @@ export const USAGE = `Usage: bun run switch -i PORT [-i PORT ...] [-p workers(1)
 export function expandPorts(spec: string): string[] {
   const m = /\[(\d+)-(\d+)\]/.exec(spec);
   if (!m) return [spec];
-  const a = Number(m[1]), b = Number(m[2]);
+  const a = Number(m[1]),
+    b = Number(m[2]);
   if (b < a || b - a > 4095) throw new UsageError(`${spec}: range [${a}-${b}] must go up, at most 4096 ports`);
   return Array.from({ length: b - a + 1 }, (_, i) => spec.replace(m[0], String(a + i)));
 }
@@ -28,15 +36,34 @@ export function parseSwitchArgs(argv: string[]): SwitchArgs | "help" {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     switch (a) {
-      case "-h": case "--help": return "help";
-      case "-i": if (argv[i + 1] === undefined) throw new UsageError("-i needs a port"); r.ports.push(...expandPorts(argv[++i])); break;
-      case "-p": r.workers = num(a, argv[++i], 1, 64); break;
-      case "-b": r.burst = num(a, argv[++i], 1, 8192); break;
-      case "--age": r.age = num(a, argv[++i], 0, 86400); break;
-      case "-T": r.reportMs = num(a, argv[++i], 10, 3_600_000); break;
-      case "-t": r.seconds = num(a, argv[++i], 0, 86400); break;
-      case "--lookup": if (!argv[i + 1]) throw new UsageError("--lookup needs a file"); r.lookup = argv[++i]; break;
-      default: throw new UsageError(`unknown argument '${a}'`);
+      case "-h":
+      case "--help":
+        return "help";
+      case "-i":
+        if (argv[i + 1] === undefined) throw new UsageError("-i needs a port");
+        r.ports.push(...expandPorts(argv[++i]));
+        break;
+      case "-p":
+        r.workers = num(a, argv[++i], 1, 64);
+        break;
+      case "-b":
+        r.burst = num(a, argv[++i], 1, 8192);
+        break;
+      case "--age":
+        r.age = num(a, argv[++i], 0, 86400);
+        break;
+      case "-T":
+        r.reportMs = num(a, argv[++i], 10, 3_600_000);
+        break;
+      case "-t":
+        r.seconds = num(a, argv[++i], 0, 86400);
+        break;
+      case "--lookup":
+        if (!argv[i + 1]) throw new UsageError("--lookup needs a file");
+        r.lookup = argv[++i];
+        break;
+      default:
+        throw new UsageError(`unknown argument '${a}'`);
     }
   }
   if (r.ports.length < 2) throw new UsageError("a switch needs at least two ports (-i PORT -i PORT)");
@@ -51,7 +78,14 @@ async function main(): Promise<number> {
   const engine = new SwitchEngine({ workers: args.workers });
   let sw: SwitchHandle;
   try {
-    sw = await engine.createSwitch({ rings: args.workers, maxPorts: args.ports.length, fdbLog2: 16, age: args.age, lookup: args.lookup, burst: args.burst });
+    sw = await engine.createSwitch({
+      rings: args.workers,
+      maxPorts: args.ports.length,
+      fdbLog2: 16,
+      age: args.age,
+      lookup: args.lookup,
+      burst: args.burst,
+    });
     for (const p of args.ports) await sw.addPort(p);
   } catch (e) {
     await engine.close();
@@ -59,19 +93,32 @@ async function main(): Promise<number> {
     return 1;
   }
   sw.onPortFailed = (_id, name, error) => process.stderr.write(`switch: ${name} left the switch: ${error}\n`);
-  process.stdout.write(`switch: ${args.ports.length} ports, ${args.workers} worker${args.workers > 1 ? "s" : ""}, lookup ${args.lookup ?? "learning (VALE)"}\n`);
+  process.stdout.write(
+    `switch: ${args.ports.length} ports, ${args.workers} worker${args.workers > 1 ? "s" : ""}, lookup ${args.lookup ?? "learning (VALE)"}\n`,
+  );
   let stop = false;
-  process.on("SIGINT", () => { stop = true; });
-  process.on("SIGTERM", () => { stop = true; });
+  process.on("SIGINT", () => {
+    stop = true;
+  });
+  process.on("SIGTERM", () => {
+    stop = true;
+  });
   const end = args.seconds ? performance.now() + args.seconds * 1000 : Infinity;
-  let last = performance.now(), prev = sw.stats();
+  let last = performance.now(),
+    prev = sw.stats();
   while (!stop && performance.now() < end) {
     await Bun.sleep(Math.min(50, args.reportMs));
     const now = performance.now();
     if (now - last < args.reportMs) continue;
-    const s = (now - last) / 1000, c = sw.stats();
-    D("switch", 1, `${norm((c.forwarded - prev.forwarded) / s, true)}pps forwarded ${norm((c.flooded - prev.flooded) / s, true)}pps flooded ${norm((c.dropped - prev.dropped) / s, true)}pps dropped, ${sw.fdb.count(Math.floor(Date.now() / 1000))} fdb entries`);
-    last = now; prev = c;
+    const s = (now - last) / 1000,
+      c = sw.stats();
+    D(
+      "switch",
+      1,
+      `${norm((c.forwarded - prev.forwarded) / s, true)}pps forwarded ${norm((c.flooded - prev.flooded) / s, true)}pps flooded ${norm((c.dropped - prev.dropped) / s, true)}pps dropped, ${sw.fdb.count(Math.floor(Date.now() / 1000))} fdb entries`,
+    );
+    last = now;
+    prev = c;
   }
   const c = sw.stats();
   await engine.close();

@@ -1,8 +1,9 @@
 // bun run vale-ctl: netmap's vale-ctl (getopt "d:a:h:g:l:n:r:C:p:P:m:v") on the library's VALE
 // control requests, its output line for line, plus -A best|native|generic to set netmap's admode
 // (emulated adapter for veths). Where it differs on purpose, USAGE says so.
-import { run, type Conf4, type Op } from "../../port/vale-control.ts";
-import { DevNetmapCtl, setAdmode, ADMODE, type Ctl } from "../../port/netmap-ctl.ts";
+
+import { ADMODE, type Ctl, DevNetmapCtl, setAdmode } from "../../port/netmap-ctl.ts";
+import { type Conf4, type Op, run } from "../../port/vale-control.ts";
 
 export const USAGE = `Usage: bun run vale-ctl [-l | -l valeX:Y | -n name | -r name | -a valeX:if | -h valeX:if | -d valeX:if | -g port | -p port | -P port] [-C a,b,c,d] [-m memid] [-v] | -A best|native|generic
   (no option)  list all VALE ports          -l valeX:Y  show one port's bridge_idx and port_idx
@@ -22,49 +23,85 @@ export class UsageError extends Error {}
 
 const VALE_PREFIX = "vale"; // netmap's NM_BDG_NAME: -l takes only VALE port names
 
-export function parse(argv: string[]): { op: Op | { op: "admode"; mode: keyof typeof ADMODE } | "help"; verbose: boolean } {
-  let conf: Conf4 = [0, 0, 0, 0], memId = 0, verbose = false;
+export function parse(argv: string[]): {
+  op: Op | { op: "admode"; mode: keyof typeof ADMODE } | "help";
+  verbose: boolean;
+} {
+  let conf: Conf4 = [0, 0, 0, 0],
+    memId = 0,
+    verbose = false;
   let op: Op | { op: "admode"; mode: keyof typeof ADMODE } | null = null;
-  const set = (o: NonNullable<typeof op>) => { if (op) throw new UsageError("give one operation at a time"); op = o; };
+  const set = (o: NonNullable<typeof op>) => {
+    if (op) throw new UsageError("give one operation at a time");
+    op = o;
+  };
   // any netmap port name (valeX:port, a NIC, a persistent port): the kernel decides, as with netmap's
   // tool; only what cannot fit the request's 64-byte name is refused here
-  const portName = (flag: string, v: string) => { if (!/^[!-~]{1,63}$/.test(v)) throw new UsageError(`-${flag} ${JSON.stringify(v)}: expected a port name of 1 to 63 printable characters`); return v; };
+  const portName = (flag: string, v: string) => {
+    if (!/^[!-~]{1,63}$/.test(v))
+      throw new UsageError(`-${flag} ${JSON.stringify(v)}: expected a port name of 1 to 63 printable characters`);
+    return v;
+  };
   const valeName = portName;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const m = /^-([a-zA-Z])(.*)$/.exec(a);
     if (!m) throw new UsageError(`unexpected argument '${a}'`);
     const f = m[1];
-    if (f === "v") { verbose = true; continue; }
+    if (f === "v") {
+      verbose = true;
+      continue;
+    }
     if (f === "H" || a === "--help") return { op: "help", verbose };
-    if (f === "l" && !m[2] && (i + 1 >= argv.length || argv[i + 1].startsWith("-"))) { set({ op: "listAll" }); continue; }
+    if (f === "l" && !m[2] && (i + 1 >= argv.length || argv[i + 1].startsWith("-"))) {
+      set({ op: "listAll" });
+      continue;
+    }
     if (!"dahglnrCpPmA".includes(f)) throw new UsageError(`unknown option -${f}`);
     const v = m[2] || argv[++i];
     if (v === undefined) throw new UsageError(`option -${f} needs a value`);
     switch (f) {
-      case "n": set({ op: "newif", name: portName(f, v), conf, memId }); break;
-      case "r": set({ op: "delif", name: portName(f, v) }); break;
-      case "a": set({ op: "attach", name: valeName(f, v), hostStack: false, conf, memId }); break;
-      case "h": set({ op: "attach", name: valeName(f, v), hostStack: true, conf, memId }); break;
-      case "d": set({ op: "detach", name: valeName(f, v) }); break;
+      case "n":
+        set({ op: "newif", name: portName(f, v), conf, memId });
+        break;
+      case "r":
+        set({ op: "delif", name: portName(f, v) });
+        break;
+      case "a":
+        set({ op: "attach", name: valeName(f, v), hostStack: false, conf, memId });
+        break;
+      case "h":
+        set({ op: "attach", name: valeName(f, v), hostStack: true, conf, memId });
+        break;
+      case "d":
+        set({ op: "detach", name: valeName(f, v) });
+        break;
       case "l":
         if (!v.startsWith(VALE_PREFIX)) throw new UsageError(`invalid vale port name: '${v}'`);
         set({ op: "list", name: portName(f, v) });
         break;
-      case "g": set({ op: "info", name: valeName(f, v) }); break;
-      case "p": set({ op: "pollOn", name: valeName(f, v), conf }); break;
-      case "P": set({ op: "pollOff", name: valeName(f, v) }); break;
+      case "g":
+        set({ op: "info", name: valeName(f, v) });
+        break;
+      case "p":
+        set({ op: "pollOn", name: valeName(f, v), conf });
+        break;
+      case "P":
+        set({ op: "pollOff", name: valeName(f, v) });
+        break;
       case "A":
         if (!(v in ADMODE)) throw new UsageError(`-A ${v}: expected best, native or generic`);
         set({ op: "admode", mode: v as keyof typeof ADMODE });
         break;
       case "m":
-        if (!/^[0-9]+$/.test(v) || Number(v) > 0xffff) throw new UsageError(`-m ${v}: expected a memory region id 0..65535`);
+        if (!/^[0-9]+$/.test(v) || Number(v) > 0xffff)
+          throw new UsageError(`-m ${v}: expected a memory region id 0..65535`);
         memId = Number(v);
         break;
       case "C": {
         const p = v.split(",");
-        if (p.length > 4 || p.some((x) => !/^[0-9]+$/.test(x))) throw new UsageError(`-C ${v}: expected up to four numbers a,b,c,d`);
+        if (p.length > 4 || p.some((x) => !/^[0-9]+$/.test(x)))
+          throw new UsageError(`-C ${v}: expected up to four numbers a,b,c,d`);
         const n = p.map(Number);
         // one number: both slot counts; three: rings for both directions (vale-ctl's convention)
         conf = [n[0] ?? 0, n[1] ?? n[0] ?? 0, n[2] ?? 0, n[3] ?? n[2] ?? 0];
@@ -81,11 +118,14 @@ export function parse(argv: string[]): { op: Op | { op: "admode"; mode: keyof ty
 export function valeCtl(argv: string[], ctl: Ctl = new DevNetmapCtl()): { code: number; out: string; err: string } {
   try {
     const { op, verbose } = parse(argv);
-    if (op === "help") return { code: 0, out: USAGE + "\n", err: "" };
-    if (op.op === "admode") { setAdmode(op.mode); return { code: 0, out: "", err: "" }; }
+    if (op === "help") return { code: 0, out: `${USAGE}\n`, err: "" };
+    if (op.op === "admode") {
+      setAdmode(op.mode);
+      return { code: 0, out: "", err: "" };
+    }
     try {
       const lines = run(ctl, op, verbose);
-      return { code: 0, out: lines.map((l) => l + "\n").join(""), err: "" };
+      return { code: 0, out: lines.map((l) => `${l}\n`).join(""), err: "" };
     } catch (e) {
       // the kernel refused: netmap's own words, "failed to <verb> <name>: <strerror>"
       if (!/^failed to /.test((e as Error).message)) throw e;
@@ -94,7 +134,11 @@ export function valeCtl(argv: string[], ctl: Ctl = new DevNetmapCtl()): { code: 
       ctl.close?.();
     }
   } catch (e) {
-    return { code: 1, out: "", err: `vale-ctl: ${(e as Error).message}${e instanceof UsageError ? " (bun run vale-ctl -H for help)" : ""}\n` };
+    return {
+      code: 1,
+      out: "",
+      err: `vale-ctl: ${(e as Error).message}${e instanceof UsageError ? " (bun run vale-ctl -H for help)" : ""}\n`,
+    };
   }
 }
 

@@ -1,1 +1,0 @@
---- bunmap tx - rx
