@@ -4,10 +4,15 @@
 // Membership changes touch only the port that changed: the others keep forwarding, and learned
 // stations stay bound to their own port.
 import { existsSync } from "node:fs";
-import { VNET_HDR } from "../ffi/tpacket.ts";
-import { SwitchEngine, type SwitchHandle } from "../src/index.ts";
-import { type Ctl, DevNetmapCtl, setAdmode } from "../src/port/netmap-ctl.ts";
-import { run as valeRun } from "../src/port/vale-control.ts";
+import {
+  type Ctl,
+  DevNetmapCtl,
+  SwitchEngine,
+  type SwitchHandle,
+  setAdmode,
+  VNET_HDR,
+  valeControl as valeRun,
+} from "../src/index.ts";
 
 export type Backend = "packet" | "xdp" | "vale";
 

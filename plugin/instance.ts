@@ -1,30 +1,20 @@
 // One plugin per state directory and per socket. The lock (flock on vale.lock beside the database)
 // is held for the process's life and released by the kernel when it ends, however it ends; the
 // socket is taken only if nothing answers on it, and given back only if it is still the one we made.
-import { chmodSync, chownSync, existsSync, readFileSync, statSync, unlinkSync, writeFileSync } from "node:fs";
-import * as libc from "../ffi/libc.ts";
+import { chmodSync, chownSync, existsSync, readFileSync, statSync, unlinkSync } from "node:fs";
+import { type Lock, lockFile } from "../src/index.ts";
 
 export class InstanceError extends Error {}
 
 /** Take the state directory's lock, or say which process holds it. */
-export function lockStateDir(dir: string): { release(): void } {
-  const path = `${dir}/vale.lock`;
-  const fd = libc.open(path, libc.O_RDWR | libc.O_CREAT, 0o600);
-  if (!libc.tryLock(fd)) {
-    libc.close(fd);
-    const pid = (() => {
-      try {
-        return readFileSync(path, "utf8").trim();
-      } catch {
-        return "?";
-      }
-    })();
+export function lockStateDir(dir: string): Lock {
+  const r = lockFile(`${dir}/vale.lock`);
+  if ("heldBy" in r) {
     throw new InstanceError(
-      `another vale plugin (pid ${pid}) uses the state directory ${dir}; stop it first (one plugin per state directory)`,
+      `another vale plugin (pid ${r.heldBy}) uses the state directory ${dir}; stop it first (one plugin per state directory)`,
     );
   }
-  writeFileSync(path, `${process.pid}\n`); // the lock is on the open file, not its contents
-  return { release: () => libc.close(fd) };
+  return r.lock;
 }
 
 /** Refuse a socket path something answers on; remove a stale one (nobody listening). */

@@ -3,7 +3,7 @@
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, writeFileSync } from "node:fs";
-import { setTxChecksum } from "../ffi/ethtool.ts";
+import { setTxChecksum } from "../src/index.ts";
 
 export const HOST_PREFIX = "vh";
 export const CONT_PREFIX = "vc";

@@ -1,6 +1,9 @@
 // bunmap as a library: open ports by name, drive their netmap rings, build and parse packets.
 
+export { setTxChecksum, txChecksum } from "../ffi/ethtool.ts";
+export { VNET_HDR } from "../ffi/tpacket.ts";
 export { canSwap, moveRings } from "./forward/move.ts";
+export { type Lock, lockFile } from "./os/lockfile.ts";
 export * as arp from "./packet/arp.ts";
 export * as checksum from "./packet/checksum.ts";
 export * as ethernet from "./packet/ethernet.ts";
@@ -9,8 +12,10 @@ export * as ipv6 from "./packet/ipv6.ts";
 export * as pcap from "./packet/pcap.ts";
 export * as udp from "./packet/udp.ts";
 export { type AddrRange, type FlowConfig, UdpFlow } from "./packet/udpflow.ts";
+export { ADMODE, type Ctl, DevNetmapCtl, getAdmode, setAdmode } from "./port/netmap-ctl.ts";
 export { openParsed, openPort, type Port, PortError, type PortName, parsePortName } from "./port/open.ts";
 export { createSharedRegion } from "./port/shm-region.ts";
+export { type Op as ValeOp, request as valeRequest, run as valeControl } from "./port/vale-control.ts";
 export * from "./ring/layout.ts";
 export { copyBytes, Ring } from "./ring/ring.ts";
 export { SwitchCore } from "./switch/core.ts";

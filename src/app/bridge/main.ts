@@ -7,7 +7,7 @@ import { openPort } from "../../port/open.ts";
 import type { Port } from "../../port/port.ts";
 import { POLLIN } from "../../ring/layout.ts";
 import { intArg, parseCli, UsageError } from "../cli.ts";
-import { D, norm } from "../pktgen/report.ts";
+import { D, norm } from "../report.ts";
 
 export interface BridgeArgs {
   a: string;

@@ -1,8 +1,8 @@
 // What a pktgen thread gets: its port, the config, and its counters in shared memory that the
 // main thread reads for the periodic report (no messages on the hot path).
 import type { Port } from "../../port/port.ts";
+import type { Log } from "../report.ts";
 import type { Config } from "./args.ts";
-import type { Log } from "./report.ts";
 
 /** Per-thread counter slots (Float64). */
 export const C = {

@@ -2,10 +2,10 @@
 // per thread, prints the periodic rate line and the final summary; workers run the datapath.
 
 import { PortError, parsePortName } from "../../port/open.ts";
+import { D, PpsWindow, rateLine, txOutput } from "../report.ts";
 import { type Config, isReceiver, isSender, OPT, parseArgs, USAGE, UsageError } from "./args.ts";
 import { allCounters, C, CTL, makeShared, STRIDE } from "./ctx.ts";
 import { threadPortName } from "./portname.ts";
-import { D, PpsWindow, rateLine, txOutput } from "./report.ts";
 
 function fail(msg: string): never {
   process.stderr.write(`pktgen: ${msg}\n`);

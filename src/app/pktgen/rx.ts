@@ -5,9 +5,9 @@ import { ETH_HLEN } from "../../packet/ethernet.ts";
 import { get32 } from "../../packet/ipv4.ts";
 import { NS_MOREFRAG, POLLIN } from "../../ring/layout.ts";
 import type { Ring } from "../../ring/ring.ts";
+import { dumpPayload } from "../report.ts";
 import { OPT } from "./args.ts";
 import { C, type Ctx, cancelled, rateLimited, wallMs } from "./ctx.ts";
-import { dumpPayload } from "./report.ts";
 
 const FN = { rx: ["receiver_body", 1880], rxseq: ["rxseq_body", 1980] } as const;
 

@@ -5,11 +5,11 @@ import { pinThisThread } from "../../../ffi/libc.ts";
 import { formatMac } from "../../packet/ethernet.ts";
 import { openPort } from "../../port/open.ts";
 import type { Port } from "../../port/port.ts";
+import { D } from "../report.ts";
 import type { Config } from "./args.ts";
 import { C, CTL, type Ctx, views } from "./ctx.ts";
 import { pingBody, pongBody } from "./pingpong.ts";
 import { threadPortName } from "./portname.ts";
-import { D } from "./report.ts";
 import { receiverBody } from "./rx.ts";
 import { senderBody } from "./tx.ts";
 

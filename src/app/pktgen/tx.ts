@@ -2,10 +2,10 @@
 // it is new to us or NS_BUF_CHANGED, one sync per batch; -R paces whole bursts on absolute deadlines.
 import { NS_BUF_CHANGED, NS_MOREFRAG, NS_REPORT, POLLOUT } from "../../ring/layout.ts";
 import type { Ring } from "../../ring/ring.ts";
+import { dumpPayload } from "../report.ts";
 import { OPT } from "./args.ts";
 import { C, type Ctx, cancelled, wallMs } from "./ctx.ts";
 import { type FrameSource, frameSource } from "./flowcfg.ts";
-import { dumpPayload } from "./report.ts";
 
 const FN = { tx: ["sender_body", 1573], txseq: ["txseq_body", 1771] } as const;
 

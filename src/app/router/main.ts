@@ -11,7 +11,7 @@ import type { Port } from "../../port/port.ts";
 import { POLLIN } from "../../ring/layout.ts";
 import type { Ring } from "../../ring/ring.ts";
 import { intArg, parseCli, UsageError } from "../cli.ts";
-import { D } from "../pktgen/report.ts";
+import { D } from "../report.ts";
 import { type NfConfig, RouterNf, Verdict } from "./nf.ts";
 
 export interface RouterArgs extends NfConfig {

@@ -4,7 +4,7 @@
 import { parsePortName } from "../../port/open.ts";
 import { SwitchEngine, type SwitchHandle } from "../../switch/engine.ts";
 import { intArg, parseCli, UsageError } from "../cli.ts";
-import { D, norm } from "../pktgen/report.ts";
+import { D, norm } from "../report.ts";
 
 export interface SwitchArgs {
   ports: string[];

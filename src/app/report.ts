@@ -1,4 +1,4 @@
-// pkt-gen's output: D() log lines on stderr, norm() units, tx_output's final summary on stdout.
+// The output netmap's apps share (apps/include, as pkt-gen prints it), for every program in src/app: D() log lines on stderr, norm() units, tx_output's final summary on stdout.
 // Kept character-compatible so scripts that scrape pkt-gen ("Speed: (\d+\.\d+) (\w+)pps") work.
 
 const UNITS = ["", "K", "M", "G", "T"];
