@@ -1,8 +1,9 @@
 // The HTTP face of the driver: Docker's remote NetworkDriver API (POST /<Method>, JSON, often no
 // Content-Type, empty bodies for Activate/GetCapabilities) and a small management API, as Elysia
-// routes. Semantic failures answer 200 {"Err"}, malformed bodies 400 {"Err"}, unknown methods 404.
-
-import type { TSchema } from "@sinclair/typebox";
+// routes. One parser takes every body as JSON whatever the headers say; each route declares its
+// body schema (TypeBox), so handlers receive typed, checked bodies; errors map to answers in one
+// place: a malformed or invalid body 400 {"Err"}, a body over 64 KiB 413, a semantic failure 200
+// {"Err"} (what Docker shows the user), an unknown method 404.
 import { Elysia } from "elysia";
 import { type Driver, DriverError } from "./driver.ts";
 import * as S from "./schemas.ts";
@@ -10,91 +11,69 @@ import { InputError, MAX_BODY } from "./validate.ts";
 
 const MIME = "application/vnd.docker.plugins.v1.2+json";
 
+class TooLarge extends Error {}
+
+const reply = (body: unknown, status = 200) =>
+  new Response(JSON.stringify(body), { status, headers: { "content-type": MIME } });
+
+/** The first thing wrong with a body, as "invalid request: /Field message". */
+function invalid(error: unknown): string {
+  const e = error as { valueError?: { path?: string; message?: string }; all?: { path?: string; message?: string }[] };
+  const first = e.valueError ?? e.all?.[0];
+  return first ? `invalid request: ${first.path || "body"} ${first.message}` : "invalid request";
+}
+
 export function makeApp(driver: Driver) {
-  const reply = (body: unknown, status = 200) =>
-    new Response(JSON.stringify(body), { status, headers: { "content-type": MIME } });
-  /** One protocol method: read the raw body ourselves, check it, run, map errors. */
-  const method =
-    <T extends TSchema>(schema: T | null, f: (b: never) => unknown) =>
-    async ({ request }: { request: Request }) => {
-      try {
-        const text = await request.text();
-        if (text.length > MAX_BODY)
-          return reply({ Err: `request body of ${text.length} bytes: at most ${MAX_BODY}` }, 413);
-        const body = schema ? S.parseBody(schema, text) : {}; // Activate/GetCapabilities: no arguments
-        return reply(await f(body as never));
-      } catch (e) {
-        if (e instanceof S.BadRequest) return reply({ Err: e.message }, 400);
-        if (e instanceof DriverError || e instanceof InputError) return reply({ Err: e.message });
-        return reply({ Err: `internal error: ${(e as Error).message}` }, 500);
-      }
-    };
   return (
     new Elysia()
-      // Elysia would parse by Content-Type; the protocol sends none, so handlers read the text themselves
-      .onParse(() => null)
-      .post(
-        "/Plugin.Activate",
-        method(null, () => driver.activate()),
+      .onParse({ as: "global" }, async ({ request }) => {
+        const text = await request.text();
+        if (text.length > MAX_BODY) throw new TooLarge(`request body of ${text.length} bytes: at most ${MAX_BODY}`);
+        if (!text.trim()) return {};
+        try {
+          return JSON.parse(text);
+        } catch (e) {
+          throw new S.BadRequest(`malformed JSON: ${(e as Error).message}`);
+        }
+      })
+      .onError({ as: "global" }, ({ code, error, set }) => {
+        const answer = (Err: string, status: number) => {
+          set.status = status;
+          return { Err };
+        };
+        if (code === "NOT_FOUND") return answer("unknown method", 404);
+        if (code === "VALIDATION") return answer(invalid(error), 400);
+        // what the parser threw comes wrapped in Elysia's ParseError, as its cause
+        const e = code === "PARSE" ? ((error as Error).cause ?? error) : error;
+        if (e instanceof TooLarge) return answer(e.message, 413);
+        if (e instanceof S.BadRequest) return answer(e.message, 400);
+        if (e instanceof DriverError || e instanceof InputError) return answer(e.message, 200);
+        return answer(`internal error: ${(e as Error).message}`, 500);
+      })
+      // every answer is JSON with the plugin protocol's media type
+      .mapResponse({ as: "global" }, ({ responseValue, set }) =>
+        responseValue instanceof Response ? responseValue : reply(responseValue, Number(set.status ?? 200)),
       )
-      .post(
-        "/NetworkDriver.GetCapabilities",
-        method(null, () => driver.capabilities()),
-      )
-      .post(
-        "/NetworkDriver.CreateNetwork",
-        method(S.CreateNetwork, (b) => driver.createNetwork(b)),
-      )
-      .post(
-        "/NetworkDriver.DeleteNetwork",
-        method(S.NetworkOnly, (b) => driver.deleteNetwork(b)),
-      )
-      .post(
-        "/NetworkDriver.CreateEndpoint",
-        method(S.CreateEndpoint, (b) => driver.createEndpoint(b)),
-      )
-      .post(
-        "/NetworkDriver.EndpointOperInfo",
-        method(S.EndpointRef, (b) => driver.endpointOperInfo(b)),
-      )
-      .post(
-        "/NetworkDriver.DeleteEndpoint",
-        method(S.EndpointRef, (b) => driver.deleteEndpoint(b)),
-      )
-      .post(
-        "/NetworkDriver.Join",
-        method(S.Join, (b) => driver.join(b)),
-      )
-      .post(
-        "/NetworkDriver.Leave",
-        method(S.EndpointRef, (b) => driver.leave(b)),
-      )
-      .post(
-        "/NetworkDriver.DiscoverNew",
-        method(S.Discovery, () => ({})),
-      )
-      .post(
-        "/NetworkDriver.DiscoverDelete",
-        method(S.Discovery, () => ({})),
-      )
-      .post(
-        "/NetworkDriver.ProgramExternalConnectivity",
-        method(S.ProgramExternalConnectivity, (b) => driver.programExternalConnectivity(b)),
-      )
-      .post(
-        "/NetworkDriver.RevokeExternalConnectivity",
-        method(S.EndpointRef, (b) => driver.revokeExternalConnectivity(b)),
-      )
-      .post(
-        "/NetworkDriver.AllocateNetwork",
-        method(S.AllocateNetwork, () => ({ Options: {} })),
-      )
-      .post(
-        "/NetworkDriver.FreeNetwork",
-        method(S.NetworkOnly, () => ({})),
-      )
+      .post("/Plugin.Activate", () => driver.activate())
+      .post("/NetworkDriver.GetCapabilities", () => driver.capabilities())
+      .post("/NetworkDriver.CreateNetwork", ({ body }) => driver.createNetwork(body), { body: S.CreateNetwork })
+      .post("/NetworkDriver.DeleteNetwork", ({ body }) => driver.deleteNetwork(body), { body: S.NetworkOnly })
+      .post("/NetworkDriver.CreateEndpoint", ({ body }) => driver.createEndpoint(body), { body: S.CreateEndpoint })
+      .post("/NetworkDriver.EndpointOperInfo", ({ body }) => driver.endpointOperInfo(body), { body: S.EndpointRef })
+      .post("/NetworkDriver.DeleteEndpoint", ({ body }) => driver.deleteEndpoint(body), { body: S.EndpointRef })
+      .post("/NetworkDriver.Join", ({ body }) => driver.join(body), { body: S.Join })
+      .post("/NetworkDriver.Leave", ({ body }) => driver.leave(body), { body: S.EndpointRef })
+      .post("/NetworkDriver.DiscoverNew", () => ({}), { body: S.Discovery })
+      .post("/NetworkDriver.DiscoverDelete", () => ({}), { body: S.Discovery })
+      .post("/NetworkDriver.ProgramExternalConnectivity", ({ body }) => driver.programExternalConnectivity(body), {
+        body: S.ProgramExternalConnectivity,
+      })
+      .post("/NetworkDriver.RevokeExternalConnectivity", ({ body }) => driver.revokeExternalConnectivity(body), {
+        body: S.EndpointRef,
+      })
+      .post("/NetworkDriver.AllocateNetwork", () => ({ Options: {} }), { body: S.AllocateNetwork })
+      .post("/NetworkDriver.FreeNetwork", () => ({}), { body: S.NetworkOnly })
       // management: what the driver holds, with per-port packet counters
       .get("/bunmap/networks", () => driver.view())
-      .onError(({ code }) => (code === "NOT_FOUND" ? reply({ Err: "unknown method" }, 404) : undefined))
   );
 }

@@ -1,9 +1,8 @@
 // Docker's remote NetworkDriver protocol (moby libnetwork drivers/remote/api): every request body
 // as a TypeBox schema. Docker sends no Content-Type and empty bodies for Activate/GetCapabilities,
-// so bodies are parsed by hand (plugin/app.ts) and checked here; extra keys are allowed (the engine
-// adds fields over time), missing required ones are an error.
-import { type Static, type TSchema, Type } from "@sinclair/typebox";
-import { Value } from "@sinclair/typebox/value";
+// so one parser in plugin/app.ts takes every body as JSON and each route checks its own against these;
+// extra keys are allowed (the engine adds fields over time), missing required ones are an error.
+import { type Static, Type } from "@sinclair/typebox";
 
 const Id = Type.String({ minLength: 1, maxLength: 128, pattern: "^[0-9A-Za-z_.-]+$" });
 const Options = Type.Record(Type.String(), Type.Unknown());
@@ -70,18 +69,3 @@ export type Join = Static<typeof Join>;
 export type EndpointRef = Static<typeof EndpointRef>;
 
 export class BadRequest extends Error {}
-
-/** Parse a body Docker sent (maybe empty, no Content-Type) and check it; throws BadRequest. */
-export function parseBody<S extends TSchema>(schema: S, text: string): Static<S> {
-  let v: unknown;
-  try {
-    v = text.trim() ? JSON.parse(text) : {};
-  } catch (e) {
-    throw new BadRequest(`malformed JSON: ${(e as Error).message}`);
-  }
-  if (!Value.Check(schema, v)) {
-    const first = [...Value.Errors(schema, v)][0];
-    throw new BadRequest(first ? `invalid request: ${first.path || "body"} ${first.message}` : "invalid request");
-  }
-  return v as Static<S>;
-}

@@ -218,7 +218,7 @@ describe("protocol basics", () => {
     ];
     for (const [m, body, status, re] of cases) {
       const r = await call(m, body);
-      expect([m, r.status]).toEqual([m, status]);
+      expect([m, r.status, r.json.Err]).toEqual([m, status, r.json.Err]);
       expect(r.json.Err).toMatch(re);
     }
     expect(state.networks()).toEqual([]);
