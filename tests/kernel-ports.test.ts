@@ -195,7 +195,11 @@ describe.skipIf(!!why)("packet: (AF_PACKET, TPACKET_V2 rx and tx, V3 rx, recvmms
   });
   test("rx=copy (recvmmsg into the ring's buffers): frames intact and in order, with and without vnet=1", async () => {
     await transfer(`packet:${pair.ifA}@conf:tx=copy`, `packet:${pair.ifB}@conf:rx=copy,rcvbuf=1048576`, 3000);
-    await transfer(`packet:${pair.ifA}@conf:tx=copy,vnet=1`, `packet:${pair.ifB}@conf:rx=copy,vnet=1,slots=64`, 3000);
+    await transfer(
+      `packet:${pair.ifA}@conf:tx=copy,vnet=1`,
+      `packet:${pair.ifB}@conf:rx=copy,vnet=1,slots=64,rcvbuf=4194304`,
+      3000,
+    );
   });
   test("pktgen txseq -> rxseq into an rx=copy port: every packet or a counted drop, in sequence", async () => {
     await pktgenPair(`packet:${pair.ifA}`, `packet:${pair.ifB}@conf:rx=copy`, 50000, ["-l", "1000", "-l", "60"]);

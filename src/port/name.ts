@@ -150,6 +150,37 @@ export function optInt(
   return n;
 }
 
+/**
+ * What a backend's `@conf:` accepts, stated once as a table: integers with default and bounds,
+ * words from a list. readConf checks every given key against it (an unknown key names the known
+ * ones) and returns the values, defaults filled in.
+ */
+export type ConfTable = Record<
+  string,
+  { int: readonly [def: number, min: number, max: number] } | { oneOf: readonly string[]; def: string }
+>;
+export type ConfValues<T extends ConfTable> = {
+  [K in keyof T]: T[K] extends { int: unknown } ? number : T[K] extends { oneOf: readonly (infer V)[] } ? V : never;
+};
+
+export function readConf<const T extends ConfTable>(pn: PortName, table: T): ConfValues<T> {
+  const kv = pn.options.conf ?? {};
+  const keys = Object.keys(table);
+  for (const k of Object.keys(kv)) {
+    if (!keys.includes(k)) throw bad(pn.spec, `@conf key '${k}' is not one of ${keys.join(", ")}`);
+  }
+  const out: Record<string, number | string> = {};
+  for (const [k, f] of Object.entries(table)) {
+    if ("int" in f) out[k] = optInt(pn.spec, kv, k, ...f.int);
+    else {
+      const v = kv[k] ?? f.def;
+      if (!f.oneOf.includes(v)) throw bad(pn.spec, `${k} is ${f.oneOf.slice(0, -1).join(", ")} or ${f.oneOf.at(-1)}`);
+      out[k] = v;
+    }
+  }
+  return out as ConfValues<T>;
+}
+
 /** The same port with ring `ring` only (`name-ring`, options kept); -1 gives the name unchanged. */
 export function ringName(spec: string, ring: number): string {
   if (ring < 0) return spec;

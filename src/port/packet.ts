@@ -43,7 +43,7 @@ import type { Ring } from "../ring/ring.ts";
 import { FdPoller } from "./fd-poll.ts";
 import { ifaceMac } from "./iface.ts";
 import { align, PrivateRegion, ringBytes, writeRing } from "./local-rings.ts";
-import { NR_REG, optInt, type PortName } from "./name.ts";
+import { type ConfTable, NR_REG, type PortName, readConf } from "./name.ts";
 import { type Port, PortError } from "./port.ts";
 
 export interface PacketConf {
@@ -62,52 +62,46 @@ export interface PacketConf {
   vnet: boolean;
 }
 
+/** @conf keys of a packet: port (rx_slots and tx_slots default to slots, except V2 rx: below). */
+const PACKET_CONF = {
+  slots: { int: [1024, 64, 65536] },
+  rx_slots: { int: [0, 64, 65536] },
+  tx_slots: { int: [0, 64, 65536] },
+  buf_size: { int: [2048, 256, 65536] }, // frame size; payload is 32 bytes less
+  block_size: { int: [1 << 18, 4096, 1 << 24] },
+  blocks: { int: [64, 2, 4096] },
+  tov: { int: [1, 0, 1000] },
+  qdisc_bypass: { int: [1, 0, 1] },
+  rx: { oneOf: ["v2", "v3", "copy"], def: "v2" },
+  tx: { oneOf: ["ring", "copy"], def: "ring" },
+  vnet: { int: [0, 0, 1] },
+  rcvbuf: { int: [0, 0, 1 << 30] },
+} as const satisfies ConfTable;
+
 function confOf(pn: PortName): PacketConf {
-  const kv = pn.options.conf;
-  const known = new Set([
-    "slots",
-    "rx_slots",
-    "tx_slots",
-    "buf_size",
-    "block_size",
-    "blocks",
-    "tov",
-    "qdisc_bypass",
-    "rx",
-    "tx",
-    "vnet",
-    "rcvbuf",
-  ]);
-  for (const k of Object.keys(kv ?? {})) {
-    if (!known.has(k))
-      throw new PortError(`bad port name '${pn.spec}': @conf key '${k}' is not one of ${[...known].join(", ")}`);
-  }
-  const slots = optInt(pn.spec, kv, "slots", 1024, 64, 65536);
-  const rxV3 = kv?.rx === "v3",
-    rxCopy = kv?.rx === "copy";
+  const v = readConf(pn, PACKET_CONF);
+  const given = (k: string) => pn.options.conf?.[k] !== undefined;
+  const rxV3 = v.rx === "v3",
+    rxCopy = v.rx === "copy";
   // V2 rx frames are the only rx buffering: 4096 by default (8 MiB of 2 KiB frames, half of V3's
   // default blocks) rides out a receiver's start-up and pauses at a few hundred kpps
-  const rxDefault = kv?.slots !== undefined || rxV3 || rxCopy ? slots : 4096;
+  const rxDefault = given("slots") || rxV3 || rxCopy ? v.slots : 4096;
   const c: PacketConf = {
-    rxSlots: optInt(pn.spec, kv, "rx_slots", rxDefault, 64, 65536),
-    txSlots: optInt(pn.spec, kv, "tx_slots", slots, 64, 65536),
-    bufSize: optInt(pn.spec, kv, "buf_size", 2048, 256, 65536), // frame size; payload is 32 bytes less
-    blockSize: optInt(pn.spec, kv, "block_size", 1 << 18, 4096, 1 << 24),
-    blocks: optInt(pn.spec, kv, "blocks", 64, 2, 4096),
-    tovMs: optInt(pn.spec, kv, "tov", 1, 0, 1000),
-    qdiscBypass: optInt(pn.spec, kv, "qdisc_bypass", 1, 0, 1) === 1,
+    rxSlots: given("rx_slots") ? v.rx_slots : rxDefault,
+    txSlots: given("tx_slots") ? v.tx_slots : v.slots,
+    bufSize: v.buf_size,
+    blockSize: v.block_size,
+    blocks: v.blocks,
+    tovMs: v.tov,
+    qdiscBypass: v.qdisc_bypass === 1,
     rxV3,
     rxCopy,
-    rcvbuf: optInt(pn.spec, kv, "rcvbuf", 0, 0, 1 << 30),
-    txCopy: kv?.tx === "copy",
-    vnet: optInt(pn.spec, kv, "vnet", 0, 0, 1) === 1,
+    rcvbuf: v.rcvbuf,
+    txCopy: v.tx === "copy",
+    vnet: v.vnet === 1,
   };
-  if (kv?.rx !== undefined && kv.rx !== "v2" && kv.rx !== "v3" && kv.rx !== "copy")
-    throw new PortError(`bad port name '${pn.spec}': rx is v2, v3 or copy`);
   if (c.rcvbuf && !rxCopy)
     throw new PortError(`bad port name '${pn.spec}': rcvbuf applies to rx=copy only (a ring is its own buffer)`);
-  if (kv?.tx !== undefined && kv.tx !== "ring" && kv.tx !== "copy")
-    throw new PortError(`bad port name '${pn.spec}': tx is ring or copy`);
   if (c.bufSize & (c.bufSize - 1) || c.blockSize % 4096)
     throw new PortError(`bad port name '${pn.spec}': buf_size must be a power of two, block_size a multiple of 4096`);
   if (c.txSlots & (c.txSlots - 1)) throw new PortError(`bad port name '${pn.spec}': tx_slots must be a power of two`);

@@ -7,7 +7,16 @@ import { type PcapFile, parsePcap, pcapGlobalHeader, pcapRecordHeader } from "..
 import { NS_MOREFRAG, POLLIN, POLLOUT } from "../ring/layout.ts";
 import type { Ring } from "../ring/ring.ts";
 import { align, ringBytes, writeRing } from "./local-rings.ts";
-import { optInt, type PortName } from "./name.ts";
+import { type ConfTable, type PortName, readConf } from "./name.ts";
+
+/** @conf keys of a pcap: port (mode: read or write, its default set at open). */
+const PCAP_CONF = {
+  mode: { oneOf: ["read", "write"], def: "read" },
+  loop: { int: [1, 0, 1e9] },
+  slots: { int: [1024, 64, 65536] },
+  buf_size: { int: [2048, 64, 65536] },
+} as const satisfies ConfTable;
+
 import { type Port, PortError } from "./port.ts";
 
 export class PcapPort implements Port {
@@ -42,16 +51,16 @@ export class PcapPort implements Port {
 
   constructor(pn: PortName) {
     this.name = pn.spec;
-    const kv = pn.options.conf ?? {};
-    for (const k of Object.keys(kv))
-      if (!["mode", "loop", "slots", "buf_size"].includes(k))
-        throw new PortError(`bad port name '${pn.spec}': @conf key '${k}' is not one of mode, loop, slots, buf_size`);
-    const mode = kv.mode ?? (existsSync(pn.ifname) ? "read" : "write");
-    if (mode !== "read" && mode !== "write") throw new PortError(`bad port name '${pn.spec}': mode is read or write`);
+    // mode defaults to read when the file exists, write otherwise
+    const c = readConf(pn, {
+      ...PCAP_CONF,
+      mode: { oneOf: ["read", "write"], def: existsSync(pn.ifname) ? "read" : "write" },
+    });
+    const mode = c.mode;
     this.mode = mode;
-    const slots = optInt(pn.spec, kv, "slots", 1024, 64, 65536);
-    this.bufSize = optInt(pn.spec, kv, "buf_size", 2048, 64, 65536);
-    this.loopsLeft = optInt(pn.spec, kv, "loop", 1, 0, 1e9) || Infinity;
+    const slots = c.slots;
+    this.bufSize = c.buf_size;
+    this.loopsLeft = c.loop || Infinity;
     let data: Uint8Array | null = null;
     if (mode === "read") {
       try {

@@ -5,7 +5,7 @@
 import * as libc from "../../ffi/libc.ts";
 import { POLLIN, POLLOUT, RING } from "../ring/layout.ts";
 import { Ring } from "../ring/ring.ts";
-import { NR_REG, optInt, type PortName } from "./name.ts";
+import { type ConfTable, NR_REG, type PortName, readConf } from "./name.ts";
 import { type Port, PortError } from "./port.ts";
 import { CHAN, chanOffset, PIPE, PIPE_STRIDE, SHM_DEFAULTS, type ShmConf } from "./shm-layout.ts";
 import { openFileRegion, openSharedRegion, type Region } from "./shm-region.ts";
@@ -15,29 +15,36 @@ export interface ShmOpenOptions {
   region?: SharedArrayBuffer;
 }
 
-/** @conf keys a shm port accepts, mapped to the region config (tx_/rx_ forms must agree). */
+/** @conf keys of a shm: port (tx_/rx_ forms must agree with the plain one: pipes are symmetric). */
+const SHM_CONF = {
+  pipes: { int: [4, 1, 4096] },
+  rings: { int: [1, 1, 64] },
+  tx_rings: { int: [1, 1, 64] },
+  rx_rings: { int: [1, 1, 64] },
+  slots: { int: [1024, 2, 1 << 16] },
+  tx_slots: { int: [1024, 2, 1 << 16] },
+  rx_slots: { int: [1024, 2, 1 << 16] },
+  buf_size: { int: [2048, 64, 65536] },
+} as const satisfies ConfTable;
+
+/** The region config the name asks for (only what it gives: the first opener's config wins). */
 function confFrom(pn: PortName): Partial<ShmConf> {
-  const kv = pn.options.conf;
+  const v = readConf(pn, SHM_CONF);
+  const given = (k: keyof typeof SHM_CONF) => pn.options.conf?.[k] !== undefined;
   const out: Partial<ShmConf> = {};
-  if (!kv) return out;
-  const known = new Set(["pipes", "rings", "tx_rings", "rx_rings", "slots", "tx_slots", "rx_slots", "buf_size"]);
-  for (const k of Object.keys(kv)) {
-    if (!known.has(k))
-      throw new PortError(`bad port name '${pn.spec}': @conf key '${k}' is not one of ${[...known].join(", ")}`);
-  }
-  const pick = (a: string, b: string, c: string, def: number, min: number, max: number) => {
-    const vals = [a, b, c].filter((k) => kv[k] !== undefined).map((k) => optInt(pn.spec, kv, k, def, min, max));
+  const pick = (...keys: (keyof typeof SHM_CONF)[]) => {
+    const vals = keys.filter(given).map((k) => v[k]);
     if (new Set(vals).size > 1)
-      throw new PortError(`bad port name '${pn.spec}': shm pipes are symmetric, ${a}/${b}/${c} must agree`);
+      throw new PortError(`bad port name '${pn.spec}': shm pipes are symmetric, ${keys.join("/")} must agree`);
     return vals[0];
   };
-  const rings = pick("rings", "tx_rings", "rx_rings", 1, 1, 64);
-  const slots = pick("slots", "tx_slots", "rx_slots", 1024, 2, 1 << 16);
+  const rings = pick("rings", "tx_rings", "rx_rings");
+  const slots = pick("slots", "tx_slots", "rx_slots");
   if (rings !== undefined) out.rings = rings;
   if (slots !== undefined) out.slots = slots;
-  if (kv.pipes !== undefined) out.pipes = optInt(pn.spec, kv, "pipes", 4, 1, 4096);
-  if (kv.buf_size !== undefined) {
-    out.bufSize = optInt(pn.spec, kv, "buf_size", 2048, 64, 65536);
+  if (given("pipes")) out.pipes = v.pipes;
+  if (given("buf_size")) {
+    out.bufSize = v.buf_size;
     if (out.bufSize % 64) throw new PortError(`bad port name '${pn.spec}': buf_size must be a multiple of 64`);
   }
   return out;

@@ -28,7 +28,7 @@ import type { Ring } from "../ring/ring.ts";
 import { FdPoller } from "./fd-poll.ts";
 import { ifaceMac } from "./iface.ts";
 import { align, PrivateRegion, ringBytes, writeRing } from "./local-rings.ts";
-import { NR_REG, optInt, type PortName } from "./name.ts";
+import { type ConfTable, NR_REG, type PortName, readConf } from "./name.ts";
 import { type Port, PortError } from "./port.ts";
 
 export interface XdpConf {
@@ -38,26 +38,20 @@ export interface XdpConf {
   bind: "auto" | "copy" | "zerocopy";
 }
 
+/** @conf keys of an xdp: port. */
+const XDP_CONF = {
+  slots: { int: [2048, 64, 32768] },
+  frame_size: { int: [4096, 2048, 4096] },
+  mode: { oneOf: ["auto", "skb", "drv"], def: "auto" },
+  bind: { oneOf: ["auto", "copy", "zerocopy"], def: "auto" },
+} as const satisfies ConfTable;
+
 function confOf(pn: PortName): XdpConf {
-  const kv = pn.options.conf ?? {};
-  const known = new Set(["slots", "frame_size", "mode", "bind"]);
-  for (const k of Object.keys(kv)) {
-    if (!known.has(k))
-      throw new PortError(`bad port name '${pn.spec}': @conf key '${k}' is not one of ${[...known].join(", ")}`);
-  }
-  const c: XdpConf = {
-    slots: optInt(pn.spec, kv, "slots", 2048, 64, 32768),
-    frameSize: optInt(pn.spec, kv, "frame_size", 4096, 2048, 4096),
-    xdpMode: (kv.mode ?? "auto") as XdpConf["xdpMode"],
-    bind: (kv.bind ?? "auto") as XdpConf["bind"],
-  };
+  const v = readConf(pn, XDP_CONF);
+  const c: XdpConf = { slots: v.slots, frameSize: v.frame_size, xdpMode: v.mode, bind: v.bind };
   if (c.slots & (c.slots - 1)) throw new PortError(`bad port name '${pn.spec}': slots must be a power of two`);
   if (c.frameSize !== 2048 && c.frameSize !== 4096)
     throw new PortError(`bad port name '${pn.spec}': frame_size is 2048 or 4096`);
-  if (!["auto", "skb", "drv"].includes(c.xdpMode))
-    throw new PortError(`bad port name '${pn.spec}': mode is auto, skb or drv`);
-  if (!["auto", "copy", "zerocopy"].includes(c.bind))
-    throw new PortError(`bad port name '${pn.spec}': bind is auto, copy or zerocopy`);
   return c;
 }
 
