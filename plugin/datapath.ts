@@ -14,7 +14,9 @@ import {
   valeControl as valeRun,
 } from "../src/index.ts";
 
-export type Backend = "packet" | "xdp" | "vale";
+/** The datapaths a network may choose (-o backend=). */
+export const BACKENDS = ["packet", "xdp", "vale"] as const;
+export type Backend = (typeof BACKENDS)[number];
 
 /**
  * How each backend opens a host veth end, and the largest frame it carries.

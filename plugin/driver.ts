@@ -4,6 +4,7 @@
 
 import { Value } from "@sinclair/typebox/value";
 import {
+  BACKENDS,
   type Backend,
   type Datapath,
   datapathFactory,
@@ -96,7 +97,7 @@ export class Driver {
     return this.exclusive(async () => {
       const generic = checkOptions(b.Options?.[GENERIC]);
       const backend = (generic.backend ?? this.defaultBackend) as Backend;
-      if (!["packet", "xdp", "vale"].includes(backend))
+      if (!(BACKENDS as readonly string[]).includes(backend))
         throw new DriverError(`--opt backend=${backend}: use packet, xdp or vale`);
       if (backend === "vale" && !netmapAvailable())
         throw new DriverError(

@@ -4,7 +4,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { makeApp } from "./app.ts";
-import type { Backend } from "./datapath.ts";
+import { BACKENDS, type Backend } from "./datapath.ts";
 import { Driver } from "./driver.ts";
 import { claimSocket, lockStateDir, releaseSocket, secureSocket } from "./instance.ts";
 import { State } from "./state.ts";
@@ -17,7 +17,7 @@ const fail = (msg: string): never => {
   process.stderr.write(`plugin: ${msg}\n`);
   process.exit(1);
 };
-if (backend && !["packet", "xdp", "vale"].includes(backend))
+if (backend && !(BACKENDS as readonly string[]).includes(backend))
   fail(`BUNMAP_PLUGIN_BACKEND=${backend}: use packet, xdp or vale`);
 
 // everything this process creates (state directory, database, WAL, socket) is the owner's only

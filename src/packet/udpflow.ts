@@ -4,9 +4,9 @@
 
 import { sum16 } from "./checksum.ts";
 import { ETH_HLEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, writeEthernet } from "./ethernet.ts";
-import { IP_DF, IPDEFTTL, IPPROTO_UDP, IPTOS_LOWDELAY, IPV4_HLEN, put32, writeIPv4 } from "./ipv4.ts";
-import { IPV6_HLEN, writeIPv6 } from "./ipv6.ts";
-import { fillUdpChecksum, UDP_HLEN, writeUdpHeader } from "./udp.ts";
+import { IP_DF, IP4, IPDEFTTL, IPPROTO_UDP, IPTOS_LOWDELAY, IPV4_HLEN, put32, writeIPv4 } from "./ipv4.ts";
+import { IP6, IPV6_HLEN, writeIPv6 } from "./ipv6.ts";
+import { fillUdpChecksum, UDP, UDP_HLEN, writeUdpHeader } from "./udp.ts";
 
 /** netmap pkt-gen's payload text. */
 export const DEFAULT_PAYLOAD = "netmap pkt-gen DIRECT payload\nhttp://info.iet.unipi.it/~luigi/netmap/ ";
@@ -192,23 +192,24 @@ export class UdpFlow {
     const addrs = (sa >>> 16) + (sa & 0xffff) + (da >>> 16) + (da & 0xffff);
     let s = addrs;
     if (this.v6) {
-      dv.setUint32(ip + 20, sa);
-      dv.setUint32(ip + 36, da);
-      dv.setUint16(ip + 4, ulen);
+      // the low 32 bits of each address vary (the ranges' last word)
+      dv.setUint32(ip + IP6.src + 12, sa);
+      dv.setUint32(ip + IP6.dst + 12, da);
+      dv.setUint16(ip + IP6.plen, ulen);
       s += this.fixed6Src + this.fixed6Dst;
     } else {
-      dv.setUint32(ip + 12, sa);
-      dv.setUint32(ip + 16, da);
+      dv.setUint32(ip + IP4.src, sa);
+      dv.setUint32(ip + IP4.dst, da);
       const tl = len - ETH_HLEN;
-      dv.setUint16(ip + 2, tl);
+      dv.setUint16(ip + IP4.len, tl);
       let h = this.ipConst + tl + addrs;
       h = (h & 0xffff) + (h >>> 16);
       h = (h & 0xffff) + (h >>> 16);
-      dv.setUint16(ip + 10, ~h & 0xffff);
+      dv.setUint16(ip + IP4.sum, ~h & 0xffff);
     }
-    dv.setUint16(udp, sp);
-    dv.setUint16(udp + 2, dp);
-    dv.setUint16(udp + 4, ulen);
+    dv.setUint16(udp + UDP.sport, sp);
+    dv.setUint16(udp + UDP.dport, dp);
+    dv.setUint16(udp + UDP.len, ulen);
     s += IPPROTO_UDP + ulen + sp + dp + ulen + this.paySum[ulen - UDP_HLEN];
     if (stampWords > 0) {
       dv.setUint32(pay, s0);
@@ -225,7 +226,7 @@ export class UdpFlow {
     s = (s & 0xffff) + (s >>> 16); // s < 2^32: two folds suffice
     s = (s & 0xffff) + (s >>> 16);
     const c = ~s & 0xffff;
-    dv.setUint16(udp + 6, c === 0 ? 0xffff : c);
+    dv.setUint16(udp + UDP.sum, c === 0 ? 0xffff : c);
     // advance the ranges for the next packet
     if (!this.rs) {
       if (sp < this.src.port1) this.sport = sp + 1;

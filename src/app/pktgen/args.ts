@@ -62,9 +62,9 @@ export interface Config {
   framing: number;
 }
 
-export class UsageError extends Error {
-  override name = "UsageError";
-}
+import { UsageError } from "../cli.ts";
+
+export { UsageError };
 
 export const USAGE = `Usage: bun run pktgen -i port [-f tx|rx|txseq|rxseq|ping|pong] [options]
   -i port      shm:NAME{N | shm:NAME}N | netmap:eth0 | valeX:Y | xdp:IF[@Q] | packet:IF  (required)

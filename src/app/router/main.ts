@@ -4,8 +4,8 @@
 // when the ports allow it, by copy otherwise. Unknown neighbours are asked for by ARP.
 
 import { canSwap } from "../../forward/move.ts";
-import { formatMac } from "../../packet/ethernet.ts";
-import { formatIPv4, get32, parseIPv4 } from "../../packet/ipv4.ts";
+import { ETH_HLEN, formatMac } from "../../packet/ethernet.ts";
+import { formatIPv4, get32, IP4, parseIPv4 } from "../../packet/ipv4.ts";
 import { openPort } from "../../port/open.ts";
 import type { Port } from "../../port/port.ts";
 import { POLLIN } from "../../ring/layout.ts";
@@ -145,7 +145,7 @@ async function main(): Promise<number> {
             const v = nf.handle(rx.u8, buf, rx.len(i));
             if (v !== Verdict.Drop) {
               // forward to the side of the new destination; replies go back where they came from
-              const dst = v === Verdict.Forward ? get32(rx.u8, buf + 30) : 0; // the rewritten IPv4 destination
+              const dst = v === Verdict.Forward ? get32(rx.u8, buf + ETH_HLEN + IP4.dst) : 0; // the rewritten IPv4 destination
               const po = v === Verdict.Forward ? sideOf(dst) : pi;
               if (!emit(rx, i, ports[po].txRings[0], swap[pi][po])) nf.stats.dropped++;
             }

@@ -19,7 +19,9 @@ Output and "failed to ..." errors are netmap's vale-ctl's, line for line. Differ
 listing all ports exits 0 (netmap's exits 1 even on success); a bad flag or value is one sentence
 ("vale-ctl: ...") instead of the usage text; a missing /dev/netmap says to load the module.`;
 
-export class UsageError extends Error {}
+import { UsageError } from "../cli.ts";
+
+export { UsageError };
 
 const VALE_PREFIX = "vale"; // netmap's NM_BDG_NAME: -l takes only VALE port names
 
