@@ -4,7 +4,7 @@
 
 import { type Pointer, ptr } from "bun:ffi";
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { LIBNETMAP_PATHS } from "../ffi/libnetmap.ts";
 import {
@@ -336,6 +336,7 @@ describe("admode (emulated adapter for veths)", () => {
     setAdmode("generic", root);
     expect(readFileSync(`${root}/module/netmap/parameters/admode`, "utf8")).toBe("2");
     expect(getAdmode(root)).toBe(2);
+    rmSync(root, { recursive: true, force: true });
   });
 });
 

@@ -1,7 +1,7 @@
 // pcap: ports: pktgen writes a capture the independent parser reads back byte for byte; rxseq
 // replays a txseq capture in order (and loops); frames larger than a buffer travel as NS_MOREFRAG.
-import { describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { ipv4ChecksumOk } from "../src/packet/ipv4.ts";
 import { parsePcap } from "../src/packet/pcap.ts";
@@ -13,6 +13,7 @@ import { pktgen, summary } from "./helpers/pktgen.ts";
 setDefaultTimeout(60_000);
 
 const dir = mkdtempSync(`${tmpdir()}/bunmap-pcap-`);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("pcap: ports", () => {
   test("pktgen tx writes a capture: every record the packet it sent, checksums valid", async () => {
@@ -75,5 +76,25 @@ describe("pcap: ports", () => {
     expect(() => openPort(`pcap:${dir}/junk.pcap`)).toThrow(/not a pcap file/);
     expect(() => openPort(`pcap:${dir}/x.pcap@conf:speed=9`)).toThrow(/'speed' is not one of/);
     expect(() => openPort(`pcap:${dir}/x.pcap@conf:mode=both`)).toThrow(/read or write/);
+  });
+  test("an existing file opens for reading; sending on it is an error, and the file is left as it was", () => {
+    const f = `${dir}/kept.pcap`;
+    const w = openPort(`pcap:${f}`);
+    const tx = w.txRings[0];
+    tx.u8.fill(7, tx.buf(tx.head), tx.buf(tx.head) + 60);
+    tx.setLenFlags(tx.head, 60, 0);
+    tx.advance(tx.next(tx.head));
+    w.txsync();
+    w.close();
+    const before = readFileSync(f);
+    const r = openPort(`pcap:${f}`); // exists: read mode
+    const t = r.txRings[0];
+    t.setLenFlags(t.head, 60, 0);
+    t.advance(t.next(t.head));
+    expect(() => r.txsync()).toThrow(
+      `pcap:${f}: opened for reading (the file exists), so packets sent on it would be lost; to overwrite the file, open it with @conf:mode=write`,
+    );
+    r.close();
+    expect(readFileSync(f)).toEqual(before);
   });
 });

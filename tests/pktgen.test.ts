@@ -5,7 +5,7 @@ import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 
 setDefaultTimeout(60_000);
 
-import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { parseArgs, UsageError } from "../src/app/pktgen/args.ts";
 import { threadPortName, withConf } from "../src/app/pktgen/portname.ts";
@@ -343,6 +343,7 @@ describe("end to end over shm pipes", () => {
     expect(rr.out.match(/^ +48: /gm)?.length).toBe(3);
     const bad = await pktgen(["-i", `shm:${r}}0`, "-f", "tx", "-P", `${dir}/missing.pcap`]).done;
     expect(bad.err).toContain("no such file");
+    rmSync(dir, { recursive: true, force: true });
   });
 
   test("-F: multi-slot packets (NS_MOREFRAG) arrive whole and in sequence", async () => {

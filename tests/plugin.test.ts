@@ -548,5 +548,6 @@ describe("kernel VALE datapath (requests checked, no /dev/netmap needed)", () =>
       { reqtype: REQ.VALE_DETACH, name: "vale7:vh000000000002", mode: -1 },
     ]);
     expect(() => new ValeSwitch("vale7", ctl, `${sys}/nothing`)).toThrow(/netmap module not loaded/);
+    rmSync(sys, { recursive: true, force: true });
   });
 });

@@ -1,6 +1,7 @@
 // pcap:FILE — a port over a pcap file. mode=read replays the file through the rx ring (loop=N times,
-// 0 forever); mode=write appends what is sent on the tx ring (one write per sync). Default: read if
-// the file exists, write otherwise. Multi-slot packets (NS_MOREFRAG) both ways when a packet is larger
+// 0 forever); mode=write creates the file, or truncates it, and writes what is sent on the tx ring
+// (one write per sync). Default: read if the file exists, write otherwise; sending on a port opened
+// for reading is an error, never a silent loss. Multi-slot packets (NS_MOREFRAG) both ways when a packet is larger
 // than a buffer. The rings live in an ordinary ArrayBuffer: no kernel, no privileges.
 import { closeSync, existsSync, openSync, readFileSync, writeSync } from "node:fs";
 import { type PcapFile, parsePcap, pcapGlobalHeader, pcapRecordHeader } from "../packet/pcap.ts";
@@ -148,6 +149,11 @@ export class PcapPort implements Port {
       n = ring.numSlots,
       head = ring.head,
       u8 = ring.u8;
+    if (this.mode === "read" && head !== this.lastTx) {
+      throw new PortError(
+        `${this.name}: opened for reading (the file exists), so packets sent on it would be lost; to overwrite the file, open it with @conf:mode=write`,
+      );
+    }
     // only whole packets are written: stop after the last slot without NS_MOREFRAG
     let end = this.lastTx;
     for (let k = this.lastTx; k !== head; k = k + 1 === n ? 0 : k + 1)

@@ -1,7 +1,7 @@
 // The test image, built offline: busybox-static for the shell tools, plus the host's bun binary and
 // the libraries it links (the repository is bind-mounted at /bunmap when a test needs bun inside).
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, realpathSync, symlinkSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname } from "node:path";
 
@@ -33,5 +33,6 @@ export function ensureImage(): void {
     ["-c", `tar -C ${root} -c . | docker import -c 'ENV PATH=/bin' -c 'CMD ["sleep", "100000"]' - ${IMAGE}`],
     { encoding: "utf8" },
   );
+  rmSync(root, { recursive: true, force: true });
   if (tar.status !== 0) throw new Error(`docker import: ${tar.stderr}`);
 }
