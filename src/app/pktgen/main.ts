@@ -44,6 +44,17 @@ async function main(argv: string[]): Promise<number> {
   D("main", 2954, `running on ${cfg.cpus} cpus (have ${ncpu})`);
 
   const sab = makeShared(cfg.threads);
+  // signals from the start: a ^C while the threads open their ports still lets them close (and a
+  // shm region's creator remove its file)
+  const ctl = new Int32Array(sab, 0, 16);
+  let interrupts = 0;
+  const onSignal = (sig: string) => () => {
+    if (++interrupts > 1) process.exit(130);
+    D("sigint_h", 552, sig === "SIGINT" ? "received control-C on thread 0x0" : `received ${sig}`);
+    Atomics.store(ctl, CTL.cancel, 1); // threads stop, the final report is still printed
+  };
+  process.on("SIGINT", onSignal("SIGINT"));
+  process.on("SIGTERM", onSignal("SIGTERM")); // docker stop, systemd
   const workers: Worker[] = [];
   const infos: ThreadInfo[] = [];
   const doneMsgs: { error?: string }[] = [];
@@ -104,15 +115,6 @@ async function main(argv: string[]): Promise<number> {
     );
   }
 
-  const ctl = new Int32Array(sab, 0, 16);
-  let interrupts = 0;
-  const onSignal = (sig: string) => () => {
-    if (++interrupts > 1) process.exit(130);
-    D("sigint_h", 552, sig === "SIGINT" ? "received control-C on thread 0x0" : `received ${sig}`);
-    Atomics.store(ctl, CTL.cancel, 1); // threads stop, the final report is still printed
-  };
-  process.on("SIGINT", onSignal("SIGINT"));
-  process.on("SIGTERM", onSignal("SIGTERM")); // docker stop, systemd
 
   const backend = parsePortName(cfg.ifname).backend;
   const waitLink = cfg.waitLink ?? (backend === "vale" || backend === "shm" || backend === "pcap" ? 0 : 2); // no PHY to wait for
