@@ -1,11 +1,12 @@
 // Macro benchmark: pktgen tx -> rx over a shm pipe between two processes, against a C program
 // running the same ring protocol (bench/c/shmpipe.c) in the same run. Median of RUNS runs each,
 // interleaved so machine noise hits both alike. Metric: the receiver's Mpps.
-//   bun bench/shm-pipe.ts [RUNS=5] [PACKETS=50000000]
+//   bun bench/shm-pipe.ts [RUNS=3] [PACKETS=20000000]   (default: about a minute; full: 5 50000000)
 import { existsSync, mkdirSync, statSync } from "node:fs";
+import { say } from "./lib/progress.ts";
 
-const RUNS = Number(process.argv[2] ?? 5);
-const N = String(process.argv[3] ?? 50_000_000);
+const RUNS = Number(process.argv[2] ?? 3);
+const N = String(process.argv[3] ?? 20_000_000);
 const here = import.meta.dir;
 const cbin = `${here}/out/shmpipe`;
 const csrc = `${here}/c/shmpipe.c`;
@@ -75,7 +76,11 @@ const pairs: [string, Side, Side, string[]][] = [
 ];
 const results = new Map<string, number[]>(pairs.map(([k]) => [k, []]));
 for (let i = 0; i < RUNS; i++) {
-  for (const [label, tx, rx, extra] of pairs) results.get(label)!.push(await once(tx, rx, extra));
+  for (const [label, tx, rx, extra] of pairs) {
+    const v = await once(tx, rx, extra);
+    say(`run ${i + 1}/${RUNS}: ${label}: ${v.toFixed(1)} Mpps`);
+    results.get(label)!.push(v);
+  }
 }
 const cMed = median(results.get("C tx -> C rx")!);
 console.log(

@@ -1,10 +1,12 @@
 // Switch forwarding rate between shm ports, 1 and 2 workers (ring w of every port per worker),
 // 60-byte frames, learned unicast (host i -> host i+1). Each worker thread also drives its hosts'
 // rings with pkt-gen's cheapest loops, so the rate is per core, switch included.
-//   bun bench/switch.ts [RUNS=5] [PORTS=4] [MS=2000]
-import { Fdb } from "../src/switch/fdb.ts";
+//   bun bench/switch.ts [RUNS=3] [PORTS=4] [MS=2000]   (full: 5)
 
-const RUNS = Number(process.argv[2] ?? 5),
+import { Fdb } from "../src/switch/fdb.ts";
+import { say } from "./lib/progress.ts";
+
+const RUNS = Number(process.argv[2] ?? 3),
   PORTS = Number(process.argv[3] ?? 4),
   MS = Number(process.argv[4] ?? 2000);
 
@@ -37,7 +39,11 @@ const rows: [number, number[]][] = [
   [1, []],
   [2, []],
 ];
-for (let i = 0; i < RUNS; i++) for (const [w, v] of rows) v.push(await once(w, i));
+for (let i = 0; i < RUNS; i++)
+  for (const [w, v] of rows) {
+    v.push(await once(w, i));
+    say(`run ${i + 1}/${RUNS}: ${w} worker(s): ${v.at(-1)!.toFixed(1)} Mpps`);
+  }
 console.log(
   `switch, ${PORTS} shm ports, 60 B, learned unicast, ${MS} ms per run, ${RUNS} runs, interleaved; ${new Date().toISOString()}`,
 );

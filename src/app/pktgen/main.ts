@@ -115,7 +115,6 @@ async function main(argv: string[]): Promise<number> {
     );
   }
 
-
   const backend = parsePortName(cfg.ifname).backend;
   const waitLink = cfg.waitLink ?? (backend === "vale" || backend === "shm" || backend === "pcap" ? 0 : 2); // no PHY to wait for
   D("start_threads", 2790, `Wait ${waitLink} secs for phy reset`);
