@@ -16,7 +16,9 @@ export const NetworkRowSchema = Type.Object({
   gateway: Type.String(),
   options: Type.String(),
   created: Type.Number(),
+  /** 1: --internal (no gateway port, no NAT) */
   internal: Type.Union([Type.Literal(0), Type.Literal(1)]),
+  /** IPv4 subnet ("" without IPv4), IPv6 gateway and subnet ("" without IPv6) */
   pool: Type.String(),
   gateway6: Type.String(),
   pool6: Type.String(),
@@ -41,34 +43,10 @@ export const EndpointRowSchema = Type.Object({
   sandbox: Type.String(),
   ports: Type.String(),
 });
-export interface NetworkRow {
-  id: string;
-  switch: string;
-  backend: string;
-  mtu: number;
-  gateway: string;
-  options: string;
-  created: number;
-  /** 1: --internal (no gateway port, no NAT) */
-  internal: number;
-  /** IPv4 subnet ("" without IPv4), IPv6 gateway and subnet ("" without IPv6) */
-  pool: string;
-  gateway6: string;
-  pool6: string;
-}
-export interface EndpointRow {
-  id: string;
-  network: string;
-  host_if: string;
-  cont_if: string;
-  mac: string;
-  address: string;
-  address6: string;
-  joined: number;
-  sandbox: string;
-  /** published ports, JSON Binding[] */
-  ports: string;
-}
+/** A network as stored (the type is the schema's: one statement of the row). */
+export type NetworkRow = Static<typeof NetworkRowSchema>;
+/** An endpoint as stored; `ports` is its published ports, JSON Binding[]. */
+export type EndpointRow = Static<typeof EndpointRowSchema>;
 
 function checked<T>(schema: TSchema, what: string, row: T | null): T | null {
   if (row !== null && !Value.Check(schema, row)) {

@@ -5,18 +5,12 @@ import { PortError, parsePortName } from "../../port/open.ts";
 import { D, PpsWindow, rateLine, txOutput } from "../report.ts";
 import { type Config, isReceiver, isSender, OPT, parseArgs, USAGE, UsageError } from "./args.ts";
 import { allCounters, C, CTL, makeShared, STRIDE } from "./ctx.ts";
+import type { FromThread, ThreadInfo, ToThread } from "./messages.ts";
 import { threadPortName } from "./portname.ts";
 
 function fail(msg: string): never {
   process.stderr.write(`pktgen: ${msg}\n`);
   process.exit(1);
-}
-
-interface ThreadInfo {
-  queues: number;
-  mac: string;
-  rings: [string, number, number, number][];
-  memsize: number;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -67,16 +61,16 @@ async function main(argv: string[]): Promise<number> {
           new Promise<void>((resolve, reject) => {
             const w = new Worker(new URL("./thread.ts", import.meta.url).href);
             workers.push(w);
-            w.onmessage = (ev: MessageEvent) => {
+            w.onmessage = (ev: MessageEvent<FromThread>) => {
               const m = ev.data;
-              if (m.error && !m.done) reject(new Error(m.error));
-              else if (m.ready) {
+              if (m.t === "error") reject(new Error(m.error));
+              else if (m.t === "ready") {
                 infos[idx] = m.info;
                 resolve();
-              } else if (m.done) doneMsgs[idx] = m;
+              } else doneMsgs[idx] = m;
             };
             w.onerror = (ev) => reject(new Error((ev as ErrorEvent).message ?? "worker failed"));
-            w.postMessage({ cfg, idx, sab });
+            w.postMessage({ t: "init", cfg, idx, sab } satisfies ToThread);
           }),
       ),
     );
@@ -120,7 +114,7 @@ async function main(argv: string[]): Promise<number> {
   D("start_threads", 2790, `Wait ${waitLink} secs for phy reset`);
   if (waitLink) await Bun.sleep(waitLink * 1000);
   D("start_threads", 2792, "Ready...");
-  for (const w of workers) w.postMessage({ go: true });
+  for (const w of workers) w.postMessage({ t: "go" } satisfies ToThread);
 
   // main_thread(): periodic report until every thread is done
   const ctr = allCounters(sab, cfg.threads);

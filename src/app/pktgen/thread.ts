@@ -1,13 +1,13 @@
 // A pktgen thread: runs in a Worker so the main thread can report while the datapath spins.
-// Protocol: main -> {cfg, idx, sab}; worker -> {ready, info} | {error}; main -> {go}; worker -> {done}.
+// Protocol: messages.ts.
 
 import { pinThisThread } from "../../../ffi/libc.ts";
 import { formatMac } from "../../packet/ethernet.ts";
 import { openPort } from "../../port/open.ts";
 import type { Port } from "../../port/port.ts";
 import { D } from "../report.ts";
-import type { Config } from "./args.ts";
 import { C, CTL, type Ctx, views } from "./ctx.ts";
+import type { FromThread, ToThread } from "./messages.ts";
 import { pingBody, pongBody } from "./pingpong.ts";
 import { threadPortName } from "./portname.ts";
 import { receiverBody } from "./rx.ts";
@@ -18,10 +18,12 @@ declare const self: Worker;
 let port: Port | null = null;
 let ctx: Ctx | null = null;
 
-self.onmessage = (ev: MessageEvent) => {
+const reply = (m: FromThread) => self.postMessage(m);
+
+self.onmessage = (ev: MessageEvent<ToThread>) => {
   const msg = ev.data;
-  if (msg.cfg) {
-    const { cfg, idx, sab } = msg as { cfg: Config; idx: number; sab: SharedArrayBuffer };
+  if (msg.t === "init") {
+    const { cfg, idx, sab } = msg;
     try {
       port = openPort(threadPortName(cfg, idx));
       // frames on such a port start with a virtio-net header: pkt-gen's -H writes one (zeroed: no GSO)
@@ -35,25 +37,25 @@ self.onmessage = (ev: MessageEvent) => {
       const share = Math.floor(cfg.npackets / cfg.threads) + (idx < cfg.npackets % cfg.threads ? 1 : 0);
       const mine = { ...cfg, npackets: cfg.npackets ? share : 0 };
       ctx = { cfg: mine, port, idx, ctl, ctr, log: D, out: (s) => process.stdout.write(s) };
-      self.postMessage({
-        ready: true,
+      reply({
+        t: "ready",
         info: {
           queues: port.deviceRings,
           mac: formatMac(port.mac),
           rings: [
-            ...port.txRings.map((r) => ["TX", r.ringid, r.offset, r.numSlots]),
-            ...port.rxRings.map((r) => ["RX", r.ringid, r.offset, r.numSlots]),
+            ...port.txRings.map((r): [string, number, number, number] => ["TX", r.ringid, r.offset, r.numSlots]),
+            ...port.rxRings.map((r): [string, number, number, number] => ["RX", r.ringid, r.offset, r.numSlots]),
           ],
           memsize: port.mem.byteLength,
         },
       });
     } catch (e) {
       port?.close();
-      self.postMessage({ error: (e as Error).message });
+      reply({ t: "error", error: (e as Error).message });
     }
     return;
   }
-  if (msg.go && ctx) {
+  if (msg.t === "go" && ctx) {
     const c = ctx;
     let error: string | undefined;
     try {
@@ -86,6 +88,6 @@ self.onmessage = (ev: MessageEvent) => {
     port = null;
     Atomics.add(c.ctl, CTL.done, 1);
     Atomics.notify(c.ctl, CTL.done);
-    self.postMessage({ done: true, error });
+    reply({ t: "done", error });
   }
 };
