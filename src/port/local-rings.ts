@@ -2,7 +2,7 @@
 // the kernel side speaks its own ring format; these are the rings apps see.
 import { type Pointer, toArrayBuffer } from "bun:ffi";
 import * as libc from "../../ffi/libc.ts";
-import { RING, SLOT } from "../ring/layout.ts";
+import { align, RING, SLOT } from "../ring/layout.ts";
 import { Ring } from "../ring/ring.ts";
 
 export interface RingSpec {
@@ -15,8 +15,6 @@ export interface RingSpec {
   /** Initial buf_idx of slot 0 (slot i gets first + i). */
   firstBuf: number;
 }
-
-const align = (n: number, a: number) => Math.ceil(n / a) * a;
 
 /** Bytes a ring (header + slots) takes, 128-aligned. */
 export const ringBytes = (slots: number) => align(RING.slot + slots * SLOT.size, 128);

@@ -2,12 +2,13 @@
 //   subsystem:vpname[{N|}N][mode][/flags][@options]
 //   netmap:eth0  netmap:eth0-1  netmap:eth0^  netmap:eth0*  vale0:vi0  vale0:vi0{1  shm:ch}0-0
 //   xdp:veth0@2 (queue)  packet:veth0  pcap:file.pcap   options: @conf:rings=4,slots=1024
+import { NR_REG } from "../../ffi/netmap.ts";
 import { PortError } from "./port.ts";
 
 export type Backend = "netmap" | "vale" | "shm" | "xdp" | "packet" | "pcap";
 
-/** NR_REG_* register modes. */
-export const NR_REG = { DEFAULT: 0, ALL_NIC: 1, SW: 2, NIC_SW: 3, ONE_NIC: 4, NULL: 7, ONE_SW: 8 } as const;
+/** NR_REG_* register modes (netmap's, stated once in ffi/netmap.ts). */
+export { NR_REG };
 
 export interface PortName {
   spec: string;

@@ -7,7 +7,7 @@
 //   pipe blocks       per pipe: per end a doorbell and a waiter count, each on its own cache line
 //   channels          per (pipe, dir, ring): prod, cons, owner words; tx ring header + slots; rx header
 //   buffers           4096-aligned; 0 and 1 reserved like netmap; channel c slot i starts on buffer 2+c*slots+i
-import { RING, SLOT } from "../ring/layout.ts";
+import { align, RING, SLOT } from "../ring/layout.ts";
 
 export const SHM_MAGIC = 0x504d4e42; // "BNMP"
 export const SHM_VERSION = 1;
@@ -60,8 +60,6 @@ export interface ShmLayout extends ShmConf {
   bufBase: number;
   size: number;
 }
-
-const align = (n: number, a: number) => Math.ceil(n / a) * a;
 
 export function layout(c: ShmConf): ShmLayout {
   const pipeBase = 4096;

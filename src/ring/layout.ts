@@ -36,6 +36,9 @@ export const NS_FORWARD = 0x0004;
 export const NS_NO_LEARN = 0x0008;
 export const NS_INDIRECT = 0x0010;
 export const NS_MOREFRAG = 0x0020;
+
+/** n rounded up to a multiple of a. */
+export const align = (n: number, a: number) => Math.ceil(n / a) * a;
 export const NS_TXMON = 0x0040;
 export const NS_PORT_SHIFT = 8;
 export const NS_PORT_MASK = 0xff00;
