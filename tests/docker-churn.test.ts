@@ -93,7 +93,8 @@ describe.skipIf(!!why)("vale network under churn", () => {
       macs,
     );
     made.containers.add(`${tag}w`);
-    await Bun.sleep(1500);
+    // its capture window opens when it says so (a loaded machine starts a container slowly)
+    for (let t = 0; t < 200 && !docker("logs", `${tag}w`).stdout.includes("capturing"); t++) await Bun.sleep(100);
     docker("exec", p2, "ping", "-c", "2", "-W", "2", "198.18.2.20"); // traffic to the newcomer: it must see that
     // 30 containers start and stop beside the flow, three at a time
     let churned = 0;
