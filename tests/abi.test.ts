@@ -33,7 +33,7 @@ import {
   XSK_RING,
 } from "../ffi/xsk.ts";
 
-const gcc = spawnSync("gcc", ["--version"]).status === 0;
+const gcc = spawnSync("gcc", ["--version"], { timeout: 180_000 }).status === 0;
 const xskHeader = existsSync("/usr/include/xdp/xsk.h");
 if (!gcc) console.warn("SKIP ABI tests: gcc is not installed");
 if (gcc && !xskHeader) console.warn("SKIP xsk ABI test: /usr/include/xdp/xsk.h missing (apt-get install libxdp-dev)");
@@ -48,12 +48,12 @@ function cValues(includes: string[], exprs: Record<string, string>): Record<stri
     `${dir}/a.c`,
     `#define _GNU_SOURCE\n${includes.map((h) => `#include <${h}>`).join("\n")}\n#include <stdio.h>\n#include <stddef.h>\nint main(void) {\n${body}\n  return 0;\n}\n`,
   );
-  const cc = spawnSync("gcc", ["-o", `${dir}/a`, `${dir}/a.c`], { encoding: "utf8" });
+  const cc = spawnSync("gcc", ["-o", `${dir}/a`, `${dir}/a.c`], { encoding: "utf8", timeout: 180_000 });
   if (cc.status !== 0) {
     rmSync(dir, { recursive: true, force: true });
     throw new Error(cc.stderr);
   }
-  const out = spawnSync(`${dir}/a`, [], { encoding: "utf8" }).stdout;
+  const out = spawnSync(`${dir}/a`, [], { encoding: "utf8", timeout: 180_000 }).stdout;
   rmSync(dir, { recursive: true, force: true });
   return Object.fromEntries(
     out

@@ -20,7 +20,7 @@ describe("bridge", () => {
         const r = `br${process.pid}x${n++}`;
         const br = Bun.spawn(
           [process.execPath, BRIDGE, "-i", `shm:${r}{0`, "-i", `shm:${r}{1`, "-w", "0", ...(copy ? ["-c"] : [])],
-          { stdout: "pipe", stderr: "pipe" },
+          { timeout: 180_000, killSignal: "SIGKILL", stdout: "pipe", stderr: "pipe" },
         );
         const reader = (br.stdout as ReadableStream<Uint8Array>).getReader();
         let out = "";

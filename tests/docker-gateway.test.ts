@@ -92,6 +92,8 @@ beforeAll(async () => {
   ];
   for (const s of steps) expect(sh(s).stderr).toBe("");
   const srv = Bun.spawn(["ip", "netns", "exec", OUT, process.execPath, `${repo}/${WHOAMI}`, "server", "9000"], {
+    timeout: 600_000,
+    killSignal: "SIGKILL",
     stdout: "pipe",
     stderr: "inherit",
   });

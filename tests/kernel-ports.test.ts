@@ -238,7 +238,7 @@ describe.skipIf(!!why)("packet: (AF_PACKET, TPACKET_V2 rx and tx, V3 rx, recvmms
         "-n",
         "1",
       ],
-      { stdout: "pipe", stderr: "pipe" },
+      { timeout: 180_000, killSignal: "SIGKILL", stdout: "pipe", stderr: "pipe" },
     );
     const err = await new Response(q.stderr).text();
     expect(await q.exited).toBe(1);
@@ -290,7 +290,7 @@ describe.skipIf(!!why || !!noXdp)("xdp: (AF_XDP via libxdp)", () => {
         "-n",
         "1",
       ],
-      { stdout: "pipe", stderr: "pipe" },
+      { timeout: 180_000, killSignal: "SIGKILL", stdout: "pipe", stderr: "pipe" },
     );
     const err = await new Response(q.stderr).text();
     expect(await q.exited).toBe(1);

@@ -318,6 +318,8 @@ describe("vale-ctl", () => {
   test("without /dev/netmap the real control path says so", async () => {
     if (existsSync("/dev/netmap")) return;
     const p = Bun.spawn([process.execPath, `${import.meta.dir}/../src/app/vale-ctl/main.ts`, "-n", "vi0"], {
+      timeout: 180_000,
+      killSignal: "SIGKILL",
       stderr: "pipe",
     });
     expect(await p.exited).toBe(1);
@@ -459,7 +461,12 @@ describe("NetmapPort over a fake nmport_d", () => {
         "-e",
         `try { (await import(${JSON.stringify(`${import.meta.dir}/../ffi/libnetmap.ts`)})).libnetmap(); } catch (e) { console.log(e.message); }`,
       ],
-      { stdout: "pipe", env: { ...process.env, BUNMAP_LIBNETMAP: "/nonexistent/libnetmap.so" } },
+      {
+        timeout: 180_000,
+        killSignal: "SIGKILL",
+        stdout: "pipe",
+        env: { ...process.env, BUNMAP_LIBNETMAP: "/nonexistent/libnetmap.so" },
+      },
     );
     const msg = (await new Response(p.stdout).text()).trim();
     expect(msg).toStartWith("libnetmap.so not found (tried /nonexistent/libnetmap.so");

@@ -31,6 +31,8 @@ interface Run {
 /** Start the plugin under umask 000; resolve once it listens, or when it exits (code set). */
 async function plugin(db: string, sock: string, env: Record<string, string> = {}): Promise<Run> {
   const proc = Bun.spawn(["sh", "-c", `umask 000; exec "$0" "$1"`, process.execPath, `${repo}/plugin/main.ts`], {
+    timeout: 180_000,
+    killSignal: "SIGKILL",
     stdout: "pipe",
     stderr: "pipe",
     env: { ...process.env, BUNMAP_PLUGIN_DB: db, BUNMAP_PLUGIN_SOCK: sock, BUNMAP_PLUGIN_BACKEND: "packet", ...env },

@@ -18,7 +18,7 @@ import { enterPrivateNetns, type PrivateNetns } from "./helpers/private-netns.ts
 
 setDefaultTimeout(30_000);
 
-const root = process.getuid?.() === 0 && spawnSync("ip", ["-V"]).status === 0;
+const root = process.getuid?.() === 0 && spawnSync("ip", ["-V"], { timeout: 180_000 }).status === 0;
 if (!root) console.warn("SKIP plugin veth tests: need root and iproute2 (veths are real)");
 
 /** A datapath that records what it was asked to carry. */
@@ -66,7 +66,7 @@ const pid = process.pid.toString(16).padStart(6, "0");
 const EP = (n: number) => `${pid}${n.toString(16).padStart(6, "0")}${"0".repeat(52)}`;
 const created: string[] = [];
 afterAll(() => {
-  for (const id of created) spawnSync("ip", ["link", "del", vethNames(id).host]);
+  for (const id of created) spawnSync("ip", ["link", "del", vethNames(id).host], { timeout: 180_000 });
 });
 
 const NET = {
@@ -265,7 +265,7 @@ describe("state file", () => {
   });
 });
 
-const sh = (...a: string[]) => spawnSync(a[0], a.slice(1), { encoding: "utf8" });
+const sh = (...a: string[]) => spawnSync(a[0], a.slice(1), { encoding: "utf8", timeout: 180_000 });
 
 describe.skipIf(!root)("endpoint lifecycle with real veths (in a network namespace of the test's own)", () => {
   // interfaces, addresses and iptables rules the driver makes land in this namespace, never the host's
@@ -300,7 +300,7 @@ describe.skipIf(!root)("endpoint lifecycle with real veths (in a network namespa
     expect(rb.json).toEqual({ Interface: {} }); // supplied by the engine: must not be echoed
     const { host, cont } = vethNames(b);
     expect(linkExists(host) && linkExists(cont)).toBe(true);
-    const show = spawnSync("ip", ["link", "show", cont], { encoding: "utf8" }).stdout;
+    const show = spawnSync("ip", ["link", "show", cont], { encoding: "utf8", timeout: 180_000 }).stdout;
     expect(show).toContain("link/ether 02:42:c6:12:00:03");
     expect(show).toContain("mtu 1400");
     // a bad MAC changes nothing

@@ -142,7 +142,7 @@ const noXdp = (() => {
 
 const tag = `r${process.pid % 100000}`;
 const NS = { c: `bm${tag}c`, r: `bm${tag}r`, s: `bm${tag}s` };
-const sh = (cmd: string[]) => spawnSync(cmd[0], cmd.slice(1), { encoding: "utf8" });
+const sh = (cmd: string[]) => spawnSync(cmd[0], cmd.slice(1), { encoding: "utf8", timeout: 180_000 });
 const must = (cmd: string[]) => {
   const r = sh(cmd);
   if (r.status !== 0) throw new Error(`${cmd.join(" ")}: ${r.stderr}`);
@@ -199,11 +199,11 @@ describe.skipIf(!!why)("client <-> router <-> server (three namespaces)", () => 
             "-T",
             "200",
           ],
-          { stdout: "pipe", stderr: "pipe" },
+          { timeout: 180_000, killSignal: "SIGKILL", stdout: "pipe", stderr: "pipe" },
         );
         const server = Bun.spawn(
           ["ip", "netns", "exec", NS.s, process.execPath, `${import.meta.dir}/helpers/udp-echo.ts`, "server", "7000"],
-          { stdout: "pipe", stderr: "pipe" },
+          { timeout: 180_000, killSignal: "SIGKILL", stdout: "pipe", stderr: "pipe" },
         );
         try {
           await Bun.sleep(1500); // router open + first ARP round, server bound
@@ -229,7 +229,7 @@ describe.skipIf(!!why)("client <-> router <-> server (three namespaces)", () => 
               "7000",
               "3",
             ],
-            { stdout: "pipe" },
+            { timeout: 180_000, killSignal: "SIGKILL", stdout: "pipe" },
           );
           const out = await new Response(client.stdout).text();
           expect(await client.exited).toBe(0);

@@ -18,7 +18,12 @@ const uniq = (() => {
 })();
 const BUN = process.execPath;
 const child = (args: string[]) =>
-  Bun.spawn([BUN, `${import.meta.dir}/helpers/shm-child.ts`, ...args], { stdout: "pipe", stderr: "pipe" });
+  Bun.spawn([BUN, `${import.meta.dir}/helpers/shm-child.ts`, ...args], {
+    timeout: 180_000,
+    killSignal: "SIGKILL",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
 
 afterAll(() => {
   const left = readdirSync("/dev/shm").filter((f) => f.startsWith(`bunmap-${tag}`));

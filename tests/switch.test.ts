@@ -243,7 +243,7 @@ describe("switch CLI", () => {
         "-T",
         "100",
       ],
-      { stdout: "pipe", stderr: "pipe" },
+      { timeout: 180_000, killSignal: "SIGKILL", stdout: "pipe", stderr: "pipe" },
     );
     const reader = proc.stdout.getReader();
     let out = "";
@@ -297,7 +297,7 @@ describe("switch CLI", () => {
         "-i",
         `shm:${tag}bad{0`,
       ],
-      { stdout: "pipe", stderr: "pipe" },
+      { timeout: 180_000, killSignal: "SIGKILL", stdout: "pipe", stderr: "pipe" },
     );
     const err = await new Response(p.stderr).text();
     expect(await p.exited).toBe(1);

@@ -23,7 +23,7 @@ const why = !existsSync("/dev/netmap")
     : null;
 if (why) console.warn(`SKIP netmap device tests: ${why}`);
 const APPS = process.env.NETMAP_APPS ?? "";
-const sh = (...a: string[]) => spawnSync(a[0], a.slice(1), { encoding: "utf8" });
+const sh = (...a: string[]) => spawnSync(a[0], a.slice(1), { encoding: "utf8", timeout: 180_000 });
 const repo = `${import.meta.dir}/../..`;
 
 /** Put frame `seq` of `len` bytes (broadcast, ethertype 0x88b5, bytes from seq) on the port's ring 0. */
@@ -280,7 +280,8 @@ describe.skipIf(!!why)("netmap device (real /dev/netmap)", () => {
 
   test("pktgen with netmap's pkt-gen, both ways over a pipe: the same counts", async () => {
     const theirPktgen = `${APPS}/pkt-gen/pkt-gen`;
-    const spawnTheirs = (args: string[]) => Bun.spawn([theirPktgen, ...args], { stdout: "pipe", stderr: "pipe" });
+    const spawnTheirs = (args: string[]) =>
+      Bun.spawn([theirPktgen, ...args], { timeout: 180_000, killSignal: "SIGKILL", stdout: "pipe", stderr: "pipe" });
     // theirs sends, ours receives
     const rx = pktgen(["-i", "netmap:ia}0", "-f", "rx", "-n", "10000"]);
     await started(rx);
@@ -300,7 +301,7 @@ describe.skipIf(!!why)("netmap device (real /dev/netmap)", () => {
   test("the bridge between two VALE switches carries frames both ways", async () => {
     const br = Bun.spawn(
       [process.execPath, `${repo}/src/app/bridge/main.ts`, "-i", "vale7:br", "-i", "vale8:br", "-w", "1"],
-      { stdout: "pipe", stderr: "pipe" },
+      { timeout: 180_000, killSignal: "SIGKILL", stdout: "pipe", stderr: "pipe" },
     );
     const a = openPort("vale7:h"),
       b = openPort("vale8:h");

@@ -8,20 +8,22 @@ import { dirname } from "node:path";
 export const IMAGE = "bunmap-test:bun";
 
 export function ensureImage(): void {
-  if (spawnSync("docker", ["image", "inspect", IMAGE]).status === 0) return;
+  if (spawnSync("docker", ["image", "inspect", IMAGE], { timeout: 180_000 }).status === 0) return;
   const root = mkdtempSync(`${tmpdir()}/bunmap-rootfs-`);
   mkdirSync(`${root}/bin`, { recursive: true });
   mkdirSync(`${root}/tmp`);
   const bb = "/bin/busybox";
   if (!existsSync(bb)) throw new Error("busybox-static is not installed (apt-get install busybox-static)");
   copyFileSync(bb, `${root}/bin/busybox`);
-  for (const a of spawnSync(bb, ["--list"], { encoding: "utf8" }).stdout.split("\n").filter(Boolean)) {
+  for (const a of spawnSync(bb, ["--list"], { encoding: "utf8", timeout: 180_000 })
+    .stdout.split("\n")
+    .filter(Boolean)) {
     if (a !== "busybox" && !existsSync(`${root}/bin/${a}`)) symlinkSync("busybox", `${root}/bin/${a}`);
   }
   const bun = realpathSync(process.execPath);
   copyFileSync(bun, `${root}/bin/bun`);
   // the dynamic loader and every library bun links, at the same paths
-  for (const line of spawnSync("ldd", [bun], { encoding: "utf8" }).stdout.split("\n")) {
+  for (const line of spawnSync("ldd", [bun], { encoding: "utf8", timeout: 180_000 }).stdout.split("\n")) {
     const m = /(\/\S+) \(0x/.exec(line) ?? /=> (\/\S+)/.exec(line);
     if (!m) continue;
     const lib = m[1];

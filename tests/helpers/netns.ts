@@ -11,7 +11,7 @@ export interface Pair {
   macB: string;
 }
 
-const sh = (cmd: string[]) => spawnSync(cmd[0], cmd.slice(1), { encoding: "utf8" });
+const sh = (cmd: string[]) => spawnSync(cmd[0], cmd.slice(1), { encoding: "utf8", timeout: 180_000 });
 
 /** Why privileged tests cannot run here, or null if they can. */
 export function privilegedUnavailable(): string | null {
@@ -69,6 +69,8 @@ export function nsExists(ns: string): boolean {
 /** Run a bun script inside a namespace. */
 export function inNs(ns: string, args: string[], env: Record<string, string> = {}) {
   return Bun.spawn(["ip", "netns", "exec", ns, process.execPath, ...args], {
+    timeout: 180_000,
+    killSignal: "SIGKILL",
     stdout: "pipe",
     stderr: "pipe",
     env: { ...process.env, ...env },

@@ -16,6 +16,8 @@ async function drain(stream: ReadableStream<Uint8Array>, into: string[]): Promis
 
 export function pktgen(args: string[], env: Record<string, string> = {}): Run {
   const proc = Bun.spawn([process.execPath, PKTGEN, ...args], {
+    timeout: 180_000,
+    killSignal: "SIGKILL",
     stdout: "pipe",
     stderr: "pipe",
     env: { ...process.env, ...env },

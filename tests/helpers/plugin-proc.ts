@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 
 export const SOCK = "/run/docker/plugins/vale.sock";
 const repo = `${import.meta.dir}/../..`;
-export const sh = (cmd: string[]) => spawnSync(cmd[0], cmd.slice(1), { encoding: "utf8" });
+export const sh = (cmd: string[]) => spawnSync(cmd[0], cmd.slice(1), { encoding: "utf8", timeout: 180_000 });
 export const docker = (...a: string[]) => sh(["docker", ...a]);
 
 /** Why Docker tests cannot run here, or null. */
@@ -30,6 +30,8 @@ export class PluginProc {
 
   async start(): Promise<string> {
     const p = Bun.spawn([process.execPath, `${repo}/plugin/main.ts`], {
+      timeout: 600_000,
+      killSignal: "SIGKILL",
       stdout: "pipe",
       stderr: "pipe",
       env: { ...process.env, BUNMAP_PLUGIN_DB: this.db, BUNMAP_PLUGIN_BACKEND: "packet", ...this.env },
@@ -72,7 +74,7 @@ export const api = async (path: string) =>
 
 /** Run docker with the arguments, asynchronously; resolves to exit code and output. */
 export async function dockerAsync(...a: string[]): Promise<{ code: number; out: string; err: string }> {
-  const p = Bun.spawn(["docker", ...a], { stdout: "pipe", stderr: "pipe" });
+  const p = Bun.spawn(["docker", ...a], { timeout: 180_000, killSignal: "SIGKILL", stdout: "pipe", stderr: "pipe" });
   const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
   return { code: await p.exited, out, err };
 }

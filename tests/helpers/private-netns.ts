@@ -15,7 +15,7 @@ export interface PrivateNetns {
 
 export function enterPrivateNetns(tag: string): PrivateNetns {
   const name = `bm${tag}${process.pid}`;
-  const add = spawnSync("ip", ["netns", "add", name], { encoding: "utf8" });
+  const add = spawnSync("ip", ["netns", "add", name], { encoding: "utf8", timeout: 180_000 });
   if (add.status !== 0) throw new Error(`ip netns add ${name}: ${add.stderr}`);
   const home = openSync("/proc/thread-self/ns/net", "r");
   const ns = openSync(`/var/run/netns/${name}`, "r");
@@ -24,7 +24,7 @@ export function enterPrivateNetns(tag: string): PrivateNetns {
   } finally {
     closeSync(ns);
   }
-  spawnSync("ip", ["link", "set", "lo", "up"]);
+  spawnSync("ip", ["link", "set", "lo", "up"], { timeout: 180_000 });
   let left = false;
   return {
     name,
@@ -33,7 +33,7 @@ export function enterPrivateNetns(tag: string): PrivateNetns {
       left = true;
       libc.setns(home, libc.CLONE_NEWNET);
       closeSync(home);
-      spawnSync("ip", ["netns", "del", name]);
+      spawnSync("ip", ["netns", "del", name], { timeout: 180_000 });
     },
   };
 }

@@ -12,7 +12,7 @@ import { gatewayNames } from "../../plugin/gateway.ts";
 import { State } from "../../plugin/state.ts";
 import { listOurs } from "../../plugin/veth.ts";
 
-const sh = (...a: string[]) => spawnSync(a[0], a.slice(1), { encoding: "utf8" });
+const sh = (...a: string[]) => spawnSync(a[0], a.slice(1), { encoding: "utf8", timeout: 180_000 });
 function check(ok: boolean, what: string): void {
   if (!ok) {
     console.error(`FAIL ${what}`);
