@@ -18,6 +18,15 @@ for bin in "$bun" "$(command -v ip)" "$(command -v ethtool || true)"; do
   cp -L "$bin" "$root/bin/$name"
   for lib in $(ldd "$bin" | grep -o '/[^ ]*'); do mkdir -p "$root$(dirname "$lib")"; cp -L "$lib" "$root$lib"; done
 done
+# iptables (nft backend) for the networks' NAT and published ports: the multi-call binary under its
+# command names, its libraries and its match/target extensions
+xt=$(readlink -f "$(command -v iptables)")
+cp -L "$xt" "$root/bin/xtables-nft-multi"
+for lib in $(ldd "$xt" | grep -o '/[^ ]*'); do mkdir -p "$root$(dirname "$lib")"; cp -L "$lib" "$root$lib"; done
+for c in iptables iptables-restore iptables-save; do rm -f "$root/bin/$c"; ln -s xtables-nft-multi "$root/bin/$c"; done
+# (at the path it was built with: the real one, /lib being a link to /usr/lib on Debian)
+xtdir=$(readlink -f "$(dirname "$(ldd "$xt" | grep -o '/[^ ]*libxtables[^ ]*')")/xtables")
+mkdir -p "$root$xtdir" && cp -L "$xtdir"/*.so "$root$xtdir/"
 # the repository with its node_modules (elysia, typebox), minus git and the bun binaries (one is in /bin)
 (cd "$repo" && tar -c --exclude=./.git --exclude=./bench/out --exclude=./node_modules/bun --exclude=./node_modules/@oven .) | tar -C "$root/bunmap" -x
 tar -C "$root" -c . | docker import -c 'ENV PATH=/bin' -c 'WORKDIR /bunmap' -c 'CMD ["bun", "plugin/main.ts"]' - "$tag"

@@ -155,7 +155,13 @@ export class Driver {
       };
       // the gateway's addresses live on a host interface that is a port of the switch
       const gwPort = hasGateway(row);
-      if (gwPort) this.makeGateway(row);
+      if (gwPort) {
+        try {
+          this.makeGateway(row);
+        } catch (e) {
+          throw new DriverError(`network ${row.id.slice(0, 12)}: ${(e as Error).message}`);
+        }
+      }
       try {
         this.state.addNetwork(row);
         if (gwPort) {
@@ -201,7 +207,11 @@ export class Driver {
       const mac = (given || macFor(b.EndpointID, b.Interface?.Address ?? "")).toLowerCase();
       const mark: Mark = { instance: this.state.instance, kind: "ep", id: b.EndpointID };
       const { host, cont } = this.freeNames(mark);
-      createVeth(host, cont, mac, n.mtu, this.vethOptions(n.backend as Backend), mark);
+      try {
+        createVeth(host, cont, mac, n.mtu, this.vethOptions(n.backend as Backend), mark);
+      } catch (e) {
+        throw new DriverError(`endpoint ${b.EndpointID.slice(0, 12)}: ${(e as Error).message}`);
+      }
       try {
         this.state.addEndpoint({
           id: b.EndpointID,

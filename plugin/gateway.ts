@@ -13,7 +13,7 @@ import {
   macFor,
   markOf,
   markText,
-  silenceIpv6,
+  quietIpv6,
   type VethOptions,
 } from "./veth.ts";
 
@@ -56,15 +56,15 @@ export function createGateway(g: GatewaySpec): { host: string; sw: string } {
   }
   createVeth(sw, host, macFor(`gateway:${g.networkId}`), g.mtu, g.veth, mark);
   const steps: string[][] = [];
-  if (!g.v6) steps.push(["silence-ipv6"]);
-  if (g.v4) steps.push(["ip", "addr", "add", g.v4, "dev", host]);
-  if (g.v6) steps.push(["ip", "-6", "addr", "add", g.v6, "dev", host, "nodad"]);
-  steps.push(["ip", "link", "set", "dev", host, "up"]);
+  if (!g.v6) steps.push(...quietIpv6(host));
+  if (g.v4) steps.push(["addr", "add", g.v4, "dev", host]);
+  if (g.v6) steps.push(["-6", "addr", "add", g.v6, "dev", host, "nodad"]);
+  steps.push(["link", "set", "dev", host, "up"]);
   for (const s of steps) {
-    const r = s[0] === "ip" ? ip(s.slice(1)) : silenceIpv6(host);
+    const r = ip(s);
     if (!r.ok) {
       deleteVeth(sw);
-      throw new Error(`gateway ${host}: ${s.join(" ")}: ${r.err}`);
+      throw new Error(`gateway ${host}: ip ${s.join(" ")}: ${r.err}`);
     }
   }
   return { host, sw };

@@ -2,7 +2,7 @@
 // and a restarted driver finds its own; anything named like ours but unknown is an orphan.
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { setTxChecksum } from "../src/index.ts";
 
 export const HOST_PREFIX = "vh";
@@ -34,21 +34,14 @@ export function macFor(endpointId: string, ipv4 = ""): string {
   return Array.from(d.subarray(0, 6), (b) => b.toString(16).padStart(2, "0")).join(":");
 }
 
-/** Write /proc/sys/PATH (the kernel's own interface); the error says what failed. */
-export function setSysctl(path: string, value: string): { ok: boolean; err: string } {
-  try {
-    writeFileSync(`/proc/sys/${path}`, value);
-    return { ok: true, err: "" };
-  } catch (e) {
-    return { ok: false, err: `/proc/sys/${path}: ${(e as Error).message}` };
-  }
-}
-
-/** No IPv6 addresses, router solicitations or DAD on an interface (nothing to do on a kernel without IPv6). */
-export function silenceIpv6(ifname: string): { ok: boolean; err: string } {
-  return existsSync("/proc/sys/net/ipv6")
-    ? setSysctl(`net/ipv6/conf/${ifname}/disable_ipv6`, "1")
-    : { ok: true, err: "" };
+/**
+ * The ip arguments that keep an interface off IPv6 before it goes up: no link-local address, so no
+ * router solicitation or DAD from it (IFLA_INET6_ADDR_GEN_MODE over netlink; unlike the
+ * disable_ipv6 sysctl it works where /proc/sys is read-only, as in a container). Nothing on a kernel
+ * without IPv6.
+ */
+export function quietIpv6(ifname: string): string[][] {
+  return existsSync("/proc/sys/net/ipv6") ? [["link", "set", "dev", ifname, "addrgenmode", "none"]] : [];
 }
 
 export function ip(args: string[]): { ok: boolean; err: string } {
@@ -92,6 +85,7 @@ export function createVeth(
     ["link", "add", host, "mtu", String(mtu), ...gso, "type", "veth", "peer", "name", cont, "mtu", String(mtu), ...gso],
     ["link", "set", "dev", cont, "address", mac],
     ...(mark ? [["link", "set", "dev", host, "alias", markText(mark)]] : []),
+    ...quietIpv6(host), // the switch's end stays silent
     ["link", "set", "dev", host, "up"],
   ];
   for (const s of steps) {
@@ -109,11 +103,6 @@ export function createVeth(
       ip(["link", "del", host]);
       throw new Error(`turning tx checksum offload off on ${cont}: ${(e as Error).message}`);
     }
-  }
-  const q = silenceIpv6(host); // the switch's end stays silent
-  if (!q.ok) {
-    ip(["link", "del", host]);
-    throw new Error(q.err);
   }
 }
 
