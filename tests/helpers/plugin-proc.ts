@@ -21,8 +21,15 @@ export function dockerUnavailable(): string | null {
 
 export class PluginProc {
   private p: ReturnType<typeof Bun.spawn> | null = null;
-  private readonly dir = mkdtempSync(`${tmpdir()}/bunmap-plugin-`);
-  readonly db = `${this.dir}/vale.db`;
+  // made at the first start, so a test file whose tests are all skipped leaves no directory behind
+  private dirPath: string | null = null;
+  private get dir(): string {
+    this.dirPath ??= mkdtempSync(`${tmpdir()}/bunmap-plugin-`);
+    return this.dirPath;
+  }
+  get db(): string {
+    return `${this.dir}/vale.db`;
+  }
   /** What the plugin wrote to stderr (datapath events). */
   stderr = "";
 
@@ -65,7 +72,8 @@ export class PluginProc {
   /** Stop it and remove its state directory. */
   async dispose(): Promise<void> {
     await this.stop();
-    rmSync(this.dir, { recursive: true, force: true });
+    if (this.dirPath) rmSync(this.dirPath, { recursive: true, force: true });
+    this.dirPath = null;
   }
 }
 
