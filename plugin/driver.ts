@@ -22,6 +22,7 @@ import type { Binding, EndpointRow, NetworkRow, State } from "./state.ts";
 import { checkCidr, checkMac, checkMtu, checkOptions, checkPool } from "./validate.ts";
 import {
   createVeth,
+  deleteMarked,
   deleteVeth,
   linkExists,
   listMarked,
@@ -171,7 +172,7 @@ export class Driver {
       } catch (e) {
         this.state.deleteNetwork(row.id);
         await this.sync(row).catch(() => undefined); // the switch carries what is left on it, or stops
-        if (gwPort) deleteGateway(row.id);
+        if (gwPort) deleteGateway(row.id, this.state.instance);
         await this.applyRouting().catch(() => undefined);
         throw new DriverError(`network ${row.id.slice(0, 12)}: ${(e as Error).message}`);
       }
@@ -186,7 +187,7 @@ export class Driver {
       if (eps.length) throw new DriverError(`network ${n.id.slice(0, 12)} still has ${eps.length} endpoint(s)`);
       this.state.deleteNetwork(n.id);
       await this.sync(n); // the shared switch goes on with the other networks' ports, or stops
-      deleteGateway(n.id);
+      deleteGateway(n.id, this.state.instance);
       await this.applyRouting();
       return {};
     });
@@ -375,7 +376,8 @@ export class Driver {
       const e = this.needEp(b);
       if (e.joined) await this.detach(e);
       await this.unpublish(e);
-      deleteVeth(e.host_if); // gone already if the container's namespace went away: fine
+      // ours by its mark; gone already if the container's namespace went away: fine
+      deleteMarked(e.host_if, { instance: this.state.instance, kind: "ep", id: e.id });
       for (const a of [e.address, e.address6]) forgetNeighbour(e.network, a);
       this.state.deleteEndpoint(e.id);
       return {};

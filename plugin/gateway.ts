@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import {
   createVeth,
+  deleteMarked,
   deleteVeth,
   ip,
   linkExists,
@@ -70,8 +71,8 @@ export function createGateway(g: GatewaySpec): { host: string; sw: string } {
   return { host, sw };
 }
 
-export function deleteGateway(networkId: string): void {
-  deleteVeth(gatewayNames(networkId).sw);
+export function deleteGateway(networkId: string, instance: string): void {
+  deleteMarked(gatewayNames(networkId).sw, { instance, kind: "gw", id: networkId });
 }
 
 /** Is the kernel forwarding IPv4 (needed to route between a network's gateway and the outside)? */

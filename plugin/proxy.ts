@@ -55,27 +55,27 @@ function tcpProxy(p: ProxySpec): Promise<Running> {
 
 function udpProxy(p: ProxySpec): Promise<Running> {
   const front = dgram.createSocket({ type: "udp4", reuseAddr: false });
-  const clients = new Map<string, { sock: dgram.Socket; timer: ReturnType<typeof setTimeout> }>();
+  const clients = new Map<string, { sock: dgram.Socket; timer: ReturnType<typeof setTimeout> | undefined }>();
   front.on("message", (msg, from) => {
     const id = `${from.address}:${from.port}`;
     let c = clients.get(id);
-    if (!c) {
+    if (c) clearTimeout(c.timer);
+    else {
       const sock = dgram.createSocket("udp4");
       sock.on("message", (reply) => front.send(reply, from.port, from.address));
       sock.on("error", () => {
         sock.close();
         clients.delete(id);
       });
-      c = { sock, timer: setTimeout(() => undefined, 0) };
+      c = { sock, timer: undefined };
       clients.set(id, c);
     }
-    clearTimeout(c.timer);
     const cur = c;
-    c.timer = setTimeout(() => {
+    cur.timer = setTimeout(() => {
       cur.sock.close();
       clients.delete(id);
     }, UDP_IDLE_MS);
-    c.sock.send(msg, p.port, p.ip);
+    cur.sock.send(msg, p.port, p.ip);
   });
   return new Promise((resolve, reject) => {
     front.once("error", reject);

@@ -110,6 +110,12 @@ export function deleteVeth(host: string): void {
   if (linkExists(host)) ip(["link", "del", host]);
 }
 
+/** Delete an interface only if it carries this mark (a name alone proves nothing). */
+export function deleteMarked(name: string, mark: Mark): void {
+  const m = markOf(name);
+  if (m && markText(m) === markText(mark)) ip(["link", "del", name]);
+}
+
 /**
  * What marks an interface as made by a plugin: its alias (IFLA_IFALIAS) "bunmap:INSTANCE:KIND:ID", on
  * the end that stays on the host. INSTANCE is the state's identity (State.instance), KIND "ep" for an
