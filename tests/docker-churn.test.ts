@@ -4,9 +4,15 @@
 // MTU 9000 carries whole 9000-byte pings and TCP (GSO frames cross the switch); many networks on
 // one plugin stay separate. Only addresses in 198.18.0.0/15, only containers this test made.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { listOurs } from "../plugin/veth.ts";
 import { ensureImage, IMAGE } from "./helpers/docker-image.ts";
-import { api, docker, dockerAsync, dockerUnavailable, PluginProc } from "./helpers/plugin-proc.ts";
+import {
+  api,
+  docker,
+  dockerAsync,
+  dockerUnavailable,
+  PluginProc,
+  removeStaleTestObjects,
+} from "./helpers/plugin-proc.ts";
 
 setDefaultTimeout(240_000);
 
@@ -54,6 +60,7 @@ beforeAll(async () => {
   if (why) return;
   ensureImage();
   await plugin.start();
+  removeStaleTestObjects();
 });
 afterAll(async () => {
   if (why) return;
@@ -251,7 +258,7 @@ describe.skipIf(!!why)("vale network under churn", () => {
     made.containers.clear();
     for (const n of made.networks) docker("network", "rm", n);
     made.networks.clear();
-    expect(listOurs()).toEqual([]);
+    expect(plugin.interfaces()).toEqual([]);
     expect(await api("/bunmap/networks")).toEqual([]);
   });
 });

@@ -4,9 +4,8 @@
 // UDP) from the host and from outside, --internal with none of it, IPv6 gateway both ways, and
 // nothing of ours left in iptables after removal, also after a plugin crash and restart.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { listOurs } from "../plugin/veth.ts";
 import { ensureImage, IMAGE } from "./helpers/docker-image.ts";
-import { api, docker, dockerUnavailable, PluginProc, sh } from "./helpers/plugin-proc.ts";
+import { api, docker, dockerUnavailable, PluginProc, removeStaleTestObjects, sh } from "./helpers/plugin-proc.ts";
 
 setDefaultTimeout(120_000);
 
@@ -60,10 +59,12 @@ const run = (name: string, net: string, ip: string, ...extra: string[]) => {
   );
   expect(r.stderr).toBe("");
 };
+const ids: string[] = [];
 const network = (name: string, ...args: string[]) => {
   networks.push(name);
   const r = docker("network", "create", "-d", "vale", ...args, name);
   expect(r.stderr).toBe("");
+  ids.push(r.stdout.trim());
   return r.stdout.trim();
 };
 async function listening(c: string): Promise<void> {
@@ -76,7 +77,7 @@ async function listening(c: string): Promise<void> {
 const ours = () =>
   sh(["iptables-save"])
     .stdout.split("\n")
-    .filter((l) => l.includes("BUNMAP"));
+    .filter((l) => l.includes("BUNMAP") && l.includes(plugin.instance));
 
 beforeAll(async () => {
   if (why) return;
@@ -102,6 +103,7 @@ beforeAll(async () => {
   await r.read(); // "listening"
   r.releaseLock();
   await plugin.start();
+  removeStaleTestObjects();
 });
 
 afterAll(async () => {
@@ -222,7 +224,7 @@ describe.skipIf(!!why)("vale network gateway, NAT and published ports", () => {
     docker("rm", "-f", ...containers.splice(0));
     for (const n of networks.splice(0)) expect(docker("network", "rm", n).status).toBe(0);
     expect(ours()).toEqual([]);
-    expect(listOurs()).toEqual([]);
-    expect(sh(["ip", "-o", "link"]).stdout).not.toMatch(/ vg[0-9a-f]{12}/);
+    expect(plugin.interfaces()).toEqual([]);
+    for (const id of ids) expect(sh(["ip", "-o", "link"]).stdout).not.toContain(` vg${id.slice(0, 12)}`);
   });
 });

@@ -3,9 +3,8 @@
 // everything is removed and no veth or state remains.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { libxdp } from "../ffi/xsk.ts";
-import { listOurs } from "../plugin/veth.ts";
 import { ensureImage, IMAGE } from "./helpers/docker-image.ts";
-import { api, docker, dockerUnavailable, PluginProc, sh } from "./helpers/plugin-proc.ts";
+import { api, docker, dockerUnavailable, PluginProc, removeStaleTestObjects, sh } from "./helpers/plugin-proc.ts";
 
 setDefaultTimeout(120_000);
 
@@ -33,6 +32,7 @@ beforeAll(async () => {
   if (why) return;
   ensureImage();
   await startPlugin();
+  removeStaleTestObjects();
 });
 afterAll(async () => {
   if (why) return;
@@ -99,17 +99,17 @@ describe.skipIf(!!why)("docker network create -d vale", () => {
     expect(ping()).toMatch(/3 packets transmitted, 3 packets received/);
 
     // a container that exits gives its endpoint back: its veth goes, the other one stays
-    const vethsBefore = listOurs().length;
+    const vethsBefore = plugin.interfaces().length;
     expect(docker("stop", "-t", "1", C1).status).toBe(0);
     const deadline = Date.now() + 10_000;
-    while (listOurs().length !== vethsBefore - 1 && Date.now() < deadline) await Bun.sleep(100);
-    expect(listOurs().length).toBe(vethsBefore - 1);
+    while (plugin.interfaces().length !== vethsBefore - 1 && Date.now() < deadline) await Bun.sleep(100);
+    expect(plugin.interfaces().length).toBe(vethsBefore - 1);
     expect((await api("/bunmap/networks"))[0].endpoints.length).toBe(1);
 
     // remove everything: no veth, no state
     expect(docker("rm", "-f", C1, C2).status).toBe(0);
     expect(docker("network", "rm", NET).status).toBe(0);
-    expect(listOurs()).toEqual([]);
+    expect(plugin.interfaces()).toEqual([]);
     expect(await api("/bunmap/networks")).toEqual([]);
   });
 
@@ -171,7 +171,7 @@ describe.skipIf(!!why)("docker network create -d vale", () => {
       docker("rm", "-f", ...boxes);
       for (const n of [...nets, `${NET}s4`]) docker("network", "rm", n);
     }
-    expect(listOurs()).toEqual([]);
+    expect(plugin.interfaces()).toEqual([]);
   });
 
   test.skipIf(!!noXdp)("-o backend=xdp: the switch opens the host veth ends as AF_XDP ports", async () => {
@@ -199,6 +199,6 @@ describe.skipIf(!!why)("docker network create -d vale", () => {
       docker("rm", "-f", C1, C2);
       docker("network", "rm", net);
     }
-    expect(listOurs()).toEqual([]);
+    expect(plugin.interfaces()).toEqual([]);
   });
 });

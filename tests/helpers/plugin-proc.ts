@@ -1,13 +1,37 @@
 // The vale plugin as a child process for tests against a real Docker engine: started with its own
 // state file, stopped by PID; its management API read over the plugin socket.
+import { Database } from "bun:sqlite";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { listMarked } from "../../plugin/veth.ts";
 
 export const SOCK = "/run/docker/plugins/vale.sock";
 const repo = `${import.meta.dir}/../..`;
 export const sh = (cmd: string[]) => spawnSync(cmd[0], cmd.slice(1), { encoding: "utf8", timeout: 180_000 });
-export const docker = (...a: string[]) => sh(["docker", ...a]);
+/** Every container and network a test makes carries this label, so a later run can find what an
+ * interrupted one left (and only that). */
+export const TEST_LABEL = "bunmap-test";
+function labelled(a: string[]): string[] {
+  if (a[0] === "run" || a[0] === "create") return [a[0], "--label", TEST_LABEL, ...a.slice(1)];
+  if (a[0] === "network" && a[1] === "create") return [a[0], a[1], "--label", TEST_LABEL, ...a.slice(2)];
+  return a;
+}
+export const docker = (...a: string[]) => sh(["docker", ...labelled(a)]);
+
+/**
+ * Remove the containers and networks an earlier, interrupted test run left (they carry TEST_LABEL);
+ * call it with the plugin up, which Docker asks to delete the networks it no longer knows.
+ */
+export function removeStaleTestObjects(): void {
+  const ids = (what: string[]) =>
+    sh(["docker", ...what, "-q", "--filter", `label=${TEST_LABEL}`])
+      .stdout.split(/\s+/)
+      .filter(Boolean);
+  const cs = ids(["ps", "-a"]);
+  if (cs.length) sh(["docker", "rm", "-f", ...cs]);
+  for (const n of ids(["network", "ls"])) sh(["docker", "network", "rm", n]);
+}
 
 /** Why Docker tests cannot run here, or null. */
 export function dockerUnavailable(): string | null {
@@ -58,6 +82,21 @@ export class PluginProc {
     return out;
   }
 
+  /** The plugin's identity (its state's instance): the mark on its interfaces, the suffix of its chains. */
+  get instance(): string {
+    const db = new Database(this.db, { readonly: true });
+    try {
+      return db.query<{ value: string }, []>("SELECT value FROM meta WHERE key = 'instance'").get()!.value;
+    } finally {
+      db.close();
+    }
+  }
+
+  /** The interfaces this plugin made that exist now (by their mark, not their names). */
+  interfaces(): string[] {
+    return listMarked(this.instance).map((m) => m.name);
+  }
+
   get pid(): number {
     return this.p?.pid ?? -1;
   }
@@ -82,7 +121,12 @@ export const api = async (path: string) =>
 
 /** Run docker with the arguments, asynchronously; resolves to exit code and output. */
 export async function dockerAsync(...a: string[]): Promise<{ code: number; out: string; err: string }> {
-  const p = Bun.spawn(["docker", ...a], { timeout: 180_000, killSignal: "SIGKILL", stdout: "pipe", stderr: "pipe" });
+  const p = Bun.spawn(["docker", ...labelled(a)], {
+    timeout: 180_000,
+    killSignal: "SIGKILL",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
   return { code: await p.exited, out, err };
 }
