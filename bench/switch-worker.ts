@@ -1,10 +1,11 @@
 // One thread of the switch benchmark: the switch core for ring w of every port, and the hosts'
 // ends of ring w driven in the same thread with pkt-gen's cheapest loops (template written once,
 // then only len; the sink only counts), so the time measured is the switch's.
+
+import { Fdb } from "../src/packet/fdb.ts";
 import { openPort } from "../src/port/open.ts";
 import { NS_BUF_CHANGED } from "../src/ring/layout.ts";
 import { SwitchCore } from "../src/switch/core.ts";
-import { Fdb } from "../src/switch/fdb.ts";
 import { learningLookup } from "../src/switch/lookup.ts";
 
 declare const self: Worker;

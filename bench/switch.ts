@@ -3,7 +3,7 @@
 // rings with pkt-gen's cheapest loops, so the rate is per core, switch included.
 //   bun bench/switch.ts [RUNS=3] [PORTS=4] [MS=2000]   (full: 5)
 
-import { Fdb } from "../src/switch/fdb.ts";
+import { Fdb } from "../src/packet/fdb.ts";
 import { say } from "./lib/progress.ts";
 
 const RUNS = Number(process.argv[2] ?? 3),

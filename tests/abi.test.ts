@@ -5,6 +5,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { ETHTOOL, IFREQ, SIOCETHTOOL } from "../ffi/ethtool.ts";
+import * as inet from "../ffi/inet.ts";
 import { CLONE_NEWNET, IOVEC, MMSGHDR, MSG_DONTWAIT, MSG_TRUNC, MSGHDR, SO_RCVBUFFORCE } from "../ffi/libc.ts";
 import {
   BLOCK,
@@ -174,6 +175,41 @@ describe.skipIf(!gcc)("libc and ethtool ABI (sys/socket.h, net/if.h, linux/ethto
         trunc: ["MSG_TRUNC", MSG_TRUNC],
         rcvbufforce: ["SO_RCVBUFFORCE", SO_RCVBUFFORCE],
         newnet: ["CLONE_NEWNET", CLONE_NEWNET],
+      },
+    );
+  });
+});
+
+describe.skipIf(!gcc)("IPv4 socket ABI (netinet/in.h, linux/filter.h)", () => {
+  test("sockaddr_in, ip_mreqn, sock_filter, sock_fprog, IP and socket options, BPF opcodes", () => {
+    const bpf = Object.fromEntries(
+      Object.entries(inet.BPF).map(([k, v]) => [`bpf.${k}`, [`BPF_${k}`, v] as [string, number]]),
+    );
+    expectAbi(
+      ["sys/socket.h", "netinet/in.h", "linux/filter.h", "errno.h"],
+      [
+        layoutExprs("sin", "sockaddr_in", inet.SOCKADDR_IN, "size"),
+        layoutExprs("mreqn", "ip_mreqn", inet.IP_MREQN, "size"),
+        layoutExprs("insn", "sock_filter", inet.SOCK_FILTER, "size"),
+        layoutExprs("fprog", "sock_fprog", inet.SOCK_FPROG, "size"),
+      ],
+      {
+        af_inet: ["AF_INET", inet.AF_INET],
+        dgram: ["SOCK_DGRAM", inet.SOCK_DGRAM],
+        sol_ip: ["SOL_IP", inet.SOL_IP],
+        tos: ["IP_TOS", inet.IP_TOS],
+        ttl: ["IP_TTL", inet.IP_TTL],
+        mtu_disc: ["IP_MTU_DISCOVER", inet.IP_MTU_DISCOVER],
+        pmtu_dont: ["IP_PMTUDISC_DONT", inet.IP_PMTUDISC_DONT],
+        mc_if: ["IP_MULTICAST_IF", inet.IP_MULTICAST_IF],
+        mc_ttl: ["IP_MULTICAST_TTL", inet.IP_MULTICAST_TTL],
+        mc_loop: ["IP_MULTICAST_LOOP", inet.IP_MULTICAST_LOOP],
+        add_memb: ["IP_ADD_MEMBERSHIP", inet.IP_ADD_MEMBERSHIP],
+        bindtodev: ["SO_BINDTODEVICE", inet.SO_BINDTODEVICE],
+        attach: ["SO_ATTACH_FILTER", inet.SO_ATTACH_FILTER],
+        reuseport: ["SO_REUSEPORT", inet.SO_REUSEPORT],
+        inuse: ["EADDRINUSE", inet.EADDRINUSE],
+        ...bpf,
       },
     );
   });

@@ -4,11 +4,11 @@
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readdirSync } from "node:fs";
 import { parseMac } from "../src/packet/ethernet.ts";
+import { Fdb } from "../src/packet/fdb.ts";
 import { openPort } from "../src/port/open.ts";
 import type { Port } from "../src/port/port.ts";
 import { SwitchCore } from "../src/switch/core.ts";
 import { SwitchEngine } from "../src/switch/engine.ts";
-import { Fdb } from "../src/switch/fdb.ts";
 import { counterBlock, portId } from "../src/switch/layout.ts";
 import { learningLookup } from "../src/switch/lookup.ts";
 

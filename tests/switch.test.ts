@@ -4,10 +4,10 @@ import { afterAll, afterEach, describe, expect, setDefaultTimeout, test } from "
 import { readdirSync } from "node:fs";
 import { expandPorts, parseSwitchArgs } from "../src/app/switch/main.ts";
 import { parseMac } from "../src/packet/ethernet.ts";
+import { Fdb } from "../src/packet/fdb.ts";
 import { openPort } from "../src/port/open.ts";
 import type { Port } from "../src/port/port.ts";
 import { SwitchCore } from "../src/switch/core.ts";
-import { Fdb } from "../src/switch/fdb.ts";
 import { BROADCAST, learningLookup, loadLookup } from "../src/switch/lookup.ts";
 
 setDefaultTimeout(60_000);

@@ -1,11 +1,11 @@
 // Port names, libnetmap's syntax where it applies:
 //   subsystem:vpname[{N|}N][mode][/flags][@options]
 //   netmap:eth0  netmap:eth0-1  netmap:eth0^  netmap:eth0*  vale0:vi0  vale0:vi0{1  shm:ch}0-0
-//   xdp:veth0@2 (queue)  packet:veth0  pcap:file.pcap   options: @conf:rings=4,slots=1024
+//   xdp:veth0@2 (queue)  packet:veth0  pcap:file.pcap  vxlan:42 (VNI)   options: @conf:rings=4,slots=1024
 import { NR_REG } from "../../ffi/netmap.ts";
 import { PortError } from "./port.ts";
 
-export type Backend = "netmap" | "vale" | "shm" | "xdp" | "packet" | "pcap";
+export type Backend = "netmap" | "vale" | "shm" | "xdp" | "packet" | "pcap" | "vxlan";
 
 /** NR_REG_* register modes (netmap's, stated once in ffi/netmap.ts). */
 export { NR_REG };
@@ -36,15 +36,16 @@ export function parsePortName(spec: string): PortName {
   if (colon <= 0) {
     throw bad(
       spec,
-      "expected subsystem:name, e.g. shm:pipe{0, netmap:eth0, vale0:vi0, xdp:veth0, packet:veth0, pcap:file.pcap",
+      "expected subsystem:name, e.g. shm:pipe{0, netmap:eth0, vale0:vi0, xdp:veth0, packet:veth0, pcap:file.pcap, vxlan:42",
     );
   }
   const sub = spec.slice(0, colon);
   let rest = spec.slice(colon + 1);
   let backend: Backend;
-  if (sub === "netmap" || sub === "shm" || sub === "xdp" || sub === "packet" || sub === "pcap") backend = sub;
+  if (sub === "netmap" || sub === "shm" || sub === "xdp" || sub === "packet" || sub === "pcap" || sub === "vxlan")
+    backend = sub;
   else if (/^vale[0-9A-Za-z_]*$/.test(sub)) backend = "vale";
-  else throw bad(spec, `unknown subsystem '${sub}' (use netmap, valeX, shm, xdp, packet or pcap)`);
+  else throw bad(spec, `unknown subsystem '${sub}' (use netmap, valeX, shm, xdp, packet, pcap or vxlan)`);
 
   const out: PortName = { spec, backend, ifname: "", mode: NR_REG.ALL_NIC, ringId: 0, flags: "", options: {} };
 
@@ -75,7 +76,8 @@ export function parsePortName(spec: string): PortName {
   out.ifname = backend === "vale" ? `${sub}:${name}` : name;
 
   if (pipeCh) {
-    if (backend === "xdp" || backend === "packet") throw bad(spec, `${backend} ports have no pipes`);
+    if (backend === "xdp" || backend === "packet" || backend === "vxlan")
+      throw bad(spec, `${backend} ports have no pipes`);
     out.pipe = { role: pipeCh === "{" ? "master" : "slave", id: Number(pipeId) };
     if (out.pipe.id > 0xffff) throw bad(spec, "pipe id above 65535");
   } else if (backend === "shm") {
@@ -92,11 +94,12 @@ export function parsePortName(spec: string): PortName {
       out.mode = NR_REG.ONE_NIC;
       out.ringId = Number(mode.slice(1));
     }
-    if ((backend === "shm" || backend === "xdp" || backend === "packet") && out.mode !== NR_REG.ONE_NIC) {
+    if (backend !== "netmap" && backend !== "vale" && out.mode !== NR_REG.ONE_NIC) {
       throw bad(spec, `host rings (${mode}) exist only on netmap ports`);
     }
     if (out.ringId > 0xfff) throw bad(spec, `ring ${out.ringId} above 4095`);
   }
+  if (backend === "vxlan" && !/^[0-9]{1,8}$/.test(name)) throw bad(spec, "a vxlan port is named by its VNI: vxlan:42");
   if (flags) out.flags = flags;
   if (at !== undefined) {
     if (backend === "xdp") out.queue = Number(at);
@@ -158,10 +161,18 @@ export function optInt(
  */
 export type ConfTable = Record<
   string,
-  { int: readonly [def: number, min: number, max: number] } | { oneOf: readonly string[]; def: string }
+  | { int: readonly [def: number, min: number, max: number] }
+  | { oneOf: readonly string[]; def: string }
+  | { text: RegExp; def: string; what: string }
 >;
 export type ConfValues<T extends ConfTable> = {
-  [K in keyof T]: T[K] extends { int: unknown } ? number : T[K] extends { oneOf: readonly (infer V)[] } ? V : never;
+  [K in keyof T]: T[K] extends { int: unknown }
+    ? number
+    : T[K] extends { oneOf: readonly (infer V)[] }
+      ? V
+      : T[K] extends { text: RegExp }
+        ? string
+        : never;
 };
 
 export function readConf<const T extends ConfTable>(pn: PortName, table: T): ConfValues<T> {
@@ -173,7 +184,11 @@ export function readConf<const T extends ConfTable>(pn: PortName, table: T): Con
   const out: Record<string, number | string> = {};
   for (const [k, f] of Object.entries(table)) {
     if ("int" in f) out[k] = optInt(pn.spec, kv, k, ...f.int);
-    else {
+    else if ("text" in f) {
+      const v = kv[k] ?? f.def;
+      if (v !== f.def && !f.text.test(v)) throw bad(pn.spec, `${k}=${v}: expected ${f.what}`);
+      out[k] = v;
+    } else {
       const v = kv[k] ?? f.def;
       if (!f.oneOf.includes(v)) throw bad(pn.spec, `${k} is ${f.oneOf.slice(0, -1).join(", ")} or ${f.oneOf.at(-1)}`);
       out[k] = v;

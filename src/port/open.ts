@@ -5,6 +5,7 @@ import { PacketPort } from "./packet.ts";
 import { PcapPort } from "./pcap.ts";
 import { type Port, PortError } from "./port.ts";
 import { type ShmOpenOptions, ShmPort } from "./shm.ts";
+import { VxlanPort } from "./vxlan.ts";
 import { XdpPort } from "./xdp.ts";
 
 export type OpenOptions = ShmOpenOptions;
@@ -27,6 +28,8 @@ export function openParsed(pn: PortName, opts: OpenOptions = {}): Port {
       return new XdpPort(pn);
     case "pcap":
       return new PcapPort(pn);
+    case "vxlan":
+      return new VxlanPort(pn);
   }
 }
 

@@ -44,7 +44,7 @@ import { FdPoller } from "./fd-poll.ts";
 import { ifaceMac } from "./iface.ts";
 import { align, PrivateRegion, ringBytes, writeRing } from "./local-rings.ts";
 import { type ConfTable, NR_REG, type PortName, readConf } from "./name.ts";
-import { type Port, PortError } from "./port.ts";
+import { abandonOpen, type Port, PortError } from "./port.ts";
 
 export interface PacketConf {
   rxSlots: number;
@@ -130,11 +130,23 @@ function msgVector(mem: ArrayBuffer, base: number, kMsg: number, ring: Ring, iov
 }
 
 /** Every slot of a packet port keeps its own buffer (a kernel frame, or a fixed send buffer). */
-function ownBuffer(name: string, ring: Ring, j: number, dir: "tx" | "rx"): void {
+export function ownBuffer(name: string, ring: Ring, j: number, dir: "tx" | "rx"): void {
   if (ring.bufIdx(j) !== j)
     throw new PortError(
       `${name}: ${dir} slot ${j} holds buffer ${ring.bufIdx(j)}; packet ports keep their buffers (copy, do not swap)`,
     );
+}
+
+/** The rx slots the app released since `last` (up to head): checked to hold their own buffers.
+ * Returns the new mark (head). */
+export function takeBackRx(name: string, ring: Ring, last: number): number {
+  const head = ring.head,
+    n = ring.numSlots;
+  if (head === last) return last;
+  const bad = ring.badHead(last);
+  if (bad) throw new PortError(`rxsync on ${name}: ${bad}`);
+  for (let j = last; j !== head; j = j + 1 === n ? 0 : j + 1) ownBuffer(name, ring, j, "rx");
+  return head;
 }
 
 /** Turn errno from socket setup into one sentence with the fix. */
@@ -297,10 +309,7 @@ export class PacketPort implements Port {
       libc.bind(rxfd, sockaddrLL(ifindex, ETH_P_ALL), pn.ifname);
       libc.bind(txfd, sockaddrLL(ifindex, 0), pn.ifname);
     } catch (e) {
-      region?.release();
-      if (rxfd >= 0) libc.close(rxfd);
-      if (txfd >= 0) libc.close(txfd);
-      throw e instanceof PortError ? e : new PortError(`${pn.spec}: ${(e as Error).message}`);
+      abandonOpen(pn.spec, e, [rxfd, txfd], () => region?.release());
     }
     this.rxfd = rxfd;
     this.txfd = txfd;
@@ -507,12 +516,7 @@ export class PacketPort implements Port {
     const ring = this.rxRings[0],
       n = ring.numSlots,
       head = ring.head;
-    if (head !== this.lastRx) {
-      const bad = ring.badHead(this.lastRx);
-      if (bad) throw new PortError(`rxsync on ${this.name}: ${bad}`);
-      for (let j = this.lastRx; j !== head; j = j + 1 === n ? 0 : j + 1) ownBuffer(this.name, ring, j, "rx");
-      this.lastRx = head;
-    }
+    this.lastRx = takeBackRx(this.name, ring, this.lastRx);
     const u32 = this.u32,
       s0 = ring.s0,
       M = libc.MMSGHDR.size;

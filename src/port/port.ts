@@ -1,4 +1,5 @@
 // What every backend offers: netmap-style rings over one memory region, synced once per batch.
+import * as libc from "../../ffi/libc.ts";
 import type { Ring } from "../ring/ring.ts";
 
 export interface Port {
@@ -44,4 +45,12 @@ export interface Port {
 /** A port could not be opened or used: the message is one sentence saying what and how to fix. */
 export class PortError extends Error {
   override name = "PortError";
+}
+
+/** Undo a half-done open (release what `undo` frees, close the fds opened so far) and throw a
+ * PortError naming the port. */
+export function abandonOpen(spec: string, e: unknown, fds: number[], undo?: () => void): never {
+  undo?.();
+  for (const fd of fds) if (fd >= 0) libc.close(fd);
+  throw e instanceof PortError ? e : new PortError(`${spec}: ${(e as Error).message}`);
 }

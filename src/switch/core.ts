@@ -4,10 +4,11 @@
 // Ports come and go between rounds (add/remove): the others are never stopped, and because the
 // learning table holds port ids with a generation, a departed port's stations are simply unknown.
 // One rxsync and one txsync per port per round; no allocation per packet.
+
+import type { Fdb } from "../packet/fdb.ts";
 import type { Port } from "../port/port.ts";
 import { NS_MOREFRAG } from "../ring/layout.ts";
 import type { Ring } from "../ring/ring.ts";
-import type { Fdb } from "./fdb.ts";
 import { counterBlock, MAX_PORTS, PORT_CTR, SLOT_MASK, SW_CTR, slotOf } from "./layout.ts";
 import { BROADCAST, DROP, type Lookup, type SwitchView } from "./lookup.ts";
 

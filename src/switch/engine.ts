@@ -5,8 +5,8 @@
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import * as libc from "../../ffi/libc.ts";
+import { Fdb } from "../packet/fdb.ts";
 import { ringName } from "../port/name.ts";
-import { Fdb } from "./fdb.ts";
 import { counterBlock, MAX_PORTS, PORT_CTR, portId, SW_CTR, slotOf } from "./layout.ts";
 import { type Command, CTL, type Reply, type WorkerInit } from "./messages.ts";
 

@@ -1,6 +1,6 @@
 // The pluggable part of the switch (mSwitch's lookup module): given a packet and its input port,
 // return an output port id, BROADCAST or DROP. Loaded from a file (`--lookup file.ts`, default export).
-import type { Fdb } from "./fdb.ts";
+import type { Fdb } from "../packet/fdb.ts";
 
 export const BROADCAST = -1;
 export const DROP = -2;

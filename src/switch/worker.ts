@@ -3,10 +3,10 @@
 // fd and its doorbell, so an idle worker costs nothing and the first packet on any port wakes it.
 // Commands (add/remove switch or port) are applied between rounds; the others keep running.
 import * as libc from "../../ffi/libc.ts";
+import { Fdb } from "../packet/fdb.ts";
 import { openPort } from "../port/open.ts";
 import type { Port } from "../port/port.ts";
 import { SwitchCore } from "./core.ts";
-import { Fdb } from "./fdb.ts";
 import { counterBlock } from "./layout.ts";
 import { loadLookup } from "./lookup.ts";
 import { type Command, CTL, type Reply, type WorkerInit } from "./messages.ts";

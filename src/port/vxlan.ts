@@ -1,0 +1,431 @@
+// vxlan:VNI — a VXLAN tunnel endpoint as a port (RFC 7348, IPv4 underlay): its rings carry the inner
+// Ethernet frames; the kernel's IPv4 stack carries them to and from the remote endpoints (routing,
+// ARP, fragmentation are the kernel's). On the wire it is what Linux's vxlan device sends: UDP to port
+// 4789 with checksum 0, the VXLAN header with the I flag, DF clear, TTL 64 (1 to a multicast group).
+// rx: a raw IPPROTO_UDP socket whose classic BPF filter passes only UDP to dstport with this VNI, so
+//     several ports (VNIs) share one host and port; recvmmsg puts IP, UDP and VXLAN headers in a side
+//     buffer and the inner frame at the slot's buffer. The sender's address is learned for the inner
+//     source MAC (Linux's vxlan `learning`).
+// tx: sendmmsg of [UDP + VXLAN header, inner frame] to the endpoint learned for the destination MAC,
+//     or, for broadcast, multicast and unknown destinations, to every `remote` (head-end replication)
+//     or the `group`, as Linux's vxlan floods.
+// A UDP socket bound to the port (SO_REUSEPORT, a drop-all filter) holds it: the kernel sends no ICMP
+// port-unreachable for the tunnel's packets, and a Linux vxlan device already on the port is refused.
+import * as inet from "../../ffi/inet.ts";
+import * as libc from "../../ffi/libc.ts";
+import { Fdb } from "../packet/fdb.ts";
+import { formatIPv4, IPPROTO_UDP, IPV4_HLEN, parseIPv4 } from "../packet/ipv4.ts";
+import { UDP_HLEN } from "../packet/udp.ts";
+import { flowSourcePort, VNI_MAX, VXLAN_PORT, VXLAN_UDP_HLEN, writeVxlanHeader } from "../packet/vxlan.ts";
+import { POLLIN, POLLOUT } from "../ring/layout.ts";
+import { FdPoller } from "./fd-poll.ts";
+import { PrivateRegion, ringBytes, writeRing } from "./local-rings.ts";
+import { type ConfTable, NR_REG, type PortName, readConf } from "./name.ts";
+import { ownBuffer, sockError, takeBackRx } from "./packet.ts";
+import { abandonOpen, type Port, PortError } from "./port.ts";
+
+const IPV4 = /^(?:[0-9]{1,3}\.){3}[0-9]{1,3}$/;
+/** @conf keys of a vxlan: port. Addresses in `remote` are joined by '+' (',' separates keys). */
+const VXLAN_CONF = {
+  remote: { text: /^(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?:\+(?:[0-9]{1,3}\.){3}[0-9]{1,3})*$/, def: "", what: "A+B+..." },
+  group: { text: IPV4, def: "", what: "an IPv4 multicast address" },
+  local: { text: IPV4, def: "", what: "an IPv4 address of this host" },
+  dev: { text: /^[0-9A-Za-z_.-]{1,15}$/, def: "", what: "an interface name" },
+  dstport: { int: [VXLAN_PORT, 1, 65535] },
+  ttl: { int: [0, 0, 255] },
+  tos: { int: [0, 0, 255] },
+  learning: { int: [1, 0, 1] },
+  age: { int: [300, 1, 1_000_000] },
+  slots: { int: [1024, 64, 65536] },
+  buf_size: { int: [2048, 256, 65536] },
+} as const satisfies ConfTable;
+
+/** IP + UDP + VXLAN headers as a raw socket receives them (options-free IPv4). */
+const RX_HDR = IPV4_HLEN + VXLAN_UDP_HLEN;
+/** mmsghdrs form one array (sendmmsg/recvmmsg walk it); what each points at lies in a parallel one. */
+const MSG = libc.MMSGHDR.size;
+/** Per tx message: two iovecs, the destination, the UDP + VXLAN header. */
+const TX_AUX = 2 * libc.IOVEC.size + inet.SOCKADDR_IN.size + VXLAN_UDP_HLEN;
+/** Per rx slot: two iovecs, the headers (padded). */
+const RX_AUX = 2 * libc.IOVEC.size + 64;
+/** Messages one sendmmsg carries. */
+const TX_BATCH = 256;
+/** How long txsync waits for room in the socket's send buffer before it counts the rest as dropped. */
+const TX_STALL_MS = 100;
+
+export interface VxlanConf {
+  vni: number;
+  remotes: number[];
+  group: number;
+  local: number;
+  dev: string;
+  dstport: number;
+  ttl: number;
+  tos: number;
+  learning: boolean;
+  age: number;
+  slots: number;
+  bufSize: number;
+}
+
+export function vxlanConf(pn: PortName): VxlanConf {
+  const v = readConf(pn, VXLAN_CONF);
+  const vni = Number(pn.ifname);
+  const bad = (why: string) => new PortError(`bad port name '${pn.spec}': ${why}`);
+  if (vni > VNI_MAX) throw bad(`VNI ${vni} above ${VNI_MAX}`);
+  if (pn.mode !== NR_REG.ALL_NIC && !(pn.mode === NR_REG.ONE_NIC && pn.ringId === 0))
+    throw bad("a vxlan port has one ring each way (ring 0)");
+  const addr = (s: string, key: string) => {
+    try {
+      return s ? parseIPv4(s) : 0;
+    } catch {
+      throw bad(`${key}=${s} is not an IPv4 address`);
+    }
+  };
+  const remotes = v.remote ? v.remote.split("+").map((a) => addr(a, "remote")) : [];
+  const group = addr(v.group, "group");
+  if (group && group >>> 28 !== 0xe) throw bad(`group=${v.group} is not a multicast address (224.0.0.0/4)`);
+  if (group && remotes.length) throw bad("remote and group exclude each other (as in Linux's vxlan)");
+  if (group && !v.dev) throw bad("group needs dev=IFACE, the interface that joins it");
+  if (remotes.some((r) => r >>> 28 === 0xe)) throw bad("a remote is unicast; a multicast address goes in group=");
+  return {
+    vni,
+    remotes,
+    group,
+    local: addr(v.local, "local"),
+    dev: v.dev,
+    dstport: v.dstport,
+    ttl: v.ttl,
+    tos: v.tos,
+    learning: v.learning === 1,
+    age: v.age,
+    slots: v.slots,
+    bufSize: v.buf_size,
+  };
+}
+
+/** The kernel-side filter: UDP to `dstport` whose VXLAN header has the I flag and `vni` (data starts at the IP header). */
+export function vxlanFilter(dstport: number, vni: number): inet.Insn[] {
+  const { LD, LDX, ALU, JMP, RET, W, H, B, IND, MSH, K, AND, JEQ, JSET } = inet.BPF;
+  return [
+    [LDX | B | MSH, 0, 0, 0], // X = IP header length
+    [LD | H | IND, 0, 0, 2], // UDP destination port
+    [JMP | JEQ | K, 0, 5, dstport],
+    [LD | W | IND, 0, 0, UDP_HLEN], // VXLAN flags word
+    [JMP | JSET | K, 0, 3, 0x08000000],
+    [LD | W | IND, 0, 0, UDP_HLEN + 4], // VNI << 8 | reserved
+    [ALU | AND | K, 0, 0, 0xffffff00],
+    [JMP | JEQ | K, 0, 1, (vni << 8) >>> 0],
+    [RET | K, 0, 0, 0x40000],
+    [RET | K, 0, 0, 0],
+  ];
+}
+
+export class VxlanPort implements Port {
+  readonly kind = "vxlan";
+  readonly name: string;
+  readonly memId: string;
+  readonly txRings;
+  readonly rxRings;
+  readonly deviceRings = 1;
+  readonly bufSize: number;
+  /** A tunnel has no hardware address of its own. */
+  readonly mac = new Uint8Array(6);
+  readonly zeroCopy = false;
+  readonly hdrLen = 0;
+  readonly conf: VxlanConf;
+  /** Inner frames received longer than a buffer (delivered with len 0). */
+  rxTruncated = 0;
+  /** Frames not sent: shorter than an Ethernet header, or the send buffer stayed full for TX_STALL_MS. */
+  txDropped = 0;
+  /** Floods with nowhere to go (no remote, no group). */
+  txNoDest = 0;
+  /** MAC -> remote endpoint (IPv4 address as an int32), learned from what arrives. */
+  readonly fdb: Fdb;
+  private readonly fd: number;
+  private readonly holder: number;
+  private readonly region: PrivateRegion;
+  private readonly u8: Uint8Array;
+  private readonly u32: Uint32Array;
+  private readonly base: number;
+  private readonly kTxMsg: number;
+  private readonly kTxAux: number;
+  private readonly kRxMsg: number;
+  private readonly kRxAux: number;
+  private readonly flood: Int32Array;
+  private lastTx = 0;
+  private lastRx = 0;
+  private readonly poller: FdPoller;
+  private readonly pollOut = new Uint8Array(8);
+  private closed = false;
+
+  constructor(pn: PortName) {
+    const c = (this.conf = vxlanConf(pn));
+    this.name = pn.spec;
+    this.bufSize = c.bufSize;
+    this.flood = Int32Array.from(c.group ? [c.group] : c.remotes);
+    this.fdb = new Fdb(12, c.age);
+    const ifindex = c.dev ? libc.ifIndex(c.dev) : 0;
+    if (c.dev && !ifindex) throw new PortError(`${pn.spec}: no such interface '${c.dev}' (dev=)`);
+
+    // region: [4 KiB][tx ring][rx ring][tx buffers][rx buffers][tx mmsghdrs][their iovecs, addresses,
+    //   headers][rx mmsghdrs][their iovecs and headers]
+    const txRingOff = 4096,
+      rxRingOff = txRingOff + ringBytes(c.slots),
+      txBufOff = rxRingOff + ringBytes(c.slots),
+      rxBufOff = txBufOff + c.slots * c.bufSize;
+    this.kTxMsg = rxBufOff + c.slots * c.bufSize;
+    this.kTxAux = this.kTxMsg + TX_BATCH * MSG;
+    this.kRxMsg = this.kTxAux + TX_BATCH * TX_AUX;
+    this.kRxAux = this.kRxMsg + c.slots * MSG;
+    const total = this.kRxAux + c.slots * RX_AUX;
+
+    let fd = -1,
+      holder = -1,
+      region: PrivateRegion | null = null;
+    try {
+      try {
+        fd = libc.socket(inet.AF_INET, libc.SOCK_RAW, IPPROTO_UDP, "raw IPv4 socket");
+      } catch (e) {
+        throw sockError(pn.spec, e, "opening a raw IPv4 socket");
+      }
+      inet.attachFilter(fd, vxlanFilter(c.dstport, c.vni), "SO_ATTACH_FILTER (VNI filter)");
+      if (c.local) libc.bind(fd, inet.sockaddrIn(c.local, 0), `local=${formatIPv4(c.local)}`);
+      if (c.dev) inet.bindToDevice(fd, c.dev, `dev=${c.dev}`);
+      libc.setsockoptInt(fd, inet.SOL_IP, inet.IP_MTU_DISCOVER, inet.IP_PMTUDISC_DONT, "IP_MTU_DISCOVER");
+      if (c.ttl) libc.setsockoptInt(fd, inet.SOL_IP, inet.IP_TTL, c.ttl, "IP_TTL");
+      if (c.tos) libc.setsockoptInt(fd, inet.SOL_IP, inet.IP_TOS, c.tos, "IP_TOS");
+      if (c.group) {
+        inet.joinGroup(fd, c.group, ifindex, `joining group ${formatIPv4(c.group)} on ${c.dev}`);
+        inet.multicastInterface(fd, ifindex, "IP_MULTICAST_IF");
+        libc.setsockoptInt(fd, inet.SOL_IP, inet.IP_MULTICAST_LOOP, 0, "IP_MULTICAST_LOOP");
+        libc.setsockoptInt(fd, inet.SOL_IP, inet.IP_MULTICAST_TTL, c.ttl || 1, "IP_MULTICAST_TTL");
+      }
+      holder = libc.socket(inet.AF_INET, inet.SOCK_DGRAM, 0, "UDP socket");
+      libc.setsockoptInt(holder, libc.SOL_SOCKET, inet.SO_REUSEPORT, 1, "SO_REUSEPORT");
+      inet.attachFilter(holder, [[inet.BPF.RET | inet.BPF.K, 0, 0, 0]], "SO_ATTACH_FILTER (drop all)");
+      try {
+        libc.bind(holder, inet.sockaddrIn(c.group ? 0 : c.local, c.dstport), `UDP port ${c.dstport}`);
+      } catch (e) {
+        if (e instanceof libc.SysError && e.errno === inet.EADDRINUSE)
+          throw new PortError(
+            `${pn.spec}: UDP port ${c.dstport} is taken by something else on this host (a Linux vxlan device? ss -ulpn shows it)`,
+          );
+        throw e;
+      }
+      region = new PrivateRegion(total);
+    } catch (e) {
+      abandonOpen(pn.spec, e, [fd, holder], () => region?.release());
+    }
+    this.fd = fd;
+    this.holder = holder;
+    this.region = region;
+    const mem = region.mem;
+    this.u8 = new Uint8Array(mem);
+    this.u32 = new Uint32Array(mem);
+    this.base = region.base as number;
+    this.memId = `vxlan:${c.vni}:${fd}`;
+    const ring = (off: number, bufOff: number, dir: 0 | 1) =>
+      writeRing(mem, off, { slots: c.slots, bufBase: bufOff, bufStride: c.bufSize, dir, ringid: 0, firstBuf: 0 });
+    this.txRings = [ring(txRingOff, txBufOff, 0)];
+    this.rxRings = [ring(rxRingOff, rxBufOff, 1)];
+    this.prepareMessages();
+    this.poller = new FdPoller([fd], (_, ev) => ev & (POLLIN | POLLOUT));
+    const pv = new DataView(this.pollOut.buffer);
+    pv.setInt32(0, fd, true);
+    pv.setInt16(4, POLLOUT, true);
+  }
+
+  /** Fixed parts of every message: iovec pointers, the VXLAN header; rx iovecs over each slot's buffer. */
+  private prepareMessages(): void {
+    const dv = new DataView(this.region.mem),
+      c = this.conf,
+      base = this.base;
+    const { MMSGHDR: M, MSGHDR: H, IOVEC: V } = libc;
+    for (let k = 0; k < TX_BATCH; k++) {
+      const m = this.kTxMsg + k * M.size,
+        iov = this.kTxAux + k * TX_AUX,
+        sa = iov + 2 * V.size,
+        hdr = sa + inet.SOCKADDR_IN.size;
+      dv.setBigUint64(m + H.msg_name, BigInt(base + sa), true);
+      dv.setUint32(m + H.msg_namelen, inet.SOCKADDR_IN.size, true);
+      dv.setBigUint64(m + H.msg_iov, BigInt(base + iov), true);
+      dv.setBigUint64(m + H.msg_iovlen, 2n, true);
+      dv.setBigUint64(iov + V.iov_base, BigInt(base + hdr), true);
+      dv.setBigUint64(iov + V.iov_len, BigInt(VXLAN_UDP_HLEN), true);
+      inet.writeSockaddrIn(this.u8, sa, 0, c.dstport);
+      this.u8[hdr + 2] = c.dstport >>> 8;
+      this.u8[hdr + 3] = c.dstport;
+      writeVxlanHeader(this.u8, hdr + UDP_HLEN, c.vni);
+    }
+    const rx = this.rxRings[0];
+    for (let j = 0; j < c.slots; j++) {
+      const m = this.kRxMsg + j * M.size,
+        iov = this.kRxAux + j * RX_AUX,
+        hdr = iov + 2 * V.size;
+      dv.setBigUint64(m + H.msg_iov, BigInt(base + iov), true);
+      dv.setBigUint64(m + H.msg_iovlen, 2n, true);
+      dv.setBigUint64(iov + V.iov_base, BigInt(base + hdr), true);
+      dv.setBigUint64(iov + V.iov_len, BigInt(RX_HDR), true);
+      dv.setBigUint64(iov + V.size + V.iov_base, BigInt(base + rx.buf(j)), true);
+      dv.setBigUint64(iov + V.size + V.iov_len, BigInt(c.bufSize), true);
+    }
+  }
+
+  get mem(): ArrayBuffer {
+    return this.region.mem;
+  }
+  get pollFd(): number {
+    return this.fd;
+  }
+  /** Nothing is counted for a raw socket's queue; see rxTruncated and the kernel's /proc/net/raw. */
+  rxDrops(): number {
+    return 0;
+  }
+
+  /** Queue message k: the frame at region offset buf (len bytes) to `dst`. */
+  private message(k: number, dst: number, sport: number, buf: number, len: number): void {
+    const u8 = this.u8,
+      u32 = this.u32,
+      iov1 = this.kTxAux + k * TX_AUX + libc.IOVEC.size,
+      sa = iov1 + libc.IOVEC.size,
+      hdr = sa + inet.SOCKADDR_IN.size,
+      p = this.base + buf;
+    u8[sa + 4] = dst >>> 24;
+    u8[sa + 5] = dst >>> 16;
+    u8[sa + 6] = dst >>> 8;
+    u8[sa + 7] = dst;
+    u8[hdr] = sport >>> 8;
+    u8[hdr + 1] = sport;
+    const ulen = VXLAN_UDP_HLEN + len;
+    u8[hdr + 4] = ulen >>> 8;
+    u8[hdr + 5] = ulen;
+    u32[iov1 >> 2] = p >>> 0; // iov_base, low and high words
+    u32[(iov1 >> 2) + 1] = Math.floor(p / 0x100000000);
+    u32[(iov1 + 8) >> 2] = len; // iov_len
+  }
+
+  /** Send messages [0, n); wait a little for room when the socket's buffer is full. */
+  private flush(n: number): void {
+    let sent = 0;
+    const deadline = performance.now() + TX_STALL_MS;
+    while (sent < n) {
+      const r = libc.sendmmsg(this.fd, this.base + this.kTxMsg + sent * MSG, n - sent);
+      if (r > 0) {
+        sent += r;
+        continue;
+      }
+      if (r !== -libc.EAGAIN && r !== -libc.ENOBUFS && r !== -libc.EINTR) {
+        // one message the kernel refuses (no route to a remote) must not stop the others
+        this.txDropped++;
+        sent++;
+        continue;
+      }
+      if (performance.now() > deadline) {
+        this.txDropped += n - sent;
+        return;
+      }
+      libc.poll(this.pollOut, 1, 1); // room in the send buffer, or 1 ms
+    }
+  }
+
+  txsync(): void {
+    const ring = this.txRings[0],
+      u8 = this.u8,
+      n = ring.numSlots,
+      head = ring.head;
+    let j = this.lastTx;
+    if (j === head) return;
+    const bad = ring.badHead(j);
+    if (bad) throw new PortError(`txsync on ${this.name}: ${bad}`);
+    const now = (Date.now() / 1000) | 0,
+      flood = this.flood;
+    let k = 0;
+    for (; j !== head; j = j + 1 === n ? 0 : j + 1) {
+      ownBuffer(this.name, ring, j, "tx");
+      const buf = ring.buf(j),
+        len = ring.len(j);
+      if (len < 14) {
+        this.txDropped++;
+        continue;
+      }
+      const sport = flowSourcePort(u8, buf, len);
+      const to = u8[buf] & 1 ? -1 : this.fdb.lookup(u8, buf, now);
+      if (to !== -1) {
+        if (k === TX_BATCH) k = this.flushed(k);
+        this.message(k++, to >>> 0, sport, buf, len);
+        continue;
+      }
+      if (!flood.length) this.txNoDest++;
+      for (let f = 0; f < flood.length; f++) {
+        if (k === TX_BATCH) k = this.flushed(k);
+        this.message(k++, flood[f] >>> 0, sport, buf, len);
+      }
+    }
+    if (k) this.flush(k);
+    this.lastTx = head;
+    ring.tail = head === 0 ? n - 1 : head - 1; // sent (or counted): every slot is free again
+  }
+
+  private flushed(k: number): number {
+    this.flush(k);
+    return 0;
+  }
+
+  rxsync(): void {
+    const ring = this.rxRings[0],
+      n = ring.numSlots,
+      head = ring.head;
+    this.lastRx = takeBackRx(this.name, ring, this.lastRx);
+    const u8 = this.u8,
+      u32 = this.u32,
+      s0 = ring.s0,
+      learn = this.conf.learning,
+      now = (Date.now() / 1000) | 0;
+    let tail = ring.tail;
+    let free = (head + n - 1 - tail) % n;
+    while (free > 0) {
+      const run = Math.min(free, n - tail);
+      const r = libc.recvmmsg(this.fd, this.base + this.kRxMsg + tail * MSG, run);
+      if (r <= 0) {
+        if (r === 0 || r === -libc.EAGAIN || r === -libc.EINTR) break;
+        throw new PortError(`${this.name}: recvmmsg failed: ${libc.strerror(-r)}`);
+      }
+      for (let k = tail; k < tail + r; k++) {
+        const m = this.kRxMsg + k * MSG,
+          hdr = this.kRxAux + k * RX_AUX + 2 * libc.IOVEC.size,
+          buf = ring.buf(k);
+        let len = u32[(m + libc.MMSGHDR.msg_len) >> 2] - RX_HDR;
+        const extra = (u8[hdr] & 0xf) * 4 - IPV4_HLEN; // IP options push the inner frame into the buffer
+        if (extra > 0) {
+          u8.copyWithin(buf, buf + extra, buf + len);
+          len -= extra;
+        }
+        if (u32[(m + libc.MSGHDR.msg_flags) >> 2] & libc.MSG_TRUNC || len < 14) {
+          if (len >= 14) this.rxTruncated++;
+          len = 0;
+        } else if (learn && (u8[buf + 6] & 1) === 0) {
+          const src = (u8[hdr + 12] << 24) | (u8[hdr + 13] << 16) | (u8[hdr + 14] << 8) | u8[hdr + 15] | 0;
+          this.fdb.learn(u8, buf + 6, src, now);
+        }
+        u32[s0 + (k << 2) + 1] = len; // len, flags 0
+      }
+      tail = tail + r === n ? 0 : tail + r;
+      free -= r;
+      if (r < run) break;
+    }
+    ring.tail = tail;
+  }
+
+  poll(events: number, timeoutMs: number): number {
+    return this.poller.poll(this, events, timeoutMs);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    libc.close(this.fd);
+    libc.close(this.holder);
+    this.region.release();
+  }
+}

@@ -1,0 +1,256 @@
+// bunmap's vxlan: port against Linux's own vxlan device, on the wire. Five namespaces of this test:
+//   C1 ─veth─ H (bun run switch: packet:hc1 + vxlan:42)  ═underlay veth═  R (Linux vxlan 42 + bridge) ─veth─ C2
+//   C4 ─veth─ H (a second switch: packet:hc4 + vxlan:43)                  R (Linux vxlan 43 + bridge) ─veth─ C3
+// C1..C4 are "containers" with ordinary kernel sockets; ping, UDP and TCP pass both ways between C1
+// and C2 (and C4 and C3), never across VNIs. What our port sends is checked against what Linux sends.
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { IP4 } from "../src/packet/ipv4.ts";
+import { parsePcap } from "../src/packet/pcap.ts";
+import { UDP } from "../src/packet/udp.ts";
+import { decapsulate, SPORT_MAX, SPORT_MIN, VXLAN_HLEN, VXLAN_OVERHEAD, vxlanVni } from "../src/packet/vxlan.ts";
+import { inNs, privilegedUnavailable } from "./helpers/netns.ts";
+
+setDefaultTimeout(120_000);
+const why = privilegedUnavailable();
+if (why) console.warn(`SKIP vxlan interop with Linux: ${why}`);
+const tcpdump = !why && spawnSync("tcpdump", ["--version"], { timeout: 10_000 }).status === 0;
+if (!why && !tcpdump) console.warn("SKIP the capture comparison: tcpdump is not installed (apt-get install tcpdump)");
+
+const tag = `vx${process.pid % 100000}`;
+const ns = { H: `bm${tag}H`, R: `bm${tag}R`, C1: `bm${tag}c1`, C2: `bm${tag}c2`, C3: `bm${tag}c3`, C4: `bm${tag}c4` };
+const U_H = "198.18.100.1",
+  U_R = "198.18.100.2";
+const addr = { C1: "198.18.101.1", C2: "198.18.101.2", C3: "198.18.101.3", C4: "198.18.101.4" };
+const root = `${import.meta.dir}/..`;
+const children: ReturnType<typeof Bun.spawn>[] = [];
+let dir = "";
+
+function sh(cmd: string, timeout = 30_000): string {
+  const r = spawnSync("sh", ["-c", cmd], { encoding: "utf8", timeout });
+  if (r.status !== 0) throw new Error(`${cmd}: ${r.stderr || r.stdout}`);
+  return r.stdout;
+}
+const inn = (n: string, cmd: string, timeout?: number) => sh(`ip netns exec ${n} ${cmd}`, timeout);
+
+function ping(from: string, to: string, count = 3): number {
+  const r = spawnSync("ip", ["netns", "exec", from, "ping", "-c", String(count), "-i", "0.2", "-W", "1", to], {
+    encoding: "utf8",
+    timeout: 30_000,
+  });
+  return Number(/(\d+) received/.exec(r.stdout)?.[1] ?? -1);
+}
+
+/** A container namespace with one veth end `c` (mtu 1450: room for VXLAN on a 1500-byte underlay). */
+function container(n: string, ip: string, hostNs: string, hostIf: string): void {
+  sh(`ip netns add ${n}`);
+  sh(`ip link add c netns ${n} type veth peer name ${hostIf} netns ${hostNs}`);
+  inn(n, "sysctl -qw net.ipv6.conf.all.disable_ipv6=1");
+  sh(`ip -n ${n} addr add ${ip}/24 dev c`);
+  sh(`ip -n ${n} link set c mtu 1450 up`);
+  sh(`ip -n ${n} link set lo up`);
+  // a vxlan port carries MTU-sized frames with their checksums: no TSO/checksum offload on this side
+  inn(n, "ethtool -K c tx off");
+  sh(`ip -n ${hostNs} link set ${hostIf} up`);
+}
+
+function startSwitch(hostIf: string, vni: number) {
+  const p = inNs(ns.H, [
+    `${root}/src/app/switch/main.ts`,
+    "-i",
+    `packet:${hostIf}`,
+    "-i",
+    `vxlan:${vni}@conf:remote=${U_R}`,
+  ]);
+  children.push(p);
+  return p;
+}
+
+/** Everything a child prints, read as it comes: wait for a line, or for the end. */
+function output(p: ReturnType<typeof Bun.spawn>) {
+  let text = "";
+  const done = (async () => {
+    const dec = new TextDecoder();
+    for await (const chunk of p.stdout as ReadableStream<Uint8Array>) text += dec.decode(chunk);
+    return text;
+  })();
+  return {
+    async until(re: RegExp): Promise<string> {
+      const deadline = Date.now() + 20_000;
+      while (!re.test(text)) {
+        if (Date.now() > deadline || p.exitCode !== null)
+          throw new Error(`no ${re} in: ${text} ${await new Response(p.stderr as ReadableStream).text()}`);
+        await Bun.sleep(20);
+      }
+      return text;
+    },
+    all: () => done,
+  };
+}
+
+describe.skipIf(!!why)("vxlan: port with Linux's vxlan device on the same VNI", () => {
+  beforeAll(async () => {
+    dir = mkdtempSync(`${tmpdir()}/bunmap-vx-`);
+    sh(`ip netns add ${ns.H}`);
+    sh(`ip netns add ${ns.R}`);
+    sh(`ip link add u netns ${ns.H} type veth peer name u netns ${ns.R}`);
+    sh(`ip -n ${ns.H} addr add ${U_H}/30 dev u`);
+    sh(`ip -n ${ns.R} addr add ${U_R}/30 dev u`);
+    for (const n of [ns.H, ns.R]) {
+      sh(`ip -n ${n} link set u up`);
+      sh(`ip -n ${n} link set lo up`);
+    }
+    container(ns.C1, addr.C1, ns.H, "hc1");
+    container(ns.C4, addr.C4, ns.H, "hc4");
+    container(ns.C2, addr.C2, ns.R, "hc2");
+    container(ns.C3, addr.C3, ns.R, "hc3");
+    for (const [vni, hostIf] of [
+      [42, "hc2"],
+      [43, "hc3"],
+    ] as const) {
+      sh(`ip -n ${ns.R} link add vx${vni} type vxlan id ${vni} remote ${U_H} local ${U_R} dstport 4789 dev u`);
+      sh(`ip -n ${ns.R} link add br${vni} type bridge`);
+      sh(`ip -n ${ns.R} link set vx${vni} master br${vni}`);
+      sh(`ip -n ${ns.R} link set ${hostIf} master br${vni}`);
+      sh(`ip -n ${ns.R} link set vx${vni} up`);
+      sh(`ip -n ${ns.R} link set br${vni} up`);
+    }
+    for (const [p, vni] of [
+      [startSwitch("hc1", 42), 42],
+      [startSwitch("hc4", 43), 43],
+    ] as const)
+      await output(p)
+        .until(/switch: 2 ports/)
+        .catch((e) => {
+          throw new Error(`switch for VNI ${vni}: ${e}`);
+        });
+  });
+
+  afterAll(async () => {
+    for (const p of children) p.kill("SIGKILL");
+    await Promise.all(children.map((p) => p.exited));
+    for (const n of Object.values(ns)) spawnSync("ip", ["netns", "del", n], { timeout: 30_000 });
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("ping both ways, on each VNI", () => {
+    expect(ping(ns.C1, addr.C2)).toBe(3);
+    expect(ping(ns.C2, addr.C1)).toBe(3);
+    expect(ping(ns.C4, addr.C3)).toBe(3);
+    expect(ping(ns.C3, addr.C4)).toBe(3);
+    // the largest frame the 1450-byte MTU allows, both ways
+    const big = (from: string, to: string) =>
+      spawnSync(
+        "ip",
+        ["netns", "exec", from, "ping", "-c", "2", "-i", "0.2", "-W", "1", "-M", "do", "-s", "1422", to],
+        {
+          encoding: "utf8",
+          timeout: 30_000,
+        },
+      ).stdout;
+    expect(big(ns.C1, addr.C2)).toContain("2 received");
+    expect(big(ns.C2, addr.C1)).toContain("2 received");
+  });
+
+  test("VNIs are isolated: nothing crosses from 42 to 43 either way", () => {
+    expect(ping(ns.C1, addr.C3, 2)).toBe(0);
+    expect(ping(ns.C4, addr.C2, 2)).toBe(0);
+    expect(ping(ns.C2, addr.C4, 2)).toBe(0);
+    expect(ping(ns.C3, addr.C1, 2)).toBe(0);
+  });
+
+  test("UDP both ways (kernel sockets)", async () => {
+    const echo = async (srvNs: string, srvAddr: string, cliNs: string) => {
+      const srv = inNs(srvNs, [`${root}/tests/helpers/udp-echo.ts`, "server", "7007"]);
+      children.push(srv);
+      await output(srv).until(/listening/);
+      const cli = inNs(cliNs, [`${root}/tests/helpers/udp-echo.ts`, "client", srvAddr, "7007", "5"]);
+      const out = await new Response(cli.stdout as ReadableStream).text();
+      expect(await cli.exited).toBe(0);
+      srv.kill("SIGKILL");
+      return out.trim().split("\n");
+    };
+    const ab = await echo(ns.C2, addr.C2, ns.C1);
+    expect(ab).toEqual([0, 1, 2, 3, 4].map((i) => `echo hello ${i} from ${addr.C2}`));
+    const ba = await echo(ns.C1, addr.C1, ns.C2);
+    expect(ba).toEqual([0, 1, 2, 3, 4].map((i) => `echo hello ${i} from ${addr.C1}`));
+  });
+
+  test("TCP both ways: 8 MB, byte for byte (CRC-32 of the stream)", async () => {
+    const xfer = async (srvNs: string, srvAddr: string, cliNs: string) => {
+      const srv = inNs(srvNs, [`${root}/tests/helpers/tcp-xfer.ts`, "server", "7008"]);
+      children.push(srv);
+      const srvOut = output(srv);
+      await srvOut.until(/listening/);
+      const cli = inNs(cliNs, [`${root}/tests/helpers/tcp-xfer.ts`, "client", srvAddr, "7008", String(8 << 20)]);
+      const sent = await new Response(cli.stdout as ReadableStream).text();
+      expect(await cli.exited).toBe(0);
+      const got = await srvOut.all();
+      const [, n, sum] = /sent (\d+) (\d+)/.exec(sent) ?? [];
+      expect(Number(n)).toBe(8 << 20);
+      expect(got).toContain(`got ${n} ${sum}`);
+    };
+    await xfer(ns.C2, addr.C2, ns.C1);
+    await xfer(ns.C1, addr.C1, ns.C2);
+  });
+
+  test.skipIf(!tcpdump)(
+    "on the wire, our frames are Linux's: same headers, flags, VNI, TTL, DF; UDP checksum 0",
+    async () => {
+      // capture both directions on the remote's underlay end during one ping
+      const file = `${dir}/u.pcap`;
+      const cap = Bun.spawn(
+        ["ip", "netns", "exec", ns.R, "tcpdump", "--immediate-mode", "-U", "-i", "u", "-w", file, "udp port 4789"],
+        {
+          stderr: "pipe",
+          timeout: 60_000,
+        },
+      );
+      children.push(cap);
+      // tcpdump says "listening on u" once its socket is open
+      const err = (cap.stderr as ReadableStream<Uint8Array>).getReader();
+      let said = "";
+      while (!said.includes("listening on")) {
+        const r = await err.read();
+        if (r.done) throw new Error(`tcpdump: ${said}`);
+        said += new TextDecoder().decode(r.value);
+      }
+      expect(ping(ns.C1, addr.C2, 2)).toBe(2);
+      await Bun.sleep(300);
+      cap.kill("SIGTERM");
+      await cap.exited;
+      const pc = parsePcap(new Uint8Array(readFileSync(file)));
+      const frames = pc.records.map((r) => pc.data.subarray(r.offset, r.offset + r.caplen));
+      const src = (f: Uint8Array) => f.subarray(14 + IP4.src, 14 + IP4.src + 4).join(".");
+      const ours = frames.filter((f) => src(f) === U_H),
+        linux = frames.filter((f) => src(f) === U_R);
+      expect(ours.length).toBeGreaterThanOrEqual(2); // the echo requests
+      expect(linux.length).toBeGreaterThanOrEqual(2); // and Linux's replies
+      const outer = (f: Uint8Array) => {
+        const inner = decapsulate(f, 0, f.length);
+        expect(inner).toBe(VXLAN_OVERHEAD);
+        return {
+          overhead: inner,
+          vxlan: [...f.subarray(inner - VXLAN_HLEN, inner)],
+          vni: vxlanVni(f, inner - VXLAN_HLEN),
+          ipVersionIhl: f[14],
+          tos: f[14 + IP4.tos],
+          ttl: f[14 + IP4.ttl],
+          fragBits: f[14 + IP4.off] & 0xe0,
+          ipLenMatches: ((f[16] << 8) | f[17]) === f.length - 14,
+          udpLenMatches: ((f[34 + UDP.len] << 8) | f[34 + UDP.len + 1]) === f.length - 34,
+          dport: (f[34 + UDP.dport] << 8) | f[34 + UDP.dport + 1],
+        };
+      };
+      for (const f of ours) {
+        expect(outer(f)).toEqual(outer(linux[0]));
+        expect((f[34 + UDP.sum] << 8) | f[34 + UDP.sum + 1]).toBe(0);
+        const sport = (f[34] << 8) | f[35];
+        expect(sport >= SPORT_MIN && sport <= SPORT_MAX).toBe(true);
+      }
+      expect(outer(linux[0]).vni).toBe(42);
+    },
+  );
+});
