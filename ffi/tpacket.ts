@@ -97,6 +97,16 @@ export const VNET_HDR = {
   csum_offset: 8,
   size: 10,
 } as const;
+/** virtio_net_hdr flags and gso_type values (linux/virtio_net.h). */
+export const VIRTIO_NET = {
+  F_NEEDS_CSUM: 1,
+  F_DATA_VALID: 2,
+  GSO_NONE: 0,
+  GSO_TCPV4: 1,
+  GSO_UDP: 3,
+  GSO_TCPV6: 4,
+  GSO_ECN: 0x80,
+} as const;
 /**
  * Where the kernel puts a received frame in a V2 rx frame (af_packet.c tpacket_rcv, Ethernet): the
  * network header at TPACKET_ALIGN(TPACKET2_HDRLEN + 16) + reserve (+ the vnet header), the MAC header

@@ -21,6 +21,8 @@ import {
   TP3,
   TPACKET2_HDRLEN,
   TPACKET3_HDRLEN,
+  VIRTIO_NET,
+  VNET_HDR,
 } from "../ffi/tpacket.ts";
 import {
   SOCKET_CONFIG,
@@ -106,8 +108,9 @@ function expectAbi(
 describe.skipIf(!gcc)("AF_PACKET ABI (linux/if_packet.h)", () => {
   test("tpacket2/3 headers, block descriptor, requests, sockaddr_ll, constants", () => {
     expectAbi(
-      ["sys/socket.h", "linux/if_packet.h"],
+      ["sys/socket.h", "linux/if_packet.h", "linux/virtio_net.h"],
       [
+        layoutExprs("vnet", "virtio_net_hdr", VNET_HDR, "size"),
         layoutExprs("tp2", "tpacket2_hdr", TP2, "size"),
         layoutExprs("tp3", "tpacket3_hdr", TP3, "size"),
         layoutExprs("blk", "tpacket_block_desc", BLOCK, "size"),
@@ -127,6 +130,9 @@ describe.skipIf(!gcc)("AF_PACKET ABI (linux/if_packet.h)", () => {
         send: ["TP_STATUS_SEND_REQUEST", TP_STATUS_SEND_REQUEST],
         wrong: ["TP_STATUS_WRONG_FORMAT", TP_STATUS_WRONG_FORMAT],
         user: ["TP_STATUS_USER", TP_STATUS_USER],
+        ...Object.fromEntries(
+          Object.entries(VIRTIO_NET).map(([k, v]) => [`virtio.${k}`, [`VIRTIO_NET_HDR_${k}`, v] as [string, number]]),
+        ),
       },
     );
   });

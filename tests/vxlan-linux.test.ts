@@ -1,6 +1,8 @@
 // bunmap's vxlan: port against Linux's own vxlan device, on the wire. Five namespaces of this test:
-//   C1 ─veth─ H (bun run switch: packet:hc1 + vxlan:42)  ═underlay veth═  R (Linux vxlan 42 + bridge) ─veth─ C2
-//   C4 ─veth─ H (a second switch: packet:hc4 + vxlan:43)                  R (Linux vxlan 43 + bridge) ─veth─ C3
+//   C1 ─veth─ H (bun run switch: packet:hc1 + vxlan:42, vnet=1)  ═underlay veth═  R (Linux vxlan 42 + bridge) ─veth─ C2
+//   C4 ─veth─ H (a second switch: packet:hc4 + vxlan:43, vnet=0)                  R (Linux vxlan 43 + bridge) ─veth─ C3
+// C1 keeps TSO and checksum offload on (its GSO frames are segmented and checksummed by the vxlan port,
+// vnet=1); C4 has them off (vnet=0: MTU-sized frames with their checksums, as with xdp: ports).
 // C1..C4 are "containers" with ordinary kernel sockets; ping, UDP and TCP pass both ways between C1
 // and C2 (and C4 and C3), never across VNIs. What our port sends is checked against what Linux sends.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
@@ -44,25 +46,30 @@ function ping(from: string, to: string, count = 3): number {
 }
 
 /** A container namespace with one veth end `c` (mtu 1450: room for VXLAN on a 1500-byte underlay). */
-function container(n: string, ip: string, hostNs: string, hostIf: string): void {
+function container(n: string, ip: string, hostNs: string, hostIf: string, offloads = false): void {
   sh(`ip netns add ${n}`);
   sh(`ip link add c netns ${n} type veth peer name ${hostIf} netns ${hostNs}`);
   inn(n, "sysctl -qw net.ipv6.conf.all.disable_ipv6=1");
   sh(`ip -n ${n} addr add ${ip}/24 dev c`);
   sh(`ip -n ${n} link set c mtu 1450 up`);
   sh(`ip -n ${n} link set lo up`);
-  // a vxlan port carries MTU-sized frames with their checksums: no TSO/checksum offload on this side
-  inn(n, "ethtool -K c tx off");
+  // a vnet=0 vxlan port carries MTU-sized frames with their checksums: no TSO/checksum offload there;
+  // with vnet=1 GSO frames stay under the 64 KiB buffers (as the plugin's veths)
+  if (!offloads) inn(n, "ethtool -K c tx off");
+  else sh(`ip -n ${n} link set c gso_max_size 60000`);
   sh(`ip -n ${hostNs} link set ${hostIf} up`);
 }
 
-function startSwitch(hostIf: string, vni: number) {
+const VNET_PACKET = "@conf:vnet=1,buf_size=65536,rx=copy,tx=copy,rx_slots=256,tx_slots=64";
+const VNET_VXLAN = ",vnet=1,buf_size=65536,slots=256";
+
+function startSwitch(hostIf: string, vni: number, vnet: boolean) {
   const p = inNs(ns.H, [
     `${root}/src/app/switch/main.ts`,
     "-i",
-    `packet:${hostIf}`,
+    `packet:${hostIf}${vnet ? VNET_PACKET : ""}`,
     "-i",
-    `vxlan:${vni}@conf:remote=${U_R}`,
+    `vxlan:${vni}@conf:remote=${U_R}${vnet ? VNET_VXLAN : ""}`,
   ]);
   children.push(p);
   return p;
@@ -102,7 +109,7 @@ describe.skipIf(!!why)("vxlan: port with Linux's vxlan device on the same VNI", 
       sh(`ip -n ${n} link set u up`);
       sh(`ip -n ${n} link set lo up`);
     }
-    container(ns.C1, addr.C1, ns.H, "hc1");
+    container(ns.C1, addr.C1, ns.H, "hc1", true);
     container(ns.C4, addr.C4, ns.H, "hc4");
     container(ns.C2, addr.C2, ns.R, "hc2");
     container(ns.C3, addr.C3, ns.R, "hc3");
@@ -118,8 +125,8 @@ describe.skipIf(!!why)("vxlan: port with Linux's vxlan device on the same VNI", 
       sh(`ip -n ${ns.R} link set br${vni} up`);
     }
     for (const [p, vni] of [
-      [startSwitch("hc1", 42), 42],
-      [startSwitch("hc4", 43), 43],
+      [startSwitch("hc1", 42, true), 42],
+      [startSwitch("hc4", 43, false), 43],
     ] as const)
       await output(p)
         .until(/switch: 2 ports/)
@@ -178,7 +185,7 @@ describe.skipIf(!!why)("vxlan: port with Linux's vxlan device on the same VNI", 
     expect(ba).toEqual([0, 1, 2, 3, 4].map((i) => `echo hello ${i} from ${addr.C1}`));
   });
 
-  test("TCP both ways: 8 MB, byte for byte (CRC-32 of the stream)", async () => {
+  test("TCP both ways on both VNIs: 8 MB, byte for byte (CRC-32 of the stream)", async () => {
     const xfer = async (srvNs: string, srvAddr: string, cliNs: string) => {
       const srv = inNs(srvNs, [`${root}/tests/helpers/tcp-xfer.ts`, "server", "7008"]);
       children.push(srv);
@@ -192,8 +199,10 @@ describe.skipIf(!!why)("vxlan: port with Linux's vxlan device on the same VNI", 
       expect(Number(n)).toBe(8 << 20);
       expect(got).toContain(`got ${n} ${sum}`);
     };
-    await xfer(ns.C2, addr.C2, ns.C1);
+    await xfer(ns.C2, addr.C2, ns.C1); // C1 sends GSO frames (vnet=1)
     await xfer(ns.C1, addr.C1, ns.C2);
+    await xfer(ns.C3, addr.C3, ns.C4); // C4 sends MTU-sized frames (vnet=0)
+    await xfer(ns.C4, addr.C4, ns.C3);
   });
 
   test.skipIf(!tcpdump)(

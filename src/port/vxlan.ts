@@ -9,12 +9,17 @@
 // tx: sendmmsg of [UDP + VXLAN header, inner frame] to the endpoint learned for the destination MAC,
 //     or, for broadcast, multicast and unknown destinations, to every `remote` (head-end replication)
 //     or the `group`, as Linux's vxlan floods.
+// vnet=1: a virtio-net header before every frame both ways (hdrLen 10), so the port joins a switch of
+// vnet=1 packet: ports: what arrives carries an empty header; what is sent may ask for TCP segmentation
+// (TSO) or a partial checksum, done here in software (src/packet/offload.ts) as a NIC would.
 // A UDP socket bound to the port (SO_REUSEPORT, a drop-all filter) holds it: the kernel sends no ICMP
 // port-unreachable for the tunnel's packets, and a Linux vxlan device already on the port is refused.
 import * as inet from "../../ffi/inet.ts";
 import * as libc from "../../ffi/libc.ts";
+import { VIRTIO_NET, VNET_HDR } from "../../ffi/tpacket.ts";
 import { Fdb } from "../packet/fdb.ts";
 import { formatIPv4, IPPROTO_UDP, IPV4_HLEN, parseIPv4 } from "../packet/ipv4.ts";
+import { completeChecksum, tcpHeadersLen, tcpSegmentCount, writeTcpSegment } from "../packet/offload.ts";
 import { UDP_HLEN } from "../packet/udp.ts";
 import { flowSourcePort, VNI_MAX, VXLAN_PORT, VXLAN_UDP_HLEN, writeVxlanHeader } from "../packet/vxlan.ts";
 import { POLLIN, POLLOUT } from "../ring/layout.ts";
@@ -38,14 +43,19 @@ const VXLAN_CONF = {
   age: { int: [300, 1, 1_000_000] },
   slots: { int: [1024, 64, 65536] },
   buf_size: { int: [2048, 256, 65536] },
+  vnet: { int: [0, 0, 1] },
 } as const satisfies ConfTable;
 
 /** IP + UDP + VXLAN headers as a raw socket receives them (options-free IPv4). */
 const RX_HDR = IPV4_HLEN + VXLAN_UDP_HLEN;
 /** mmsghdrs form one array (sendmmsg/recvmmsg walk it); what each points at lies in a parallel one. */
 const MSG = libc.MMSGHDR.size;
-/** Per tx message: two iovecs, the destination, the UDP + VXLAN header. */
-const TX_AUX = 2 * libc.IOVEC.size + inet.SOCKADDR_IN.size + VXLAN_UDP_HLEN;
+/** Room for one segment's Ethernet + IP + TCP headers (with options). */
+const SEG_HDR = 192;
+/** Per tx message: three iovecs (UDP + VXLAN header; frame or segment headers; segment payload), the
+ * destination, the UDP + VXLAN header, a segment's headers. */
+const TX_IOV = 3;
+const TX_AUX = TX_IOV * libc.IOVEC.size + inet.SOCKADDR_IN.size + VXLAN_UDP_HLEN + SEG_HDR;
 /** Per rx slot: two iovecs, the headers (padded). */
 const RX_AUX = 2 * libc.IOVEC.size + 64;
 /** Messages one sendmmsg carries. */
@@ -66,6 +76,7 @@ export interface VxlanConf {
   age: number;
   slots: number;
   bufSize: number;
+  vnet: boolean;
 }
 
 export function vxlanConf(pn: PortName): VxlanConf {
@@ -101,6 +112,7 @@ export function vxlanConf(pn: PortName): VxlanConf {
     age: v.age,
     slots: v.slots,
     bufSize: v.buf_size,
+    vnet: v.vnet === 1,
   };
 }
 
@@ -132,7 +144,7 @@ export class VxlanPort implements Port {
   /** A tunnel has no hardware address of its own. */
   readonly mac = new Uint8Array(6);
   readonly zeroCopy = false;
-  readonly hdrLen = 0;
+  readonly hdrLen: number;
   readonly conf: VxlanConf;
   /** Inner frames received longer than a buffer (delivered with len 0). */
   rxTruncated = 0;
@@ -140,6 +152,8 @@ export class VxlanPort implements Port {
   txDropped = 0;
   /** Floods with nowhere to go (no remote, no group). */
   txNoDest = 0;
+  /** vnet=1: frames asking for an offload this port does not do (UDP fragmentation/segmentation). */
+  txUnsupportedGso = 0;
   /** MAC -> remote endpoint (IPv4 address as an int32), learned from what arrives. */
   readonly fdb: Fdb;
   private readonly fd: number;
@@ -163,6 +177,7 @@ export class VxlanPort implements Port {
     const c = (this.conf = vxlanConf(pn));
     this.name = pn.spec;
     this.bufSize = c.bufSize;
+    this.hdrLen = c.vnet ? VNET_HDR.size : 0;
     this.flood = Int32Array.from(c.group ? [c.group] : c.remotes);
     this.fdb = new Fdb(12, c.age);
     const ifindex = c.dev ? libc.ifIndex(c.dev) : 0;
@@ -245,12 +260,12 @@ export class VxlanPort implements Port {
     for (let k = 0; k < TX_BATCH; k++) {
       const m = this.kTxMsg + k * M.size,
         iov = this.kTxAux + k * TX_AUX,
-        sa = iov + 2 * V.size,
+        sa = iov + TX_IOV * V.size,
         hdr = sa + inet.SOCKADDR_IN.size;
       dv.setBigUint64(m + H.msg_name, BigInt(base + sa), true);
       dv.setUint32(m + H.msg_namelen, inet.SOCKADDR_IN.size, true);
       dv.setBigUint64(m + H.msg_iov, BigInt(base + iov), true);
-      dv.setBigUint64(m + H.msg_iovlen, 2n, true);
+      dv.setBigUint64(m + H.msg_iovlen, BigInt(TX_IOV), true);
       dv.setBigUint64(iov + V.iov_base, BigInt(base + hdr), true);
       dv.setBigUint64(iov + V.iov_len, BigInt(VXLAN_UDP_HLEN), true);
       inet.writeSockaddrIn(this.u8, sa, 0, c.dstport);
@@ -267,8 +282,8 @@ export class VxlanPort implements Port {
       dv.setBigUint64(m + H.msg_iovlen, 2n, true);
       dv.setBigUint64(iov + V.iov_base, BigInt(base + hdr), true);
       dv.setBigUint64(iov + V.iov_len, BigInt(RX_HDR), true);
-      dv.setBigUint64(iov + V.size + V.iov_base, BigInt(base + rx.buf(j)), true);
-      dv.setBigUint64(iov + V.size + V.iov_len, BigInt(c.bufSize), true);
+      dv.setBigUint64(iov + V.size + V.iov_base, BigInt(base + rx.buf(j) + this.hdrLen), true);
+      dv.setBigUint64(iov + V.size + V.iov_len, BigInt(c.bufSize - this.hdrLen), true);
     }
   }
 
@@ -283,26 +298,36 @@ export class VxlanPort implements Port {
     return 0;
   }
 
-  /** Queue message k: the frame at region offset buf (len bytes) to `dst`. */
-  private message(k: number, dst: number, sport: number, buf: number, len: number): void {
+  /** Where message k's scratch for a segment's headers lies (region offset). */
+  private segHeaders(k: number): number {
+    return this.kTxAux + k * TX_AUX + TX_IOV * libc.IOVEC.size + inet.SOCKADDR_IN.size + VXLAN_UDP_HLEN;
+  }
+
+  /** Queue message k to `dst`: the bytes at region offsets a (alen) and then b (blen). */
+  private message(k: number, dst: number, sport: number, a: number, alen: number, b: number, blen: number): void {
     const u8 = this.u8,
-      u32 = this.u32,
       iov1 = this.kTxAux + k * TX_AUX + libc.IOVEC.size,
-      sa = iov1 + libc.IOVEC.size,
-      hdr = sa + inet.SOCKADDR_IN.size,
-      p = this.base + buf;
+      sa = iov1 + 2 * libc.IOVEC.size,
+      hdr = sa + inet.SOCKADDR_IN.size;
     u8[sa + 4] = dst >>> 24;
     u8[sa + 5] = dst >>> 16;
     u8[sa + 6] = dst >>> 8;
     u8[sa + 7] = dst;
     u8[hdr] = sport >>> 8;
     u8[hdr + 1] = sport;
-    const ulen = VXLAN_UDP_HLEN + len;
+    const ulen = VXLAN_UDP_HLEN + alen + blen;
     u8[hdr + 4] = ulen >>> 8;
     u8[hdr + 5] = ulen;
-    u32[iov1 >> 2] = p >>> 0; // iov_base, low and high words
-    u32[(iov1 >> 2) + 1] = Math.floor(p / 0x100000000);
-    u32[(iov1 + 8) >> 2] = len; // iov_len
+    this.iovec(iov1, a, alen);
+    this.iovec(iov1 + libc.IOVEC.size, b, blen);
+  }
+
+  private iovec(at: number, off: number, len: number): void {
+    const u32 = this.u32,
+      p = this.base + off;
+    u32[at >> 2] = p >>> 0; // iov_base, low and high words
+    u32[(at >> 2) + 1] = Math.floor(p / 0x100000000);
+    u32[(at + 8) >> 2] = len; // iov_len (below 4 GiB: the high word stays 0)
   }
 
   /** Send messages [0, n); wait a little for room when the socket's buffer is full. */
@@ -339,27 +364,61 @@ export class VxlanPort implements Port {
     const bad = ring.badHead(j);
     if (bad) throw new PortError(`txsync on ${this.name}: ${bad}`);
     const now = (Date.now() / 1000) | 0,
-      flood = this.flood;
+      flood = this.flood,
+      hdr = this.hdrLen;
     let k = 0;
     for (; j !== head; j = j + 1 === n ? 0 : j + 1) {
       ownBuffer(this.name, ring, j, "tx");
       const buf = ring.buf(j),
-        len = ring.len(j);
+        frame = buf + hdr,
+        len = ring.len(j) - hdr;
       if (len < 14) {
         this.txDropped++;
         continue;
       }
-      const sport = flowSourcePort(u8, buf, len);
-      const to = u8[buf] & 1 ? -1 : this.fdb.lookup(u8, buf, now);
-      if (to !== -1) {
-        if (k === TX_BATCH) k = this.flushed(k);
-        this.message(k++, to >>> 0, sport, buf, len);
-        continue;
+      let segs = 0,
+        hlen = 0,
+        mss = 0;
+      if (hdr) {
+        const gso = u8[buf + VNET_HDR.gso_type] & ~VIRTIO_NET.GSO_ECN;
+        if (gso === VIRTIO_NET.GSO_TCPV4 || gso === VIRTIO_NET.GSO_TCPV6) {
+          hlen = tcpHeadersLen(u8, frame, len);
+          mss = u8[buf + VNET_HDR.gso_size] | (u8[buf + VNET_HDR.gso_size + 1] << 8);
+          if (hlen < 0 || mss === 0 || hlen > SEG_HDR) {
+            this.txDropped++;
+            continue;
+          }
+          segs = tcpSegmentCount(len, hlen, mss);
+        } else if (gso !== VIRTIO_NET.GSO_NONE) {
+          this.txUnsupportedGso++;
+          continue;
+        } else if (u8[buf + VNET_HDR.flags] & VIRTIO_NET.F_NEEDS_CSUM) {
+          const start = u8[buf + VNET_HDR.csum_start] | (u8[buf + VNET_HDR.csum_start + 1] << 8),
+            off = u8[buf + VNET_HDR.csum_offset] | (u8[buf + VNET_HDR.csum_offset + 1] << 8);
+          if (start + off + 2 > len) {
+            this.txDropped++;
+            continue;
+          }
+          completeChecksum(u8, frame, len, start, off);
+        }
       }
-      if (!flood.length) this.txNoDest++;
-      for (let f = 0; f < flood.length; f++) {
-        if (k === TX_BATCH) k = this.flushed(k);
-        this.message(k++, flood[f] >>> 0, sport, buf, len);
+      const sport = flowSourcePort(u8, frame, len);
+      const to = u8[frame] & 1 ? -1 : this.fdb.lookup(u8, frame, now);
+      const dests = to !== -1 ? 1 : flood.length;
+      if (!dests) this.txNoDest++;
+      for (let d = 0; d < dests; d++) {
+        const dst = to !== -1 ? to >>> 0 : flood[d] >>> 0;
+        if (!segs) {
+          if (k === TX_BATCH) k = this.flushed(k);
+          this.message(k++, dst, sport, frame, len, 0, 0);
+          continue;
+        }
+        for (let i = 0; i < segs; i++) {
+          if (k === TX_BATCH) k = this.flushed(k);
+          const h = this.segHeaders(k);
+          const plen = writeTcpSegment(u8, frame, len, hlen, mss, i, h);
+          this.message(k++, dst, sport, h, hlen, frame + hlen + i * mss, plen);
+        }
       }
     }
     if (k) this.flush(k);
@@ -381,6 +440,7 @@ export class VxlanPort implements Port {
       u32 = this.u32,
       s0 = ring.s0,
       learn = this.conf.learning,
+      hdr = this.hdrLen,
       now = (Date.now() / 1000) | 0;
     let tail = ring.tail;
     let free = (head + n - 1 - tail) % n;
@@ -393,22 +453,26 @@ export class VxlanPort implements Port {
       }
       for (let k = tail; k < tail + r; k++) {
         const m = this.kRxMsg + k * MSG,
-          hdr = this.kRxAux + k * RX_AUX + 2 * libc.IOVEC.size,
-          buf = ring.buf(k);
+          ip = this.kRxAux + k * RX_AUX + 2 * libc.IOVEC.size,
+          buf = ring.buf(k),
+          frame = buf + hdr;
         let len = u32[(m + libc.MMSGHDR.msg_len) >> 2] - RX_HDR;
-        const extra = (u8[hdr] & 0xf) * 4 - IPV4_HLEN; // IP options push the inner frame into the buffer
+        const extra = (u8[ip] & 0xf) * 4 - IPV4_HLEN; // IP options push the inner frame into the buffer
         if (extra > 0) {
-          u8.copyWithin(buf, buf + extra, buf + len);
+          u8.copyWithin(frame, frame + extra, frame + len);
           len -= extra;
         }
         if (u32[(m + libc.MSGHDR.msg_flags) >> 2] & libc.MSG_TRUNC || len < 14) {
           if (len >= 14) this.rxTruncated++;
-          len = 0;
-        } else if (learn && (u8[buf + 6] & 1) === 0) {
-          const src = (u8[hdr + 12] << 24) | (u8[hdr + 13] << 16) | (u8[hdr + 14] << 8) | u8[hdr + 15] | 0;
-          this.fdb.learn(u8, buf + 6, src, now);
+          u32[s0 + (k << 2) + 1] = 0;
+          continue;
         }
-        u32[s0 + (k << 2) + 1] = len; // len, flags 0
+        if (learn && (u8[frame + 6] & 1) === 0) {
+          const src = (u8[ip + 12] << 24) | (u8[ip + 13] << 16) | (u8[ip + 14] << 8) | u8[ip + 15] | 0;
+          this.fdb.learn(u8, frame + 6, src, now);
+        }
+        if (hdr) u8.fill(0, buf, frame); // no offload state: the receiver checks the checksums
+        u32[s0 + (k << 2) + 1] = len + hdr; // len, flags 0
       }
       tail = tail + r === n ? 0 : tail + r;
       free -= r;
