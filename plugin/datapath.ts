@@ -51,8 +51,9 @@ export interface PortCount {
 
 export interface Datapath {
   readonly kind: Backend;
-  /** Make the switch carry exactly these host interfaces (adding and removing only the difference). */
-  setPorts(ifnames: string[]): Promise<void>;
+  /** Make the switch carry exactly these host interfaces and this uplink port (a vxlan: name, or
+   * null), adding and removing only the difference. */
+  setPorts(ifnames: string[], uplink?: string | null): Promise<void>;
   /** Packets per port; null where the datapath keeps none we can read (kernel VALE). */
   counters(): PortCount[];
   stop(): Promise<void>;
@@ -66,6 +67,7 @@ export function netmapAvailable(): boolean {
 export class EngineSwitch implements Datapath {
   private sw: SwitchHandle | null = null;
   private readonly ids = new Map<string, number>();
+  private uplink: { port: string; id: number } | null = null;
 
   constructor(
     readonly kind: "packet" | "xdp",
@@ -74,14 +76,20 @@ export class EngineSwitch implements Datapath {
     private readonly log: (msg: string) => void = () => {},
   ) {}
 
-  async setPorts(ifnames: string[]): Promise<void> {
+  async setPorts(ifnames: string[], uplink: string | null = null): Promise<void> {
     if (!this.sw) {
       this.sw = await this.engine.createSwitch({ maxPorts: 1024, fdbLog2: 12, age: 300, burst: 256 });
       this.sw.onPortFailed = (id, port, error) => {
         for (const [n, i] of this.ids) if (i === id) this.ids.delete(n);
+        if (this.uplink?.id === id) this.uplink = null;
         this.log(`switch ${this.name}: ${port} taken off: ${error}`);
       };
     }
+    if (this.uplink && this.uplink.port !== uplink) {
+      await this.sw.removePort(this.uplink.id);
+      this.uplink = null;
+    }
+    if (uplink && !this.uplink) this.uplink = { port: uplink, id: await this.sw.addPort(uplink) };
     const want = new Set(ifnames);
     for (const [n, id] of [...this.ids]) {
       if (want.has(n)) continue;
@@ -95,13 +103,16 @@ export class EngineSwitch implements Datapath {
   }
 
   counters(): PortCount[] {
-    return [...this.ids].map(([port, id]) => ({ port, ...this.sw!.portStats(id) }));
+    const ports = [...this.ids];
+    if (this.uplink) ports.push([this.uplink.port, this.uplink.id]);
+    return ports.map(([port, id]) => ({ port, ...this.sw!.portStats(id) }));
   }
 
   async stop(): Promise<void> {
     await this.sw?.close();
     this.sw = null;
     this.ids.clear();
+    this.uplink = null;
   }
 }
 
@@ -118,7 +129,8 @@ export class ValeSwitch implements Datapath {
     // containers keep the kernel stack on their veth end: netmap must use the emulated adapter
     setAdmode("generic", sysRoot);
   }
-  async setPorts(ifnames: string[]): Promise<void> {
+  async setPorts(ifnames: string[], uplink: string | null = null): Promise<void> {
+    if (uplink) throw new Error("kernel VALE takes no vxlan uplink (the driver refuses it at CreateNetwork)");
     for (const n of ifnames)
       if (!this.attached.has(n)) {
         valeRun(this.ctl, { op: "attach", name: `${this.sw}:${n}`, hostStack: false, conf: [0, 0, 0, 0], memId: 0 });

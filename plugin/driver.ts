@@ -19,6 +19,7 @@ import { Proxies } from "./proxy.ts";
 import type { CreateEndpoint, CreateNetwork, EndpointRef, Join } from "./schemas.ts";
 import { type PortBinding, PortMap } from "./schemas.ts";
 import type { Binding, EndpointRow, NetworkRow, State } from "./state.ts";
+import { checkUplink, innerMtu, type Uplink, underlayMtu } from "./uplink.ts";
 import { checkCidr, checkMac, checkMtu, checkOptions, checkPool } from "./validate.ts";
 import {
   createVeth,
@@ -54,6 +55,12 @@ export interface DriverOptions {
   firewall?: Firewall;
   /** Userland proxies for published ports (default: on; null: none). */
   proxies?: Proxies | null;
+}
+
+/** A network's uplink, from the options it was created with (checked then). */
+function uplinkOf(n: NetworkRow): Uplink | null {
+  const generic = (JSON.parse(n.options) as Record<string, unknown>)[GENERIC] as Record<string, string> | undefined;
+  return generic ? checkUplink(generic, n.backend as Backend, n.mtu) : null;
 }
 
 /** A routed network has a gateway port; an --internal one has none. */
@@ -105,7 +112,20 @@ export class Driver {
           "--opt backend=vale needs /dev/netmap (the netmap kernel module); use backend=packet or xdp",
         );
       const mtuKey = generic[MTU_KEY] !== undefined ? MTU_KEY : "mtu";
-      const mtu = generic[mtuKey] === undefined ? 1500 : checkMtu(generic[mtuKey], mtuKey);
+      const uplink = checkUplink(generic, backend);
+      // an uplink's frames grow by 50 bytes on the underlay: the network's MTU leaves room for that
+      const under = uplink ? underlayMtu(uplink) : null;
+      const room = under ? innerMtu(under.mtu) : 0;
+      const mtu =
+        generic[mtuKey] === undefined ? (under ? Math.min(1500, room) : 1500) : checkMtu(generic[mtuKey], mtuKey);
+      if (under && mtu > room)
+        throw new DriverError(
+          `--opt ${mtuKey}=${mtu}: the uplink leaves by ${under.dev} (MTU ${under.mtu}) and VXLAN adds 50 bytes: ${room} at most`,
+        );
+      if (under && room < 68)
+        throw new DriverError(
+          `the uplink's interface ${under.dev} has MTU ${under.mtu}: too small for VXLAN (118 at least)`,
+        );
       for (const [d, family] of [
         [b.IPv4Data, 4],
         [b.IPv6Data, 6],
@@ -132,6 +152,16 @@ export class Driver {
           `--opt slice_id: switch ${name} already carries network ${mate.id.slice(0, 12)} with backend ${mate.backend} and MTU ${mate.mtu}; networks sharing a switch must match (this one: ${backend}, ${mtu})`,
         );
       }
+      const linked = uplink && checkUplink(generic, backend, mtu);
+      if (mate && uplinkOf(mate)?.port !== linked?.port)
+        throw new DriverError(
+          `--opt slice_id: switch ${name} already carries network ${mate.id.slice(0, 12)} with uplink ${uplinkOf(mate)?.port ?? "none"}; networks sharing a switch share its uplink (this one: ${linked?.port ?? "none"})`,
+        );
+      const sameVni = uplink && this.state.networks().find((x) => x.switch !== name && uplinkOf(x)?.vni === uplink.vni);
+      if (sameVni)
+        throw new DriverError(
+          `--opt vni=${uplink.vni}: network ${sameVni.id.slice(0, 12)} on this host already uplinks that VNI (switch ${sameVni.switch}); give both the same slice_id to share its switch`,
+        );
       const internal = b.Options?.[INTERNAL] === true || b.Options?.[INTERNAL] === "true";
       const v4 = b.IPv4Data?.[0],
         v6 = b.IPv6Data?.[0];
@@ -156,6 +186,7 @@ export class Driver {
       };
       // the gateway's addresses live on a host interface that is a port of the switch
       const gwPort = hasGateway(row);
+      // an uplinked switch runs from the start: the other hosts' containers may already be there
       if (gwPort) {
         try {
           this.makeGateway(row);
@@ -165,10 +196,8 @@ export class Driver {
       }
       try {
         this.state.addNetwork(row);
-        if (gwPort) {
-          await this.sync(row);
-          await this.applyRouting();
-        }
+        if (gwPort || uplink) await this.sync(row);
+        if (gwPort) await this.applyRouting();
       } catch (e) {
         this.state.deleteNetwork(row.id);
         await this.sync(row).catch(() => undefined); // the switch carries what is left on it, or stops
@@ -448,7 +477,7 @@ export class Driver {
       dp = this.mk(n.backend as Backend, n.switch);
       this.paths.set(n.switch, dp);
     }
-    await dp.setPorts(ports);
+    await dp.setPorts(ports, uplinkOf(nets[0])?.port ?? null);
   }
 
   /** After a restart: drop veths nobody owns, rebuild every network's switch. */
@@ -490,6 +519,7 @@ export class Driver {
       gateway6: n.gateway6,
       internal: !!n.internal,
       gateway_interface: hasGateway(n) ? gatewayNames(n.id).host : null,
+      uplink: uplinkOf(n),
       endpoints: this.state.endpoints(n.id).map((e) => ({
         id: e.id,
         host_interface: e.host_if,

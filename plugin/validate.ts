@@ -7,8 +7,17 @@ export class InputError extends Error {}
 /** Largest request body accepted (option blobs included). */
 export const MAX_BODY = 64 * 1024;
 
+/** The `-o` keys of a VXLAN uplink (plugin/uplink.ts). */
+export const UPLINK_KEYS = ["vni", "peers", "group", "vxlan_dev", "vxlan_local", "vxlan_port"] as const;
 /** `-o` keys the driver understands (the MTU under Docker's own key or ours). */
-export const OPTION_KEYS = ["backend", "switch", "slice_id", "mtu", "com.docker.network.driver.mtu"] as const;
+export const OPTION_KEYS = [
+  "backend",
+  "switch",
+  "slice_id",
+  "mtu",
+  "com.docker.network.driver.mtu",
+  ...UPLINK_KEYS,
+] as const;
 
 /** The user's `-o` map: only known keys, every value a string (Docker passes strings). */
 export function checkOptions(generic: unknown): Record<string, string> {

@@ -2,9 +2,9 @@
 // done in software for a port that must put finished, MTU-sized frames on the wire (a VXLAN uplink fed
 // by containers that keep TSO on). The caller reads the request (virtio-net header); these functions
 // only touch bytes. Ethernet with at most one VLAN tag; IPv4 or IPv6 without extension headers.
-import { checksum, finish, sum16 } from "./checksum.ts";
+import { checksum, finish, fold, sum16 } from "./checksum.ts";
 import { ETH_HLEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN } from "./ethernet.ts";
-import { get16, get32, IP4, IPPROTO_TCP, put16, put32 } from "./ipv4.ts";
+import { get16, get32, IP4, IPPROTO_TCP, IPPROTO_UDP, put16, put32 } from "./ipv4.ts";
 import { IP6, IPV6_HLEN } from "./ipv6.ts";
 import { TCP, TCP_CWR, TCP_FIN, TCP_PSH, tcpHeaderLen } from "./tcp.ts";
 import { UDP } from "./udp.ts";
@@ -85,4 +85,62 @@ export function writeTcpSegment(
   // the TCP header is a whole number of 32-bit words: the payload's words line up after it
   put16(u8, l4 + TCP.sum, finish(sum16(u8, frame + hlen + i * mss, plen, sum16(u8, l4, thl, pseudo))));
   return plen;
+}
+
+/** Where partialChecksum found the field: csum_start and csum_offset, as a virtio-net header says them,
+ * and where the checksummed bytes end (Ethernet padding excluded). */
+export const PARTIAL = { start: 0, offset: 0, end: 0 };
+
+/**
+ * True if the TCP or UDP checksum of the frame is still partial: the field holds only the
+ * pseudo-header sum and the whole does not verify. That is what a frame the kernel checksums "later"
+ * (CHECKSUM_PARTIAL) looks like when it crosses a veth inside a tunnel, where no NIC finishes it.
+ * Costs an 8-byte sum for frames that carry a finished checksum (the field rarely equals the seed).
+ * Sets PARTIAL (offsets from the frame) when true.
+ */
+export function partialChecksum(u8: Uint8Array, frame: number, len: number): boolean {
+  const l3 = l3Offset(u8, frame),
+    ip = frame + l3,
+    type = get16(u8, ip - 2);
+  let l4: number, l4len: number, proto: number, pseudo: number;
+  if (type === ETHERTYPE_IPV4 && u8[ip] >> 4 === 4) {
+    if (get16(u8, ip + IP4.off) & 0x3fff) return false; // a fragment
+    l4 = l3 + (u8[ip] & 0xf) * 4;
+    l4len = get16(u8, ip + IP4.len) - (l4 - l3);
+    proto = u8[ip + IP4.proto];
+    pseudo = sum16(u8, ip + IP4.src, 8, proto + l4len);
+  } else if (type === ETHERTYPE_IPV6 && u8[ip] >> 4 === 6) {
+    l4 = l3 + IPV6_HLEN;
+    l4len = get16(u8, ip + IP6.plen);
+    proto = u8[ip + IP6.next];
+    pseudo = sum16(u8, ip + IP6.src, 32, proto + l4len);
+  } else return false;
+  const offset = proto === IPPROTO_TCP ? TCP.sum : proto === IPPROTO_UDP ? UDP.sum : -1;
+  if (offset < 0 || l4 + l4len > len || l4len < offset + 2) return false;
+  if (get16(u8, frame + l4 + offset) !== fold(pseudo)) return false;
+  if (finish(sum16(u8, frame + l4, l4len, pseudo)) === 0) return false; // a finished checksum that equals the seed
+  PARTIAL.start = l4;
+  PARTIAL.offset = offset;
+  PARTIAL.end = l4 + l4len;
+  return true;
+}
+
+/** What asTso found: the virtio-net GSO request that describes a received TCP super-frame. */
+export const TSO = { v6: false, hdrLen: 0, mss: 0, start: 0 };
+
+/**
+ * A received TCP frame longer than the MTU (a sender's GSO frame that crossed a veth whole, or one
+ * merged by GRO) described as a TSO request: headers length, segment size for `mtu`, where TCP
+ * starts. False when it is not TCP this can describe. Sets TSO when true.
+ */
+export function asTso(u8: Uint8Array, frame: number, len: number, mtu: number): boolean {
+  const hlen = tcpHeadersLen(u8, frame, len);
+  if (hlen < 0) return false;
+  const l3 = l3Offset(u8, frame),
+    ip = frame + l3;
+  TSO.v6 = u8[ip] >> 4 === 6;
+  TSO.hdrLen = hlen;
+  TSO.start = TSO.v6 ? l3 + IPV6_HLEN : l3 + (u8[ip] & 0xf) * 4;
+  TSO.mss = mtu - (hlen - l3);
+  return TSO.mss > 0;
 }

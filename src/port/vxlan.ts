@@ -12,6 +12,8 @@
 // vnet=1: a virtio-net header before every frame both ways (hdrLen 10), so the port joins a switch of
 // vnet=1 packet: ports: what arrives carries an empty header; what is sent may ask for TCP segmentation
 // (TSO) or a partial checksum, done here in software (src/packet/offload.ts) as a NIC would.
+// What arrives may carry a partial inner checksum (a sender's kernel over a veth underlay never
+// finishes it): passed on as partial with vnet=1, finished here otherwise.
 // A UDP socket bound to the port (SO_REUSEPORT, a drop-all filter) holds it: the kernel sends no ICMP
 // port-unreachable for the tunnel's packets, and a Linux vxlan device already on the port is refused.
 import * as inet from "../../ffi/inet.ts";
@@ -19,7 +21,17 @@ import * as libc from "../../ffi/libc.ts";
 import { VIRTIO_NET, VNET_HDR } from "../../ffi/tpacket.ts";
 import { Fdb } from "../packet/fdb.ts";
 import { formatIPv4, IPPROTO_UDP, IPV4_HLEN, parseIPv4 } from "../packet/ipv4.ts";
-import { completeChecksum, tcpHeadersLen, tcpSegmentCount, writeTcpSegment } from "../packet/offload.ts";
+import {
+  asTso,
+  completeChecksum,
+  PARTIAL,
+  partialChecksum,
+  TSO,
+  tcpHeadersLen,
+  tcpSegmentCount,
+  writeTcpSegment,
+} from "../packet/offload.ts";
+import { TCP } from "../packet/tcp.ts";
 import { UDP_HLEN } from "../packet/udp.ts";
 import { flowSourcePort, VNI_MAX, VXLAN_PORT, VXLAN_UDP_HLEN, writeVxlanHeader } from "../packet/vxlan.ts";
 import { POLLIN, POLLOUT } from "../ring/layout.ts";
@@ -28,6 +40,12 @@ import { PrivateRegion, ringBytes, writeRing } from "./local-rings.ts";
 import { type ConfTable, NR_REG, type PortName, readConf } from "./name.ts";
 import { ownBuffer, sockError, takeBackRx } from "./packet.ts";
 import { abandonOpen, type Port, PortError } from "./port.ts";
+
+/** virtio-net header fields are little-endian (x86, arm64: the host's order). */
+const le16 = (u8: Uint8Array, o: number, v: number) => {
+  u8[o] = v;
+  u8[o + 1] = v >> 8;
+};
 
 const IPV4 = /^(?:[0-9]{1,3}\.){3}[0-9]{1,3}$/;
 /** @conf keys of a vxlan: port. Addresses in `remote` are joined by '+' (',' separates keys). */
@@ -44,6 +62,7 @@ const VXLAN_CONF = {
   slots: { int: [1024, 64, 65536] },
   buf_size: { int: [2048, 256, 65536] },
   vnet: { int: [0, 0, 1] },
+  mtu: { int: [1450, 68, 65000] },
 } as const satisfies ConfTable;
 
 /** IP + UDP + VXLAN headers as a raw socket receives them (options-free IPv4). */
@@ -77,6 +96,7 @@ export interface VxlanConf {
   slots: number;
   bufSize: number;
   vnet: boolean;
+  mtu: number;
 }
 
 export function vxlanConf(pn: PortName): VxlanConf {
@@ -113,6 +133,7 @@ export function vxlanConf(pn: PortName): VxlanConf {
     slots: v.slots,
     bufSize: v.buf_size,
     vnet: v.vnet === 1,
+    mtu: v.mtu,
   };
 }
 
@@ -154,6 +175,8 @@ export class VxlanPort implements Port {
   txNoDest = 0;
   /** vnet=1: frames asking for an offload this port does not do (UDP fragmentation/segmentation). */
   txUnsupportedGso = 0;
+  /** Inner frames received longer than the MTU that could not be passed on (vnet=0, or not TCP). */
+  rxOversize = 0;
   /** MAC -> remote endpoint (IPv4 address as an int32), learned from what arrives. */
   readonly fdb: Fdb;
   private readonly fd: number;
@@ -441,6 +464,8 @@ export class VxlanPort implements Port {
       s0 = ring.s0,
       learn = this.conf.learning,
       hdr = this.hdrLen,
+      mtu = this.conf.mtu,
+      maxFrame = mtu + 18, // Ethernet header and a VLAN tag
       now = (Date.now() / 1000) | 0;
     let tail = ring.tail;
     let free = (head + n - 1 - tail) % n;
@@ -471,7 +496,31 @@ export class VxlanPort implements Port {
           const src = (u8[ip + 12] << 24) | (u8[ip + 13] << 16) | (u8[ip + 14] << 8) | u8[ip + 15] | 0;
           this.fdb.learn(u8, frame + 6, src, now);
         }
-        if (hdr) u8.fill(0, buf, frame); // no offload state: the receiver checks the checksums
+        // a checksum left partial by a sender whose kernel never finished it (tunnels over veths) is
+        // passed on as partial (vnet=1: the next kernel treats it as its own) or finished here
+        const partial = partialChecksum(u8, frame, len);
+        if (len > maxFrame) {
+          // a sender's GSO frame that crossed a veth underlay whole: vnet=1 passes it on as one
+          if (!hdr || !asTso(u8, frame, len, mtu)) {
+            this.rxOversize++;
+            u32[s0 + (k << 2) + 1] = 0;
+            continue;
+          }
+          u8.fill(0, buf, frame);
+          u8[buf + VNET_HDR.flags] = VIRTIO_NET.F_NEEDS_CSUM;
+          u8[buf + VNET_HDR.gso_type] = TSO.v6 ? VIRTIO_NET.GSO_TCPV6 : VIRTIO_NET.GSO_TCPV4;
+          le16(u8, buf + VNET_HDR.hdr_len, TSO.hdrLen);
+          le16(u8, buf + VNET_HDR.gso_size, TSO.mss);
+          le16(u8, buf + VNET_HDR.csum_start, TSO.start);
+          le16(u8, buf + VNET_HDR.csum_offset, TCP.sum);
+        } else if (hdr) {
+          u8.fill(0, buf, frame);
+          if (partial) {
+            u8[buf + VNET_HDR.flags] = VIRTIO_NET.F_NEEDS_CSUM;
+            le16(u8, buf + VNET_HDR.csum_start, PARTIAL.start);
+            le16(u8, buf + VNET_HDR.csum_offset, PARTIAL.offset);
+          }
+        } else if (partial) completeChecksum(u8, frame, PARTIAL.end, PARTIAL.start, PARTIAL.offset);
         u32[s0 + (k << 2) + 1] = len + hdr; // len, flags 0
       }
       tail = tail + r === n ? 0 : tail + r;

@@ -84,3 +84,25 @@ export function counter(
 ): number {
   return Number(sh(["ip", "netns", "exec", ns, "cat", `/sys/class/net/${dev}/statistics/${what}`]).stdout.trim());
 }
+
+/** Everything a child prints, read as it comes: wait for a line, or for the end. */
+export function output(p: ReturnType<typeof Bun.spawn>) {
+  let text = "";
+  const done = (async () => {
+    const dec = new TextDecoder();
+    for await (const chunk of p.stdout as ReadableStream<Uint8Array>) text += dec.decode(chunk);
+    return text;
+  })();
+  return {
+    async until(re: RegExp): Promise<string> {
+      const deadline = Date.now() + 20_000;
+      while (!re.test(text)) {
+        if (Date.now() > deadline || p.exitCode !== null)
+          throw new Error(`no ${re} in: ${text} ${await new Response(p.stderr as ReadableStream).text()}`);
+        await Bun.sleep(20);
+      }
+      return text;
+    },
+    all: () => done,
+  };
+}

@@ -1,0 +1,127 @@
+// A network's VXLAN uplink: the `-o` options that make a vale network span hosts, checked and turned
+// into a vxlan: port name (src/port/vxlan.ts), and the MTU the underlay leaves for the containers.
+//   -o vni=N            the segment (1..16777215); or derived from -o slice_id (sliceVni)
+//   -o peers=A,B        the other hosts' underlay addresses (frames to unknown MACs go to each)
+//   -o group=G          instead of peers: an IPv4 multicast group, joined on -o vxlan_dev=IF
+//   -o vxlan_local=L    the source address (default: the kernel's choice per peer)
+//   -o vxlan_port=P     UDP port (default 4789, IANA's; Linux's vxlan default too)
+
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { isIPv4 } from "node:net";
+import { vxlan } from "../src/index.ts";
+import type { Backend } from "./datapath.ts";
+import { InputError } from "./validate.ts";
+
+export interface Uplink {
+  vni: number;
+  /** The vxlan: port the network's switch opens. */
+  port: string;
+  /** Where the underlay starts: the first peer or the group, and the interface if given. */
+  towards: string;
+  dev: string;
+}
+
+/**
+ * The VNI of a slice: FNV-1a (32 bits) of the slice_id, mapped onto 1..16777215. Every host computes
+ * the same number, so networks created with the same slice_id on different hosts form one segment.
+ */
+export function sliceVni(sliceId: string): number {
+  let h = 0x811c9dc5;
+  for (const b of new TextEncoder().encode(sliceId)) h = Math.imul(h ^ b, 0x01000193);
+  return ((h >>> 0) % vxlan.VNI_MAX) + 1;
+}
+
+const addr4 = (v: string, key: string) => {
+  if (!isIPv4(v)) throw new InputError(`--opt ${key}=${v}: not an IPv4 address`);
+  return v;
+};
+const multicast = (a: string) => Number(a.split(".")[0]) >>> 4 === 0xe;
+
+/** The uplink the options ask for, or null (a network of this host only); `mtu`, the network's, once known. */
+export function checkUplink(generic: Record<string, string>, backend: Backend, mtu = 0): Uplink | null {
+  const { vni: rawVni, peers, group, vxlan_dev: dev = "", vxlan_local: local, vxlan_port: rawPort } = generic;
+  const wanted = rawVni !== undefined || peers !== undefined || group !== undefined;
+  if (!wanted) {
+    for (const k of ["vxlan_dev", "vxlan_local", "vxlan_port"])
+      if (generic[k] !== undefined)
+        throw new InputError(`--opt ${k} belongs to an uplink: add -o peers=... or -o group=...`);
+    return null;
+  }
+  if (peers === undefined && group === undefined)
+    throw new InputError("--opt vni: an uplink needs the other hosts: -o peers=ADDR,ADDR or -o group=MULTICAST");
+  if (peers !== undefined && group !== undefined) throw new InputError("--opt peers and group exclude each other");
+  if (backend === "vale")
+    throw new InputError("an uplink (-o peers/group) runs on bunmap's switch: use -o backend=packet or xdp");
+  let vni: number;
+  if (rawVni !== undefined) {
+    if (!/^[0-9]{1,8}$/.test(rawVni) || Number(rawVni) < 1 || Number(rawVni) > vxlan.VNI_MAX)
+      throw new InputError(`--opt vni=${rawVni}: expected a decimal integer 1..${vxlan.VNI_MAX}`);
+    vni = Number(rawVni);
+  } else if (generic.slice_id !== undefined) vni = sliceVni(generic.slice_id);
+  else
+    throw new InputError(
+      "--opt peers/group: give the segment with -o vni=N (or -o slice_id=X, the same on every host)",
+    );
+  const conf: string[] = [];
+  let towards: string;
+  if (peers !== undefined) {
+    const list = peers.split(",").map((p) => addr4(p.trim(), "peers"));
+    if (!list.length || list.some(multicast))
+      throw new InputError(
+        `--opt peers=${peers}: unicast addresses of the other hosts (a multicast one goes in -o group=)`,
+      );
+    if (new Set(list).size !== list.length) throw new InputError(`--opt peers=${peers}: an address appears twice`);
+    conf.push(`remote=${list.join("+")}`);
+    towards = list[0];
+  } else {
+    towards = addr4(group!, "group");
+    if (!multicast(towards)) throw new InputError(`--opt group=${group}: not a multicast address (224.0.0.0/4)`);
+    if (!dev) throw new InputError("--opt group needs -o vxlan_dev=IFACE, the interface that joins it");
+    conf.push(`group=${towards}`);
+  }
+  if (dev) {
+    if (!/^[0-9A-Za-z_.-]{1,15}$/.test(dev)) throw new InputError(`--opt vxlan_dev=${dev}: not an interface name`);
+    conf.push(`dev=${dev}`);
+  }
+  if (local !== undefined) conf.push(`local=${addr4(local, "vxlan_local")}`);
+  if (rawPort !== undefined) {
+    if (!/^[0-9]{1,5}$/.test(rawPort) || Number(rawPort) < 1 || Number(rawPort) > 65535)
+      throw new InputError(`--opt vxlan_port=${rawPort}: expected a UDP port 1..65535`);
+    conf.push(`dstport=${Number(rawPort)}`);
+  }
+  // packet: frames keep their virtio-net header (GSO frames segmented at the uplink); xdp: MTU-sized
+  conf.push(backend === "packet" ? "vnet=1,buf_size=65536,slots=256" : "buf_size=4096,slots=512");
+  if (mtu) conf.push(`mtu=${mtu}`);
+  return { vni, port: `vxlan:${vni}@conf:${conf.join(",")}`, towards, dev };
+}
+
+/**
+ * The MTU of the interface the uplink leaves by (vxlan_dev, or the kernel's route to the first peer
+ * or the group), or an error saying why it is unknown.
+ */
+export function underlayMtu(u: Uplink): { dev: string; mtu: number } {
+  let dev = u.dev;
+  let routeMtu = 0;
+  if (!dev) {
+    const r = spawnSync("ip", ["-j", "route", "get", u.towards], { encoding: "utf8", timeout: 10_000 });
+    if (r.status !== 0) throw new InputError(`no route to ${u.towards} (the uplink's peer): ${r.stderr.trim()}`);
+    const [route] = JSON.parse(r.stdout) as { dev?: string; metrics?: { mtu?: number }[] }[];
+    if (!route?.dev) throw new InputError(`no route to ${u.towards} (the uplink's peer)`);
+    dev = route.dev;
+    routeMtu = route.metrics?.find((m) => m.mtu)?.mtu ?? 0;
+  }
+  let mtu: number;
+  try {
+    mtu = Number(readFileSync(`/sys/class/net/${dev}/mtu`, "utf8"));
+  } catch {
+    throw new InputError(`--opt vxlan_dev=${dev}: no such interface`);
+  }
+  return { dev, mtu: routeMtu ? Math.min(routeMtu, mtu) : mtu };
+}
+
+/** The largest inner MTU an underlay MTU carries: outer IPv4 + UDP + VXLAN (36 bytes) and the inner
+ * Ethernet header (14) ride inside the underlay's packet: 50 bytes, as Linux's vxlan reckons. */
+export function innerMtu(underlay: number): number {
+  return underlay - 50;
+}
