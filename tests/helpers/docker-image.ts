@@ -7,8 +7,10 @@ import { dirname } from "node:path";
 
 export const IMAGE = "bunmap-test:bun";
 
-export function ensureImage(): void {
-  if (spawnSync("docker", ["image", "inspect", IMAGE], { timeout: 180_000 }).status === 0) return;
+/** Build the image unless the engine has it; `host`: another engine's socket (docker -H unix://…). */
+export function ensureImage(host = ""): void {
+  const H = host ? `-H unix://${host} ` : "";
+  if (spawnSync("sh", ["-c", `docker ${H}image inspect ${IMAGE}`], { timeout: 180_000 }).status === 0) return;
   const root = mkdtempSync(`${tmpdir()}/bunmap-rootfs-`);
   mkdirSync(`${root}/bin`, { recursive: true });
   mkdirSync(`${root}/tmp`);
@@ -32,7 +34,7 @@ export function ensureImage(): void {
   }
   const tar = spawnSync(
     "sh",
-    ["-c", `tar -C ${root} -c . | docker import -c 'ENV PATH=/bin' -c 'CMD ["sleep", "100000"]' - ${IMAGE}`],
+    ["-c", `tar -C ${root} -c . | docker ${H}import -c 'ENV PATH=/bin' -c 'CMD ["sleep", "100000"]' - ${IMAGE}`],
     { encoding: "utf8" },
   );
   rmSync(root, { recursive: true, force: true });
