@@ -187,6 +187,25 @@ describe.skipIf(!!why)("vxlan: port with Linux's vxlan device on the same VNI", 
     await xfer(ns.C4, addr.C4, ns.C3);
   });
 
+  test("pktgen --vxlan on the underlay: Linux's vxlan decapsulates every datagram to the container behind it", async () => {
+    const mac = (n: string, dev: string) => inn(n, `cat /sys/class/net/${dev}/address`).trim();
+    const srv = inNs(ns.C2, [`${root}/tests/helpers/udp-echo.ts`, "server", "7010"]);
+    children.push(srv);
+    const got = output(srv);
+    await got.until(/listening/);
+    const tx = inNs(ns.H, [
+      `${root}/src/app/pktgen/main.ts`,
+      ...["-i", "packet:u", "-f", "tx", "-n", "100", "-R", "1000", "-w", "0", "-l", "80"],
+      ...["-D", mac(ns.R, "u"), "-s", "198.18.101.9:7000", "-d", `${addr.C2}:7010`],
+      ...["--vxlan", `42,${U_H},${U_R},02:00:00:00:42:01,${mac(ns.C2, "c")}`],
+    ]);
+    expect(await tx.exited).toBe(0);
+    await Bun.sleep(500);
+    srv.kill("SIGTERM");
+    const lines = (await got.all()).split("\n").filter((l) => l.startsWith("from 198.18.101.9:7000 "));
+    expect(lines.length).toBe(100);
+  });
+
   test.skipIf(!tcpdump)(
     "on the wire, our frames are Linux's: same headers, flags, VNI, TTL, DF; UDP checksum 0",
     async () => {

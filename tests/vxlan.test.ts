@@ -2,7 +2,8 @@
 // on the underlay veth, tests/fixtures/linux-vxlan.pcap: an ARP broadcast and two ICMP echoes on VNI
 // 42), decapsulation's refusals, the per-flow source port, and the vxlan: port's name checks.
 import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { checkUplink, sliceVni } from "../plugin/uplink.ts";
 import { finish, fold, sum16 } from "../src/packet/checksum.ts";
 import { IP4, IPPROTO_UDP } from "../src/packet/ipv4.ts";
@@ -21,6 +22,7 @@ import {
 } from "../src/packet/vxlan.ts";
 import { parsePortName } from "../src/port/name.ts";
 import { vxlanConf } from "../src/port/vxlan.ts";
+import { pktgen } from "./helpers/pktgen.ts";
 
 const pcap = parsePcap(new Uint8Array(readFileSync(`${import.meta.dir}/fixtures/linux-vxlan.pcap`)));
 const frames = pcap.records.map((r) => pcap.data.slice(r.offset, r.offset + r.caplen));
@@ -183,5 +185,62 @@ describe("the plugin's uplink options (-o vni/peers/group)", () => {
     bad({ vni: "5", peers: "198.18.0.2", vxlan_port: "70000" }, /UDP port 1..65535/);
     bad({ vni: "5", peers: "198.18.0.2", vxlan_dev: "a b" }, /not an interface name/);
     bad({ vxlan_local: "198.18.0.1" }, /belongs to an uplink/);
+  });
+});
+
+describe("pktgen --vxlan", () => {
+  test("frames in VXLAN: outer headers as given, inner UDP flow intact, sizes followed; rxseq reads them back", async () => {
+    const dir = mkdtempSync(`${tmpdir()}/bunmap-vxpk-`);
+    try {
+      const file = `${dir}/vx.pcap`;
+      const tx = await pktgen([
+        ...["-i", `pcap:${file}`, "-f", "txseq", "-n", "200", "-l", "300", "-l", "64"],
+        ...["-D", "02:00:00:00:00:09", "-S", "02:00:00:00:00:08", "-d", "198.18.7.2:9000"],
+        ...["--vxlan", "4242,198.18.0.1,198.18.0.2,02:00:00:00:01:01,02:00:00:00:01:02"],
+      ]).done;
+      expect(tx.code).toBe(0);
+      const p = parsePcap(new Uint8Array(readFileSync(file)));
+      expect(p.records.length).toBe(200);
+      const sizes = new Set<number>();
+      for (const r of p.records) {
+        const f = p.data.subarray(r.offset, r.offset + r.caplen);
+        const inner = decapsulate(f, 0, f.length);
+        expect(inner).toBe(VXLAN_OVERHEAD);
+        expect(vxlanVni(f, inner - VXLAN_HLEN)).toBe(4242);
+        expect([...f.subarray(0, 12)]).toEqual([2, 0, 0, 0, 0, 9, 2, 0, 0, 0, 0, 8]); // outer MACs: -D, -S
+        expect([be32(f, IP + IP4.src), be32(f, IP + IP4.dst)]).toEqual([0xc6120001, 0xc6120002]);
+        expect(be16(f, IP + IP4.len)).toBe(f.length - 14); // outer lengths follow the inner size
+        expect(be16(f, UDPO + UDP.len)).toBe(f.length - 34);
+        expect(finish(sum16(f, IP, 20))).toBe(0);
+        expect([...f.subarray(inner, inner + 12)]).toEqual([2, 0, 0, 0, 1, 2, 2, 0, 0, 0, 1, 1]); // inner MACs
+        expect(be32(f, inner + 14 + IP4.dst)).toBe(0xc6120702);
+        expect(udpChecksumOk(f, inner + 14, inner + 34)).toBe(true); // the inner datagram verifies
+        sizes.add(f.length - VXLAN_OVERHEAD);
+      }
+      expect(Math.min(...sizes)).toBeGreaterThanOrEqual(64);
+      expect(Math.max(...sizes)).toBeLessThan(300);
+      expect(sizes.size).toBeGreaterThan(20);
+      const rx = await pktgen(["-i", `pcap:${file}`, "-f", "rxseq", "-W", "--vxlan", "4242,198.18.0.1,198.18.0.2"])
+        .done;
+      expect(rx.code).toBe(0);
+      expect(rx.out).toMatch(/^Received 200 packets/m);
+      expect(rx.out).toContain("Sequence errors: 0 gaps (0 packets missing), 0 out of order");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  test("bad --vxlan values say what to fix", async () => {
+    for (const [v, m] of [
+      ["42,198.18.0.1", /expected VNI,SRC_IP,DST_IP/],
+      ["99999999,198.18.0.1,198.18.0.2", /VNI 99999999/],
+      ["42,198.18.0.1,198.18.0.256", /198.18.0.256/],
+      ["42,198.18.0.1,198.18.0.2,zz:00:00:00:00:01,02:00:00:00:00:02", /zz/],
+    ] as const) {
+      const r = await pktgen(["-i", "shm:vxbad{0", "-f", "tx", "--vxlan", v]).done;
+      expect(r.code).not.toBe(0);
+      expect(r.err).toMatch(m);
+    }
+    const pp = await pktgen(["-i", "shm:vxbad{0", "-f", "ping", "--vxlan", "1,198.18.0.1,198.18.0.2"]).done;
+    expect(pp.err).toMatch(/--vxlan works with -f tx, txseq, rx and rxseq/);
   });
 });

@@ -84,7 +84,8 @@ export class PcapPort implements Port {
       rxOff = ringBytes(slots),
       bufBase = align(rxOff + ringBytes(slots), 64);
     const fileBase = bufBase + 2 * slots * this.bufSize; // read mode: the file's bytes follow the buffers
-    this.mem = new ArrayBuffer(fileBase + (data?.length ?? 0));
+    // rounded up: the ring views are 32-bit arrays over the whole region, whatever the file's length
+    this.mem = new ArrayBuffer(align(fileBase + (data?.length ?? 0), 8));
     if (data) {
       const inMem = new Uint8Array(this.mem, fileBase, data.length);
       inMem.set(data);

@@ -60,6 +60,16 @@ export interface Config {
   pcapFile: string | null;
   ringConf: string | null;
   framing: number;
+  /** --vxlan: frames carried in VXLAN (outer MACs from -S/-D, inner ones given or defaults). */
+  vxlan: VxlanOpt | null;
+}
+
+export interface VxlanOpt {
+  vni: number;
+  src: number;
+  dst: number;
+  innerSrcMac: string;
+  innerDstMac: string;
 }
 
 import { UsageError } from "../cli.ts";
@@ -85,12 +95,46 @@ export const USAGE = `Usage: bun run pktgen -i port [-f tx|rx|txseq|rxseq|ping|p
   -X dump packets  -v verbose  -N no unit normalisation  -A avg/stddev of pps  -B count framing+CRC in bps
   -H len virtio-net header (0, 10, 12)  -P file.pcap send its first packet  -r don't initialise buffers
   -C tx_slots[,rx_slots[,tx_rings[,rx_rings]]]  (deprecated: use @conf:)  -I indirect (VALE)
+  --vxlan VNI,SRC_IP,DST_IP[,INNER_SRC_MAC,INNER_DST_MAC]
+               send (tx, txseq) or expect (rx, rxseq) the frames inside VXLAN (RFC 7348, UDP 4789): -l is
+               the inner frame's size, the wire's is 50 bytes more; -S/-D are the outer MACs
   -o bits      pkt-gen OPT_ bits: 2 access, 4/8 copy, 64 dump, 256 rubbish, 512/1024 random, 2048 stats;
                1 (prefetch) has no effect in JS, 4096 (update csum) is always on, 16 and 32 are refused
   -h help`;
 
 const WITH_ARG = new Set("afFnilbdsDScopTwRCHPM".split(""));
 const NO_ARG = new Set("46NIWvXrzZAhB".split(""));
+
+/** --vxlan VNI,SRC_IP,DST_IP[,INNER_SRC_MAC,INNER_DST_MAC] */
+function parseVxlan(v: string): VxlanOpt {
+  const p = v.split(",");
+  if (p.length !== 3 && p.length !== 5)
+    throw new UsageError(`--vxlan ${v}: expected VNI,SRC_IP,DST_IP[,INNER_SRC_MAC,INNER_DST_MAC]`);
+  if (!/^[0-9]{1,8}$/.test(p[0]) || Number(p[0]) > 0xffffff)
+    throw new UsageError(`--vxlan ${v}: VNI ${p[0]} is not a number 0..16777215`);
+  const ip = (s: string) => {
+    try {
+      return parseIPv4(s);
+    } catch (e) {
+      throw new UsageError(`--vxlan ${v}: ${(e as Error).message}`);
+    }
+  };
+  const mac = (s: string) => {
+    try {
+      parseMac(s);
+      return s;
+    } catch (e) {
+      throw new UsageError(`--vxlan ${v}: ${(e as Error).message}`);
+    }
+  };
+  return {
+    vni: Number(p[0]),
+    src: ip(p[1]),
+    dst: ip(p[2]),
+    innerSrcMac: mac(p[3] ?? "02:00:00:00:00:01"),
+    innerDstMac: mac(p[4] ?? "02:00:00:00:00:02"),
+  };
+}
 
 function int(flag: string, v: string, min: number, max: number): number {
   if (!/^-?[0-9]+$/.test(v)) throw new UsageError(`-${flag} ${v}: not a whole number`);
@@ -180,6 +224,7 @@ export function parseArgs(argv: string[]): Config | "help" {
     pcapFile: null,
     ringConf: null,
     framing: 0,
+    vxlan: null,
   };
   let sizeSeen = false,
     srcSet = false,
@@ -190,6 +235,13 @@ export function parseArgs(argv: string[]): Config | "help" {
       if (i + 1 < argv.length) throw new UsageError(`unexpected argument '${argv[i + 1]}'`);
       break;
     }
+    if (a === "--vxlan" || a.startsWith("--vxlan=")) {
+      const v = a === "--vxlan" ? argv[++i] : a.slice("--vxlan=".length);
+      if (v === undefined) throw new UsageError("option --vxlan needs a value: VNI,SRC_IP,DST_IP");
+      c.vxlan = parseVxlan(v);
+      continue;
+    }
+    if (a.startsWith("--")) throw new UsageError(`unknown option ${a}`);
     if (!a.startsWith("-") || a === "-") throw new UsageError(`unexpected argument '${a}'`);
     for (let j = 1; j < a.length; j++) {
       const f = a[j];
@@ -354,6 +406,8 @@ export function parseArgs(argv: string[]): Config | "help" {
   if ((c.func === "ping" || c.func === "pong") && c.threads > 1)
     throw new UsageError(`-f ${c.func} runs on one thread, not -p ${c.threads}`);
   if (c.pcapFile && c.func !== "tx") throw new UsageError("-P (packet from a pcap file) works with -f tx only");
+  if (c.vxlan && (c.func === "ping" || c.func === "pong" || c.pcapFile))
+    throw new UsageError("--vxlan works with -f tx, txseq, rx and rxseq of generated UDP frames (not ping/pong or -P)");
   if (c.rate) {
     // pkt-gen: something every ~3 ms, never less than a burst of 1
     c.burst = Math.max(1, Math.min(c.burst, Math.floor(c.rate / 300)));

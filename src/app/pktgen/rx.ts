@@ -3,6 +3,7 @@
 
 import { ETH_HLEN } from "../../packet/ethernet.ts";
 import { get32 } from "../../packet/ipv4.ts";
+import { VXLAN_OVERHEAD } from "../../packet/vxlan.ts";
 import { NS_MOREFRAG, POLLIN } from "../../ring/layout.ts";
 import type { Ring } from "../../ring/ring.ts";
 import { dumpPayload } from "../report.ts";
@@ -47,7 +48,7 @@ export function receiverBody(ctx: Ctx, seq: boolean): void {
   const rings = port.rxRings;
   const dump = (cfg.options & OPT.DUMP) !== 0;
   const access = (cfg.options & OPT.ACCESS) !== 0;
-  const seqOff = cfg.vnetHdr + ETH_HLEN + (cfg.af === 6 ? 40 : 20) + 8;
+  const seqOff = cfg.vnetHdr + (cfg.vxlan ? VXLAN_OVERHEAD : 0) + ETH_HLEN + (cfg.af === 6 ? 40 : 20) + 8;
   const checks = rings.map(() => new SeqCheck());
   const say = rateLimited(2);
   const n = cfg.npackets;
