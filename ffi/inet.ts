@@ -101,6 +101,20 @@ export function multicastInterface(fd: number, ifindex: number, what: string): v
   libc.setsockopt(fd, SOL_IP, IP_MULTICAST_IF, m, what);
 }
 
+/** True if `addr` (host order) is an address of this host (of this network namespace): a UDP socket
+ * binds to it. */
+export function isLocalAddress(addr: number): boolean {
+  const fd = libc.socket(AF_INET, SOCK_DGRAM, 0, "UDP socket");
+  try {
+    libc.bind(fd, sockaddrIn(addr, 0), "probe");
+    return true;
+  } catch {
+    return false;
+  } finally {
+    libc.close(fd);
+  }
+}
+
 /** SO_BINDTODEVICE: the socket sends and receives through this interface only. */
 export function bindToDevice(fd: number, ifname: string, what: string): void {
   libc.setsockopt(fd, libc.SOL_SOCKET, SO_BINDTODEVICE, new TextEncoder().encode(`${ifname}\0`), what);

@@ -71,7 +71,8 @@ export function makeApp(driver: Driver) {
       .post("/NetworkDriver.RevokeExternalConnectivity", ({ body }) => driver.revokeExternalConnectivity(body), {
         body: S.EndpointRef,
       })
-      .post("/NetworkDriver.AllocateNetwork", () => ({ Options: {} }), { body: S.AllocateNetwork })
+      // swarm (global scope): the manager's answer is what every node's CreateNetwork receives: the -o options
+      .post("/NetworkDriver.AllocateNetwork", ({ body }) => driver.allocateNetwork(body), { body: S.AllocateNetwork })
       .post("/NetworkDriver.FreeNetwork", () => ({}), { body: S.NetworkOnly })
       // management: what the driver holds, with per-port packet counters
       .get("/bunmap/networks", () => driver.view())

@@ -16,7 +16,7 @@ import {
 import { Firewall, type Published, type RoutedNet } from "./firewall.ts";
 import { createGateway, deleteGateway, forgetNeighbour, gatewayNames, ipv4Forwarding } from "./gateway.ts";
 import { Proxies } from "./proxy.ts";
-import type { CreateEndpoint, CreateNetwork, EndpointRef, Join } from "./schemas.ts";
+import type { AllocateNetwork, CreateEndpoint, CreateNetwork, EndpointRef, Join } from "./schemas.ts";
 import { type PortBinding, PortMap } from "./schemas.ts";
 import type { Binding, EndpointRow, NetworkRow, State } from "./state.ts";
 import { checkUplink, innerMtu, type Uplink, underlayMtu } from "./uplink.ts";
@@ -55,6 +55,9 @@ export interface DriverOptions {
   firewall?: Firewall;
   /** Userland proxies for published ports (default: on; null: none). */
   proxies?: Proxies | null;
+  /** What GetCapabilities says: local (each engine allocates), or global (swarm managers allocate
+   * addresses across nodes; Docker accepts that from managed plugins only, README). */
+  scope?: "local" | "global";
 }
 
 /** A network's uplink, from the options it was created with (checked then). */
@@ -72,6 +75,7 @@ export class Driver {
   private readonly mk: MakeDatapath;
   private readonly closeDatapaths: () => Promise<void>;
   readonly defaultBackend: Backend;
+  private readonly scope: "local" | "global";
   private readonly fw: Firewall;
   private readonly proxies: Proxies | null;
 
@@ -85,6 +89,7 @@ export class Driver {
     this.defaultBackend = opts.defaultBackend ?? (netmapAvailable() ? "vale" : "packet");
     this.fw = opts.firewall ?? new Firewall(state.instance);
     this.proxies = opts.proxies === undefined ? new Proxies() : opts.proxies;
+    this.scope = opts.scope ?? "local";
   }
 
   /** Serialise operations: Docker may call concurrently, veths and workers must not interleave. */
@@ -98,7 +103,15 @@ export class Driver {
     return { Implements: ["NetworkDriver"] };
   }
   capabilities() {
-    return { Scope: "local", ConnectivityScope: "local" };
+    return { Scope: this.scope, ConnectivityScope: this.scope };
+  }
+
+  /** Swarm managers (global scope) call this once per network; the options returned reach every
+   * node's CreateNetwork. Checked here, so a bad -o fails `docker network create`, not each node. */
+  allocateNetwork(b: AllocateNetwork) {
+    const generic = checkOptions(b.Options ?? {});
+    checkUplink(generic, (generic.backend ?? this.defaultBackend) as Backend);
+    return { Options: generic };
   }
 
   createNetwork(b: CreateNetwork) {

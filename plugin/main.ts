@@ -13,12 +13,15 @@ const sock = process.env.BUNMAP_PLUGIN_SOCK ?? "/run/docker/plugins/vale.sock";
 const dbPath = process.env.BUNMAP_PLUGIN_DB ?? "/var/lib/bunmap/vale.db";
 const group = process.env.BUNMAP_PLUGIN_GROUP || undefined;
 const backend = process.env.BUNMAP_PLUGIN_BACKEND as Backend | undefined;
+// global: Docker's swarm managers allocate the networks' addresses across nodes (managed plugin only)
+const scope = process.env.BUNMAP_PLUGIN_SCOPE ?? "local";
 const fail = (msg: string): never => {
   process.stderr.write(`plugin: ${msg}\n`);
   process.exit(1);
 };
 if (backend && !(BACKENDS as readonly string[]).includes(backend))
   fail(`BUNMAP_PLUGIN_BACKEND=${backend}: use packet, xdp or vale`);
+if (scope !== "local" && scope !== "global") fail(`BUNMAP_PLUGIN_SCOPE=${scope}: use local or global`);
 
 // everything this process creates (state directory, database, WAL, socket) is the owner's only
 process.umask(0o077);
@@ -36,7 +39,11 @@ try {
 } catch (e) {
   fail((e as Error).message);
 }
-const driver = new Driver(state!, { defaultBackend: backend, log: (m) => process.stderr.write(`plugin: ${m}\n`) });
+const driver = new Driver(state!, {
+  defaultBackend: backend,
+  scope: scope as "local" | "global",
+  log: (m) => process.stderr.write(`plugin: ${m}\n`),
+});
 const restored = await driver.restore();
 mkdirSync(dirname(sock), { recursive: true });
 const app = makeApp(driver).listen({ unix: sock });

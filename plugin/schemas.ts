@@ -63,6 +63,7 @@ export const AllocateNetwork = Type.Object({
   IPv6Data: Type.Optional(Type.Union([Type.Array(IPAMData), Type.Null()])),
 });
 
+export type AllocateNetwork = Static<typeof AllocateNetwork>;
 export type CreateNetwork = Static<typeof CreateNetwork>;
 export type CreateEndpoint = Static<typeof CreateEndpoint>;
 export type Join = Static<typeof Join>;

@@ -8,7 +8,8 @@
 //     source MAC (Linux's vxlan `learning`).
 // tx: sendmmsg of [UDP + VXLAN header, inner frame] to the endpoint learned for the destination MAC,
 //     or, for broadcast, multicast and unknown destinations, to every `remote` (head-end replication)
-//     or the `group`, as Linux's vxlan floods.
+//     or the `group`, as Linux's vxlan floods. A `remote` that is an address of this host is skipped,
+//     so every host of a segment can be given the same list.
 // vnet=1: a virtio-net header before every frame both ways (hdrLen 10), so the port joins a switch of
 // vnet=1 packet: ports: what arrives carries an empty header; what is sent may ask for TCP segmentation
 // (TSO) or a partial checksum, done here in software (src/packet/offload.ts) as a NIC would.
@@ -201,7 +202,8 @@ export class VxlanPort implements Port {
     this.name = pn.spec;
     this.bufSize = c.bufSize;
     this.hdrLen = c.vnet ? VNET_HDR.size : 0;
-    this.flood = Int32Array.from(c.group ? [c.group] : c.remotes);
+    // a peer list may name every host of a segment, this one included (the same options everywhere)
+    this.flood = Int32Array.from(c.group ? [c.group] : c.remotes.filter((r) => !inet.isLocalAddress(r)));
     this.fdb = new Fdb(12, c.age);
     const ifindex = c.dev ? libc.ifIndex(c.dev) : 0;
     if (c.dev && !ifindex) throw new PortError(`${pn.spec}: no such interface '${c.dev}' (dev=)`);

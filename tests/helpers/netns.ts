@@ -106,3 +106,12 @@ export function output(p: ReturnType<typeof Bun.spawn>) {
     all: () => done,
   };
 }
+
+/** Why a Docker engine of a test's own (docker/host-ns.sh) cannot run here, or null. */
+export function privateEngineUnavailable(): string | null {
+  return (
+    privilegedUnavailable() ??
+    (sh(["dockerd", "--version"]).status !== 0 ? "dockerd is not installed (apt-get install docker.io)" : null) ??
+    (sh(["test", "-x", "/bin/busybox"]).status !== 0 ? "busybox-static is not installed" : null)
+  );
+}
