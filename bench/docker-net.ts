@@ -9,6 +9,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { ensureImage, IMAGE } from "../tests/helpers/docker-image.ts";
 import { docker, dockerAsync, PluginProc, SOCK } from "../tests/helpers/plugin-proc.ts";
+import { lost, median, q, times } from "./lib/stats.ts";
 
 const ROUNDS = Number(process.argv[2] ?? 1);
 const repo = `${import.meta.dir}/..`;
@@ -56,17 +57,6 @@ const cleanup = () => {
   for (const n of nets) docker("network", "rm", n);
   made.clear();
   nets.clear();
-};
-
-const q = (a: number[], p: number) => {
-  const s = [...a].sort((x, y) => x - y);
-  return s[Math.min(s.length - 1, Math.floor(p * s.length))];
-};
-const median = (a: number[]) => q(a, 0.5);
-const times = (out: string) => [...out.matchAll(/time=([0-9.]+) ms/g)].map((m) => Number(m[1]));
-const lost = (out: string) => {
-  const m = /(\d+) packets transmitted, (\d+) packets received/.exec(out);
-  return m ? Number(m[1]) - Number(m[2]) : NaN;
 };
 
 async function network(s: Setup, name: string): Promise<string> {
