@@ -1,7 +1,7 @@
 // Packet bytes against references built independently (a separate Python implementation of
 // pkt-gen's initialize_packet and RFC 1071), and every emitted variant re-verified from scratch.
 import { describe, expect, test } from "bun:test";
-import { checksum, csumUpdate16, csumUpdate32 } from "../src/packet/checksum.ts";
+import { checksum, csumUpdate16, csumUpdate32, fold, sum16 } from "../src/packet/checksum.ts";
 import { formatMac, parseMac } from "../src/packet/ethernet.ts";
 import { formatIPv4, ipv4ChecksumOk, parseIPv4 } from "../src/packet/ipv4.ts";
 import { formatIPv6, parseIPv6 } from "../src/packet/ipv6.ts";
@@ -189,5 +189,25 @@ describe("pcap files", () => {
     expect(hex(out.subarray(p.records[1].offset, p.records[1].offset + p.records[1].caplen))).toBe(REF_60);
     expect(() => parsePcap(out.subarray(0, out.length - 3))).toThrow(/truncated/);
     expect(() => parsePcap(new Uint8Array(24))).toThrow(/not a pcap/);
+  });
+});
+
+describe("checksum sums, wide path", () => {
+  test("sum16 equals the byte-by-byte sum at every alignment and length", () => {
+    const buf = new Uint8Array(4096 + 8);
+    for (let i = 0; i < buf.length; i++) buf[i] = (i * 131 + 17) & 255;
+    const slow = (u8: Uint8Array, off: number, len: number) => {
+      let s = 0;
+      for (let i = 0; i + 1 < len; i += 2) s += (u8[off + i] << 8) | u8[off + i + 1];
+      if (len & 1) s += u8[off + len - 1] << 8;
+      return s;
+    };
+    for (const off of [0, 1, 2, 3, 4, 6, 7])
+      for (const len of [0, 1, 63, 64, 65, 66, 67, 100, 1399, 1400, 1401, 4000]) {
+        expect(fold(sum16(buf, off, len, 5))).toBe(fold(slow(buf, off, len) + 5));
+        // a view that starts inside its buffer
+        const sub = buf.subarray(2);
+        expect(fold(sum16(sub, off, len))).toBe(fold(slow(sub, off, len)));
+      }
   });
 });
