@@ -5,8 +5,11 @@
 // vnet=1); C4 has them off (vnet=0: MTU-sized frames with their checksums, as with xdp: ports). C2 and
 // C3 keep theirs on: over a veth underlay Linux's vxlan leaves inner checksums partial, which the
 // port passes on as partial (vnet=1) or finishes (vnet=0).
-// C1..C4 are "containers" with ordinary kernel sockets; ping, UDP and TCP pass both ways between C1
-// and C2 (and C4 and C3), never across VNIs. What our port sends is checked against what Linux sends.
+//   C5 ─veth─ H (a third switch: packet:hc5 + vxlan:44 on multicast group 239.1.1.44)  R (Linux vxlan 44, same group) ─ C6
+// C1..C6 are "containers" with ordinary kernel sockets; ping, UDP and TCP pass both ways between C1
+// and C2 (and C4 and C3, C5 and C6), never across VNIs. What our port sends is checked against what
+// Linux sends. VNI 42's peer list has a second address (R holds it too): floods go to both, frames
+// for a learned station only to the host it was learned from.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -24,10 +27,28 @@ const tcpdump = !why && spawnSync("tcpdump", ["--version"], { timeout: 10_000 })
 if (!why && !tcpdump) console.warn("SKIP the capture comparison: tcpdump is not installed (apt-get install tcpdump)");
 
 const tag = `vx${process.pid % 100000}`;
-const ns = { H: `bm${tag}H`, R: `bm${tag}R`, C1: `bm${tag}c1`, C2: `bm${tag}c2`, C3: `bm${tag}c3`, C4: `bm${tag}c4` };
+const ns = {
+  H: `bm${tag}H`,
+  R: `bm${tag}R`,
+  C1: `bm${tag}c1`,
+  C2: `bm${tag}c2`,
+  C3: `bm${tag}c3`,
+  C4: `bm${tag}c4`,
+  C5: `bm${tag}c5`,
+  C6: `bm${tag}c6`,
+};
 const U_H = "198.18.100.1",
-  U_R = "198.18.100.2";
-const addr = { C1: "198.18.101.1", C2: "198.18.101.2", C3: "198.18.101.3", C4: "198.18.101.4" };
+  U_R = "198.18.100.2",
+  U_R2 = "198.18.100.3", // a second peer address, also R's
+  GROUP = "239.1.1.44";
+const addr = {
+  C1: "198.18.101.1",
+  C2: "198.18.101.2",
+  C3: "198.18.101.3",
+  C4: "198.18.101.4",
+  C5: "198.18.101.5",
+  C6: "198.18.101.6",
+};
 const root = `${import.meta.dir}/..`;
 const children: ReturnType<typeof Bun.spawn>[] = [];
 let dir = "";
@@ -65,16 +86,40 @@ function container(n: string, ip: string, hostNs: string, hostIf: string, offloa
 const VNET_PACKET = "@conf:vnet=1,buf_size=65536,rx=copy,tx=copy,rx_slots=256,tx_slots=64";
 const VNET_VXLAN = ",vnet=1,buf_size=65536,slots=256";
 
-function startSwitch(hostIf: string, vni: number, vnet: boolean) {
+function startSwitch(hostIf: string, vni: number, vnet: boolean, where: string) {
   const p = inNs(ns.H, [
     `${root}/src/app/switch/main.ts`,
     "-i",
     `packet:${hostIf}${vnet ? VNET_PACKET : ""}`,
     "-i",
-    `vxlan:${vni}@conf:remote=${U_R}${vnet ? VNET_VXLAN : ""}`,
+    `vxlan:${vni}@conf:${where}${vnet ? VNET_VXLAN : ""}`,
   ]);
   children.push(p);
   return p;
+}
+
+/** What crosses R's underlay end (tcpdump, `filter`) while `action` runs: whole frames. */
+async function capture(action: () => void, filter: string): Promise<Uint8Array[]> {
+  const file = `${dir}/u${Date.now()}.pcap`;
+  const cap = Bun.spawn(
+    ["ip", "netns", "exec", ns.R, "tcpdump", "--immediate-mode", "-U", "-i", "u", "-w", file, filter],
+    { stderr: "pipe", timeout: 60_000 },
+  );
+  children.push(cap);
+  // tcpdump says "listening on u" once its socket is open
+  const err = (cap.stderr as ReadableStream<Uint8Array>).getReader();
+  let said = "";
+  while (!said.includes("listening on")) {
+    const r = await err.read();
+    if (r.done) throw new Error(`tcpdump: ${said}`);
+    said += new TextDecoder().decode(r.value);
+  }
+  action();
+  await Bun.sleep(300);
+  cap.kill("SIGTERM");
+  await cap.exited;
+  const pc = parsePcap(new Uint8Array(readFileSync(file)));
+  return pc.records.map((r) => pc.data.subarray(r.offset, r.offset + r.caplen));
 }
 
 describe.skipIf(!!why)("vxlan: port with Linux's vxlan device on the same VNI", () => {
@@ -83,8 +128,9 @@ describe.skipIf(!!why)("vxlan: port with Linux's vxlan device on the same VNI", 
     sh(`ip netns add ${ns.H}`);
     sh(`ip netns add ${ns.R}`);
     sh(`ip link add u netns ${ns.H} type veth peer name u netns ${ns.R}`);
-    sh(`ip -n ${ns.H} addr add ${U_H}/30 dev u`);
-    sh(`ip -n ${ns.R} addr add ${U_R}/30 dev u`);
+    sh(`ip -n ${ns.H} addr add ${U_H}/29 dev u`);
+    sh(`ip -n ${ns.R} addr add ${U_R}/29 dev u`);
+    sh(`ip -n ${ns.R} addr add ${U_R2}/29 dev u`);
     for (const n of [ns.H, ns.R]) {
       sh(`ip -n ${n} link set u up`);
       sh(`ip -n ${n} link set lo up`);
@@ -95,11 +141,14 @@ describe.skipIf(!!why)("vxlan: port with Linux's vxlan device on the same VNI", 
     // over a veth underlay Linux's vxlan forwards its senders' GSO frames whole: a vnet=0 port can
     // carry MTU-sized frames only, so C3 (VNI 43's far end) sends those
     container(ns.C3, addr.C3, ns.R, "hc3");
-    for (const [vni, hostIf] of [
-      [42, "hc2"],
-      [43, "hc3"],
+    container(ns.C5, addr.C5, ns.H, "hc5");
+    container(ns.C6, addr.C6, ns.R, "hc6");
+    for (const [vni, hostIf, where] of [
+      [42, "hc2", `remote ${U_H} local ${U_R}`],
+      [43, "hc3", `remote ${U_H} local ${U_R}`],
+      [44, "hc6", `group ${GROUP}`],
     ] as const) {
-      sh(`ip -n ${ns.R} link add vx${vni} type vxlan id ${vni} remote ${U_H} local ${U_R} dstport 4789 dev u`);
+      sh(`ip -n ${ns.R} link add vx${vni} type vxlan id ${vni} ${where} dstport 4789 dev u`);
       sh(`ip -n ${ns.R} link add br${vni} type bridge`);
       sh(`ip -n ${ns.R} link set vx${vni} master br${vni}`);
       sh(`ip -n ${ns.R} link set ${hostIf} master br${vni}`);
@@ -107,8 +156,9 @@ describe.skipIf(!!why)("vxlan: port with Linux's vxlan device on the same VNI", 
       sh(`ip -n ${ns.R} link set br${vni} up`);
     }
     for (const [p, vni] of [
-      [startSwitch("hc1", 42, true), 42],
-      [startSwitch("hc4", 43, false), 43],
+      [startSwitch("hc1", 42, true, `remote=${U_R}+${U_R2}`), 42],
+      [startSwitch("hc4", 43, false, `remote=${U_R}`), 43],
+      [startSwitch("hc5", 44, false, `group=${GROUP},dev=u`), 44],
     ] as const)
       await output(p)
         .until(/switch: 2 ports/)
@@ -129,6 +179,8 @@ describe.skipIf(!!why)("vxlan: port with Linux's vxlan device on the same VNI", 
     expect(ping(ns.C2, addr.C1)).toBe(3);
     expect(ping(ns.C4, addr.C3)).toBe(3);
     expect(ping(ns.C3, addr.C4)).toBe(3);
+    expect(ping(ns.C5, addr.C6)).toBe(3); // over the multicast group
+    expect(ping(ns.C6, addr.C5)).toBe(3);
     // the largest frame the 1450-byte MTU allows, both ways
     const big = (from: string, to: string) =>
       spawnSync(
@@ -143,10 +195,12 @@ describe.skipIf(!!why)("vxlan: port with Linux's vxlan device on the same VNI", 
     expect(big(ns.C2, addr.C1)).toContain("2 received");
   });
 
-  test("VNIs are isolated: nothing crosses from 42 to 43 either way", () => {
+  test("VNIs are isolated: nothing crosses between 42, 43 and 44", () => {
     expect(ping(ns.C1, addr.C3, 2)).toBe(0);
     expect(ping(ns.C4, addr.C2, 2)).toBe(0);
     expect(ping(ns.C2, addr.C4, 2)).toBe(0);
+    expect(ping(ns.C5, addr.C2, 2)).toBe(0);
+    expect(ping(ns.C6, addr.C1, 2)).toBe(0);
     expect(ping(ns.C3, addr.C1, 2)).toBe(0);
   });
 
@@ -206,33 +260,29 @@ describe.skipIf(!!why)("vxlan: port with Linux's vxlan device on the same VNI", 
     expect(lines.length).toBe(100);
   });
 
+  test.skipIf(!tcpdump)("floods go to every peer; a learned station's frames only to its host", async () => {
+    inn(ns.C1, "ip neigh flush all"); // the next ping starts with an ARP broadcast
+    const frames = await capture(() => expect(ping(ns.C1, addr.C2, 3)).toBe(3), `udp port 4789 and src host ${U_H}`);
+    const dst = (f: Uint8Array) => f.subarray(14 + IP4.dst, 14 + IP4.dst + 4).join(".");
+    const innerDst = (f: Uint8Array) => f.subarray(VXLAN_OVERHEAD, VXLAN_OVERHEAD + 6);
+    const c2 = inn(ns.C2, "cat /sys/class/net/c/address")
+      .trim()
+      .split(":")
+      .map((h) => parseInt(h, 16));
+    const toC2 = (f: Uint8Array) => innerDst(f).every((b, i) => b === c2[i]);
+    const flood = frames.filter((f) => innerDst(f)[0] & 1);
+    expect(flood.length).toBeGreaterThanOrEqual(2); // the ARP request, to both peers
+    expect(new Set(flood.map(dst))).toEqual(new Set([U_R, U_R2]));
+    const unicast = frames.filter(toC2);
+    expect(unicast.length).toBeGreaterThanOrEqual(3); // the echo requests
+    expect(new Set(unicast.map(dst))).toEqual(new Set([U_R])); // never to the other peer
+  });
+
   test.skipIf(!tcpdump)(
     "on the wire, our frames are Linux's: same headers, flags, VNI, TTL, DF; UDP checksum 0",
     async () => {
-      // capture both directions on the remote's underlay end during one ping
-      const file = `${dir}/u.pcap`;
-      const cap = Bun.spawn(
-        ["ip", "netns", "exec", ns.R, "tcpdump", "--immediate-mode", "-U", "-i", "u", "-w", file, "udp port 4789"],
-        {
-          stderr: "pipe",
-          timeout: 60_000,
-        },
-      );
-      children.push(cap);
-      // tcpdump says "listening on u" once its socket is open
-      const err = (cap.stderr as ReadableStream<Uint8Array>).getReader();
-      let said = "";
-      while (!said.includes("listening on")) {
-        const r = await err.read();
-        if (r.done) throw new Error(`tcpdump: ${said}`);
-        said += new TextDecoder().decode(r.value);
-      }
-      expect(ping(ns.C1, addr.C2, 2)).toBe(2);
-      await Bun.sleep(300);
-      cap.kill("SIGTERM");
-      await cap.exited;
-      const pc = parsePcap(new Uint8Array(readFileSync(file)));
-      const frames = pc.records.map((r) => pc.data.subarray(r.offset, r.offset + r.caplen));
+      // both directions on the remote's underlay end during one ping
+      const frames = await capture(() => expect(ping(ns.C1, addr.C2, 2)).toBe(2), "udp port 4789");
       const src = (f: Uint8Array) => f.subarray(14 + IP4.src, 14 + IP4.src + 4).join(".");
       const ours = frames.filter((f) => src(f) === U_H),
         linux = frames.filter((f) => src(f) === U_R);
