@@ -1,13 +1,29 @@
-// A counting XDP_DROP program, written as raw BPF instructions and loaded through libbpf: the
-// neutral receiver for benchmarks (no clang, no kernel BTF needed). Count = packets that reached
-// the interface's XDP hook, summed over CPUs.
+// BPF through libbpf, programs written as raw instructions (no clang, no kernel BTF needed): maps,
+// program loading, XDP and tc attachment, socket filters. Also the counting XDP_DROP program, the
+// neutral receiver for benchmarks (count = packets that reached the interface's XDP hook, over CPUs).
 import { dlopen, FFIType, ptr } from "bun:ffi";
 import { readFileSync } from "node:fs";
 import * as libc from "./libc.ts";
 
 const { i32, u32, ptr: P, cstring, u64 } = FFIType;
 const BPF_PROG_TYPE_XDP = 6;
-const BPF_MAP_TYPE_PERCPU_ARRAY = 6;
+export const BPF_PROG_TYPE_SOCKET_FILTER = 1;
+export const BPF_PROG_TYPE_SCHED_CLS = 3;
+export const BPF_MAP_TYPE_PERCPU_ARRAY = 6;
+export const BPF_MAP_TYPE_HASH = 1;
+/** Helper function numbers (include/uapi/linux/bpf.h). */
+export const BPF_FUNC = { map_lookup_elem: 1, redirect: 23, skb_load_bytes: 26 } as const;
+/** struct __sk_buff field offsets. */
+export const SK_BUFF = { len: 0, ingress_ifindex: 36 } as const;
+export const TC_ACT_OK = 0;
+/** struct bpf_tc_hook (24 bytes) and struct bpf_tc_opts (32 bytes), libbpf.h. */
+const TC_HOOK = { size: 24, ifindex: 8, attach_point: 12 } as const;
+const TC_OPTS = { size: 32, prog_fd: 8, flags: 12, prog_id: 16, handle: 20, priority: 24 } as const;
+const BPF_TC_F_REPLACE = 1;
+/** Our tc filter's handle and priority: a filter there is one of ours (left by a crashed run) and is replaced. */
+const TC_HANDLE = 0xb3a9,
+  TC_PRIO = 0xb3a9;
+const BPF_TC_INGRESS = 1;
 export const XDP_FLAGS_DRV_MODE = 1 << 2;
 export const XDP_FLAGS_SKB_MODE = 1 << 1;
 
@@ -18,11 +34,24 @@ function bpf() {
     bpf_xdp_attach: { args: [i32, i32, u32, P], returns: i32 },
     bpf_xdp_detach: { args: [i32, u32, P], returns: i32 },
     bpf_map_lookup_elem: { args: [i32, P, P], returns: i32 },
+    bpf_map_update_elem: { args: [i32, P, P, u64], returns: i32 },
+    bpf_map_delete_elem: { args: [i32, P], returns: i32 },
+    bpf_map_get_next_key: { args: [i32, P, P], returns: i32 },
+    bpf_tc_hook_create: { args: [P], returns: i32 },
+    bpf_tc_hook_destroy: { args: [P], returns: i32 },
+    bpf_tc_attach: { args: [P, P], returns: i32 },
+    bpf_tc_detach: { args: [P, P], returns: i32 },
+    libbpf_set_print: { args: [P], returns: P },
   }).symbols;
 }
+let lib: ReturnType<typeof bpf> | null = null;
+const B = () => {
+  lib ??= bpf();
+  return lib;
+};
 
 /** struct bpf_insn: code, dst:4|src:4, s16 off, s32 imm. */
-function insn(code: number, dst: number, src: number, off: number, imm: number): number[] {
+export function insn(code: number, dst: number, src: number, off: number, imm: number): number[] {
   return [
     code,
     (src << 4) | dst,
@@ -53,7 +82,8 @@ export function dropCounterInsns(mapFd: number): Uint8Array {
   ]);
 }
 
-function possibleCpus(): number {
+/** CPUs a per-CPU map holds a value for. */
+export function possibleCpus(): number {
   const s = readFileSync("/sys/devices/system/cpu/possible", "utf8").trim(); // e.g. "0-1"
   return s.split(",").reduce((n, r) => {
     const [a, b = a] = r.split("-").map(Number);
@@ -73,7 +103,7 @@ export function redirectInsns(ifindex: number): Uint8Array {
 
 /** Attach an XDP program (raw instructions) to `ifname`; returns the detach function. */
 export function attachXdp(ifname: string, code: Uint8Array, flags = XDP_FLAGS_DRV_MODE): () => void {
-  const b = bpf();
+  const b = B();
   const ifindex = libc.ifIndex(ifname);
   if (!ifindex) throw new Error(`no such interface '${ifname}'`);
   const prog = b.bpf_prog_load(
@@ -103,7 +133,7 @@ export interface XdpDrop {
 
 /** Attach a counting XDP_DROP to `ifname` (native mode by default). */
 export function attachDropCounter(ifname: string, flags = XDP_FLAGS_DRV_MODE): XdpDrop {
-  const b = bpf();
+  const b = B();
   const ifindex = libc.ifIndex(ifname);
   if (!ifindex) throw new Error(`no such interface '${ifname}'`);
   const map = b.bpf_map_create(BPF_MAP_TYPE_PERCPU_ARRAY, Buffer.from("bm_drop_cnt\0"), 4, 8, 1, null);
@@ -142,5 +172,84 @@ export function attachDropCounter(ifname: string, flags = XDP_FLAGS_DRV_MODE): X
       libc.close(prog);
       libc.close(map);
     },
+  };
+}
+
+/** A map (key and value sizes in bytes); returns its fd. */
+export function mapCreate(type: number, name: string, keySize: number, valueSize: number, maxEntries: number): number {
+  const fd = B().bpf_map_create(type, Buffer.from(`${name}\0`), keySize, valueSize, maxEntries, null);
+  if (fd < 0) throw new Error(`bpf_map_create ${name}: ${libc.strerror(-fd)}`);
+  return fd;
+}
+
+/** Load a program of `type` from raw instructions; returns its fd. */
+export function progLoad(type: number, name: string, code: Uint8Array): number {
+  const fd = B().bpf_prog_load(type, Buffer.from(`${name}\0`), Buffer.from("GPL\0"), ptr(code), code.length / 8, null);
+  if (fd < 0) throw new Error(`bpf_prog_load ${name}: ${libc.strerror(-fd)}`);
+  return fd;
+}
+
+export function mapUpdate(fd: number, key: Uint8Array, value: Uint8Array): void {
+  const r = B().bpf_map_update_elem(fd, ptr(key), ptr(value), 0);
+  if (r < 0) throw new Error(`bpf_map_update_elem: ${libc.strerror(-r)}`);
+}
+
+/** Delete a key; false when it was not there. */
+export function mapDelete(fd: number, key: Uint8Array): boolean {
+  return B().bpf_map_delete_elem(fd, ptr(key)) === 0;
+}
+
+export function mapLookup(fd: number, key: Uint8Array, value: Uint8Array): boolean {
+  return B().bpf_map_lookup_elem(fd, ptr(key), ptr(value)) === 0;
+}
+
+/** Every key of a map (control path: allocates). */
+export function mapKeys(fd: number, keySize: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let prev: Uint8Array | null = null;
+  for (;;) {
+    const next = new Uint8Array(keySize);
+    if (B().bpf_map_get_next_key(fd, prev ? ptr(prev) : null, ptr(next)) !== 0) return out;
+    out.push(next);
+    prev = next;
+  }
+}
+
+/** Attach a SCHED_CLS program (direct action) to `ifindex`'s tc ingress, creating its clsact qdisc
+ * if there is none; returns the detach function: it removes the qdisc if it made it, else only its filter. */
+export function tcAttachIngress(ifindex: number, prog: number, what: string): () => void {
+  const hook = new Uint8Array(TC_HOOK.size),
+    hv = new DataView(hook.buffer);
+  hv.setBigUint64(0, BigInt(TC_HOOK.size), true);
+  hv.setInt32(TC_HOOK.ifindex, ifindex, true);
+  hv.setUint32(TC_HOOK.attach_point, BPF_TC_INGRESS, true);
+  const opts = new Uint8Array(TC_OPTS.size),
+    ov = new DataView(opts.buffer);
+  ov.setBigUint64(0, BigInt(TC_OPTS.size), true);
+  ov.setInt32(TC_OPTS.prog_fd, prog, true);
+  ov.setUint32(TC_OPTS.flags, BPF_TC_F_REPLACE, true);
+  ov.setUint32(TC_OPTS.handle, TC_HANDLE, true);
+  ov.setUint32(TC_OPTS.priority, TC_PRIO, true);
+  const b = B();
+  // libbpf prints the kernel's EEXIST for an existing clsact qdisc: quiet while we ask
+  const print = b.libbpf_set_print(null);
+  const c = b.bpf_tc_hook_create(ptr(hook));
+  b.libbpf_set_print(print);
+  if (c < 0 && c !== -17 /* EEXIST: a clsact qdisc is there already */)
+    throw new Error(`${what}: creating the tc ingress hook: ${libc.strerror(-c)}`);
+  const r = b.bpf_tc_attach(ptr(hook), ptr(opts));
+  if (r < 0) {
+    if (c === 0) b.bpf_tc_hook_destroy(ptr(hook));
+    throw new Error(`${what}: attaching the tc program: ${libc.strerror(-r)}`);
+  }
+  return () => {
+    // both fail harmlessly when the interface is gone
+    if (c === 0) b.bpf_tc_hook_destroy(ptr(hook));
+    else {
+      ov.setInt32(TC_OPTS.prog_fd, 0, true); // detach names the filter by handle and priority only
+      ov.setUint32(TC_OPTS.prog_id, 0, true);
+      ov.setUint32(TC_OPTS.flags, 0, true);
+      b.bpf_tc_detach(ptr(hook), ptr(opts));
+    }
   };
 }

@@ -194,6 +194,7 @@ export const MSG_TRUNC = 0x20;
 export const EAGAIN = 11;
 export const EINTR = 4;
 export const SO_RCVBUFFORCE = 33;
+export const SO_ATTACH_BPF = 50;
 export const ENOBUFS = 105;
 export const EBUSY = 16;
 export const ENETDOWN = 100;

@@ -35,8 +35,9 @@ export class Fdb {
     return (Math.imul(lo, 0x9e3779b1) ^ Math.imul(hi + 0x7f4a7c15, 0x85ebca6b)) >>> 0;
   }
 
-  /** Learn the MAC at u8[off..off+6) on `port` at time `now` (seconds). */
-  learn(u8: Uint8Array, off: number, port: number, now: number): void {
+  /** Learn the MAC at u8[off..off+6) on `port` at time `now` (seconds); true when the station is
+   * new (or aged out) or moved to another port. */
+  learn(u8: Uint8Array, off: number, port: number, now: number): boolean {
     const hi = (u8[off] << 8) | u8[off + 1] | 0x10000;
     const lo = ((u8[off + 2] << 24) | (u8[off + 3] << 16) | (u8[off + 4] << 8) | u8[off + 5]) >>> 0;
     let i = this.hash(hi, lo) & this.mask,
@@ -44,9 +45,10 @@ export class Fdb {
       oldest = 0xffffffff;
     for (let p = 0; p < FDB_PROBES; p++, i = (i + 1) & this.mask) {
       if (this.hi[i] === hi && this.lo[i] === lo) {
+        const changed = this.port[i] !== port || now - this.seen[i] > this.ageSec;
         if (this.port[i] !== port) this.port[i] = port; // a station moved
         if (this.seen[i] !== now) this.seen[i] = now;
-        return;
+        return changed;
       }
       const s = this.hi[i] === 0 ? 0 : this.seen[i];
       if (s < oldest) {
@@ -58,6 +60,7 @@ export class Fdb {
     this.seen[victim] = now;
     this.lo[victim] = lo;
     this.hi[victim] = hi;
+    return true;
   }
 
   /** Port of the MAC at u8[off..off+6), or -1 if unknown or aged out. */

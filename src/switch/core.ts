@@ -116,6 +116,8 @@ export class SwitchCore implements SwitchView {
    * the switch; the others go on. Without a handler the error propagates.
    */
   onPortError: ((id: number, port: Port, e: Error) => void) | null = null;
+  /** Told when a station is new or moved (u8[off..off+6) is its MAC): the kernel fast path follows. */
+  onLearn: ((u8: Uint8Array, off: number, id: number) => void) | null = null;
   private readonly failed: number[] = [];
 
   /** One pass over every port; returns the number of slots taken from rx rings. */
@@ -194,7 +196,8 @@ export class SwitchCore implements SwitchView {
       if (!inPacket) {
         if (len >= hdr + 14) {
           const eth = buf + hdr;
-          if ((u8[eth + 6] & 1) === 0) this.fdb.learn(u8, eth + 6, srcId, this.now);
+          if ((u8[eth + 6] & 1) === 0 && this.fdb.learn(u8, eth + 6, srcId, this.now) && this.onLearn)
+            this.onLearn(u8, eth + 6, srcId);
           dest = lookup(u8, eth, len - hdr, srcId, this);
           // a station learned on a port that has left: unknown again, so flood (as VALE does)
           if (dest >= 0 && this.idAt[dest & SLOT_MASK] !== dest) dest = BROADCAST;

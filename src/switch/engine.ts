@@ -7,6 +7,7 @@ import { availableParallelism } from "node:os";
 import * as libc from "../../ffi/libc.ts";
 import { Fdb } from "../packet/fdb.ts";
 import { ringName } from "../port/name.ts";
+import { closeFastPath, createFastPath, type FastPathFds, kernelPortCounts } from "./fastpath.ts";
 import { counterBlock, MAX_PORTS, PORT_CTR, portId, SW_CTR, slotOf } from "./layout.ts";
 import { type Command, CTL, type Reply, type WorkerInit } from "./messages.ts";
 
@@ -34,6 +35,12 @@ export interface SwitchOptions {
   /** A lookup module (default: VALE's learning lookup). */
   lookup?: string | null;
   burst?: number;
+  /**
+   * Known unicast between AF_PACKET ports forwarded by the kernel (tc redirect in the sender's
+   * softirq, fastpath.ts); the switch learns, floods and serves other ports. Needs rings = 1 and the
+   * learning lookup; such frames do not show in the port counters.
+   */
+  kernelFastPath?: boolean;
 }
 
 export interface SwitchCounters {
@@ -213,12 +220,17 @@ export class SwitchHandle {
     this.maxPorts = opts.maxPorts ?? 256;
     if (this.maxPorts > MAX_PORTS) throw new Error(`maxPorts ${this.maxPorts}: at most ${MAX_PORTS}`);
     this.fdb = new Fdb(opts.fdbLog2 ?? 12, opts.age ?? 300);
+    if (opts.kernelFastPath && (workers.length > 1 || opts.lookup))
+      throw new Error("the kernel fast path needs a switch on one ring with the learning lookup");
     this.counters = new SharedArrayBuffer(8 * counterBlock(this.maxPorts) * workers.length);
     this.gen = new Uint32Array(this.maxPorts);
   }
 
+  private fast: FastPathFds | null = null;
+
   async open(): Promise<void> {
     const rings = this.workers.length;
+    if (this.opts.kernelFastPath) this.fast = createFastPath();
     await Promise.all(
       this.workers.map((w, r) =>
         w.send({
@@ -233,6 +245,7 @@ export class SwitchHandle {
             burst: this.opts.burst ?? 512,
             counters: this.counters,
             maxPorts: this.maxPorts,
+            fast: this.fast,
           },
         }),
       ),
@@ -306,7 +319,8 @@ export class SwitchHandle {
     return r;
   }
 
-  /** Packets received from, sent to, and dropped on the way to one port (since it joined). */
+  /** Packets received from, sent to, and dropped on the way to one port (since it joined), the
+   * kernel fast path's included. */
   portStats(id: number): PortCounters {
     const r: PortCounters = { rx: 0, tx: 0, dropped: 0 };
     if (!this.names.has(id)) return r;
@@ -318,6 +332,11 @@ export class SwitchHandle {
       r.tx += f[o + PORT_CTR.tx];
       r.dropped += f[o + PORT_CTR.dropped];
     }
+    if (this.fast) {
+      const k = kernelPortCounts(this.fast, slotOf(id));
+      r.rx += k.rx;
+      r.tx += k.tx;
+    }
     return r;
   }
 
@@ -325,6 +344,8 @@ export class SwitchHandle {
     if (this.closed) return;
     this.closed = true;
     await Promise.allSettled(this.workers.map((w) => w.send({ t: "removeSwitch", sw: this.sw })));
+    if (this.fast) closeFastPath(this.fast);
+    this.fast = null;
     for (const w of this.workers) {
       w.switches--;
       w.ports -= this.names.size;

@@ -1,6 +1,7 @@
 // What the engine's main thread and its workers say to each other: typed once, used on both sides.
 // Commands go by postMessage; the worker may be asleep in epoll_wait, so the sender also bumps the
 // `posted` counter in the worker's control words and rings its doorbell (an eventfd).
+import type { FastPathFds } from "./fastpath.ts";
 
 /** A switch as one worker runs it. */
 export interface SwitchSpec {
@@ -16,6 +17,8 @@ export interface SwitchSpec {
   /** Counter blocks, one per ring (layout.ts counterBlock); this worker writes block `ring`. */
   counters: SharedArrayBuffer;
   maxPorts: number;
+  /** The kernel fast path's map and programs (fastpath.ts), or null: every frame through user space. */
+  fast: FastPathFds | null;
 }
 
 export type Command =

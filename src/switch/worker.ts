@@ -7,6 +7,7 @@ import { Fdb } from "../packet/fdb.ts";
 import { openPort } from "../port/open.ts";
 import type { Port } from "../port/port.ts";
 import { SwitchCore } from "./core.ts";
+import { FastPathPorts } from "./fastpath.ts";
 import { counterBlock } from "./layout.ts";
 import { loadLookup } from "./lookup.ts";
 import { type Command, CTL, type Reply, type WorkerInit } from "./messages.ts";
@@ -15,6 +16,7 @@ declare const self: Worker;
 const reply = (r: Reply) => self.postMessage(r);
 
 const switches = new Map<number, SwitchCore>();
+const fastPaths = new Map<number, FastPathPorts>();
 const cores: SwitchCore[] = []; // the same, as an array for the hot loop
 let ep = -1,
   doorbell = -1,
@@ -41,7 +43,13 @@ async function apply(c: Command): Promise<void> {
       const block = counterBlock(s.maxPorts);
       const ctr = new Float64Array(s.counters, Math.max(s.ring, 0) * block * 8, block);
       const core = new SwitchCore(Fdb.of(s.fdb, s.age), await loadLookup(s.lookup), s.burst, ctr);
+      const fast = s.fast ? new FastPathPorts(s.fast) : null;
+      if (fast) {
+        fastPaths.set(s.sw, fast);
+        core.onLearn = (u8, off, id) => fast.learned(u8, off, id);
+      }
       core.onPortError = (id, p, e) => {
+        fast?.detach(id);
         closePort(p);
         reply({ t: "portFailed", sw: s.sw, id, error: `${p.name}: ${e.message}` });
       };
@@ -52,18 +60,28 @@ async function apply(c: Command): Promise<void> {
     case "removeSwitch": {
       const core = switches.get(c.sw);
       if (!core) return;
-      for (const id of Array.from(core.ports.subarray(0, core.nports))) closePort(core.remove(id));
+      const fast = fastPaths.get(c.sw);
+      for (const id of Array.from(core.ports.subarray(0, core.nports))) {
+        fast?.detach(id);
+        closePort(core.remove(id));
+      }
       switches.delete(c.sw);
+      fastPaths.delete(c.sw);
       cores.splice(cores.indexOf(core), 1);
       return;
     }
     case "addPort": {
       const core = need(c.sw);
       const p = openPort(c.name);
+      let tracked = false;
       try {
         core.add(p, c.id);
         track(p, true);
+        tracked = true;
+        fastPaths.get(c.sw)?.attach(c.id, p);
       } catch (e) {
+        fastPaths.get(c.sw)?.detach(c.id);
+        if (tracked) track(p, false);
         core.remove(c.id);
         p.close();
         throw e;
@@ -71,6 +89,7 @@ async function apply(c: Command): Promise<void> {
       return;
     }
     case "removePort":
+      fastPaths.get(c.sw)?.detach(c.id);
       closePort(need(c.sw).remove(c.id));
       return;
     case "stop":

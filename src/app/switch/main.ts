@@ -14,11 +14,13 @@ export interface SwitchArgs {
   age: number;
   reportMs: number;
   seconds: number;
+  kernelFastPath: boolean;
 }
 
-export const USAGE = `Usage: bun run switch -i PORT [-i PORT ...] [-p workers(1)] [-b burst(512)] [--lookup file.ts] [--age seconds(300)] [-T report_ms(1000)] [-t seconds]
+export const USAGE = `Usage: bun run switch -i PORT [-i PORT ...] [-p workers(1)] [-b burst(512)] [--lookup file.ts] [--age seconds(300)] [-T report_ms(1000)] [-t seconds] [-K]
   PORT may hold a range: 'shm:sw{[0-255]' is 256 ports. With -p N every port needs N rings (shm: @conf:rings=N).
-  --lookup: a module whose default export is (u8, off, len, srcPort, sw) => port | -1 (broadcast) | -2 (drop).`;
+  --lookup: a module whose default export is (u8, off, len, srcPort, sw) => port | -1 (broadcast) | -2 (drop).
+  -K: the kernel forwards known unicast between packet: ports (tc redirect; one worker, learning lookup).`;
 
 /** Expand one [a-b] range in a port name. */
 export function expandPorts(spec: string): string[] {
@@ -31,7 +33,16 @@ export function expandPorts(spec: string): string[] {
 }
 
 export function parseSwitchArgs(argv: string[]): SwitchArgs | "help" {
-  const r: SwitchArgs = { ports: [], workers: 1, burst: 512, lookup: null, age: 300, reportMs: 1000, seconds: 0 };
+  const r: SwitchArgs = {
+    ports: [],
+    workers: 1,
+    burst: 512,
+    lookup: null,
+    age: 300,
+    reportMs: 1000,
+    seconds: 0,
+    kernelFastPath: false,
+  };
   const num = intArg;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -62,12 +73,17 @@ export function parseSwitchArgs(argv: string[]): SwitchArgs | "help" {
         if (!argv[i + 1]) throw new UsageError("--lookup needs a file");
         r.lookup = argv[++i];
         break;
+      case "-K":
+        r.kernelFastPath = true;
+        break;
       default:
         throw new UsageError(`unknown argument '${a}'`);
     }
   }
   if (r.ports.length < 2) throw new UsageError("a switch needs at least two ports (-i PORT -i PORT)");
   if (new Set(r.ports).size !== r.ports.length) throw new UsageError("the same port is given twice");
+  if (r.kernelFastPath && (r.workers > 1 || r.lookup))
+    throw new UsageError("-K needs one worker and the learning lookup");
   for (const p of r.ports) parsePortName(p); // a bad name fails before anything opens
   return r;
 }
@@ -85,6 +101,7 @@ async function main(): Promise<number> {
       age: args.age,
       lookup: args.lookup,
       burst: args.burst,
+      kernelFastPath: args.kernelFastPath,
     });
     for (const p of args.ports) await sw.addPort(p);
   } catch (e) {

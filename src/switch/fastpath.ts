@@ -1,0 +1,232 @@
+// The kernel fast path of a switch over AF_PACKET host ends (a container network): once a unicast
+// frame's destination is learned on another such port and its source on the port it came by, tc on
+// that port redirects it to the destination's interface in the sender's own softirq, as a Linux bridge forwards: GSO frames and checksum
+// state intact, no worker wake-up, no copy. The user-space switch stays the control plane and the
+// slow path: it sees broadcasts and frames to unknown stations, learns from them, and writes each
+// station learned on a fast port into a BPF hash map (MAC -> ifindex, slot); a socket filter on every
+// fast port keeps the frames tc will redirect away from the switch, so nothing arrives twice. The tc
+// program counts per port in a per-CPU array, added to the switch's own port counters. Frames in
+// flight at the instant a station is learned or forgotten may take either path (one is duplicated
+// or lost, at most, per such change). Stations on other ports (an uplink) stay in user space.
+
+import {
+  BPF_FUNC,
+  BPF_MAP_TYPE_HASH,
+  BPF_MAP_TYPE_PERCPU_ARRAY,
+  BPF_PROG_TYPE_SCHED_CLS,
+  BPF_PROG_TYPE_SOCKET_FILTER,
+  insn,
+  mapCreate,
+  mapDelete,
+  mapKeys,
+  mapLookup,
+  mapUpdate,
+  possibleCpus,
+  progLoad,
+  SK_BUFF,
+  TC_ACT_OK,
+  tcAttachIngress,
+} from "../../ffi/bpf.ts";
+import * as libc from "../../ffi/libc.ts";
+import type { PacketPort } from "../port/packet.ts";
+import type { Port } from "../port/port.ts";
+import { MAX_PORTS, slotOf } from "./layout.ts";
+
+/** The kernel objects of one switch's fast path: the station map, the port counters, the two programs. */
+export interface FastPathFds {
+  map: number;
+  counters: number;
+  tc: number;
+  sock: number;
+}
+
+const KEY = 8; // the MAC, zero-padded
+const STATIONS = 4096;
+/** Station map value: the port's interface index and its switch slot (u32 each). */
+const STATION = { ifindex: 0, slot: 4, size: 8 } as const;
+/** Per-CPU counters per port slot: frames the kernel took from the port, and gave it (u64 each). */
+const KCTR = { rx: 0, tx: 8, size: 16 } as const;
+const HEAD = 37; // instruction slots of lookupDest
+
+/**
+ * Shared head of both programs. The frame takes the fast path only when its destination is learned
+ * on another port and its source on this one: a station the switch has not learned yet (or that
+ * moved) goes through user space first, so learning is never starved. Falls through with r7 = the
+ * source's slot, r8 = the destination's ifindex, r9 = its slot; else jumps over the `skip`
+ * instructions that follow the head (to the program's "pass").
+ */
+function lookupDest(map: number, skip: number): number[] {
+  const to = (k: number) => HEAD + skip - k - 1; // jump offsets count from the next instruction
+  const load = (off: number, at: number) => [
+    ...insn(0xbf, 1, 6, 0, 0), // r1 = skb
+    ...insn(0xb7, 2, 0, 0, off), // r2 = offset in the frame
+    ...insn(0xbf, 3, 10, 0, 0), // r3 = r10
+    ...insn(0x07, 3, 0, 0, at), // r3 += at (the key)
+    ...insn(0xb7, 4, 0, 0, 6), // r4 = 6
+    ...insn(0x85, 0, 0, 0, BPF_FUNC.skb_load_bytes),
+  ];
+  const head = [
+    ...insn(0xbf, 6, 1, 0, 0), // 0: r6 = r1
+    ...insn(0x7a, 10, 0, -8, 0), // 1: source key = 0
+    ...insn(0x7a, 10, 0, -16, 0), // 2: destination key = 0
+    ...load(0, -16), // 3-8: destination MAC
+    ...insn(0x55, 0, 0, to(9), 0), // 9: if r0 != 0 goto pass (runt frame)
+    ...load(6, -8), // 10-15: source MAC
+    ...insn(0x55, 0, 0, to(16), 0), // 16
+    ...lookup(map, -8), // 17-21: the source
+    ...insn(0x15, 0, 0, to(22), 0), // 22: if r0 == 0 goto pass (source not learned)
+    ...insn(0x61, 7, 0, STATION.slot, 0), // 23: r7 = its slot
+    ...insn(0x61, 1, 0, STATION.ifindex, 0), // 24: r1 = its ifindex
+    ...insn(0x61, 2, 6, SK_BUFF.ingress_ifindex, 0), // 25: r2 = skb->ingress_ifindex
+    ...insn(0x5d, 1, 2, to(26), 0), // 26: if r1 != r2 goto pass (learned elsewhere: moved)
+    ...lookup(map, -16), // 27-31: the destination
+    ...insn(0x15, 0, 0, to(32), 0), // 32: if r0 == 0 goto pass (unknown, broadcast, multicast)
+    ...insn(0x61, 8, 0, STATION.ifindex, 0), // 33: r8 = its ifindex
+    ...insn(0x61, 9, 0, STATION.slot, 0), // 34: r9 = its slot
+    ...insn(0x61, 2, 6, SK_BUFF.ingress_ifindex, 0), // 35
+    ...insn(0x1d, 8, 2, to(36), 0), // 36: if r8 == r2 goto pass (learned here: the switch drops it)
+  ];
+  if (head.length !== HEAD * 8) throw new Error("fastpath: head length");
+  return head;
+}
+
+/** r0 = lookup(map, r10 + at): 5 slots. */
+function lookup(map: number, at: number): number[] {
+  return [
+    ...insn(0x18, 1, 1, 0, map), // r1 = map (ld_imm64, two slots)
+    ...insn(0, 0, 0, 0, 0),
+    ...insn(0xbf, 2, 10, 0, 0), // r2 = r10
+    ...insn(0x07, 2, 0, 0, at), // r2 += at
+    ...insn(0x85, 0, 0, 0, BPF_FUNC.map_lookup_elem),
+  ];
+}
+
+/** counters[slot in reg].field += 1 (this CPU's copy): 11 slots. */
+function bump(counters: number, reg: number, field: number): number[] {
+  return [
+    ...insn(0x63, 10, reg, -20, 0), // *(u32 *)(r10 - 20) = slot
+    ...lookup(counters, -20),
+    ...insn(0x15, 0, 0, 3, 0), // if r0 == 0 skip
+    ...insn(0x79, 1, 0, field, 0), // r1 = *(u64 *)(r0 + field)
+    ...insn(0x07, 1, 0, 0, 1), // r1 += 1
+    ...insn(0x7b, 0, 1, field, 0), // *(u64 *)(r0 + field) = r1
+  ];
+}
+
+/** tc ingress: known unicast -> counted, bpf_redirect(ifindex, 0) (egress of the destination); else pass. */
+export function tcInsns(f: Pick<FastPathFds, "map" | "counters">): Uint8Array {
+  const tail = [
+    ...bump(f.counters, 7, KCTR.rx),
+    ...bump(f.counters, 9, KCTR.tx),
+    ...insn(0xbf, 1, 8, 0, 0), // r1 = r8
+    ...insn(0xb7, 2, 0, 0, 0), // r2 = 0 (egress)
+    ...insn(0x85, 0, 0, 0, BPF_FUNC.redirect), // r0 = bpf_redirect(r1, 0)
+    ...insn(0x95, 0, 0, 0, 0), // exit
+  ];
+  return Uint8Array.from([
+    ...lookupDest(f.map, tail.length / 8),
+    ...tail,
+    ...insn(0xb7, 0, 0, 0, TC_ACT_OK), // pass: r0 = TC_ACT_OK
+    ...insn(0x95, 0, 0, 0, 0),
+  ]);
+}
+
+/** Socket filter: what tc redirects is dropped (0); the rest kept whole (skb->len: GSO frames too). */
+export function sockInsns(map: number): Uint8Array {
+  return Uint8Array.from([
+    ...lookupDest(map, 2),
+    ...insn(0xb7, 0, 0, 0, 0), // r0 = 0, drop
+    ...insn(0x95, 0, 0, 0, 0), // exit
+    ...insn(0x61, 0, 6, SK_BUFF.len, 0), // pass: r0 = skb->len
+    ...insn(0x95, 0, 0, 0, 0),
+  ]);
+}
+
+/** Make the maps and load both programs (main thread; the fds serve every worker of the process). */
+export function createFastPath(): FastPathFds {
+  const fds: number[] = [];
+  try {
+    const map = mapCreate(BPF_MAP_TYPE_HASH, "bm_stations", KEY, STATION.size, STATIONS);
+    fds.push(map);
+    const counters = mapCreate(BPF_MAP_TYPE_PERCPU_ARRAY, "bm_fast_ctr", 4, KCTR.size, MAX_PORTS);
+    fds.push(counters);
+    const tc = progLoad(BPF_PROG_TYPE_SCHED_CLS, "bm_fast_tc", tcInsns({ map, counters }));
+    fds.push(tc);
+    const sock = progLoad(BPF_PROG_TYPE_SOCKET_FILTER, "bm_fast_sock", sockInsns(map));
+    return { map, counters, tc, sock };
+  } catch (e) {
+    for (const fd of fds) libc.close(fd);
+    throw new Error(`kernel fast path: ${(e as Error).message} (needs root, libbpf and a kernel with tc BPF)`);
+  }
+}
+
+export function closeFastPath(f: FastPathFds): void {
+  for (const fd of [f.sock, f.tc, f.counters, f.map]) libc.close(fd);
+}
+
+const perCpu = () => new BigUint64Array((possibleCpus() * KCTR.size) / 8);
+
+/** Frames the kernel forwarded from and to the port in `slot` since it joined (control path). */
+export function kernelPortCounts(f: FastPathFds, slot: number): { rx: number; tx: number } {
+  const v = perCpu();
+  if (!mapLookup(f.counters, new Uint8Array(Uint32Array.of(slot).buffer), new Uint8Array(v.buffer)))
+    return { rx: 0, tx: 0 };
+  let rx = 0n,
+    tx = 0n;
+  for (let c = 0; c < v.length; c += 2) {
+    rx += v[c];
+    tx += v[c + 1];
+  }
+  return { rx: Number(rx), tx: Number(tx) };
+}
+
+/** A worker's side: attaches ports, keeps the map in step with what the switch learns. */
+export class FastPathPorts {
+  private readonly ifindexAt = new Int32Array(MAX_PORTS); // 0: not a fast port
+  private readonly detachAt: ((() => void) | null)[] = new Array(MAX_PORTS).fill(null);
+  private readonly key = new Uint8Array(KEY);
+  private readonly val = new Uint32Array(STATION.size / 4);
+  private readonly valBytes = new Uint8Array(this.val.buffer);
+
+  constructor(readonly fds: FastPathFds) {}
+
+  /** Put a packet port on the fast path (counters zeroed, socket filter, tc program); other kinds stay user space. */
+  attach(id: number, port: Port): void {
+    if (port.kind !== "packet") return;
+    const p = port as PacketPort,
+      s = slotOf(id);
+    const ifindex = libc.ifIndex(p.ifname);
+    if (!ifindex) throw new Error(`${p.name}: no interface '${p.ifname}'`);
+    const zero = perCpu();
+    mapUpdate(this.fds.counters, new Uint8Array(Uint32Array.of(s).buffer), new Uint8Array(zero.buffer));
+    libc.setsockoptInt(p.pollFd, libc.SOL_SOCKET, libc.SO_ATTACH_BPF, this.fds.sock, "SO_ATTACH_BPF");
+    this.detachAt[s] = tcAttachIngress(ifindex, this.fds.tc, p.name);
+    this.ifindexAt[s] = ifindex;
+  }
+
+  /** The switch learned (or moved) the station at u8[off..off+6) on port `id`. */
+  learned(u8: Uint8Array, off: number, id: number): void {
+    const key = this.key,
+      s = slotOf(id);
+    for (let k = 0; k < 6; k++) key[k] = u8[off + k];
+    const ifindex = this.ifindexAt[s];
+    if (ifindex) {
+      this.val[STATION.ifindex / 4] = ifindex;
+      this.val[STATION.slot / 4] = s;
+      mapUpdate(this.fds.map, key, this.valBytes);
+    } else mapDelete(this.fds.map, key);
+  }
+
+  /** Take a port off the fast path: its stations first (nothing is redirected to it), then its tc program. */
+  detach(id: number): void {
+    const s = slotOf(id),
+      ifindex = this.ifindexAt[s];
+    if (!ifindex) return;
+    for (const k of mapKeys(this.fds.map, KEY))
+      if (mapLookup(this.fds.map, k, this.valBytes) && this.val[STATION.ifindex / 4] === ifindex)
+        mapDelete(this.fds.map, k);
+    this.ifindexAt[s] = 0;
+    this.detachAt[s]?.();
+    this.detachAt[s] = null;
+  }
+}

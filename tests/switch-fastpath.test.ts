@@ -1,0 +1,198 @@
+// The kernel fast path (src/switch/fastpath.ts) on real veths: the switch engine runs in a network
+// namespace of the test's own with three host ends; three more namespaces are the "containers".
+// Known unicast goes by tc redirect (the switch's own counters stay still), nothing arrives twice,
+// a third port sees no one else's unicast, a station that moves is followed, and a port that leaves
+// takes its stations and its tc program with it.
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { spawnSync } from "node:child_process";
+import { SwitchEngine, type SwitchHandle } from "../src/switch/engine.ts";
+import { privilegedUnavailable } from "./helpers/netns.ts";
+import { enterPrivateNetns, type PrivateNetns } from "./helpers/private-netns.ts";
+
+setDefaultTimeout(90_000);
+
+const why = privilegedUnavailable();
+if (why) console.log(`kernel fast path tests skipped: ${why}`);
+
+const CONF = "@conf:vnet=1,buf_size=65536,rx=copy,rcvbuf=4194304,rx_slots=256,tx_slots=64,tx=copy";
+const HOSTS = ["a", "b", "c"] as const;
+const ip = (h: string) => `198.18.81.${HOSTS.indexOf(h as (typeof HOSTS)[number]) + 1}`;
+
+function sh(cmd: string[]): { ok: boolean; out: string } {
+  const r = spawnSync(cmd[0], cmd.slice(1), { encoding: "utf8", timeout: 60_000, killSignal: "SIGKILL" });
+  return { ok: r.status === 0, out: `${r.stdout}${r.stderr}` };
+}
+function must(cmd: string[]): string {
+  const r = sh(cmd);
+  if (!r.ok) throw new Error(`${cmd.join(" ")}: ${r.out}`);
+  return r.out;
+}
+
+/** ping from host h: [sent, received, duplicates]. */
+function ping(ns: string, to: string, n: number, interval = "0.005"): [number, number, number] {
+  const out = sh(["ip", "netns", "exec", ns, "ping", "-n", "-c", String(n), "-i", interval, "-W", "1", to]).out;
+  const m = /(\d+) packets transmitted, (\d+) received(?:, \+(\d+) duplicates)?/.exec(out);
+  if (!m) throw new Error(`ping said: ${out}`);
+  return [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)];
+}
+
+describe.skipIf(why !== null)("kernel fast path on veths", () => {
+  let ns: PrivateNetns;
+  let engine: SwitchEngine;
+  const nsOf = (h: string) => `${ns.name}${h}`;
+  const macOf: Record<string, string> = {};
+
+  beforeAll(() => {
+    ns = enterPrivateNetns("fp"); // the switch's namespace: host ends hA, hB, hC
+    try {
+      for (const h of HOSTS) {
+        must(["ip", "netns", "add", nsOf(h)]);
+        must(["ip", "link", "add", `h${h}`, "type", "veth", "peer", "name", "eth0", "netns", nsOf(h)]);
+        must(["ip", "link", "set", `h${h}`, "up"]);
+        must(["ip", "-n", nsOf(h), "addr", "add", `${ip(h)}/24`, "dev", "eth0"]);
+        must(["ip", "-n", nsOf(h), "link", "set", "eth0", "up"]);
+        macOf[h] = must(["ip", "netns", "exec", nsOf(h), "cat", "/sys/class/net/eth0/address"]).trim();
+      }
+    } catch (e) {
+      for (const h of HOSTS) sh(["ip", "netns", "del", nsOf(h)]);
+      ns.leave();
+      throw e;
+    }
+    engine = new SwitchEngine({ workers: 1 }); // its worker starts in this namespace
+  });
+  afterAll(async () => {
+    await engine?.close();
+    for (const h of HOSTS) sh(["ip", "netns", "del", nsOf(h)]);
+    ns.leave();
+  });
+
+  async function withSwitch(fast: boolean, body: (sw: SwitchHandle, ids: number[]) => Promise<void>) {
+    const sw = await engine.createSwitch({ maxPorts: 8, kernelFastPath: fast });
+    try {
+      const ids: number[] = [];
+      for (const h of HOSTS) ids.push(await sw.addPort(`packet:h${h}${CONF}`));
+      await body(sw, ids);
+    } finally {
+      await sw.close();
+    }
+  }
+  const tcFilters = (h: string) => sh(["tc", "filter", "show", "dev", `h${h}`, "ingress"]).out;
+
+  test("known unicast goes through the kernel: every reply, none twice, the switch forwards only the first frames", async () => {
+    // the control: without the fast path, the switch forwards every frame of the same exchange
+    let slow = 0;
+    await withSwitch(false, async (sw) => {
+      expect(ping(nsOf("a"), ip("b"), 200)).toEqual([200, 200, 0]);
+      slow = sw.stats().forwarded;
+    });
+    expect(slow).toBeGreaterThanOrEqual(400);
+    for (const h of HOSTS) sh(["ip", "-n", nsOf(h), "neigh", "flush", "all"]);
+    await withSwitch(true, async (sw, ids) => {
+      expect(tcFilters("a")).toContain("bm_fast_tc");
+      expect(ping(nsOf("a"), ip("b"), 200)).toEqual([200, 200, 0]);
+      const first = sw.stats().forwarded;
+      expect(first).toBeLessThan(20); // ARP and the exchange until both stations are learned
+      expect(sw.stats().flooded).toBeLessThan(10); // both learned: a station heard only by tc would flood
+      expect(ping(nsOf("b"), ip("a"), 200)).toEqual([200, 200, 0]);
+      expect(sw.stats().forwarded - first).toBeLessThan(4);
+      expect(sw.stats().flooded).toBeGreaterThan(0); // broadcasts still go through the switch
+      // the port counters hold what the kernel forwarded too: 400 requests and 400 replies each way
+      for (const id of ids.slice(0, 2)) {
+        const c = sw.portStats(id);
+        expect(c.rx).toBeGreaterThanOrEqual(400);
+        expect(c.tx).toBeGreaterThanOrEqual(400);
+      }
+      expect(sw.portStats(ids[2]).rx).toBeLessThan(10); // c said nothing but maybe IPv6 noise
+    });
+    expect(tcFilters("a")).not.toContain("bm_fast_tc"); // the switch closed: nothing left forwarding
+  });
+
+  test("a third port sees none of the others' unicast while they talk", async () => {
+    await withSwitch(true, async () => {
+      ping(nsOf("a"), ip("b"), 5);
+      const cap = Bun.spawn(
+        [
+          "ip",
+          "netns",
+          "exec",
+          nsOf("c"),
+          process.execPath,
+          "tests/helpers/capture.ts",
+          "eth0",
+          "2000",
+          `${macOf.a},${macOf.b}`,
+        ],
+        { stdout: "pipe", stderr: "pipe", timeout: 30_000, killSignal: "SIGKILL" },
+      );
+      await Bun.sleep(600);
+      expect(ping(nsOf("a"), ip("b"), 200, "0.005")).toEqual([200, 200, 0]);
+      const out = await new Response(cap.stdout).text();
+      await cap.exited;
+      const seen = JSON.parse(out.trim().split("\n").pop() ?? "{}");
+      expect(seen.foreign).toBe(0);
+    });
+  });
+
+  test("a station that moves to another port is followed (its first frame there goes through the switch)", async () => {
+    await withSwitch(true, async () => {
+      expect(ping(nsOf("a"), ip("b"), 20)[1]).toBe(20);
+      // b's address and MAC move to c's port; b goes quiet
+      must(["ip", "-n", nsOf("b"), "link", "set", "eth0", "down"]);
+      must(["ip", "-n", nsOf("c"), "link", "set", "eth0", "address", macOf.b]);
+      must(["ip", "-n", nsOf("c"), "addr", "add", `${ip("b")}/24`, "dev", "eth0"]);
+      try {
+        expect(ping(nsOf("c"), ip("a"), 3)[1]).toBe(3); // the moved station speaks first
+        expect(ping(nsOf("a"), ip("b"), 100)).toEqual([100, 100, 0]);
+      } finally {
+        must(["ip", "-n", nsOf("c"), "addr", "del", `${ip("b")}/24`, "dev", "eth0"]);
+        must(["ip", "-n", nsOf("c"), "link", "set", "eth0", "address", macOf.c]);
+        must(["ip", "-n", nsOf("b"), "link", "set", "eth0", "up"]);
+        for (const h of HOSTS) sh(["ip", "-n", nsOf(h), "neigh", "flush", "all"]);
+      }
+    });
+  });
+
+  test("a port that leaves takes its stations and tc program along; back again, it is reached again", async () => {
+    await withSwitch(true, async (sw, ids) => {
+      expect(ping(nsOf("a"), ip("b"), 20)[1]).toBe(20);
+      await sw.removePort(ids[1]);
+      expect(tcFilters("b")).not.toContain("bm_fast_tc");
+      expect(ping(nsOf("a"), ip("b"), 20, "0.01")[1]).toBe(0); // nothing forwards to b any more
+      expect(ping(nsOf("a"), ip("c"), 20)[1]).toBe(20); // the others go on
+      await sw.addPort(`packet:hb${CONF}`);
+      expect(tcFilters("b")).toContain("bm_fast_tc");
+      const [, got, dup] = ping(nsOf("a"), ip("b"), 50, "0.01");
+      expect(got).toBeGreaterThanOrEqual(49);
+      expect(dup).toBe(0);
+    });
+  });
+
+  test("a GSO TCP stream crosses the fast path whole, bytes checked", async () => {
+    await withSwitch(true, async () => {
+      ping(nsOf("a"), ip("b"), 3);
+      const srv = Bun.spawn(
+        ["ip", "netns", "exec", nsOf("b"), process.execPath, "tests/helpers/tcp-xfer.ts", "server", "5009"],
+        { stdout: "pipe", stderr: "pipe", timeout: 60_000, killSignal: "SIGKILL" },
+      );
+      await Bun.sleep(700);
+      const cli = sh([
+        "ip",
+        "netns",
+        "exec",
+        nsOf("a"),
+        process.execPath,
+        "tests/helpers/tcp-xfer.ts",
+        "client",
+        ip("b"),
+        "5009",
+        "50000000",
+      ]);
+      const got = await new Response(srv.stdout).text();
+      await srv.exited;
+      const sent = /sent (\d+) (\d+)/.exec(cli.out),
+        recv = /got (\d+) (\d+)/.exec(got);
+      expect(sent?.[1]).toBe("50000000");
+      expect(recv?.slice(1)).toEqual(sent?.slice(1));
+    });
+  });
+});
