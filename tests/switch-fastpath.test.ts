@@ -167,6 +167,34 @@ describe.skipIf(why !== null)("kernel fast path on veths", () => {
     });
   });
 
+  test("a switch killed mid-work: its fast path keeps known stations talking; the next one replaces it", async () => {
+    // a switch of another process (bun run switch -K), killed with SIGKILL: nothing of it runs any more
+    const cli = Bun.spawn(
+      [process.execPath, "src/app/switch/main.ts", "-K", ...HOSTS.flatMap((h) => ["-i", `packet:h${h}${CONF}`])],
+      { stdout: "pipe", stderr: "pipe", timeout: 60_000, killSignal: "SIGKILL" },
+    );
+    try {
+      const reader = cli.stdout.getReader();
+      const first = new TextDecoder().decode((await reader.read()).value);
+      expect(first).toContain("switch: 3 ports");
+      expect(ping(nsOf("a"), ip("b"), 20)[1]).toBe(20);
+    } finally {
+      cli.kill("SIGKILL");
+      await cli.exited;
+    }
+    expect(tcFilters("a")).toContain("bm_fast_tc"); // left behind by the killed process
+    expect(ping(nsOf("a"), ip("b"), 50)).toEqual([50, 50, 0]); // stations it knew still reach each other
+    const stale = /id (\d+)/.exec(tcFilters("a"))?.[1];
+    await withSwitch(true, async () => {
+      const now = tcFilters("a");
+      expect(now.match(/ handle 0x/g)?.length).toBe(1); // replaced, not stacked
+      expect(/id (\d+)/.exec(now)?.[1]).not.toBe(stale);
+      expect(ping(nsOf("a"), ip("b"), 100)).toEqual([100, 100, 0]);
+      expect(ping(nsOf("c"), ip("a"), 20)).toEqual([20, 20, 0]);
+    });
+    for (const h of HOSTS) sh(["tc", "qdisc", "del", "dev", `h${h}`, "clsact"]); // the killed run's qdiscs
+  });
+
   test("a GSO TCP stream crosses the fast path whole, bytes checked", async () => {
     await withSwitch(true, async () => {
       ping(nsOf("a"), ip("b"), 3);
