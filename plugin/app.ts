@@ -1,13 +1,16 @@
 // The HTTP face of the driver: Docker's remote NetworkDriver API (POST /<Method>, JSON, often no
 // Content-Type, empty bodies for Activate/GetCapabilities) and a small management API, as Elysia
 // routes. One parser takes every body as JSON whatever the headers say; each route declares its
-// body schema (TypeBox), so handlers receive typed, checked bodies; errors map to answers in one
-// place: a malformed or invalid body 400 {"Err"}, a body over 64 KiB 413, a semantic failure 200
-// {"Err"} (what Docker shows the user), an unknown method 404.
+// body schema (TypeBox), checked as it came (normalisation off: see schemas.ts), so handlers
+// receive typed, checked bodies; errors map to answers in one place: a malformed body or a field of
+// the wrong type 400 {"Err"} naming the field, a body over 64 KiB 413, a refusal 200 {"Err"} (what
+// Docker shows the user), an unknown method 404, anything else 500 with one line.
+import type { TSchema } from "@sinclair/typebox";
 import { Elysia } from "elysia";
-import { type Driver, DriverError } from "./driver.ts";
+import type { Driver } from "./driver.ts";
+import { Refused } from "./refused.ts";
 import * as S from "./schemas.ts";
-import { InputError, MAX_BODY } from "./validate.ts";
+import { MAX_BODY } from "./validate.ts";
 
 const MIME = "application/vnd.docker.plugins.v1.2+json";
 
@@ -16,16 +19,18 @@ class TooLarge extends Error {}
 const reply = (body: unknown, status = 200) =>
   new Response(JSON.stringify(body), { status, headers: { "content-type": MIME } });
 
-/** The first thing wrong with a body, as "invalid request: /Field message". */
+/** The first thing wrong with a body, as "invalid request: /Field: expected ..., got ...". */
 function invalid(error: unknown): string {
-  const e = error as { valueError?: { path?: string; message?: string }; all?: { path?: string; message?: string }[] };
-  const first = e.valueError ?? e.all?.[0];
-  return first ? `invalid request: ${first.path || "body"} ${first.message}` : "invalid request";
+  const e = error as { validator?: { schema?: TSchema } & TSchema; value?: unknown };
+  const schema = e.validator?.schema ?? e.validator;
+  const first = schema ? S.firstError(schema, e.value) : null;
+  return `invalid request: ${first ?? (error as Error).message}`;
 }
 
 export function makeApp(driver: Driver) {
   return (
-    new Elysia()
+    // normalize: false: a body is checked as sent, never rebuilt from the schema first
+    new Elysia({ normalize: false })
       .onParse({ as: "global" }, async ({ request }) => {
         const text = await request.text();
         if (text.length > MAX_BODY) throw new TooLarge(`request body of ${text.length} bytes: at most ${MAX_BODY}`);
@@ -47,7 +52,7 @@ export function makeApp(driver: Driver) {
         const e = code === "PARSE" ? ((error as Error).cause ?? error) : error;
         if (e instanceof TooLarge) return answer(e.message, 413);
         if (e instanceof S.BadRequest) return answer(e.message, 400);
-        if (e instanceof DriverError || e instanceof InputError) return answer(e.message, 200);
+        if (e instanceof Refused) return answer(e.message, 200);
         return answer(`internal error: ${(e as Error).message}`, 500);
       })
       // every answer is JSON with the plugin protocol's media type

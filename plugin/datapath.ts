@@ -3,51 +3,15 @@
 // threads for every network) over the host veth ends opened as packet: (or xdp:) ports.
 // Membership changes touch only the port that changed: the others keep forwarding, and learned
 // stations stay bound to their own port.
-import { existsSync } from "node:fs";
 import {
   type Ctl,
   DevNetmapCtl,
   SwitchEngine,
   type SwitchHandle,
   setAdmode,
-  VNET_HDR,
   valeControl as valeRun,
 } from "../src/index.ts";
-
-/** The datapaths a network may choose (-o backend=). */
-export const BACKENDS = ["packet", "xdp", "vale"] as const;
-export type Backend = (typeof BACKENDS)[number];
-
-/**
- * How each backend opens a host veth end, and the largest frame it carries.
- * packet: virtio-net headers on (GSO frames and checksum state cross the switch, so the container
- *   keeps TSO and checksum offload); rx by recvmmsg into the port's own buffers (rx=copy: an idle
- *   port holds no kernel frames, a busy one queues skbs up to its 4 MiB rcvbuf); tx by sendmmsg from
- *   its own buffers (a slot is free once sent). Buffers are 64 KiB, as large as a GSO frame gets
- *   (the veths' gso_max_size keeps every one inside a buffer, veth.ts): 16 KiB frames cost TCP two
- *   thirds of its rate, here and on a Linux bridge alike. TPACKET_V2 rx frames (the previous choice)
- *   hold 4 MiB of kernel memory per port (64 × 64 KiB) whether used or not: 10 idle networks cost
- *   154 MB instead of 77 (bench/RESULTS.md).
- */
-export const PACKET_FRAME = 65536;
-/** Options for the host veth ends; BUNMAP_PLUGIN_PORT_CONF overrides them (keep vnet=1 and buf_size). */
-const PACKET_CONF =
-  process.env.BUNMAP_PLUGIN_PORT_CONF ??
-  `@conf:vnet=1,buf_size=${PACKET_FRAME},rx=copy,rcvbuf=4194304,rx_slots=256,tx_slots=64,tx=copy`;
-export const GSO_MAX_SIZE = PACKET_FRAME - 68 /* V2 frame header */ - VNET_HDR.size - 14 - 256 /* margin */;
-/**
- * packet networks forward known unicast in the kernel (tc redirect in the sender's softirq, as a
- * Linux bridge does; src/switch/fastpath.ts): no wake-up of a worker per packet, no copies, so
- * ping, TCP and UDP between containers cost what they cost on Docker's bridge. The switch keeps
- * learning, flooding and the uplink. BUNMAP_PLUGIN_FASTPATH=0: every frame through user space.
- */
-const FASTPATH = process.env.BUNMAP_PLUGIN_FASTPATH !== "0";
-/** Largest MTU (IP packet) each datapath carries whole. */
-export const MAX_MTU: Record<Backend, number> = { packet: 9000, xdp: 3504, vale: 9000 };
-
-export function portName(kind: "packet" | "xdp", ifname: string): string {
-  return kind === "packet" ? `packet:${ifname}${PACKET_CONF}` : `xdp:${ifname}`;
-}
+import { BACKEND, type Backend } from "./backends.ts";
 
 export interface PortCount {
   port: string;
@@ -64,10 +28,6 @@ export interface Datapath {
   /** Packets per port; null where the datapath keeps none we can read (kernel VALE). */
   counters(): PortCount[];
   stop(): Promise<void>;
-}
-
-export function netmapAvailable(): boolean {
-  return existsSync("/dev/netmap");
 }
 
 /** A network's switch on the shared engine. */
@@ -90,7 +50,7 @@ export class EngineSwitch implements Datapath {
         fdbLog2: 12,
         age: 300,
         burst: 256,
-        kernelFastPath: this.kind === "packet" && FASTPATH,
+        kernelFastPath: BACKEND[this.kind].fastPath,
       });
       this.sw.onPortFailed = (id, port, error) => {
         for (const [n, i] of this.ids) if (i === id) this.ids.delete(n);
@@ -111,7 +71,7 @@ export class EngineSwitch implements Datapath {
     }
     for (const n of ifnames) {
       if (this.ids.has(n)) continue;
-      this.ids.set(n, await this.sw.addPort(portName(this.kind, n)));
+      this.ids.set(n, await this.sw.addPort(BACKEND[this.kind].port(n)));
     }
   }
 

@@ -4,7 +4,7 @@
 // restarted plugin writes the same rules again) and Docker's own chains are never touched. Our
 // chains are entered by one jump each from the built-in chains, added once and removed with the last
 // network.
-import { spawnSync } from "node:child_process";
+import { type Ran, run, type Tool } from "./tools.ts";
 
 /** A network with a gateway that is routed (not --internal). */
 export interface RoutedNet {
@@ -71,8 +71,6 @@ export function ruleset(CHAIN: Chains, nets: RoutedNet[], pubs: Published[]): st
   return [...f, "COMMIT", ...n, "COMMIT", ""].join("\n");
 }
 
-export class FirewallError extends Error {}
-
 export class Firewall {
   private readonly CHAIN: Chains;
   private readonly JUMPS: [string, string, string[]][];
@@ -85,14 +83,9 @@ export class Firewall {
     this.JUMPS = jumps(this.CHAIN);
   }
 
-  private run(cmd: string[], input?: string): { ok: boolean; out: string; err: string } {
-    const argv = [...this.prefix, ...cmd];
-    const r = spawnSync(argv[0], argv.slice(1), { encoding: "utf8", input });
-    if (r.error)
-      throw new FirewallError(
-        `${cmd[0]}: ${r.error.message} (install iptables, or create the network with --internal)`,
-      );
-    return { ok: r.status === 0, out: r.stdout ?? "", err: (r.stderr ?? "").trim() };
+  /** iptables or iptables-restore (a missing one throws ToolMissing, which names the package). */
+  private run([tool, ...args]: [Tool, ...string[]], input?: string): Ran {
+    return run(tool, args, { input, prefix: this.prefix });
   }
 
   /** Make our chains hold exactly these networks' rules; with none left, remove chains and jumps. */
@@ -102,12 +95,12 @@ export class Firewall {
       return;
     }
     const r = this.run(["iptables-restore", "--noflush"], ruleset(this.CHAIN, nets, pubs));
-    if (!r.ok) throw new FirewallError(`iptables-restore: ${r.err}`);
+    if (!r.ok) throw new Error(`iptables-restore: ${r.err}`);
     for (const [table, chain, rule] of this.JUMPS) {
       if (this.run(["iptables", "-w", "-t", table, "-C", chain, ...rule]).ok) continue;
       const add = chain === "FORWARD" ? ["-I", chain, "1"] : ["-A", chain];
       const a = this.run(["iptables", "-w", "-t", table, ...add, ...rule]);
-      if (!a.ok) throw new FirewallError(`iptables -t ${table} ${add.join(" ")} ${rule.join(" ")}: ${a.err}`);
+      if (!a.ok) throw new Error(`iptables -t ${table} ${add.join(" ")} ${rule.join(" ")}: ${a.err}`);
     }
   }
 
@@ -116,7 +109,7 @@ export class Firewall {
     for (const [table, chain, rule] of this.JUMPS) {
       while (this.run(["iptables", "-w", "-t", table, "-C", chain, ...rule]).ok) {
         const d = this.run(["iptables", "-w", "-t", table, "-D", chain, ...rule]);
-        if (!d.ok) throw new FirewallError(`iptables -t ${table} -D ${chain}: ${d.err}`);
+        if (!d.ok) throw new Error(`iptables -t ${table} -D ${chain}: ${d.err}`);
       }
     }
     for (const [table, names] of [
@@ -127,7 +120,7 @@ export class Firewall {
         if (!this.run(["iptables", "-w", "-t", table, "-S", c]).ok) continue; // not there
         const x = this.run(["iptables", "-w", "-t", table, "-F", c]);
         const y = x.ok ? this.run(["iptables", "-w", "-t", table, "-X", c]) : x;
-        if (!y.ok) throw new FirewallError(`iptables -t ${table} -X ${c}: ${y.err}`);
+        if (!y.ok) throw new Error(`iptables -t ${table} -X ${c}: ${y.err}`);
       }
     }
   }

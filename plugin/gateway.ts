@@ -2,12 +2,14 @@
 // other end (vs…) is a port of the network's switch, like any container's. The host reaches the
 // containers through it, they reach the host, and routed traffic (NAT, published ports) crosses it.
 
-import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { BACKEND } from "./backends.ts";
+import type { NetworkRow } from "./state.ts";
 import {
   createVeth,
   deleteMarked,
   deleteVeth,
+  ifSuffix,
   ip,
   linkExists,
   type Mark,
@@ -23,9 +25,7 @@ export const GW_SWITCH_PREFIX = "vs";
 
 /** Interface names for a network's gateway (IFNAMSIZ 16: 2 + 12 hex). */
 export function gatewayNames(networkId: string): { host: string; sw: string } {
-  const h = /^[0-9a-f]{12}/.test(networkId)
-    ? networkId.slice(0, 12)
-    : createHash("sha256").update(networkId).digest("hex").slice(0, 12);
+  const h = ifSuffix(networkId);
   return { host: GW_HOST_PREFIX + h, sw: GW_SWITCH_PREFIX + h };
 }
 
@@ -69,6 +69,19 @@ export function createGateway(g: GatewaySpec): { host: string; sw: string } {
     }
   }
   return { host, sw };
+}
+
+/** The gateway a stored network has: its addresses from the row, its veths as its backend wants. */
+export function createGatewayOf(n: NetworkRow, instance: string): { host: string; sw: string } {
+  const len = (cidr: string) => cidr.split("/")[1];
+  return createGateway({
+    networkId: n.id,
+    instance,
+    mtu: n.mtu,
+    v4: n.gateway ? `${n.gateway}/${len(n.pool)}` : "",
+    v6: n.gateway6 ? `${n.gateway6}/${len(n.pool6)}` : "",
+    veth: BACKEND[n.backend].veth,
+  });
 }
 
 export function deleteGateway(networkId: string, instance: string): void {

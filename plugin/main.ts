@@ -4,7 +4,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { makeApp } from "./app.ts";
-import { BACKENDS, type Backend } from "./datapath.ts";
+import { type Backend, backendNamed } from "./backends.ts";
 import { Driver } from "./driver.ts";
 import { claimSocket, lockStateDir, releaseSocket, secureSocket } from "./instance.ts";
 import { State } from "./state.ts";
@@ -12,17 +12,41 @@ import { State } from "./state.ts";
 const sock = process.env.BUNMAP_PLUGIN_SOCK ?? "/run/docker/plugins/vale.sock";
 const dbPath = process.env.BUNMAP_PLUGIN_DB ?? "/var/lib/bunmap/vale.db";
 const group = process.env.BUNMAP_PLUGIN_GROUP || undefined;
-const backend = process.env.BUNMAP_PLUGIN_BACKEND as Backend | undefined;
 // global: Docker's swarm managers allocate the networks' addresses across nodes (managed plugin only)
 const scope = process.env.BUNMAP_PLUGIN_SCOPE ?? "local";
+const say = (msg: string) => process.stderr.write(`plugin: ${msg}\n`);
 const fail = (msg: string): never => {
-  process.stderr.write(`plugin: ${msg}\n`);
+  say(msg);
   process.exit(1);
 };
-if (backend && !(BACKENDS as readonly string[]).includes(backend))
-  fail(`BUNMAP_PLUGIN_BACKEND=${backend}: use packet, xdp or vale`);
+let serving = false;
+// One handler for whatever nothing else caught: one line, never a trace. Before the plugin serves,
+// it stops (exit 1, nothing touched that it does not clean up); once it serves, the switches carry
+// every network's traffic, so it says what failed and goes on (each operation either completed or
+// was undone before the error could escape).
+const uncaught = (e: unknown) => {
+  const msg = `internal error: ${(e as Error)?.message ?? String(e)}`;
+  if (!serving) fail(`${msg} (nothing was changed; run it again, and report it if it repeats)`);
+  say(`${msg} (the plugin goes on serving; report it if it repeats)`);
+};
+process.on("uncaughtException", uncaught);
+process.on("unhandledRejection", uncaught);
+
+let backend: Backend | undefined;
+try {
+  const b = process.env.BUNMAP_PLUGIN_BACKEND;
+  backend = b ? backendNamed(b, "BUNMAP_PLUGIN_BACKEND") : undefined;
+} catch (e) {
+  fail((e as Error).message);
+}
 if (scope !== "local" && scope !== "global") fail(`BUNMAP_PLUGIN_SCOPE=${scope}: use local or global`);
 
+// a socket someone else serves is refused before anything is made (no state directory, no database)
+try {
+  await claimSocket(sock);
+} catch (e) {
+  fail((e as Error).message);
+}
 // everything this process creates (state directory, database, WAL, socket) is the owner's only
 process.umask(0o077);
 let state: State;
@@ -34,15 +58,10 @@ try {
 } catch (e) {
   fail(`${dbPath}: ${(e as Error).message}`);
 }
-try {
-  await claimSocket(sock);
-} catch (e) {
-  fail((e as Error).message);
-}
 const driver = new Driver(state!, {
   defaultBackend: backend,
   scope: scope as "local" | "global",
-  log: (m) => process.stderr.write(`plugin: ${m}\n`),
+  log: say,
 });
 const restored = await driver.restore();
 mkdirSync(dirname(sock), { recursive: true });
@@ -54,8 +73,9 @@ try {
   await app.stop();
   fail((e as Error).message);
 }
+serving = true;
 process.stdout.write(
-  `vale plugin listening on ${sock} (datapath ${driver.defaultBackend}; restored ${restored.networks} networks, ${restored.endpoints} endpoints, removed ${restored.orphansRemoved} orphan veths)\n`,
+  `vale plugin listening on ${sock} (datapath ${driver.defaultBackend}; restored ${restored.networks} networks, ${restored.endpoints} endpoints, removed ${restored.orphansRemoved} orphan veths${restored.problems.length ? `; ${restored.problems.length} problem(s) on stderr` : ""})\n`,
 );
 
 let stopping = false;

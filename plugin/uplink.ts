@@ -6,12 +6,11 @@
 //   -o vxlan_local=L    the source address (default: the kernel's choice per peer)
 //   -o vxlan_port=P     UDP port (default 4789, IANA's; Linux's vxlan default too)
 
-import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { isIPv4 } from "node:net";
-import { vxlan } from "../src/index.ts";
-import type { Backend } from "./datapath.ts";
-import { InputError } from "./validate.ts";
+import { IFNAME, ipv4, vxlan } from "../src/index.ts";
+import { BACKEND, type Backend, NO_UPLINK } from "./backends.ts";
+import { Refused } from "./refused.ts";
+import { run } from "./tools.ts";
 
 export interface Uplink {
   vni: number;
@@ -33,7 +32,11 @@ export function sliceVni(sliceId: string): number {
 }
 
 const addr4 = (v: string, key: string) => {
-  if (!isIPv4(v)) throw new InputError(`--opt ${key}=${v}: not an IPv4 address`);
+  try {
+    ipv4.parseIPv4(v);
+  } catch {
+    throw new Refused(`--opt ${key}=${v}: not an IPv4 address`);
+  }
   return v;
 };
 const multicast = (a: string) => Number(a.split(".")[0]) >>> 4 === 0xe;
@@ -45,53 +48,50 @@ export function checkUplink(generic: Record<string, string>, backend: Backend, m
   if (!wanted) {
     for (const k of ["vxlan_dev", "vxlan_local", "vxlan_port"])
       if (generic[k] !== undefined)
-        throw new InputError(`--opt ${k} belongs to an uplink: add -o peers=... or -o group=...`);
+        throw new Refused(`--opt ${k} belongs to an uplink: add -o peers=... or -o group=...`);
     return null;
   }
   if (peers === undefined && group === undefined)
-    throw new InputError("--opt vni: an uplink needs the other hosts: -o peers=ADDR,ADDR or -o group=MULTICAST");
-  if (peers !== undefined && group !== undefined) throw new InputError("--opt peers and group exclude each other");
-  if (backend === "vale")
-    throw new InputError("an uplink (-o peers/group) runs on bunmap's switch: use -o backend=packet or xdp");
+    throw new Refused("--opt vni: an uplink needs the other hosts: -o peers=ADDR,ADDR or -o group=MULTICAST");
+  if (peers !== undefined && group !== undefined) throw new Refused("--opt peers and group exclude each other");
+  const uplinkConf = BACKEND[backend].uplinkConf;
+  if (!uplinkConf) throw new Refused(NO_UPLINK);
   let vni: number;
   if (rawVni !== undefined) {
-    if (!/^[0-9]{1,8}$/.test(rawVni) || Number(rawVni) < 1 || Number(rawVni) > vxlan.VNI_MAX)
-      throw new InputError(`--opt vni=${rawVni}: expected a decimal integer 1..${vxlan.VNI_MAX}`);
-    vni = Number(rawVni);
+    const n = vxlan.parseVni(rawVni);
+    if (!n) throw new Refused(`--opt vni=${rawVni}: expected a decimal integer 1..${vxlan.VNI_MAX}`);
+    vni = n;
   } else if (generic.slice_id !== undefined) vni = sliceVni(generic.slice_id);
   else
-    throw new InputError(
-      "--opt peers/group: give the segment with -o vni=N (or -o slice_id=X, the same on every host)",
-    );
+    throw new Refused("--opt peers/group: give the segment with -o vni=N (or -o slice_id=X, the same on every host)");
   const conf: string[] = [];
   let towards: string;
   if (peers !== undefined) {
     const list = peers.split(",").map((p) => addr4(p.trim(), "peers"));
     if (!list.length || list.some(multicast))
-      throw new InputError(
+      throw new Refused(
         `--opt peers=${peers}: unicast addresses of the other hosts (a multicast one goes in -o group=)`,
       );
-    if (new Set(list).size !== list.length) throw new InputError(`--opt peers=${peers}: an address appears twice`);
+    if (new Set(list).size !== list.length) throw new Refused(`--opt peers=${peers}: an address appears twice`);
     conf.push(`remote=${list.join("+")}`);
     towards = list[0];
   } else {
     towards = addr4(group!, "group");
-    if (!multicast(towards)) throw new InputError(`--opt group=${group}: not a multicast address (224.0.0.0/4)`);
-    if (!dev) throw new InputError("--opt group needs -o vxlan_dev=IFACE, the interface that joins it");
+    if (!multicast(towards)) throw new Refused(`--opt group=${group}: not a multicast address (224.0.0.0/4)`);
+    if (!dev) throw new Refused("--opt group needs -o vxlan_dev=IFACE, the interface that joins it");
     conf.push(`group=${towards}`);
   }
   if (dev) {
-    if (!/^[0-9A-Za-z_.-]{1,15}$/.test(dev)) throw new InputError(`--opt vxlan_dev=${dev}: not an interface name`);
+    if (!IFNAME.test(dev)) throw new Refused(`--opt vxlan_dev=${dev}: not an interface name`);
     conf.push(`dev=${dev}`);
   }
   if (local !== undefined) conf.push(`local=${addr4(local, "vxlan_local")}`);
   if (rawPort !== undefined) {
     if (!/^[0-9]{1,5}$/.test(rawPort) || Number(rawPort) < 1 || Number(rawPort) > 65535)
-      throw new InputError(`--opt vxlan_port=${rawPort}: expected a UDP port 1..65535`);
+      throw new Refused(`--opt vxlan_port=${rawPort}: expected a UDP port 1..65535`);
     conf.push(`dstport=${Number(rawPort)}`);
   }
-  // packet: frames keep their virtio-net header (GSO frames segmented at the uplink); xdp: MTU-sized
-  conf.push(backend === "packet" ? "vnet=1,buf_size=65536,slots=256" : "buf_size=4096,slots=512");
+  conf.push(uplinkConf);
   if (mtu) conf.push(`mtu=${mtu}`);
   return { vni, port: `vxlan:${vni}@conf:${conf.join(",")}`, towards, dev };
 }
@@ -104,10 +104,10 @@ export function underlayMtu(u: Uplink): { dev: string; mtu: number } {
   let dev = u.dev;
   let routeMtu = 0;
   if (!dev) {
-    const r = spawnSync("ip", ["-j", "route", "get", u.towards], { encoding: "utf8", timeout: 10_000 });
-    if (r.status !== 0) throw new InputError(`no route to ${u.towards} (the uplink's peer): ${r.stderr.trim()}`);
-    const [route] = JSON.parse(r.stdout) as { dev?: string; metrics?: { mtu?: number }[] }[];
-    if (!route?.dev) throw new InputError(`no route to ${u.towards} (the uplink's peer)`);
+    const r = run("ip", ["-j", "route", "get", u.towards]);
+    if (!r.ok) throw new Refused(`no route to ${u.towards} (the uplink's peer): ${r.err}`);
+    const [route] = JSON.parse(r.out) as { dev?: string; metrics?: { mtu?: number }[] }[];
+    if (!route?.dev) throw new Refused(`no route to ${u.towards} (the uplink's peer)`);
     dev = route.dev;
     routeMtu = route.metrics?.find((m) => m.mtu)?.mtu ?? 0;
   }
@@ -115,13 +115,17 @@ export function underlayMtu(u: Uplink): { dev: string; mtu: number } {
   try {
     mtu = Number(readFileSync(`/sys/class/net/${dev}/mtu`, "utf8"));
   } catch {
-    throw new InputError(`--opt vxlan_dev=${dev}: no such interface`);
+    throw new Refused(`--opt vxlan_dev=${dev}: no such interface`);
   }
   return { dev, mtu: routeMtu ? Math.min(routeMtu, mtu) : mtu };
 }
 
 /** The largest inner MTU an underlay MTU carries: outer IPv4 + UDP + VXLAN (36 bytes) and the inner
- * Ethernet header (14) ride inside the underlay's packet: 50 bytes, as Linux's vxlan reckons. */
+ * Ethernet header (14) ride inside the underlay's packet: VXLAN_OVERHEAD, 50 bytes, as Linux's
+ * vxlan reckons (the outer Ethernet header is not part of the underlay's MTU, the inner one is). */
 export function innerMtu(underlay: number): number {
-  return underlay - 50;
+  return underlay - vxlan.VXLAN_OVERHEAD;
 }
+
+/** The smallest underlay MTU that carries a network of the smallest MTU (68, IPv4's minimum). */
+export const MIN_UNDERLAY_MTU = 68 + vxlan.VXLAN_OVERHEAD;

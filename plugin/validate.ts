@@ -1,53 +1,40 @@
 // What Docker (or anyone on the socket) may send, checked field by field beyond the TypeBox shape:
 // every refusal names the field and says what was expected. Pure functions, no I/O.
 import { isIPv4, isIPv6 } from "node:net";
-
-export class InputError extends Error {}
+import { Refused } from "./refused.ts";
 
 /** Largest request body accepted (option blobs included). */
 export const MAX_BODY = 64 * 1024;
 
 /** The `-o` keys of a VXLAN uplink (plugin/uplink.ts). */
 export const UPLINK_KEYS = ["vni", "peers", "group", "vxlan_dev", "vxlan_local", "vxlan_port"] as const;
+/** Docker's own -o key for a network's MTU (ours, "mtu", means the same). */
+export const MTU_KEY = "com.docker.network.driver.mtu";
 /** `-o` keys the driver understands (the MTU under Docker's own key or ours). */
-export const OPTION_KEYS = [
-  "backend",
-  "switch",
-  "slice_id",
-  "mtu",
-  "com.docker.network.driver.mtu",
-  ...UPLINK_KEYS,
-] as const;
+export const OPTION_KEYS = ["backend", "switch", "slice_id", "mtu", MTU_KEY, ...UPLINK_KEYS] as const;
 
-/** The user's `-o` map: only known keys, every value a string (Docker passes strings). */
-export function checkOptions(generic: unknown): Record<string, string> {
-  if (generic === undefined || generic === null) return {};
-  if (typeof generic !== "object" || Array.isArray(generic))
-    throw new InputError("Options.com.docker.network.generic must be an object of strings");
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(generic)) {
+/** The user's `-o` map (its values strings, as the body's schema says): only known keys. */
+export function checkOptions(generic: Record<string, string> | null | undefined): Record<string, string> {
+  for (const k of Object.keys(generic ?? {}))
     if (!(OPTION_KEYS as readonly string[]).includes(k))
-      throw new InputError(`--opt ${k}: unknown option (known: ${OPTION_KEYS.join(", ")})`);
-    if (typeof v !== "string") throw new InputError(`--opt ${k}: expected a string, got ${JSON.stringify(v)}`);
-    out[k] = v;
-  }
-  return out;
+      throw new Refused(`--opt ${k}: unknown option (known: ${OPTION_KEYS.join(", ")})`);
+  return { ...generic };
 }
 
 /** An MTU: decimal digits only, in range. */
 export function checkMtu(raw: string, field: string, min = 68, max = 9000): number {
   if (!/^[0-9]{1,5}$/.test(raw) || Number(raw) < min || Number(raw) > max)
-    throw new InputError(`--opt ${field}=${raw}: expected a decimal integer ${min}..${max}`);
+    throw new Refused(`--opt ${field}=${raw}: expected a decimal integer ${min}..${max}`);
   return Number(raw);
 }
 
 /** A MAC a container may have: six hex pairs, unicast, not all zero. */
 export function checkMac(mac: string, field: string): string {
   if (!/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(mac))
-    throw new InputError(`${field} ${JSON.stringify(mac)} is not a MAC address (aa:bb:cc:dd:ee:ff)`);
+    throw new Refused(`${field} ${JSON.stringify(mac)} is not a MAC address (aa:bb:cc:dd:ee:ff)`);
   const b = mac.split(":").map((h) => parseInt(h, 16));
-  if (b[0] & 1) throw new InputError(`${field} ${mac} is a multicast address; a container needs a unicast one`);
-  if (b.every((x) => x === 0)) throw new InputError(`${field} ${mac} is all zero`);
+  if (b[0] & 1) throw new Refused(`${field} ${mac} is a multicast address; a container needs a unicast one`);
+  if (b.every((x) => x === 0)) throw new Refused(`${field} ${mac} is all zero`);
   return mac.toLowerCase();
 }
 
@@ -75,7 +62,7 @@ export function checkCidr(v: string, family: Family, field: string): { addr: str
   const ok = family === 4 ? isIPv4 : isIPv6;
   const bits = family === 4 ? 32 : 128;
   if (!m || !ok(m[1]) || Number(m[2]) > bits)
-    throw new InputError(`${field} ${JSON.stringify(v)} is not an IPv${family} address/prefix`);
+    throw new Refused(`${field} ${JSON.stringify(v)} is not an IPv${family} address/prefix`);
   return { addr: m[1], len: Number(m[2]), n: toBig(m[1], family) };
 }
 
@@ -86,5 +73,5 @@ export function checkPool(pool: string, gateway: string | undefined, family: Fam
   const g = checkCidr(gateway, family, `${field}.Gateway`);
   const bits = BigInt(family === 4 ? 32 : 128),
     shift = bits - BigInt(p.len);
-  if (g.n >> shift !== p.n >> shift) throw new InputError(`${field}.Gateway ${gateway} is outside the pool ${pool}`);
+  if (g.n >> shift !== p.n >> shift) throw new Refused(`${field}.Gateway ${gateway} is outside the pool ${pool}`);
 }

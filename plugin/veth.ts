@@ -1,23 +1,27 @@
 // veth pairs for endpoints, through iproute2. Names come from the endpoint ID, so they never collide
 // and a restarted driver finds its own; anything named like ours but unknown is an orphan.
-import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { setTxChecksum } from "../src/index.ts";
+import { ifaceIndex, setTxChecksum } from "../src/index.ts";
+import { run } from "./tools.ts";
 
 export const HOST_PREFIX = "vh";
 export const CONT_PREFIX = "vc";
 
-/** Interface names for an endpoint (IFNAMSIZ 16: 2 + 12 hex): from its ID, or, when those are
- * taken (attempt > 0), from a hash of the ID and the attempt. */
+/** The 12 hex digits that name an object's interfaces (IFNAMSIZ 16: a 2-letter prefix + 12): the
+ * ID's own first 12 when they are hex (Docker's IDs: `ip link` matches `docker network ls`), else,
+ * or when those are taken (attempt > 0), a hash of the ID and the attempt. */
+export function ifSuffix(id: string, attempt = 0): string {
+  if (attempt === 0 && /^[0-9a-f]{12}/.test(id)) return id.slice(0, 12);
+  return createHash("sha256")
+    .update(attempt ? `${id}:${attempt}` : id)
+    .digest("hex")
+    .slice(0, 12);
+}
+
+/** Interface names for an endpoint: host end and container end. */
 export function vethNames(endpointId: string, attempt = 0): { host: string; cont: string } {
-  const h =
-    attempt === 0 && /^[0-9a-f]{12}/.test(endpointId)
-      ? endpointId.slice(0, 12)
-      : createHash("sha256")
-          .update(attempt ? `${endpointId}:${attempt}` : endpointId)
-          .digest("hex")
-          .slice(0, 12);
+  const h = ifSuffix(endpointId, attempt);
   return { host: HOST_PREFIX + h, cont: CONT_PREFIX + h };
 }
 
@@ -44,14 +48,14 @@ export function quietIpv6(ifname: string): string[][] {
   return existsSync("/proc/sys/net/ipv6") ? [["link", "set", "dev", ifname, "addrgenmode", "none"]] : [];
 }
 
-export function ip(args: string[]): { ok: boolean; err: string } {
-  const r = spawnSync("ip", args, { encoding: "utf8" });
-  if (r.error) return { ok: false, err: `ip: ${r.error.message}` };
-  return { ok: r.status === 0, err: (r.stderr || "").trim() };
+/** iproute2 (throws ToolMissing when it is not installed). */
+export function ip(args: string[]): { ok: boolean; out: string; err: string } {
+  return run("ip", args);
 }
 
+/** Is there an interface of this name here (in the calling thread's network namespace)? */
 export function linkExists(name: string): boolean {
-  return ip(["link", "show", "dev", name]).ok;
+  return ifaceIndex(name) > 0;
 }
 
 export interface VethOptions {
@@ -136,9 +140,9 @@ export function parseMark(alias: string | undefined): Mark | null {
 
 /** Interfaces of this network namespace that carry a plugin's mark (of one instance, or any). */
 export function listMarked(instance?: string): (Mark & { name: string })[] {
-  const r = spawnSync("ip", ["-j", "link", "show"], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`ip -j link show: ${r.stderr || r.error?.message}`);
-  const links = JSON.parse(r.stdout || "[]") as { ifname: string; ifalias?: string }[];
+  const r = ip(["-j", "link", "show"]);
+  if (!r.ok) throw new Error(`ip -j link show: ${r.err}`);
+  const links = JSON.parse(r.out || "[]") as { ifname: string; ifalias?: string }[];
   return links.flatMap((l) => {
     const m = parseMark(l.ifalias);
     return m && (!instance || m.instance === instance) ? [{ ...m, name: l.ifname }] : [];
@@ -147,9 +151,10 @@ export function listMarked(instance?: string): (Mark & { name: string })[] {
 
 /** The mark an interface carries, or null (no such interface, or not marked). */
 export function markOf(name: string): Mark | null {
-  const r = spawnSync("ip", ["-j", "link", "show", "dev", name], { encoding: "utf8" });
-  if (r.status !== 0) return null;
-  return parseMark((JSON.parse(r.stdout || "[]") as { ifalias?: string }[])[0]?.ifalias);
+  if (!linkExists(name)) return null;
+  const r = ip(["-j", "link", "show", "dev", name]);
+  if (!r.ok) return null;
+  return parseMark((JSON.parse(r.out || "[]") as { ifalias?: string }[])[0]?.ifalias);
 }
 
 /** Names of every marked interface here (any instance): what tests check is left behind. */

@@ -14,6 +14,7 @@ export * as pcap from "./packet/pcap.ts";
 export * as udp from "./packet/udp.ts";
 export { type AddrRange, type FlowConfig, UdpFlow } from "./packet/udpflow.ts";
 export * as vxlan from "./packet/vxlan.ts";
+export { IFNAME, ifaceIndex, ifaceMac } from "./port/iface.ts";
 export { ADMODE, type Ctl, DevNetmapCtl, getAdmode, setAdmode } from "./port/netmap-ctl.ts";
 export { openParsed, openPort, type Port, PortError, type PortName, parsePortName } from "./port/open.ts";
 export { createSharedRegion } from "./port/shm-region.ts";

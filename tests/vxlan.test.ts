@@ -138,7 +138,7 @@ describe("vxlan: port names", () => {
   });
   test("bad names say what to fix", () => {
     const bad = (s: string, m: RegExp) => expect(() => conf(s)).toThrow(m);
-    bad("vxlan:16777216", /VNI 16777216 above 16777215/);
+    bad("vxlan:16777216", /VNI 16777216 is not a number 0\.\.16777215/);
     bad("vxlan:abc", /VNI|digits/);
     bad("vxlan:42@conf:remote=198.18.0.300", /remote=198.18.0.300 is not an IPv4 address/);
     bad("vxlan:42@conf:remote=239.1.1.1", /group=/);

@@ -15,6 +15,10 @@ export const VXLAN_HLEN = 8;
 export const VXLAN = { flags: 0, vni: 4 } as const;
 export const VXLAN_I = 0x08;
 export const VNI_MAX = 0xffffff;
+/** A VNI written as text (decimal digits, 0..VNI_MAX), or null if the text is not one. */
+export function parseVni(text: string): number | null {
+  return /^[0-9]{1,8}$/.test(text) && Number(text) <= VNI_MAX ? Number(text) : null;
+}
 /** UDP + VXLAN headers: what a UDP socket's payload holds in front of the inner frame. */
 export const VXLAN_UDP_HLEN = UDP_HLEN + VXLAN_HLEN;
 /** Outer Ethernet + IPv4 + UDP + VXLAN: the bytes a frame grows by on the underlay (an IPv4 underlay

@@ -1,5 +1,9 @@
 // What the kernel says about a network interface, for ports opened on one (packet:, xdp:, netmap:).
 import { readFileSync } from "node:fs";
+import { ifIndex } from "../../ffi/libc.ts";
+
+/** What a Linux interface name may be (IFNAMSIZ 16 with its NUL; the characters iproute2 takes). */
+export const IFNAME = /^[0-9A-Za-z_.-]{1,15}$/;
 
 /** The interface's MAC address (/sys/class/net/IF/address); zeros if there is no such interface. */
 export function ifaceMac(ifname: string): Uint8Array<ArrayBuffer> {
@@ -9,4 +13,10 @@ export function ifaceMac(ifname: string): Uint8Array<ArrayBuffer> {
   } catch {
     return new Uint8Array(6);
   }
+}
+
+/** The interface's index in the calling thread's network namespace, or 0 if there is none there
+ * (if_nametoindex: no tool, no sysfs, which shows the namespace it was mounted in). */
+export function ifaceIndex(ifname: string): number {
+  return ifname.length < 16 ? ifIndex(ifname) : 0;
 }

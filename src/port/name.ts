@@ -99,7 +99,7 @@ export function parsePortName(spec: string): PortName {
     }
     if (out.ringId > 0xfff) throw bad(spec, `ring ${out.ringId} above 4095`);
   }
-  if (backend === "vxlan" && !/^[0-9]{1,8}$/.test(name)) throw bad(spec, "a vxlan port is named by its VNI: vxlan:42");
+  if (backend === "vxlan" && !/^[0-9]+$/.test(name)) throw bad(spec, "a vxlan port is named by its VNI: vxlan:42");
   if (flags) out.flags = flags;
   if (at !== undefined) {
     if (backend === "xdp") out.queue = Number(at);

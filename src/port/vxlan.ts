@@ -34,9 +34,10 @@ import {
 } from "../packet/offload.ts";
 import { TCP } from "../packet/tcp.ts";
 import { UDP_HLEN } from "../packet/udp.ts";
-import { flowSourcePort, VNI_MAX, VXLAN_PORT, VXLAN_UDP_HLEN, writeVxlanHeader } from "../packet/vxlan.ts";
+import { flowSourcePort, parseVni, VNI_MAX, VXLAN_PORT, VXLAN_UDP_HLEN, writeVxlanHeader } from "../packet/vxlan.ts";
 import { POLLIN, POLLOUT } from "../ring/layout.ts";
 import { FdPoller } from "./fd-poll.ts";
+import { IFNAME } from "./iface.ts";
 import { PrivateRegion, ringBytes, writeRing } from "./local-rings.ts";
 import { type ConfTable, NR_REG, type PortName, readConf } from "./name.ts";
 import { ownBuffer, sockError, takeBackRx } from "./packet.ts";
@@ -54,7 +55,7 @@ const VXLAN_CONF = {
   remote: { text: /^(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?:\+(?:[0-9]{1,3}\.){3}[0-9]{1,3})*$/, def: "", what: "A+B+..." },
   group: { text: IPV4, def: "", what: "an IPv4 multicast address" },
   local: { text: IPV4, def: "", what: "an IPv4 address of this host" },
-  dev: { text: /^[0-9A-Za-z_.-]{1,15}$/, def: "", what: "an interface name" },
+  dev: { text: IFNAME, def: "", what: "an interface name" },
   dstport: { int: [VXLAN_PORT, 1, 65535] },
   ttl: { int: [0, 0, 255] },
   tos: { int: [0, 0, 255] },
@@ -102,9 +103,9 @@ export interface VxlanConf {
 
 export function vxlanConf(pn: PortName): VxlanConf {
   const v = readConf(pn, VXLAN_CONF);
-  const vni = Number(pn.ifname);
   const bad = (why: string) => new PortError(`bad port name '${pn.spec}': ${why}`);
-  if (vni > VNI_MAX) throw bad(`VNI ${vni} above ${VNI_MAX}`);
+  const vni = parseVni(pn.ifname);
+  if (vni === null) throw bad(`VNI ${pn.ifname} is not a number 0..${VNI_MAX}`);
   if (pn.mode !== NR_REG.ALL_NIC && !(pn.mode === NR_REG.ONE_NIC && pn.ringId === 0))
     throw bad("a vxlan port has one ring each way (ring 0)");
   const addr = (s: string, key: string) => {

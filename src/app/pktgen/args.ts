@@ -5,6 +5,7 @@ import { parseMac } from "../../packet/ethernet.ts";
 import { parseIPv4 } from "../../packet/ipv4.ts";
 import { parseIPv6 } from "../../packet/ipv6.ts";
 import type { AddrRange } from "../../packet/udpflow.ts";
+import { parseVni, VNI_MAX } from "../../packet/vxlan.ts";
 
 export const FUNCS = ["rx", "tx", "ping", "pong", "txseq", "rxseq"] as const;
 export type Func = (typeof FUNCS)[number];
@@ -110,8 +111,7 @@ function parseVxlan(v: string): VxlanOpt {
   const p = v.split(",");
   if (p.length !== 3 && p.length !== 5)
     throw new UsageError(`--vxlan ${v}: expected VNI,SRC_IP,DST_IP[,INNER_SRC_MAC,INNER_DST_MAC]`);
-  if (!/^[0-9]{1,8}$/.test(p[0]) || Number(p[0]) > 0xffffff)
-    throw new UsageError(`--vxlan ${v}: VNI ${p[0]} is not a number 0..16777215`);
+  if (parseVni(p[0]) === null) throw new UsageError(`--vxlan ${v}: VNI ${p[0]} is not a number 0..${VNI_MAX}`);
   const ip = (s: string) => {
     try {
       return parseIPv4(s);

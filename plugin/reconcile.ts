@@ -1,0 +1,114 @@
+// Make the machine carry what the state says, and nothing else (Snabb's `configure`: the whole wanted
+// configuration in, only the difference applied): each switch carries the gateway ports and joined
+// endpoints of its networks (its uplink too), a switch with no network left stops, and the firewall
+// and proxies hold every routed network's NAT and published ports. Idempotent: running it twice
+// changes nothing; after a failure the state is put back and it runs again (driver.ts).
+import { type Datapath, datapathFactory, type MakeDatapath, type PortCount } from "./datapath.ts";
+import { Firewall, type Published, type RoutedNet } from "./firewall.ts";
+import { gatewayNames } from "./gateway.ts";
+import { hasGateway, uplinkOf } from "./plan.ts";
+import type { Proxies } from "./proxy.ts";
+import { Refused } from "./refused.ts";
+import type { State } from "./state.ts";
+import { linkExists } from "./veth.ts";
+
+export interface ReconcileOptions {
+  makeDatapath?: MakeDatapath;
+  firewall?: Firewall;
+  proxies: Proxies | null;
+  log: (msg: string) => void;
+}
+
+export class Reconciler {
+  private readonly paths = new Map<string, Datapath>();
+  private readonly mk: MakeDatapath;
+  private readonly closeDatapaths: () => Promise<void>;
+  private readonly fw: Firewall;
+  private readonly proxies: Proxies | null;
+  /** Why the routing the state asks for is not in place (a missing tool, a failed rule), or null. */
+  routingProblem: string | null = null;
+
+  constructor(
+    private readonly state: State,
+    opts: ReconcileOptions,
+  ) {
+    const f = datapathFactory(opts.log);
+    this.mk = opts.makeDatapath ?? f.make;
+    this.closeDatapaths = f.close;
+    this.fw = opts.firewall ?? new Firewall(state.instance);
+    this.proxies = opts.proxies;
+  }
+
+  /** Bring these switches (default: every one the state or the machine has) and, unless told not
+   * to, the routing in line with the state. */
+  async reconcile(what: { switches?: string[]; routing?: boolean } = {}): Promise<void> {
+    const names = what.switches ?? [...new Set([...this.state.networks().map((n) => n.switch), ...this.paths.keys()])];
+    for (const sw of names) await this.switch(sw);
+    if (what.routing !== false) await this.routing();
+  }
+
+  /** A switch carries the gateways and joined endpoints (whose veth exists) of every network on it
+   * (one, or all of a slice), and their uplink; with no network left it stops. */
+  private async switch(name: string): Promise<void> {
+    const nets = this.state.networks().filter((x) => x.switch === name);
+    let dp = this.paths.get(name);
+    if (!nets.length) {
+      await dp?.stop();
+      this.paths.delete(name);
+      return;
+    }
+    const ports: string[] = [];
+    for (const x of nets) {
+      const gw = gatewayNames(x.id).sw;
+      if (hasGateway(x) && linkExists(gw)) ports.push(gw);
+      for (const e of this.state.endpoints(x.id)) if (e.joined && linkExists(e.host_if)) ports.push(e.host_if);
+    }
+    if (!dp) {
+      dp = this.mk(nets[0].backend, name);
+      this.paths.set(name, dp);
+    }
+    await dp.setPorts(ports, uplinkOf(nets[0])?.port ?? null);
+  }
+
+  /** The NAT and filter rules every routed network and published port needs now, and the proxies
+   * for published TCP and UDP ports (loopback and hairpin clients). */
+  private async routing(): Promise<void> {
+    const routed = this.state.networks().filter((n) => !n.internal && n.pool && n.gateway);
+    const nets: RoutedNet[] = routed.map((n) => ({ bridge: gatewayNames(n.id).host, subnet: n.pool }));
+    const pubs: Published[] = routed.flatMap((n) =>
+      this.state
+        .endpoints(n.id)
+        .flatMap((e) =>
+          this.state.ports(e).map((p) => ({ ...p, bridge: gatewayNames(n.id).host, ip: e.address.split("/")[0] })),
+        ),
+    );
+    const fail = (e: Refused): never => {
+      this.routingProblem = e.message;
+      throw e;
+    };
+    try {
+      this.fw.apply(nets, pubs);
+    } catch (e) {
+      fail(e instanceof Refused ? e : new Refused(`firewall: ${(e as Error).message}`));
+    }
+    try {
+      await this.proxies?.sync(pubs.flatMap((p) => (p.proto === "sctp" ? [] : [{ ...p, proto: p.proto }])));
+    } catch (e) {
+      fail(new Refused((e as Error).message));
+    }
+    this.routingProblem = null;
+  }
+
+  /** Packets per port of a switch ([] if it is not running). */
+  counters(sw: string): PortCount[] {
+    return this.paths.get(sw)?.counters() ?? [];
+  }
+
+  /** Stop every switch (the state stays: a restart brings them back). */
+  async stop(): Promise<void> {
+    for (const dp of this.paths.values()) await dp.stop();
+    this.paths.clear();
+    this.proxies?.close();
+    await this.closeDatapaths();
+  }
+}
