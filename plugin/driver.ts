@@ -158,11 +158,18 @@ export class Driver {
       const n = this.networkOf(b.NetworkID);
       const eps = this.state.endpoints(n.id);
       if (eps.length) throw new Refused(`network ${short(n.id)} still has ${eps.length} endpoint(s)`);
-      if (hasGateway(n)) need("ip", ...ROUTING);
-      this.state.deleteNetwork(n.id);
-      await this.rec.reconcile({ switches: [n.switch], routing: false }); // a shared switch goes on with the other networks' ports
-      deleteGateway(n.id, this.state.instance);
-      await this.rec.reconcile({ switches: [] });
+      const routed = hasGateway(n);
+      if (routed) need("ip", ...ROUTING);
+      await this.change(
+        `network ${short(n.id)}`,
+        () => this.state.deleteNetwork(n.id),
+        () => this.state.addNetwork(n),
+        () => this.rec.reconcile({ switches: [n.switch], routing: false }), // a shared switch goes on with the others
+      );
+      if (routed) {
+        deleteGateway(n.id, this.state.instance);
+        await this.rec.reconcile({ switches: [] });
+      }
       return {};
     });
   }

@@ -4,7 +4,7 @@
 // restarted plugin writes the same rules again) and Docker's own chains are never touched. Our
 // chains are entered by one jump each from the built-in chains, added once and removed with the last
 // network.
-import { type Ran, run, type Tool } from "./tools.ts";
+import { need, type Ran, run, type Tool } from "./tools.ts";
 
 /** A network with a gateway that is routed (not --internal). */
 export interface RoutedNet {
@@ -90,6 +90,8 @@ export class Firewall {
 
   /** Make our chains hold exactly these networks' rules; with none left, remove chains and jumps. */
   apply(nets: RoutedNet[], pubs: Published[]): void {
+    // both tools or neither: rules written without their jumps would be half a firewall
+    need("iptables", "iptables-restore");
     if (!nets.length) {
       this.remove();
       return;

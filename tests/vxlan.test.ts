@@ -4,7 +4,6 @@
 import { describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { checkUplink, sliceVni } from "../plugin/uplink.ts";
 import { finish, fold, sum16 } from "../src/packet/checksum.ts";
 import { IP4, IPPROTO_UDP } from "../src/packet/ipv4.ts";
 import { parsePcap } from "../src/packet/pcap.ts";
@@ -148,43 +147,6 @@ describe("vxlan: port names", () => {
     bad("vxlan:42@conf:dstport=0", /dstport/);
     bad("vxlan:42@conf:colour=red", /colour/);
     bad("vxlan:42-1", /one ring/);
-  });
-});
-
-describe("the plugin's uplink options (-o vni/peers/group)", () => {
-  test("turn into the vxlan: port the network's switch opens", () => {
-    const u = checkUplink({ vni: "42", peers: "198.18.0.2,198.18.0.3", vxlan_port: "8472" }, "packet", 1450)!;
-    expect(u.vni).toBe(42);
-    expect(u.port).toBe(
-      "vxlan:42@conf:remote=198.18.0.2+198.18.0.3,dstport=8472,vnet=1,buf_size=65536,slots=256,mtu=1450",
-    );
-    expect(vxlanConf(parsePortName(u.port)).remotes.length).toBe(2); // the port accepts what the plugin writes
-    const g = checkUplink({ slice_id: "blue", group: "239.1.1.1", vxlan_dev: "eth0" }, "xdp")!;
-    expect(g.vni).toBe(sliceVni("blue"));
-    expect(vxlanConf(parsePortName(g.port)).group).toBe(0xef010101);
-    expect(checkUplink({ backend: "packet" }, "packet")).toBeNull();
-  });
-  test("slice ids map onto 1..16777215, the same on every host", () => {
-    expect(sliceVni("blue")).toBe(sliceVni("blue"));
-    expect(sliceVni("blue")).not.toBe(sliceVni("green"));
-    for (const s of ["", "a", "tenant7", "x".repeat(64)]) {
-      expect(sliceVni(s)).toBeGreaterThanOrEqual(1);
-      expect(sliceVni(s)).toBeLessThanOrEqual(16777215);
-    }
-  });
-  test("refusals", () => {
-    const bad = (g: Record<string, string>, m: RegExp, backend: "packet" | "vale" = "packet") =>
-      expect(() => checkUplink(g, backend)).toThrow(m);
-    bad({ vni: "5" }, /needs the other hosts/);
-    bad({ vni: "5", peers: "198.18.0.2", group: "239.1.1.1" }, /exclude each other/);
-    bad({ vni: "5", peers: "198.18.0.2" }, /backend=packet or xdp/, "vale");
-    bad({ vni: "0", peers: "198.18.0.2" }, /1..16777215/);
-    bad({ vni: "5", peers: "198.18.0.2,198.18.0.2" }, /appears twice/);
-    bad({ vni: "5", peers: "239.1.1.1" }, /multicast one goes in -o group/);
-    bad({ vni: "5", group: "198.18.0.1", vxlan_dev: "eth0" }, /not a multicast address/);
-    bad({ vni: "5", peers: "198.18.0.2", vxlan_port: "70000" }, /UDP port 1..65535/);
-    bad({ vni: "5", peers: "198.18.0.2", vxlan_dev: "a b" }, /not an interface name/);
-    bad({ vxlan_local: "198.18.0.1" }, /belongs to an uplink/);
   });
 });
 
