@@ -3,7 +3,8 @@
 // fastest path). One sender (bunmap pktgen on packet:, constant across variants), one receiver (a
 // counting XDP_DROP on B). Median of RUNS, interleaved.   bun bench/bridge-veth.ts [RUNS=5] [PACKETS=2000000]  (root)
 import { spawnSync } from "node:child_process";
-import { median, rateOf, XdpCounter } from "./lib/xdp-counter.ts";
+import { median } from "./lib/stats.ts";
+import { rateOf, XdpCounter } from "./lib/xdp-counter.ts";
 
 const RUNS = Number(process.argv[2] ?? 5),
   N = Number(process.argv[3] ?? 2_000_000);

@@ -4,6 +4,7 @@
 //   bun bench/shm-pipe.ts [RUNS=3] [PACKETS=20000000]   (default: about a minute; full: 5 50000000)
 import { existsSync, mkdirSync, statSync } from "node:fs";
 import { say } from "./lib/progress.ts";
+import { median } from "./lib/stats.ts";
 
 const RUNS = Number(process.argv[2] ?? 3);
 const N = String(process.argv[3] ?? 20_000_000);
@@ -58,10 +59,6 @@ async function once(tx: Side, rx: Side, extra: string[] = []): Promise<number> {
   return Number(s[1]) * ({ "": 1e-6, K: 1e-3, M: 1, G: 1e3 } as Record<string, number>)[s[2]];
 }
 
-const median = (a: number[]) => {
-  const s = [...a].sort((x, y) => x - y);
-  return s[Math.floor(s.length / 2)];
-};
 const pairs: [string, Side, Side, string[]][] = [
   ["bunmap tx -> bunmap rx", "bunmap", "bunmap", []],
   ["C tx -> C rx", "c", "c", []],

@@ -5,6 +5,7 @@
 
 import { Fdb } from "../src/packet/fdb.ts";
 import { say } from "./lib/progress.ts";
+import { median } from "./lib/stats.ts";
 
 const RUNS = Number(process.argv[2] ?? 3),
   PORTS = Number(process.argv[3] ?? 4),
@@ -34,7 +35,6 @@ async function once(workers: number, run: number): Promise<number> {
   return res.reduce((a, b) => a + b, 0);
 }
 
-const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 const rows: [number, number[]][] = [
   [1, []],
   [2, []],

@@ -9,7 +9,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { parseIPv4 } from "../src/packet/ipv4.ts";
 import { UdpFlow } from "../src/packet/udpflow.ts";
-import { median, rateOf, XdpCounter } from "./lib/xdp-counter.ts";
+import { median } from "./lib/stats.ts";
+import { rateOf, XdpCounter } from "./lib/xdp-counter.ts";
 
 const RUNS = Number(process.argv[2] ?? 5);
 const N = Number(process.argv[3] ?? 2_000_000);

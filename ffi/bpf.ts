@@ -6,24 +6,24 @@ import { readFileSync } from "node:fs";
 import * as libc from "./libc.ts";
 
 const { i32, u32, ptr: P, cstring, u64 } = FFIType;
-const BPF_PROG_TYPE_XDP = 6;
+export const BPF_PROG_TYPE_XDP = 6;
 export const BPF_PROG_TYPE_SOCKET_FILTER = 1;
 export const BPF_PROG_TYPE_SCHED_CLS = 3;
 export const BPF_MAP_TYPE_PERCPU_ARRAY = 6;
 export const BPF_MAP_TYPE_HASH = 1;
 /** Helper function numbers (include/uapi/linux/bpf.h). */
 export const BPF_FUNC = { map_lookup_elem: 1, redirect: 23, skb_load_bytes: 26 } as const;
-/** struct __sk_buff field offsets. */
+/** struct __sk_buff field offsets (linux/bpf.h). */
 export const SK_BUFF = { len: 0, ingress_ifindex: 36 } as const;
 export const TC_ACT_OK = 0;
-/** struct bpf_tc_hook (24 bytes) and struct bpf_tc_opts (32 bytes), libbpf.h. */
-const TC_HOOK = { size: 24, ifindex: 8, attach_point: 12 } as const;
-const TC_OPTS = { size: 32, prog_fd: 8, flags: 12, prog_id: 16, handle: 20, priority: 24 } as const;
-const BPF_TC_F_REPLACE = 1;
+/** struct bpf_tc_hook and struct bpf_tc_opts (bpf/libbpf.h): `sz` holds the struct's own size. */
+export const TC_HOOK = { sz: 0, size: 24, ifindex: 8, attach_point: 12 } as const;
+export const TC_OPTS = { sz: 0, size: 32, prog_fd: 8, flags: 12, prog_id: 16, handle: 20, priority: 24 } as const;
+export const BPF_TC_F_REPLACE = 1;
 /** Our tc filter's handle and priority: a filter there is one of ours (left by a crashed run) and is replaced. */
 const TC_HANDLE = 0xb3a9,
   TC_PRIO = 0xb3a9;
-const BPF_TC_INGRESS = 1;
+export const BPF_TC_INGRESS = 1;
 export const XDP_FLAGS_DRV_MODE = 1 << 2;
 export const XDP_FLAGS_SKB_MODE = 1 << 1;
 
@@ -50,6 +50,30 @@ const B = () => {
   return lib;
 };
 
+/** Opcode parts (include/uapi/linux/bpf_common.h, bpf.h): class | size or operation | source. */
+export const OP = {
+  LD: 0x00,
+  LDX: 0x01,
+  ST: 0x02,
+  STX: 0x03,
+  JMP: 0x05,
+  ALU64: 0x07,
+  W: 0x00,
+  DW: 0x18,
+  IMM: 0x00,
+  MEM: 0x60,
+  K: 0x00,
+  X: 0x08,
+  ADD: 0x00,
+  MOV: 0xb0,
+  JEQ: 0x10,
+  JNE: 0x50,
+  CALL: 0x80,
+  EXIT: 0x90,
+  PSEUDO_MAP_FD: 1,
+} as const;
+type Size = typeof OP.W | typeof OP.DW;
+
 /** struct bpf_insn: code, dst:4|src:4, s16 off, s32 imm. */
 export function insn(code: number, dst: number, src: number, off: number, imm: number): number[] {
   return [
@@ -64,40 +88,66 @@ export function insn(code: number, dst: number, src: number, off: number, imm: n
   ];
 }
 
+/** The instructions our programs use, by name (each returns its 8-byte slots). */
+export const asm = {
+  /** dst = src */
+  mov: (dst: number, src: number) => insn(OP.ALU64 | OP.MOV | OP.X, dst, src, 0, 0),
+  /** dst = imm */
+  movImm: (dst: number, imm: number) => insn(OP.ALU64 | OP.MOV | OP.K, dst, 0, 0, imm),
+  /** dst += imm */
+  addImm: (dst: number, imm: number) => insn(OP.ALU64 | OP.ADD | OP.K, dst, 0, 0, imm),
+  /** *(size *)(dst + off) = imm */
+  storeImm: (size: Size, dst: number, off: number, imm: number) => insn(OP.ST | OP.MEM | size, dst, 0, off, imm),
+  /** *(size *)(dst + off) = src */
+  store: (size: Size, dst: number, src: number, off: number) => insn(OP.STX | OP.MEM | size, dst, src, off, 0),
+  /** dst = *(size *)(src + off) */
+  load: (size: Size, dst: number, src: number, off: number) => insn(OP.LDX | OP.MEM | size, dst, src, off, 0),
+  /** dst = the map with this fd (ld_imm64: two slots) */
+  loadMap: (dst: number, fd: number) => [
+    ...insn(OP.LD | OP.IMM | OP.DW, dst, OP.PSEUDO_MAP_FD, 0, fd),
+    ...insn(0, 0, 0, 0, 0),
+  ],
+  /** if dst == imm goto +off */
+  jeqImm: (dst: number, imm: number, off: number) => insn(OP.JMP | OP.JEQ | OP.K, dst, 0, off, imm),
+  /** if dst != imm goto +off */
+  jneImm: (dst: number, imm: number, off: number) => insn(OP.JMP | OP.JNE | OP.K, dst, 0, off, imm),
+  /** if dst == src goto +off */
+  jeq: (dst: number, src: number, off: number) => insn(OP.JMP | OP.JEQ | OP.X, dst, src, off, 0),
+  /** if dst != src goto +off */
+  jne: (dst: number, src: number, off: number) => insn(OP.JMP | OP.JNE | OP.X, dst, src, off, 0),
+  call: (fn: number) => insn(OP.JMP | OP.CALL, 0, 0, 0, fn),
+  exit: () => insn(OP.JMP | OP.EXIT, 0, 0, 0, 0),
+};
+
 /** The program: counter[0] += 1 (per CPU), return XDP_DROP. */
 export function dropCounterInsns(mapFd: number): Uint8Array {
   return Uint8Array.from([
-    ...insn(0x62, 10, 0, -4, 0), // *(u32 *)(r10 - 4) = 0       key
-    ...insn(0x18, 1, 1, 0, mapFd),
-    ...insn(0, 0, 0, 0, 0), // r1 = map (ld_imm64, BPF_PSEUDO_MAP_FD)
-    ...insn(0xbf, 2, 10, 0, 0), // r2 = r10
-    ...insn(0x07, 2, 0, 0, -4), // r2 += -4
-    ...insn(0x85, 0, 0, 0, 1), // call bpf_map_lookup_elem
-    ...insn(0x15, 0, 0, 3, 0), // if r0 == 0 goto +3
-    ...insn(0x79, 3, 0, 0, 0), // r3 = *(u64 *)(r0 + 0)
-    ...insn(0x07, 3, 0, 0, 1), // r3 += 1
-    ...insn(0x7b, 0, 3, 0, 0), // *(u64 *)(r0 + 0) = r3
-    ...insn(0xb7, 0, 0, 0, 1), // r0 = XDP_DROP
-    ...insn(0x95, 0, 0, 0, 0), // exit
+    ...asm.storeImm(OP.W, 10, -4, 0), // *(u32 *)(r10 - 4) = 0       key
+    ...asm.loadMap(1, mapFd), // r1 = map (ld_imm64, BPF_PSEUDO_MAP_FD)
+    ...asm.mov(2, 10), // r2 = r10
+    ...asm.addImm(2, -4), // r2 += -4
+    ...asm.call(BPF_FUNC.map_lookup_elem),
+    ...asm.jeqImm(0, 0, 3), // if r0 == 0 goto +3
+    ...asm.load(OP.DW, 3, 0, 0), // r3 = *(u64 *)(r0 + 0)
+    ...asm.addImm(3, 1), // r3 += 1
+    ...asm.store(OP.DW, 0, 3, 0), // *(u64 *)(r0 + 0) = r3
+    ...asm.movImm(0, 1), // r0 = XDP_DROP
+    ...asm.exit(), // exit
   ]);
 }
 
 /** CPUs a per-CPU map holds a value for. */
 export function possibleCpus(): number {
-  const s = readFileSync("/sys/devices/system/cpu/possible", "utf8").trim(); // e.g. "0-1"
-  return s.split(",").reduce((n, r) => {
-    const [a, b = a] = r.split("-").map(Number);
-    return n + b - a + 1;
-  }, 0);
+  return libc.parseCpuList(readFileSync("/sys/devices/system/cpu/possible", "utf8")).length;
 }
 
 /** The program: return bpf_redirect(ifindex, 0) — every frame out of another interface. */
 export function redirectInsns(ifindex: number): Uint8Array {
   return Uint8Array.from([
-    ...insn(0xb7, 1, 0, 0, ifindex), // r1 = ifindex
-    ...insn(0xb7, 2, 0, 0, 0), // r2 = 0
-    ...insn(0x85, 0, 0, 0, 23), // call bpf_redirect
-    ...insn(0x95, 0, 0, 0, 0), // exit
+    ...asm.movImm(1, ifindex), // r1 = ifindex
+    ...asm.movImm(2, 0), // r2 = 0
+    ...asm.call(BPF_FUNC.redirect),
+    ...asm.exit(), // exit
   ]);
 }
 
@@ -220,12 +270,12 @@ export function mapKeys(fd: number, keySize: number): Uint8Array[] {
 export function tcAttachIngress(ifindex: number, prog: number, what: string): () => void {
   const hook = new Uint8Array(TC_HOOK.size),
     hv = new DataView(hook.buffer);
-  hv.setBigUint64(0, BigInt(TC_HOOK.size), true);
+  hv.setBigUint64(TC_HOOK.sz, BigInt(TC_HOOK.size), true);
   hv.setInt32(TC_HOOK.ifindex, ifindex, true);
   hv.setUint32(TC_HOOK.attach_point, BPF_TC_INGRESS, true);
   const opts = new Uint8Array(TC_OPTS.size),
     ov = new DataView(opts.buffer);
-  ov.setBigUint64(0, BigInt(TC_OPTS.size), true);
+  ov.setBigUint64(TC_OPTS.sz, BigInt(TC_OPTS.size), true);
   ov.setInt32(TC_OPTS.prog_fd, prog, true);
   ov.setUint32(TC_OPTS.flags, BPF_TC_F_REPLACE, true);
   ov.setUint32(TC_OPTS.handle, TC_HANDLE, true);

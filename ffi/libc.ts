@@ -174,6 +174,18 @@ export function futexWake(addr: number): void {
   C.syscall(SYS_futex, addr as Pointer, FUTEX_WAKE, 0x7fffffff, null);
 }
 
+/** A CPU list as the kernel writes it ("0-3,8,10-11": Cpus_allowed_list, .../cpu/possible). */
+export function parseCpuList(text: string): number[] {
+  return text
+    .trim()
+    .split(",")
+    .filter(Boolean)
+    .flatMap((r) => {
+      const [a, b = a] = r.split("-").map(Number);
+      return Array.from({ length: b - a + 1 }, (_, i) => a + i);
+    });
+}
+
 /** Pin the calling thread (a Worker runs on its own OS thread) to one CPU. */
 export function pinThisThread(cpu: number): void {
   const mask = new BigUint64Array(16); // 1024 CPUs

@@ -4,6 +4,23 @@ import { describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import {
+  BPF_FUNC,
+  BPF_MAP_TYPE_HASH,
+  BPF_MAP_TYPE_PERCPU_ARRAY,
+  BPF_PROG_TYPE_SCHED_CLS,
+  BPF_PROG_TYPE_SOCKET_FILTER,
+  BPF_PROG_TYPE_XDP,
+  BPF_TC_F_REPLACE,
+  BPF_TC_INGRESS,
+  OP,
+  SK_BUFF,
+  TC_ACT_OK,
+  TC_HOOK,
+  TC_OPTS,
+  XDP_FLAGS_DRV_MODE,
+  XDP_FLAGS_SKB_MODE,
+} from "../ffi/bpf.ts";
 import { ETHTOOL, IFREQ, SIOCETHTOOL } from "../ffi/ethtool.ts";
 import * as inet from "../ffi/inet.ts";
 import { CLONE_NEWNET, IOVEC, MMSGHDR, MSG_DONTWAIT, MSG_TRUNC, MSGHDR, SO_RCVBUFFORCE } from "../ffi/libc.ts";
@@ -216,6 +233,43 @@ describe.skipIf(!gcc)("IPv4 socket ABI (netinet/in.h, linux/filter.h)", () => {
         reuseport: ["SO_REUSEPORT", inet.SO_REUSEPORT],
         inuse: ["EADDRINUSE", inet.EADDRINUSE],
         ...bpf,
+      },
+    );
+  });
+});
+
+const libbpfHeader = existsSync("/usr/include/bpf/libbpf.h");
+if (gcc && !libbpfHeader)
+  console.warn("SKIP BPF ABI test: /usr/include/bpf/libbpf.h missing (apt-get install libbpf-dev)");
+
+describe.skipIf(!gcc || !libbpfHeader)("BPF ABI of the fast path (linux/bpf.h, bpf/libbpf.h)", () => {
+  test("__sk_buff, bpf_tc_hook, bpf_tc_opts, helper numbers, program and map types, opcodes", () => {
+    const ops = Object.fromEntries(
+      Object.entries(OP).map(([k, v]) => [`op_${k}`, [k === "PSEUDO_MAP_FD" ? "BPF_PSEUDO_MAP_FD" : `BPF_${k}`, v]]),
+    ) as Record<string, [string, number]>;
+    const funcs = Object.fromEntries(
+      Object.entries(BPF_FUNC).map(([k, v]) => [`func_${k}`, [`BPF_FUNC_${k}`, v]]),
+    ) as Record<string, [string, number]>;
+    expectAbi(
+      ["linux/bpf.h", "linux/pkt_cls.h", "linux/if_link.h", "bpf/libbpf.h"],
+      [
+        layoutExprs("skb", "__sk_buff", SK_BUFF, "size"),
+        layoutExprs("hook", "bpf_tc_hook", TC_HOOK, "size"),
+        layoutExprs("opts", "bpf_tc_opts", TC_OPTS, "size"),
+      ],
+      {
+        ...ops,
+        ...funcs,
+        prog_sock: ["BPF_PROG_TYPE_SOCKET_FILTER", BPF_PROG_TYPE_SOCKET_FILTER],
+        prog_cls: ["BPF_PROG_TYPE_SCHED_CLS", BPF_PROG_TYPE_SCHED_CLS],
+        prog_xdp: ["BPF_PROG_TYPE_XDP", BPF_PROG_TYPE_XDP],
+        map_hash: ["BPF_MAP_TYPE_HASH", BPF_MAP_TYPE_HASH],
+        map_pcpu: ["BPF_MAP_TYPE_PERCPU_ARRAY", BPF_MAP_TYPE_PERCPU_ARRAY],
+        tc_ok: ["TC_ACT_OK", TC_ACT_OK],
+        tc_ingress: ["BPF_TC_INGRESS", BPF_TC_INGRESS],
+        tc_replace: ["BPF_TC_F_REPLACE", BPF_TC_F_REPLACE],
+        xdp_drv: ["XDP_FLAGS_DRV_MODE", XDP_FLAGS_DRV_MODE],
+        xdp_skb: ["XDP_FLAGS_SKB_MODE", XDP_FLAGS_SKB_MODE],
       },
     );
   });

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { SwitchEngine, type SwitchHandle } from "../src/switch/engine.ts";
+import { sockInsns, tcInsns } from "../src/switch/fastpath.ts";
 import { privilegedUnavailable } from "./helpers/netns.ts";
 import { enterPrivateNetns, type PrivateNetns } from "./helpers/private-netns.ts";
 
@@ -69,8 +70,8 @@ describe.skipIf(why !== null)("kernel fast path on veths", () => {
     ns.leave();
   });
 
-  async function withSwitch(fast: boolean, body: (sw: SwitchHandle, ids: number[]) => Promise<void>) {
-    const sw = await engine.createSwitch({ maxPorts: 8, kernelFastPath: fast });
+  async function withSwitch(fast: boolean, body: (sw: SwitchHandle, ids: number[]) => Promise<void>, age?: number) {
+    const sw = await engine.createSwitch({ maxPorts: 8, kernelFastPath: fast, age });
     try {
       const ids: number[] = [];
       for (const h of HOSTS) ids.push(await sw.addPort(`packet:h${h}${CONF}`));
@@ -203,6 +204,23 @@ describe.skipIf(why !== null)("kernel fast path on veths", () => {
     for (const h of HOSTS) sh(["tc", "qdisc", "del", "dev", `h${h}`, "clsact"]); // the killed run's qdiscs
   });
 
+  test("a station the learning table ages out leaves the kernel's map; it returns when it speaks", async () => {
+    await withSwitch(
+      true,
+      async (sw) => {
+        expect(ping(nsOf("a"), ip("b"), 5, "0.2")).toEqual([5, 5, 0]);
+        expect(sw.kernelStations()).toBe(2); // a and b (c said nothing)
+        // silent for more than the ageing time (2 s) and one sweep (1 s): both gone from the kernel
+        const deadline = Date.now() + 10_000;
+        while (sw.kernelStations() > 0 && Date.now() < deadline) await Bun.sleep(200);
+        expect(sw.kernelStations()).toBe(0);
+        expect(ping(nsOf("a"), ip("b"), 5, "0.2")).toEqual([5, 5, 0]);
+        expect(sw.kernelStations()).toBe(2);
+      },
+      2,
+    );
+  });
+
   test("a GSO TCP stream crosses the fast path whole, bytes checked", async () => {
     await withSwitch(true, async () => {
       ping(nsOf("a"), ip("b"), 3);
@@ -230,5 +248,123 @@ describe.skipIf(why !== null)("kernel fast path on veths", () => {
       expect(sent?.[1]).toBe("50000000");
       expect(recv?.slice(1)).toEqual(sent?.slice(1));
     });
+  });
+});
+
+/** The programs as text, decoded with the kernel's opcode table (Documentation/bpf/instruction-set),
+ * independently of the assembler in ffi/bpf.ts; jumps print their target's index. */
+function disassemble(code: Uint8Array): string[] {
+  const v = new DataView(code.buffer, code.byteOffset, code.byteLength);
+  const out: string[] = [];
+  for (let i = 0; i < code.length / 8; i++) {
+    const op = code[i * 8],
+      d = code[i * 8 + 1] & 15,
+      s = code[i * 8 + 1] >> 4,
+      off = v.getInt16(i * 8 + 2, true),
+      imm = v.getInt32(i * 8 + 4, true),
+      to = i + 1 + off;
+    const text: Record<number, string> = {
+      191: `r${d} = r${s}`,
+      183: `r${d} = ${imm}`,
+      7: `r${d} += ${imm}`,
+      122: `*(u64 *)(r${d} ${off}) = ${imm}`,
+      99: `*(u32 *)(r${d} ${off}) = r${s}`,
+      123: `*(u64 *)(r${d} ${off}) = r${s}`,
+      97: `r${d} = *(u32 *)(r${s} ${off})`,
+      121: `r${d} = *(u64 *)(r${s} ${off})`,
+      21: `if r${d} == ${imm} goto ${to}`,
+      85: `if r${d} != ${imm} goto ${to}`,
+      93: `if r${d} != r${s} goto ${to}`,
+      29: `if r${d} == r${s} goto ${to}`,
+      133: `call ${imm}`,
+      149: "exit",
+    };
+    if (op === 0x18) {
+      out.push(`${i}: r${d} = map ${s === 1 ? "fd " : "?? "}${imm}`); // ld_imm64 (two slots), src 1: a map fd
+      i++;
+    } else out.push(`${i}: ${text[op] ?? `unknown opcode 0x${op.toString(16)}`}`);
+  }
+  return out;
+}
+
+/** The shared head (stations map fd 5): destination and source MACs loaded from the frame (helper
+ * 26, skb_load_bytes), the source looked up (helper 1) and checked to be on this port (skb field 36,
+ * ingress_ifindex), the destination looked up and checked to be elsewhere; else to `pass`. */
+const head = (pass: number) => [
+  "0: r6 = r1",
+  "1: *(u64 *)(r10 -8) = 0",
+  "2: *(u64 *)(r10 -16) = 0",
+  "3: r1 = r6",
+  "4: r2 = 0",
+  "5: r3 = r10",
+  "6: r3 += -16",
+  "7: r4 = 6",
+  "8: call 26",
+  `9: if r0 != 0 goto ${pass}`,
+  "10: r1 = r6",
+  "11: r2 = 6",
+  "12: r3 = r10",
+  "13: r3 += -8",
+  "14: r4 = 6",
+  "15: call 26",
+  `16: if r0 != 0 goto ${pass}`,
+  "17: r1 = map fd 5",
+  "19: r2 = r10",
+  "20: r2 += -8",
+  "21: call 1",
+  `22: if r0 == 0 goto ${pass}`,
+  "23: r7 = *(u32 *)(r0 4)",
+  "24: r1 = *(u32 *)(r0 0)",
+  "25: r2 = *(u32 *)(r6 36)",
+  `26: if r1 != r2 goto ${pass}`,
+  "27: r1 = map fd 5",
+  "29: r2 = r10",
+  "30: r2 += -16",
+  "31: call 1",
+  `32: if r0 == 0 goto ${pass}`,
+  "33: r8 = *(u32 *)(r0 0)",
+  "34: r9 = *(u32 *)(r0 4)",
+  "35: r2 = *(u32 *)(r6 36)",
+  `36: if r8 == r2 goto ${pass}`,
+];
+
+describe("the fast path's programs, instruction by instruction", () => {
+  test("socket filter: a frame tc redirects is dropped (0), any other kept whole (skb->len)", () => {
+    expect(disassemble(sockInsns(5))).toEqual([
+      ...head(39),
+      "37: r0 = 0",
+      "38: exit",
+      "39: r0 = *(u32 *)(r6 0)",
+      "40: exit",
+    ]);
+  });
+  test("tc ingress: counts rx on the source's slot and tx on the destination's (counters fd 6), redirects; else TC_ACT_OK", () => {
+    expect(disassemble(tcInsns({ map: 5, counters: 6 }))).toEqual([
+      ...head(61),
+      "37: *(u32 *)(r10 -20) = r7",
+      "38: r1 = map fd 6",
+      "40: r2 = r10",
+      "41: r2 += -20",
+      "42: call 1",
+      "43: if r0 == 0 goto 47",
+      "44: r1 = *(u64 *)(r0 0)",
+      "45: r1 += 1",
+      "46: *(u64 *)(r0 0) = r1",
+      "47: *(u32 *)(r10 -20) = r9",
+      "48: r1 = map fd 6",
+      "50: r2 = r10",
+      "51: r2 += -20",
+      "52: call 1",
+      "53: if r0 == 0 goto 57",
+      "54: r1 = *(u64 *)(r0 8)",
+      "55: r1 += 1",
+      "56: *(u64 *)(r0 8) = r1",
+      "57: r1 = r8",
+      "58: r2 = 0",
+      "59: call 23",
+      "60: exit",
+      "61: r0 = 0",
+      "62: exit",
+    ]);
   });
 });

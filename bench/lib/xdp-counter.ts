@@ -59,8 +59,3 @@ export async function rateOf(counter: XdpCounter, cmd: string[], stopAfterMs = 0
   const last = moving[moving.length - 1];
   return (last[1] - first[1]) / ((last[0] - first[0]) * 1000);
 }
-
-export const median = (a: number[]) => {
-  const s = a.filter((x) => !Number.isNaN(x)).sort((x, y) => x - y);
-  return s.length ? s[Math.floor(s.length / 2)] : NaN;
-};

@@ -9,7 +9,17 @@ import type { Fdb } from "../packet/fdb.ts";
 import type { Port } from "../port/port.ts";
 import { NS_MOREFRAG } from "../ring/layout.ts";
 import type { Ring } from "../ring/ring.ts";
-import { counterBlock, MAX_PORTS, PORT_CTR, SLOT_MASK, SW_CTR, slotOf } from "./layout.ts";
+import {
+  addCounters,
+  counterBlock,
+  MAX_PORTS,
+  PORT_CTR,
+  SLOT_MASK,
+  SW_CTR,
+  type SwitchCounters,
+  slotOf,
+  zeroCounters,
+} from "./layout.ts";
 import { BROADCAST, DROP, type Lookup, type SwitchView } from "./lookup.ts";
 
 export class SwitchCore implements SwitchView {
@@ -48,12 +58,8 @@ export class SwitchCore implements SwitchView {
   }
 
   /** Switch counters of this thread (allocates: for reports and tests). */
-  counts(): { forwarded: number; flooded: number; dropped: number } {
-    return {
-      forwarded: this.ctr[SW_CTR.forwarded],
-      flooded: this.ctr[SW_CTR.flooded],
-      dropped: this.ctr[SW_CTR.dropped],
-    };
+  counts(): SwitchCounters {
+    return addCounters(SW_CTR, this.ctr, 0, zeroCounters(SW_CTR));
   }
 
   rank(id: number): number {

@@ -2,13 +2,27 @@
 // hosts every switch, as one VALE module hosts every bridge. The caller holds a SwitchHandle per
 // switch: add and remove ports while it runs, read its counters. A switch lives on one worker, or,
 // with rings = N, on N workers, worker r opening ring r of every port (they share one learning table).
-import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import * as libc from "../../ffi/libc.ts";
+import { allowedCpus } from "../os/cpu.ts";
 import { Fdb } from "../packet/fdb.ts";
 import { ringName } from "../port/name.ts";
-import { closeFastPath, createFastPath, type FastPathFds, kernelPortCounts } from "./fastpath.ts";
-import { counterBlock, MAX_PORTS, PORT_CTR, portId, SW_CTR, slotOf } from "./layout.ts";
+import { closeFastPath, createFastPath, type FastPathFds, kernelPortCounts, kernelStations } from "./fastpath.ts";
+import {
+  addCounters,
+  counterBlock,
+  MAX_PORTS,
+  PORT_CTR,
+  type PortCounters,
+  portId,
+  SW_CTR,
+  type SwitchCounters,
+  slotOf,
+  zeroCounters,
+} from "./layout.ts";
+
+export type { PortCounters, SwitchCounters };
+
 import { type Command, CTL, type Reply, type WorkerInit } from "./messages.ts";
 
 export interface EngineOptions {
@@ -41,18 +55,6 @@ export interface SwitchOptions {
    * learning lookup; such frames do not show in the port counters.
    */
   kernelFastPath?: boolean;
-}
-
-export interface SwitchCounters {
-  forwarded: number;
-  flooded: number;
-  dropped: number;
-  rounds: number;
-}
-export interface PortCounters {
-  rx: number;
-  tx: number;
-  dropped: number;
 }
 
 type Cmd = Command extends infer C ? (C extends { seq: number } ? Omit<C, "seq"> : never) : never;
@@ -124,16 +126,6 @@ class EngineWorker {
     this.worker.terminate();
     libc.close(this.doorbell);
   }
-}
-
-/** CPUs this process may run on (Cpus_allowed_list), e.g. inside a cpuset or under taskset. */
-export function allowedCpus(): number[] {
-  const m = /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync("/proc/self/status", "utf8"));
-  if (!m) return [];
-  return m[1].split(",").flatMap((r) => {
-    const [a, b = a] = r.split("-").map(Number);
-    return Array.from({ length: b - a + 1 }, (_, i) => a + i);
-  });
 }
 
 export class SwitchEngine {
@@ -307,31 +299,27 @@ export class SwitchHandle {
 
   /** Switch counters summed over its workers. */
   stats(): SwitchCounters {
-    const r: SwitchCounters = { forwarded: 0, flooded: 0, dropped: 0, rounds: 0 };
+    const r = zeroCounters(SW_CTR);
     const f = new Float64Array(this.counters),
       block = counterBlock(this.maxPorts);
-    for (let w = 0; w < this.workers.length; w++) {
-      r.forwarded += f[w * block + SW_CTR.forwarded];
-      r.flooded += f[w * block + SW_CTR.flooded];
-      r.dropped += f[w * block + SW_CTR.dropped];
-      r.rounds += f[w * block + SW_CTR.rounds];
-    }
+    for (let w = 0; w < this.workers.length; w++) addCounters(SW_CTR, f, w * block, r);
     return r;
+  }
+
+  /** Stations the kernel fast path redirects to now (0 without it). */
+  kernelStations(): number {
+    return this.fast ? kernelStations(this.fast) : 0;
   }
 
   /** Packets received from, sent to, and dropped on the way to one port (since it joined), the
    * kernel fast path's included. */
   portStats(id: number): PortCounters {
-    const r: PortCounters = { rx: 0, tx: 0, dropped: 0 };
+    const r = zeroCounters(PORT_CTR);
     if (!this.names.has(id)) return r;
     const f = new Float64Array(this.counters),
       block = counterBlock(this.maxPorts);
-    for (let w = 0; w < this.workers.length; w++) {
-      const o = w * block + SW_CTR.stride + slotOf(id) * PORT_CTR.stride;
-      r.rx += f[o + PORT_CTR.rx];
-      r.tx += f[o + PORT_CTR.tx];
-      r.dropped += f[o + PORT_CTR.dropped];
-    }
+    for (let w = 0; w < this.workers.length; w++)
+      addCounters(PORT_CTR, f, w * block + SW_CTR.stride + slotOf(id) * PORT_CTR.stride, r);
     if (this.fast) {
       const k = kernelPortCounts(this.fast, slotOf(id));
       r.rx += k.rx;

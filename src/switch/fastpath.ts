@@ -10,17 +10,18 @@
 // or lost, at most, per such change). Stations on other ports (an uplink) stay in user space.
 
 import {
+  asm,
   BPF_FUNC,
   BPF_MAP_TYPE_HASH,
   BPF_MAP_TYPE_PERCPU_ARRAY,
   BPF_PROG_TYPE_SCHED_CLS,
   BPF_PROG_TYPE_SOCKET_FILTER,
-  insn,
   mapCreate,
   mapDelete,
   mapKeys,
   mapLookup,
   mapUpdate,
+  OP,
   possibleCpus,
   progLoad,
   SK_BUFF,
@@ -58,33 +59,33 @@ const HEAD = 37; // instruction slots of lookupDest
 function lookupDest(map: number, skip: number): number[] {
   const to = (k: number) => HEAD + skip - k - 1; // jump offsets count from the next instruction
   const load = (off: number, at: number) => [
-    ...insn(0xbf, 1, 6, 0, 0), // r1 = skb
-    ...insn(0xb7, 2, 0, 0, off), // r2 = offset in the frame
-    ...insn(0xbf, 3, 10, 0, 0), // r3 = r10
-    ...insn(0x07, 3, 0, 0, at), // r3 += at (the key)
-    ...insn(0xb7, 4, 0, 0, 6), // r4 = 6
-    ...insn(0x85, 0, 0, 0, BPF_FUNC.skb_load_bytes),
+    ...asm.mov(1, 6), // r1 = skb
+    ...asm.movImm(2, off), // r2 = offset in the frame
+    ...asm.mov(3, 10), // r3 = r10
+    ...asm.addImm(3, at), // r3 += at (the key)
+    ...asm.movImm(4, 6), // r4 = 6
+    ...asm.call(BPF_FUNC.skb_load_bytes),
   ];
   const head = [
-    ...insn(0xbf, 6, 1, 0, 0), // 0: r6 = r1
-    ...insn(0x7a, 10, 0, -8, 0), // 1: source key = 0
-    ...insn(0x7a, 10, 0, -16, 0), // 2: destination key = 0
+    ...asm.mov(6, 1), // 0: r6 = r1
+    ...asm.storeImm(OP.DW, 10, -8, 0), // 1: source key = 0
+    ...asm.storeImm(OP.DW, 10, -16, 0), // 2: destination key = 0
     ...load(0, -16), // 3-8: destination MAC
-    ...insn(0x55, 0, 0, to(9), 0), // 9: if r0 != 0 goto pass (runt frame)
+    ...asm.jneImm(0, 0, to(9)), // 9: if r0 != 0 goto pass (runt frame)
     ...load(6, -8), // 10-15: source MAC
-    ...insn(0x55, 0, 0, to(16), 0), // 16
+    ...asm.jneImm(0, 0, to(16)), // 16
     ...lookup(map, -8), // 17-21: the source
-    ...insn(0x15, 0, 0, to(22), 0), // 22: if r0 == 0 goto pass (source not learned)
-    ...insn(0x61, 7, 0, STATION.slot, 0), // 23: r7 = its slot
-    ...insn(0x61, 1, 0, STATION.ifindex, 0), // 24: r1 = its ifindex
-    ...insn(0x61, 2, 6, SK_BUFF.ingress_ifindex, 0), // 25: r2 = skb->ingress_ifindex
-    ...insn(0x5d, 1, 2, to(26), 0), // 26: if r1 != r2 goto pass (learned elsewhere: moved)
+    ...asm.jeqImm(0, 0, to(22)), // 22: if r0 == 0 goto pass (source not learned)
+    ...asm.load(OP.W, 7, 0, STATION.slot), // 23: r7 = its slot
+    ...asm.load(OP.W, 1, 0, STATION.ifindex), // 24: r1 = its ifindex
+    ...asm.load(OP.W, 2, 6, SK_BUFF.ingress_ifindex), // 25: r2 = skb->ingress_ifindex
+    ...asm.jne(1, 2, to(26)), // 26: if r1 != r2 goto pass (learned elsewhere: moved)
     ...lookup(map, -16), // 27-31: the destination
-    ...insn(0x15, 0, 0, to(32), 0), // 32: if r0 == 0 goto pass (unknown, broadcast, multicast)
-    ...insn(0x61, 8, 0, STATION.ifindex, 0), // 33: r8 = its ifindex
-    ...insn(0x61, 9, 0, STATION.slot, 0), // 34: r9 = its slot
-    ...insn(0x61, 2, 6, SK_BUFF.ingress_ifindex, 0), // 35
-    ...insn(0x1d, 8, 2, to(36), 0), // 36: if r8 == r2 goto pass (learned here: the switch drops it)
+    ...asm.jeqImm(0, 0, to(32)), // 32: if r0 == 0 goto pass (unknown, broadcast, multicast)
+    ...asm.load(OP.W, 8, 0, STATION.ifindex), // 33: r8 = its ifindex
+    ...asm.load(OP.W, 9, 0, STATION.slot), // 34: r9 = its slot
+    ...asm.load(OP.W, 2, 6, SK_BUFF.ingress_ifindex), // 35
+    ...asm.jeq(8, 2, to(36)), // 36: if r8 == r2 goto pass (learned here: the switch drops it)
   ];
   if (head.length !== HEAD * 8) throw new Error("fastpath: head length");
   return head;
@@ -93,23 +94,22 @@ function lookupDest(map: number, skip: number): number[] {
 /** r0 = lookup(map, r10 + at): 5 slots. */
 function lookup(map: number, at: number): number[] {
   return [
-    ...insn(0x18, 1, 1, 0, map), // r1 = map (ld_imm64, two slots)
-    ...insn(0, 0, 0, 0, 0),
-    ...insn(0xbf, 2, 10, 0, 0), // r2 = r10
-    ...insn(0x07, 2, 0, 0, at), // r2 += at
-    ...insn(0x85, 0, 0, 0, BPF_FUNC.map_lookup_elem),
+    ...asm.loadMap(1, map), // r1 = map (ld_imm64, two slots)
+    ...asm.mov(2, 10), // r2 = r10
+    ...asm.addImm(2, at), // r2 += at
+    ...asm.call(BPF_FUNC.map_lookup_elem),
   ];
 }
 
 /** counters[slot in reg].field += 1 (this CPU's copy): 11 slots. */
 function bump(counters: number, reg: number, field: number): number[] {
   return [
-    ...insn(0x63, 10, reg, -20, 0), // *(u32 *)(r10 - 20) = slot
+    ...asm.store(OP.W, 10, reg, -20), // *(u32 *)(r10 - 20) = slot
     ...lookup(counters, -20),
-    ...insn(0x15, 0, 0, 3, 0), // if r0 == 0 skip
-    ...insn(0x79, 1, 0, field, 0), // r1 = *(u64 *)(r0 + field)
-    ...insn(0x07, 1, 0, 0, 1), // r1 += 1
-    ...insn(0x7b, 0, 1, field, 0), // *(u64 *)(r0 + field) = r1
+    ...asm.jeqImm(0, 0, 3), // if r0 == 0 skip
+    ...asm.load(OP.DW, 1, 0, field), // r1 = *(u64 *)(r0 + field)
+    ...asm.addImm(1, 1), // r1 += 1
+    ...asm.store(OP.DW, 0, 1, field), // *(u64 *)(r0 + field) = r1
   ];
 }
 
@@ -118,16 +118,16 @@ export function tcInsns(f: Pick<FastPathFds, "map" | "counters">): Uint8Array {
   const tail = [
     ...bump(f.counters, 7, KCTR.rx),
     ...bump(f.counters, 9, KCTR.tx),
-    ...insn(0xbf, 1, 8, 0, 0), // r1 = r8
-    ...insn(0xb7, 2, 0, 0, 0), // r2 = 0 (egress)
-    ...insn(0x85, 0, 0, 0, BPF_FUNC.redirect), // r0 = bpf_redirect(r1, 0)
-    ...insn(0x95, 0, 0, 0, 0), // exit
+    ...asm.mov(1, 8), // r1 = r8
+    ...asm.movImm(2, 0), // r2 = 0 (egress)
+    ...asm.call(BPF_FUNC.redirect), // r0 = bpf_redirect(r1, 0)
+    ...asm.exit(), // exit
   ];
   return Uint8Array.from([
     ...lookupDest(f.map, tail.length / 8),
     ...tail,
-    ...insn(0xb7, 0, 0, 0, TC_ACT_OK), // pass: r0 = TC_ACT_OK
-    ...insn(0x95, 0, 0, 0, 0),
+    ...asm.movImm(0, TC_ACT_OK), // pass: r0 = TC_ACT_OK
+    ...asm.exit(),
   ]);
 }
 
@@ -135,10 +135,10 @@ export function tcInsns(f: Pick<FastPathFds, "map" | "counters">): Uint8Array {
 export function sockInsns(map: number): Uint8Array {
   return Uint8Array.from([
     ...lookupDest(map, 2),
-    ...insn(0xb7, 0, 0, 0, 0), // r0 = 0, drop
-    ...insn(0x95, 0, 0, 0, 0), // exit
-    ...insn(0x61, 0, 6, SK_BUFF.len, 0), // pass: r0 = skb->len
-    ...insn(0x95, 0, 0, 0, 0),
+    ...asm.movImm(0, 0), // r0 = 0, drop
+    ...asm.exit(), // exit
+    ...asm.load(OP.W, 0, 6, SK_BUFF.len), // pass: r0 = skb->len
+    ...asm.exit(),
   ]);
 }
 
@@ -165,6 +165,11 @@ export function closeFastPath(f: FastPathFds): void {
 }
 
 const perCpu = () => new BigUint64Array((possibleCpus() * KCTR.size) / 8);
+
+/** Stations in the kernel's map now (control path: walks the map). */
+export function kernelStations(f: FastPathFds): number {
+  return mapKeys(f.map, KEY).length;
+}
 
 /** Frames the kernel forwarded from and to the port in `slot` since it joined (control path). */
 export function kernelPortCounts(f: FastPathFds, slot: number): { rx: number; tx: number } {
@@ -215,6 +220,18 @@ export class FastPathPorts {
       this.val[STATION.slot / 4] = s;
       mapUpdate(this.fds.map, key, this.valBytes);
     } else mapDelete(this.fds.map, key);
+  }
+
+  /**
+   * Forget in the kernel the stations the learning table no longer knows (aged out: silent for the
+   * switch's ageing time). Frames a station sends by the fast path never reach the switch, so an
+   * active one ages out too: its next frame goes through user space, is learned, and the station
+   * returns to the map, one frame per ageing time. Control path (walks the map); returns how many left.
+   */
+  expire(known: (mac: Uint8Array) => boolean): number {
+    let n = 0;
+    for (const k of mapKeys(this.fds.map, KEY)) if (!known(k) && mapDelete(this.fds.map, k)) n++;
+    return n;
   }
 
   /** Take a port off the fast path: its stations first (nothing is redirected to it), then its tc program. */

@@ -17,5 +17,27 @@ export const SW_CTR = { forwarded: 0, flooded: 1, dropped: 2, rounds: 3, stride:
 /** Per-port counters, f64 each, after the switch block: port slot s at SW_CTR.stride + s * PORT_CTR.stride. */
 export const PORT_CTR = { rx: 0, tx: 1, dropped: 2, stride: 3 } as const;
 
+type Names<T> = Exclude<keyof T, "stride">;
+export type SwitchCounters = Record<Names<typeof SW_CTR>, number>;
+export type PortCounters = Record<Names<typeof PORT_CTR>, number>;
+
+/** Add the counters of one block at f[at...] into `into`, by the layout's own names (control path). */
+export function addCounters<L extends Record<string, number>>(
+  layout: L,
+  f: Float64Array,
+  at: number,
+  into: Record<Names<L>, number>,
+): Record<Names<L>, number> {
+  for (const k of Object.keys(layout) as (keyof L)[]) if (k !== "stride") into[k as Names<L>] += f[at + layout[k]];
+  return into;
+}
+
+/** Every counter of a layout at 0. */
+export function zeroCounters<L extends Record<string, number>>(layout: L): Record<Names<L>, number> {
+  const z = {} as Record<Names<L>, number>;
+  for (const k of Object.keys(layout) as (keyof L)[]) if (k !== "stride") z[k as Names<L>] = 0;
+  return z;
+}
+
 /** f64 count of one worker's counter block for a switch of `maxPorts` slots. */
 export const counterBlock = (maxPorts: number) => SW_CTR.stride + maxPorts * PORT_CTR.stride;

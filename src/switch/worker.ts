@@ -3,6 +3,7 @@
 // fd and its doorbell, so an idle worker costs nothing and the first packet on any port wakes it.
 // Commands (add/remove switch or port) are applied between rounds; the others keep running.
 import * as libc from "../../ffi/libc.ts";
+import { pinThread } from "../os/cpu.ts";
 import { Fdb } from "../packet/fdb.ts";
 import { openPort } from "../port/open.ts";
 import type { Port } from "../port/port.ts";
@@ -16,7 +17,9 @@ declare const self: Worker;
 const reply = (r: Reply) => self.postMessage(r);
 
 const switches = new Map<number, SwitchCore>();
-const fastPaths = new Map<number, FastPathPorts>();
+const fastPaths = new Map<number, { ports: FastPathPorts; fdb: Fdb }>();
+/** How often the kernel's station map is brought in line with the learning table's ageing (ms). */
+const SWEEP_MS = 1000;
 const cores: SwitchCore[] = []; // the same, as an array for the hot loop
 let ep = -1,
   doorbell = -1,
@@ -42,10 +45,11 @@ async function apply(c: Command): Promise<void> {
       if (switches.has(s.sw)) throw new Error(`switch ${s.sw} exists`);
       const block = counterBlock(s.maxPorts);
       const ctr = new Float64Array(s.counters, Math.max(s.ring, 0) * block * 8, block);
-      const core = new SwitchCore(Fdb.of(s.fdb, s.age), await loadLookup(s.lookup), s.burst, ctr);
+      const fdb = Fdb.of(s.fdb, s.age);
+      const core = new SwitchCore(fdb, await loadLookup(s.lookup), s.burst, ctr);
       const fast = s.fast ? new FastPathPorts(s.fast) : null;
       if (fast) {
-        fastPaths.set(s.sw, fast);
+        fastPaths.set(s.sw, { ports: fast, fdb });
         core.onLearn = (u8, off, id) => fast.learned(u8, off, id);
       }
       core.onPortError = (id, p, e) => {
@@ -60,7 +64,7 @@ async function apply(c: Command): Promise<void> {
     case "removeSwitch": {
       const core = switches.get(c.sw);
       if (!core) return;
-      const fast = fastPaths.get(c.sw);
+      const fast = fastPaths.get(c.sw)?.ports;
       for (const id of Array.from(core.ports.subarray(0, core.nports))) {
         fast?.detach(id);
         closePort(core.remove(id));
@@ -78,9 +82,9 @@ async function apply(c: Command): Promise<void> {
         core.add(p, c.id);
         track(p, true);
         tracked = true;
-        fastPaths.get(c.sw)?.attach(c.id, p);
+        fastPaths.get(c.sw)?.ports.attach(c.id, p);
       } catch (e) {
-        fastPaths.get(c.sw)?.detach(c.id);
+        fastPaths.get(c.sw)?.ports.detach(c.id);
         if (tracked) track(p, false);
         core.remove(c.id);
         p.close();
@@ -89,7 +93,7 @@ async function apply(c: Command): Promise<void> {
       return;
     }
     case "removePort":
-      fastPaths.get(c.sw)?.detach(c.id);
+      fastPaths.get(c.sw)?.ports.detach(c.id);
       closePort(need(c.sw).remove(c.id));
       return;
     case "stop":
@@ -127,10 +131,21 @@ function onCommand(c: Command): void {
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
+/** Stations the learning table aged out leave the kernel's map too (a silent one is not redirected forever). */
+function sweep(): void {
+  const now = Math.floor(Date.now() / 1000);
+  for (const { ports, fdb } of fastPaths.values()) ports.expire((mac) => fdb.lookup(mac, 0, now) >= 0);
+}
+
 async function run(): Promise<void> {
   const events = new Uint8Array(64 * libc.EPOLL_EVENT_SIZE);
   let idleSince = -1;
+  let swept = performance.now();
   for (;;) {
+    if (fastPaths.size && performance.now() - swept >= SWEEP_MS) {
+      sweep();
+      swept = performance.now();
+    }
     if (Atomics.load(ctl, CTL.posted) !== applied) {
       // let onmessage run: the datapath loop is synchronous, commands wait for this yield
       while (Atomics.load(ctl, CTL.posted) !== applied) await tick();
@@ -150,7 +165,7 @@ async function run(): Promise<void> {
       continue;
     }
     if (now - idleSince < spinMs) continue;
-    let nap = fdless > 0 ? 1 : -1;
+    let nap = fdless > 0 ? 1 : fastPaths.size ? SWEEP_MS : -1;
     for (let k = 0; k < cores.length && nap < 0; k++) if (cores[k].txPending()) nap = 1;
     libc.epollWait(ep, events, 64, nap);
     libc.eventfdDrain(doorbell);
@@ -168,7 +183,7 @@ self.onmessage = (ev: MessageEvent<WorkerInit | Command>) => {
     doorbell = m.doorbell;
     ctl = new Int32Array(m.ctl, 0, CTL.size);
     spinMs = m.spinUs / 1000;
-    if (m.cpu >= 0) libc.pinThisThread(m.cpu);
+    if (m.cpu >= 0) pinThread(m.cpu);
     ep = libc.epollCreate();
     libc.epollAdd(ep, doorbell, libc.EPOLLIN, doorbell);
   } catch (e) {

@@ -1,7 +1,7 @@
 // A pktgen thread: runs in a Worker so the main thread can report while the datapath spins.
 // Protocol: messages.ts.
 
-import { pinThisThread } from "../../../ffi/libc.ts";
+import { pinThread } from "../../os/cpu.ts";
 import { formatMac } from "../../packet/ethernet.ts";
 import { openPort } from "../../port/open.ts";
 import type { Port } from "../../port/port.ts";
@@ -29,7 +29,7 @@ self.onmessage = (ev: MessageEvent<ToThread>) => {
       // frames on such a port start with a virtio-net header: pkt-gen's -H writes one (zeroed: no GSO)
       if (port.hdrLen && port.hdrLen !== cfg.vnetHdr)
         throw new Error(`${port.name}: frames carry a ${port.hdrLen}-byte virtio-net header: pass -H ${port.hdrLen}`);
-      if (cfg.affinity >= 0) pinThisThread((cfg.affinity + idx) % Math.max(1, cfg.cpus));
+      if (cfg.affinity >= 0) pinThread((cfg.affinity + idx) % Math.max(1, cfg.cpus));
       const { ctl, ctr } = views(sab, idx);
       ctr[C.used] = 1;
       ctr[C.minSpace] = 99999;
