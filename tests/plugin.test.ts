@@ -276,14 +276,32 @@ describe.skipIf(!root)("endpoint lifecycle with real veths (in a network namespa
   });
   afterAll(() => ns.leave());
 
-  test("create, join, leave, delete: veths, MACs, MTU, switch membership, answers", async () => {
+  // one network's life, step by step (each step needs the ones before it)
+  const lifecycle = (() => {
     const { call, state } = setup();
-    const before = listOurs();
-    expect((await call("NetworkDriver.CreateNetwork", NET)).json).toEqual({});
-    expect((await call("NetworkDriver.CreateNetwork", NET)).json).toEqual({}); // an engine retry is harmless
     const a = EP(1),
       b = EP(2);
     created.push(a, b);
+    const gw = gatewayNames("net1");
+    const fw = new Firewall(state.instance),
+      C = chains(state.instance);
+    return { call, state, a, b, gw, fw, C, before: [] as string[] };
+  })();
+  let dp: FakeDatapath;
+
+  test("a network: made once (a retry is harmless), its gateway holds the address, NAT for its subnet", async () => {
+    const { call, gw, fw, C } = lifecycle;
+    lifecycle.before = listOurs();
+    expect((await call("NetworkDriver.CreateNetwork", NET)).json).toEqual({});
+    expect((await call("NetworkDriver.CreateNetwork", NET)).json).toEqual({}); // an engine retry is harmless
+    // the gateway: its address on a host interface whose peer is a port of the switch; NAT for the subnet
+    expect(sh("ip", "-o", "addr", "show", "dev", gw.host).stdout).toContain("inet 198.18.0.1/24");
+    expect(sh("ip", "-o", "link", "show", "dev", gw.host).stdout).toContain("mtu 1400");
+    expect(fw.list()).toContain(`nat -A ${C.postrouting} -s 198.18.0.0/24 ! -o ${gw.host} -j MASQUERADE`);
+  });
+
+  test("endpoints: a MAC from the address (as Docker's bridge) or the engine's, the network's MTU; a bad MAC makes nothing", async () => {
+    const { call, a, b } = lifecycle;
     const ra = await call("NetworkDriver.CreateEndpoint", {
       NetworkID: "net1",
       EndpointID: a,
@@ -311,14 +329,10 @@ describe.skipIf(!root)("endpoint lifecycle with real veths (in a network namespa
     });
     expect(bad.json.Err).toMatch(/not a MAC/);
     expect(linkExists(vethNames(EP(3)).host)).toBe(false);
+  });
 
-    // the gateway: its address on a host interface whose peer is a port of the switch; NAT for the subnet
-    const gw = gatewayNames("net1");
-    expect(sh("ip", "-o", "addr", "show", "dev", gw.host).stdout).toContain("inet 198.18.0.1/24");
-    expect(sh("ip", "-o", "link", "show", "dev", gw.host).stdout).toContain("mtu 1400");
-    const fw = new Firewall(state.instance),
-      C = chains(state.instance);
-    expect(fw.list()).toContain(`nat -A ${C.postrouting} -s 198.18.0.0/24 ! -o ${gw.host} -j MASQUERADE`);
+  test("join: the gateway in the answer, the switch carries the gateway and both endpoints", async () => {
+    const { call, a, b, gw } = lifecycle;
     const j = await call("NetworkDriver.Join", {
       NetworkID: "net1",
       EndpointID: a,
@@ -327,11 +341,15 @@ describe.skipIf(!root)("endpoint lifecycle with real veths (in a network namespa
     });
     expect(j.json).toEqual({ InterfaceName: { SrcName: vethNames(a).cont, DstPrefix: "eth" }, Gateway: "198.18.0.1" });
     await call("NetworkDriver.Join", { NetworkID: "net1", EndpointID: b, SandboxKey: "/var/run/docker/netns/def" });
-    const dp = FakeDatapath.made.at(-1)!;
+    dp = FakeDatapath.made.at(-1) as FakeDatapath;
     expect(dp.ports.sort()).toEqual([gw.sw, vethNames(a).host, vethNames(b).host].sort());
     expect(
       (await call("NetworkDriver.EndpointOperInfo", { NetworkID: "net1", EndpointID: a })).json.Value,
     ).toMatchObject({ joined: true, mac: "02:42:c6:12:00:02" });
+  });
+
+  test("published ports: DNAT and filter rules, a chosen host port, clashes and bad maps refused, proxies hold the ports", async () => {
+    const { call, a, b, gw, fw, C } = lifecycle;
     expect(
       (await call("NetworkDriver.ProgramExternalConnectivity", { NetworkID: "net1", EndpointID: a, Options: {} })).json,
     ).toEqual({});
@@ -409,7 +427,11 @@ describe.skipIf(!root)("endpoint lifecycle with real veths (in a network namespa
     expect(fw.list().filter((r) => r.includes("-j DNAT") || r.includes("--dport"))).toEqual([]);
     const freed = Bun.listen({ hostname: "0.0.0.0", port: 18080, socket: { data() {} } }); // the proxy let go
     freed.stop(true);
+  });
 
+  test("leave and delete: the switch lets go, veths, gateway, rules and chains are gone", async () => {
+    const { call, state, a, b, gw, fw } = lifecycle;
+    const { host } = vethNames(b);
     expect((await call("NetworkDriver.DeleteNetwork", { NetworkID: "net1" })).json.Err).toMatch(/still has 2 endpoint/);
     expect((await call("NetworkDriver.Leave", { NetworkID: "net1", EndpointID: a })).json).toEqual({});
     expect(dp.ports).toEqual([gw.sw, vethNames(b).host]);
@@ -418,7 +440,7 @@ describe.skipIf(!root)("endpoint lifecycle with real veths (in a network namespa
     expect(linkExists(host)).toBe(false);
     expect((await call("NetworkDriver.DeleteNetwork", { NetworkID: "net1" })).json).toEqual({});
     expect(state.networks()).toEqual([]);
-    expect(listOurs()).toEqual(before);
+    expect(listOurs()).toEqual(lifecycle.before);
     expect(linkExists(gw.host)).toBe(false);
     expect(fw.list()).toEqual([]); // the last network took our chains and jumps with it
     expect(sh("iptables-save").stdout).not.toContain("BUNMAP");

@@ -5,8 +5,7 @@ import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 setDefaultTimeout(60_000);
 
 import { existsSync, readdirSync } from "node:fs";
-import { NR_REG } from "../src/port/name.ts";
-import { openPort, PortError, parsePortName } from "../src/port/open.ts";
+import { openPort } from "../src/port/open.ts";
 import type { Port } from "../src/port/port.ts";
 import { createSharedRegion } from "../src/port/shm-region.ts";
 import { POLLIN, POLLOUT } from "../src/ring/layout.ts";
@@ -28,47 +27,6 @@ const child = (args: string[]) =>
 afterAll(() => {
   const left = readdirSync("/dev/shm").filter((f) => f.startsWith(`bunmap-${tag}`));
   expect(left).toEqual([]); // every test closed its ports: no region file left behind
-});
-
-describe("port names (libnetmap syntax)", () => {
-  test("modes, pipes, flags, memory ids and options", () => {
-    const p = parsePortName;
-    expect(p("netmap:eth0")).toMatchObject({ backend: "netmap", ifname: "eth0", mode: NR_REG.ALL_NIC });
-    expect(p("netmap:eth0-1")).toMatchObject({ mode: NR_REG.ONE_NIC, ringId: 1 });
-    expect(p("netmap:eth0^")).toMatchObject({ mode: NR_REG.SW });
-    expect(p("netmap:eth0^2")).toMatchObject({ mode: NR_REG.ONE_SW, ringId: 2 });
-    expect(p("netmap:eth0*")).toMatchObject({ mode: NR_REG.NIC_SW });
-    expect(p("netmap:eth0/R")).toMatchObject({ flags: "R" });
-    expect(p("valeA:p@2")).toMatchObject({ backend: "vale", ifname: "valeA:p", memId: 2 });
-    expect(p("vale0:vi0{1")).toMatchObject({ ifname: "vale0:vi0", pipe: { role: "master", id: 1 } });
-    expect(p("shm:ch}3-1")).toMatchObject({
-      ifname: "ch",
-      pipe: { role: "slave", id: 3 },
-      mode: NR_REG.ONE_NIC,
-      ringId: 1,
-    });
-    expect(p("netmap:eth0@conf:rings=4,tx-slots=1024").options).toEqual({ conf: { rings: "4", tx_slots: "1024" } });
-    expect(p("vale0:x@share=netmap:vi0").options).toEqual({ share: { "": "netmap:vi0" } });
-    expect(p("xdp:veth0@2")).toMatchObject({ backend: "xdp", ifname: "veth0", queue: 2 });
-    expect(p("pcap:/tmp/a b.pcap")).toMatchObject({ backend: "pcap", ifname: "/tmp/a b.pcap" });
-  });
-  test("bad names give one sentence naming the problem", () => {
-    const bad: [string, RegExp][] = [
-      ["eth0", /expected subsystem:name/],
-      ["foo:bar", /unknown subsystem 'foo'/],
-      ["shm:x", /pipe ends/],
-      ["shm:x{0^", /host rings/],
-      ["xdp:v{1", /no pipes/],
-      ["netmap:", /cannot parse/],
-      ["shm:a$b{0", /cannot parse/],
-      ["netmap:eth0@conf:rings", /key=value/],
-      ["pcap:", /missing file/],
-    ];
-    for (const [name, re] of bad) {
-      expect(() => parsePortName(name)).toThrow(PortError);
-      expect(() => parsePortName(name)).toThrow(re);
-    }
-  });
 });
 
 /** Send n packets of varying length, each filled with a pattern from its number; receive and check. */
