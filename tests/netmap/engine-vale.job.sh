@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# netmap guest job (../shared/tools/netmap-guest/run-guest.sh tests/netmap/engine-vale.job.sh 600):
+# netmap guest job (tests/netmap/guest.sh run tests/netmap/engine-vale.job.sh 600):
 # the switch engine over real VALE ports.
 set -euo pipefail
 ls -l /dev/netmap
