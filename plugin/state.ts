@@ -6,12 +6,13 @@ import { chmodSync, existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { type Static, type TSchema, Type } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
+import { BACKENDS } from "./backends.ts";
 
 /** Rows as they must come back from the file: anything else is a damaged database, said plainly. */
 export const NetworkRowSchema = Type.Object({
   id: Type.String({ minLength: 1 }),
   switch: Type.String({ pattern: "^vale[0-9A-Za-z_]*$" }),
-  backend: Type.Union([Type.Literal("packet"), Type.Literal("xdp"), Type.Literal("vale")]),
+  backend: Type.Union(BACKENDS.map((b) => Type.Literal(b))),
   mtu: Type.Integer({ minimum: 68, maximum: 9000 }),
   gateway: Type.String(),
   options: Type.String(),

@@ -32,11 +32,7 @@ export function sliceVni(sliceId: string): number {
 }
 
 const addr4 = (v: string, key: string) => {
-  try {
-    ipv4.parseIPv4(v);
-  } catch {
-    throw new Refused(`--opt ${key}=${v}: not an IPv4 address`);
-  }
+  if (!ipv4.isIPv4(v)) throw new Refused(`--opt ${key}=${v}: not an IPv4 address`);
   return v;
 };
 const multicast = (a: string) => Number(a.split(".")[0]) >>> 4 === 0xe;

@@ -1,6 +1,7 @@
 // What Docker (or anyone on the socket) may send, checked field by field beyond the TypeBox shape:
 // every refusal names the field and says what was expected. Pure functions, no I/O.
-import { isIPv4, isIPv6 } from "node:net";
+import { isIPv6 } from "node:net";
+import { ipv4 } from "../src/index.ts";
 import { Refused } from "./refused.ts";
 
 /** Largest request body accepted (option blobs included). */
@@ -59,7 +60,7 @@ function toBig(addr: string, family: Family): bigint {
 /** "address/len" of the family; returns address, prefix length and the address as a number. */
 export function checkCidr(v: string, family: Family, field: string): { addr: string; len: number; n: bigint } {
   const m = /^([^/]+)\/([0-9]{1,3})$/.exec(v);
-  const ok = family === 4 ? isIPv4 : isIPv6;
+  const ok = family === 4 ? ipv4.isIPv4 : isIPv6;
   const bits = family === 4 ? 32 : 128;
   if (!m || !ok(m[1]) || Number(m[2]) > bits)
     throw new Refused(`${field} ${JSON.stringify(v)} is not an IPv${family} address/prefix`);

@@ -19,6 +19,16 @@ export function parseIPv4(s: string): number {
   return ((Number(p[0]) << 24) | (Number(p[1]) << 16) | (Number(p[2]) << 8) | Number(p[3])) >>> 0;
 }
 
+/** Is `s` a dotted-quad IPv4 address (the syntax parseIPv4 takes)? */
+export function isIPv4(s: string): boolean {
+  try {
+    parseIPv4(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function formatIPv4(a: number): string {
   return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
 }
