@@ -3,7 +3,8 @@
 // As Docker's docker-proxy: a listener on HOST_IP:HOST_PORT (0.0.0.0 by default) relays to the
 // container. It also holds the host port, so a port some other program uses is refused at once with
 // the kernel's error, and nothing else can take it while it is published. TCP through node:net
-// streams (backpressure handled by pipe), UDP with one upstream socket per client, closed when idle.
+// streams (backpressure handled by pipe, half-close passed on), UDP with one upstream socket per
+// client, closed when idle.
 import dgram from "node:dgram";
 import net from "node:net";
 
@@ -25,17 +26,19 @@ interface Running {
 
 function tcpProxy(p: ProxySpec): Promise<Running> {
   const conns = new Set<net.Socket>();
-  const srv = net.createServer((c) => {
-    const u = net.connect(p.port, p.ip);
+  // half-open both ways, as docker-proxy: a client that shuts down its write side still gets the
+  // answer (its FIN is passed on, the server's reply comes back), and so does a server that does
+  const srv = net.createServer({ allowHalfOpen: true }, (c) => {
+    const u = net.connect({ port: p.port, host: p.ip, allowHalfOpen: true });
     conns.add(c).add(u);
-    const end = () => {
+    const kill = () => {
       c.destroy();
       u.destroy();
-      conns.delete(c);
-      conns.delete(u);
     };
-    c.on("error", end).on("close", end);
-    u.on("error", end).on("close", end);
+    c.on("error", kill).on("close", () => conns.delete(c));
+    u.on("error", kill).on("close", () => conns.delete(u));
+    // pipe ends the other side's write when this side's read ends: a FIN crosses as a FIN; each
+    // socket closes once both of its directions have ended
     c.pipe(u);
     u.pipe(c);
   });
