@@ -6,7 +6,6 @@
 //   -o vxlan_local=L    the source address (default: the kernel's choice per peer)
 //   -o vxlan_port=P     UDP port (default 4789, IANA's; Linux's vxlan default too)
 
-import { readFileSync } from "node:fs";
 import { IFNAME, ipv4, vxlan } from "../src/index.ts";
 import { BACKEND, type Backend, NO_UPLINK } from "./backends.ts";
 import { Refused } from "./refused.ts";
@@ -16,8 +15,9 @@ export interface Uplink {
   vni: number;
   /** The vxlan: port the network's switch opens. */
   port: string;
-  /** Where the underlay starts: the first peer or the group, and the interface if given. */
-  towards: string;
+  /** Where the underlay leads: the peers (this host's own address among them is skipped) or the
+   * group, and the interface if given. */
+  towards: string[];
   dev: string;
 }
 
@@ -61,7 +61,7 @@ export function checkUplink(generic: Record<string, string>, backend: Backend, m
   else
     throw new Refused("--opt peers/group: give the segment with -o vni=N (or -o slice_id=X, the same on every host)");
   const conf: string[] = [];
-  let towards: string;
+  let towards: string[];
   if (peers !== undefined) {
     const list = peers.split(",").map((p) => addr4(p.trim(), "peers"));
     if (!list.length || list.some(multicast))
@@ -70,12 +70,12 @@ export function checkUplink(generic: Record<string, string>, backend: Backend, m
       );
     if (new Set(list).size !== list.length) throw new Refused(`--opt peers=${peers}: an address appears twice`);
     conf.push(`remote=${list.join("+")}`);
-    towards = list[0];
+    towards = list;
   } else {
-    towards = addr4(group!, "group");
-    if (!multicast(towards)) throw new Refused(`--opt group=${group}: not a multicast address (224.0.0.0/4)`);
+    towards = [addr4(group as string, "group")];
+    if (!multicast(towards[0])) throw new Refused(`--opt group=${group}: not a multicast address (224.0.0.0/4)`);
     if (!dev) throw new Refused("--opt group needs -o vxlan_dev=IFACE, the interface that joins it");
-    conf.push(`group=${towards}`);
+    conf.push(`group=${towards[0]}`);
   }
   if (dev) {
     if (!IFNAME.test(dev)) throw new Refused(`--opt vxlan_dev=${dev}: not an interface name`);
@@ -93,27 +93,35 @@ export function checkUplink(generic: Record<string, string>, backend: Backend, m
 }
 
 /**
- * The MTU of the interface the uplink leaves by (vxlan_dev, or the kernel's route to the first peer
- * or the group), or an error saying why it is unknown.
+ * The MTU the uplink's frames meet on their way (vxlan_dev's, or the smallest over the routes to
+ * every peer that is not this host's own address), looked up where the plugin runs, which is where
+ * the uplink's socket lives (its network namespace); or the refusal saying why it is unknown.
  */
 export function underlayMtu(u: Uplink): { dev: string; mtu: number } {
-  let dev = u.dev;
-  let routeMtu = 0;
-  if (!dev) {
-    const r = run("ip", ["-j", "route", "get", u.towards]);
-    if (!r.ok) throw new Refused(`no route to ${u.towards} (the uplink's peer): ${r.err}`);
-    const [route] = JSON.parse(r.out) as { dev?: string; metrics?: { mtu?: number }[] }[];
-    if (!route?.dev) throw new Refused(`no route to ${u.towards} (the uplink's peer)`);
-    dev = route.dev;
-    routeMtu = route.metrics?.find((m) => m.mtu)?.mtu ?? 0;
+  const linkMtu = (dev: string, what: string) => {
+    const r = run("ip", ["-j", "link", "show", "dev", dev]);
+    const mtu = r.ok ? (JSON.parse(r.out) as { mtu?: number }[])[0]?.mtu : undefined;
+    if (!mtu) throw new Refused(`${what}: no such interface here`);
+    return mtu;
+  };
+  if (u.dev) return { dev: u.dev, mtu: linkMtu(u.dev, `--opt vxlan_dev=${u.dev}`) };
+  let best: { dev: string; mtu: number } | null = null;
+  for (const to of u.towards) {
+    const r = run("ip", ["-j", "route", "get", to]);
+    if (!r.ok) throw new Refused(`no route to ${to} (the uplink's peer): ${r.err}`);
+    const [route] = JSON.parse(r.out) as { type?: string; dev?: string; metrics?: { mtu?: number }[] }[];
+    if (route?.type === "local") continue; // this host's own address: the uplink skips it too
+    if (!route?.dev) throw new Refused(`no route to ${to} (the uplink's peer)`);
+    const routeMtu = route.metrics?.find((m) => m.mtu)?.mtu ?? 0;
+    const dev = linkMtu(route.dev, `the route to ${to} leaves by ${route.dev}, which`);
+    const mtu = routeMtu ? Math.min(routeMtu, dev) : dev;
+    if (!best || mtu < best.mtu) best = { dev: route.dev, mtu };
   }
-  let mtu: number;
-  try {
-    mtu = Number(readFileSync(`/sys/class/net/${dev}/mtu`, "utf8"));
-  } catch {
-    throw new Refused(`--opt vxlan_dev=${dev}: no such interface`);
-  }
-  return { dev, mtu: routeMtu ? Math.min(routeMtu, mtu) : mtu };
+  if (!best)
+    throw new Refused(
+      `--opt peers=${u.towards.join(",")}: every peer is this host's own address; name the other hosts`,
+    );
+  return best;
 }
 
 /** The largest inner MTU an underlay MTU carries: outer IPv4 + UDP + VXLAN (36 bytes) and the inner

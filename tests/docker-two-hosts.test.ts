@@ -128,6 +128,16 @@ describe.skipIf(!!why)("a vale network spanning two hosts (VXLAN between two Doc
     expect(Number(a.split(".")[3])).toBeLessThan(128); // each host from its own range
     expect(Number(b.split(".")[3])).toBeGreaterThanOrEqual(128);
     expect(on(hosts.A, "exec", "ca", "ip", "link", "show", "eth0").stdout).toContain("mtu 1450");
+    // the same with this host's own address first among the peers (the README's example on host A):
+    // the underlay is the route to the other host, not loopback; a larger MTU is refused
+    expect(on(hosts.A, "exec", "ca2", "ip", "link", "show", "eth0").stdout).toContain("mtu 1450");
+    const big = on(
+      hosts.A,
+      ...["network", "create", "-d", "vale", "--subnet", "198.18.159.0/24", "-o", "vni=79"],
+      ...["-o", `peers=${under.A},${under.B}`, "-o", "com.docker.network.driver.mtu=1600", "span79"],
+    );
+    expect(big.stderr).toContain("com.docker.network.driver.mtu=1600: the uplink leaves by");
+    expect(big.stderr).toContain("1450 at most");
 
     const rx78 = uplinkRx(hosts.B, 78);
     const ping = (k: "A" | "B", c: string, to: string, n = 3) =>
@@ -136,6 +146,9 @@ describe.skipIf(!!why)("a vale network spanning two hosts (VXLAN between two Doc
       );
     expect(ping("A", "ca", b)).toBe(3);
     expect(ping("B", "cb", a)).toBe(3);
+    // full-size frames cross (1422 + 28 = 1450, the MTU), on the network whose peers list this host too
+    const full = on(hosts.A, "exec", "ca2", "ping", "-c", "2", "-s", "1422", "-W", "2", b2).stdout;
+    expect(full).toContain("2 packets received");
 
     // TCP both ways, 16 MB, checked by CRC-32 (TSO on in the containers: the uplinks segment)
     for (const [srvK, srv, cliK, cli, to] of [

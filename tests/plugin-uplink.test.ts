@@ -1,7 +1,8 @@
 // The plugin's uplink options (-o vni/peers/group, plugin/uplink.ts): the vxlan: port they become,
 // the slice_id -> VNI map, and what is refused.
 import { describe, expect, test } from "bun:test";
-import { checkUplink, innerMtu, MIN_UNDERLAY_MTU, sliceVni } from "../plugin/uplink.ts";
+import { spawnSync } from "node:child_process";
+import { checkUplink, innerMtu, MIN_UNDERLAY_MTU, sliceVni, underlayMtu } from "../plugin/uplink.ts";
 import { parsePortName, vxlanConf } from "../src/index.ts";
 
 describe("the plugin's uplink options (-o vni/peers/group)", () => {
@@ -48,5 +49,42 @@ describe("the underlay's room", () => {
     expect(innerMtu(1500)).toBe(1450);
     expect(innerMtu(9000)).toBe(8950);
     expect(MIN_UNDERLAY_MTU).toBe(118); // IPv4's minimum MTU 68 + 50
+  });
+});
+
+const root = process.getuid?.() === 0 && spawnSync("ip", ["-V"], { timeout: 60_000 }).status === 0;
+if (!root)
+  console.warn("SKIP the underlay lookup: needs root and iproute2 (interfaces in a namespace of the test's own)");
+
+describe.skipIf(!root)("the underlay's MTU, looked up where the plugin runs", () => {
+  test("this host's own address among the peers is skipped; the smallest MTU on the way counts", async () => {
+    const { enterPrivateNetns } = await import("./helpers/private-netns.ts");
+    const ns = enterPrivateNetns("ul");
+    try {
+      const ip = (...a: string[]) => expect(spawnSync("ip", a, { timeout: 60_000 }).status).toBe(0);
+      for (const [dev, mtu, addr] of [
+        ["u0", "1500", "198.18.140.1/24"],
+        ["u1", "1400", "198.18.141.1/24"],
+      ]) {
+        ip("link", "add", dev, "mtu", mtu, "type", "veth", "peer", "name", `${dev}p`); // (no dummy module here)
+        ip("addr", "add", addr, "dev", dev);
+        ip("link", "set", dev, "up");
+        ip("link", "set", `${dev}p`, "up");
+      }
+      const up = (peers: string, more: Record<string, string> = {}) =>
+        checkUplink({ vni: "7", peers, ...more }, "packet") as NonNullable<ReturnType<typeof checkUplink>>;
+      // the README's two-host example on host A: its own address first (it once gave lo's MTU, 65536)
+      expect(underlayMtu(up("198.18.140.1,198.18.140.2"))).toEqual({ dev: "u0", mtu: 1500 });
+      expect(underlayMtu(up("198.18.140.2,198.18.141.2"))).toEqual({ dev: "u1", mtu: 1400 });
+      expect(underlayMtu(up("198.18.140.2", { vxlan_dev: "u1" }))).toEqual({ dev: "u1", mtu: 1400 });
+      expect(() => underlayMtu(up("198.18.140.1"))).toThrow(
+        "--opt peers=198.18.140.1: every peer is this host's own address; name the other hosts",
+      );
+      expect(() => underlayMtu(up("198.18.140.2", { vxlan_dev: "nosuch0" }))).toThrow(
+        "--opt vxlan_dev=nosuch0: no such interface here",
+      );
+    } finally {
+      ns.leave();
+    }
   });
 });

@@ -120,9 +120,10 @@ run)
   kver=$(cat "$G/kver")
   mkdir -p "$G/out" && rm -f "$G/out/job.log"
   cp "$2" "$G/job.sh"
-  accel=tcg,thread=multi
-  [ -w /dev/kvm ] && accel=kvm
-  timeout "${3:-1800}" qemu-system-x86_64 -accel "$accel" -cpu max -smp "${GUEST_CPUS:-2}" -m "${GUEST_MEM:-3G}" \
+  # software emulation unless asked (GUEST_ACCEL=kvm): nested KVM is not there on every machine
+  accel=tcg,thread=multi cpu=max
+  [ "${GUEST_ACCEL:-}" = kvm ] && accel=kvm cpu=host
+  timeout "${3:-1800}" qemu-system-x86_64 -accel "$accel" -cpu "$cpu" -smp "${GUEST_CPUS:-2}" -m "${GUEST_MEM:-3G}" \
     -kernel "$G/kernel/boot/vmlinuz-$kver" -initrd "$G/initramfs.gz" \
     -append "console=ttyS0 loglevel=4 panic=-1 bmjob=$G/job.sh bmdir=$PWD" \
     -virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap \
