@@ -111,6 +111,30 @@ describe("switch core over shm ports", () => {
     t.close();
   });
 
+  test("frames meeting a full tx ring are dropped and counted, flooded or unicast, switch and port", () => {
+    const t = track(topo(3)); // 64 slots: a ring holds 63
+    const core = SwitchCore.of(t.sw, new Fdb(10), learningLookup);
+    const bcast = parseMac("ff:ff:ff:ff:ff:ff");
+    // 200 broadcasts from host 0; host 1 reads everything, host 2 nobody reads
+    for (let k = 0; k < 200; k++) {
+      send(t.host[0], bcast, mac(1), k & 255);
+      core.round();
+      received([t.host[1]]);
+    }
+    expect(core.counts()).toMatchObject({ flooded: 200, dropped: 200 - 63 });
+    expect(core.portCounts(2)).toEqual({ rx: 0, tx: 63, dropped: 200 - 63 });
+    expect(core.portCounts(1)).toEqual({ rx: 0, tx: 200, dropped: 0 });
+    // unicast to the station behind the full port: dropped too
+    send(t.host[2], bcast, mac(3), 1); // c speaks (learned on port 2; its own flood reaches 0 and 1)
+    core.round();
+    received([t.host[0], t.host[1]]);
+    for (let k = 0; k < 10; k++) send(t.host[0], mac(3), mac(1), k);
+    core.round();
+    expect(core.counts()).toMatchObject({ forwarded: 0, dropped: 200 - 63 + 10 });
+    expect(core.portCounts(2).dropped).toBe(200 - 63 + 10);
+    t.close();
+  });
+
   test("a station that moves is followed; entries age out", async () => {
     const t = track(topo(3));
     const fdb = new Fdb(10, 0); // age 0: an entry lives until the clock's second changes

@@ -14,6 +14,7 @@ import {
   counterBlock,
   MAX_PORTS,
   PORT_CTR,
+  type PortCounters,
   SLOT_MASK,
   SW_CTR,
   type SwitchCounters,
@@ -60,6 +61,11 @@ export class SwitchCore implements SwitchView {
   /** Switch counters of this thread (allocates: for reports and tests). */
   counts(): SwitchCounters {
     return addCounters(SW_CTR, this.ctr, 0, zeroCounters(SW_CTR));
+  }
+
+  /** One port's counters on this thread (allocates: for reports and tests). */
+  portCounts(id: number): PortCounters {
+    return addCounters(PORT_CTR, this.ctr, SW_CTR.stride + slotOf(id) * PORT_CTR.stride, zeroCounters(PORT_CTR));
   }
 
   rank(id: number): number {
@@ -265,6 +271,8 @@ export class SwitchCore implements SwitchView {
       ctr = this.ctr,
       pc = SW_CTR.stride + d * PORT_CTR.stride;
     if (len > this.maxLen[d] || !this.room(d, tx)) {
+      // a flood's copy that a port cannot take is a drop like a unicast one (switch and port)
+      ctr[SW_CTR.dropped]++;
       ctr[pc + PORT_CTR.dropped]++;
       return;
     }
