@@ -8,13 +8,13 @@ setDefaultTimeout(60_000);
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { parseArgs, UsageError } from "../src/app/pktgen/args.ts";
-import { threadPortName, withConf } from "../src/app/pktgen/portname.ts";
+import { threadPortName, withConf, withSubsystem } from "../src/app/pktgen/portname.ts";
 import { SeqCheck } from "../src/app/pktgen/rx.ts";
 import { norm, rateLine, txOutput } from "../src/app/report.ts";
 import { pcapGlobalHeader, pcapRecordHeader } from "../src/packet/pcap.ts";
 import { openPort } from "../src/port/open.ts";
 import { POLLIN } from "../src/ring/layout.ts";
-import { pktgen, started, summary } from "./helpers/pktgen.ts";
+import { PKTGEN, pktgen, started, summary } from "./helpers/pktgen.ts";
 
 const tag = `pg${process.pid}`;
 let seq = 0;
@@ -101,7 +101,7 @@ describe("flags", () => {
   });
   test("bad invocations print exactly one error line and exit non-zero", async () => {
     const cases = [
-      ["-i", "eth0"],
+      ["-i", "nosuchif0"], // a bare name (packet:nosuchif0 here): never a real interface in a test
       ["-i", "shm:x{0", "-f", "nope"],
       ["-i", "shm:x{99", "-f", "tx"],
       ["-i", "netmap:eth0"],
@@ -113,7 +113,7 @@ describe("flags", () => {
       const lines = r.err
         .trim()
         .split("\n")
-        .filter((l) => !/^\d{3}\.\d{6} /.test(l));
+        .filter((l) => !/^\d{3}\.\d{6} /.test(l) && !l.startsWith("pktgen: no /dev/netmap here"));
       expect(lines.length).toBe(1);
       expect(lines[0]).toMatch(/^pktgen: /);
     }
@@ -391,5 +391,42 @@ describe("end to end over shm pipes", () => {
     expect(summary(rr.out, "Received").pkts).toBe(1000);
     expect(rr.out).toContain("Kernel drops: 0 packets");
     expect(performance.now() - t).toBeLessThan(4000);
+  });
+});
+
+describe("what pkt-gen users type, and what they meet", () => {
+  test("a bare interface name is netmap:IF where /dev/netmap exists, else packet:IF, said once", () => {
+    const notes: string[] = [];
+    const note = (m: string) => notes.push(m);
+    expect(withSubsystem("eth0", true, note)).toBe("netmap:eth0");
+    expect(withSubsystem("eth0-1", true, note)).toBe("netmap:eth0-1");
+    expect(notes).toEqual([]);
+    expect(withSubsystem("eth0", false, note)).toBe("packet:eth0");
+    expect(withSubsystem("eth0@conf:rx_slots=512", false, note)).toBe("packet:eth0@conf:rx_slots=512");
+    for (const named of ["shm:a{0", "vale0:x", "xdp:eth0@1", "pcap:/tmp/f@conf:mode=write"])
+      expect(withSubsystem(named, false, note)).toBe(named);
+    expect(notes).toEqual([
+      "no /dev/netmap here: -i eth0 opens packet:eth0 (AF_PACKET on the same interface)",
+      "no /dev/netmap here: -i eth0@conf:rx_slots=512 opens packet:eth0@conf:rx_slots=512 (AF_PACKET on the same interface)",
+    ]);
+  });
+
+  test("a vxlan port with no other end is refused at open; nothing is reported sent", async () => {
+    const r = await pktgen(["-i", "vxlan:42", "-f", "tx", "-n", "1000"]).done;
+    expect(r.code).toBe(1);
+    expect(r.out).not.toContain("Sent 1000");
+    expect(r.err).toContain(
+      "vxlan:42: a vxlan port needs its other end: @conf:remote=A[+B...] or @conf:group=G,dev=IF",
+    );
+  });
+
+  test("rx stops when the reader of its output goes away (| head), as pkt-gen on SIGPIPE", async () => {
+    const t0 = Date.now();
+    const sh = Bun.spawn(
+      ["sh", "-c", `"${process.execPath}" "${PKTGEN}" -i "shm:${region("ep")}{0" -f rx | head -c 1 >/dev/null`],
+      { stdout: "pipe", stderr: "pipe", timeout: 30_000, killSignal: "SIGKILL" },
+    );
+    expect(await sh.exited).toBe(0); // the shell waits for pktgen: it ended by itself
+    expect(Date.now() - t0).toBeLessThan(15_000);
   });
 });

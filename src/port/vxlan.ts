@@ -205,6 +205,13 @@ export class VxlanPort implements Port {
     this.hdrLen = c.vnet ? VNET_HDR.size : 0;
     // a peer list may name every host of a segment, this one included (the same options everywhere)
     this.flood = Int32Array.from(c.group ? [c.group] : c.remotes.filter((r) => !inet.isLocalAddress(r)));
+    // a tunnel with no other end would take frames and send none: refused here, not counted as sent
+    if (!this.flood.length)
+      throw new PortError(
+        c.remotes.length
+          ? `${pn.spec}: every remote is this host's own address; name the other end (remote=A[+B...])`
+          : `${pn.spec}: a vxlan port needs its other end: @conf:remote=A[+B...] or @conf:group=G,dev=IF`,
+      );
     this.fdb = new Fdb(12, c.age);
     const ifindex = c.dev ? libc.ifIndex(c.dev) : 0;
     if (c.dev && !ifindex) throw new PortError(`${pn.spec}: no such interface '${c.dev}' (dev=)`);

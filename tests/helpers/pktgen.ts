@@ -14,8 +14,10 @@ async function drain(stream: ReadableStream<Uint8Array>, into: string[]): Promis
   return into.join("");
 }
 
-export function pktgen(args: string[], env: Record<string, string> = {}): Run {
-  const proc = Bun.spawn([process.execPath, PKTGEN, ...args], {
+/** Start pktgen with `args` (in network namespace `netns` if given: ip netns exec). */
+export function pktgen(args: string[], env: Record<string, string> = {}, netns?: string): Run {
+  const inNs = netns ? ["ip", "netns", "exec", netns] : [];
+  const proc = Bun.spawn([...inNs, process.execPath, PKTGEN, ...args], {
     timeout: 180_000,
     killSignal: "SIGKILL",
     stdout: "pipe",

@@ -1,12 +1,14 @@
 // bun run pktgen: netmap pkt-gen on bunmap ports. The main thread parses flags, starts one Worker
 // per thread, prints the periodic rate line and the final summary; workers run the datapath.
 
+import { existsSync } from "node:fs";
+import { readerGone } from "../../os/stdio.ts";
 import { PortError, parsePortName } from "../../port/open.ts";
 import { D, PpsWindow, rateLine, txOutput } from "../report.ts";
 import { type Config, isReceiver, isSender, OPT, parseArgs, USAGE, UsageError } from "./args.ts";
 import { allCounters, C, CTL, makeShared, STRIDE } from "./ctx.ts";
 import type { FromThread, ThreadInfo, ToThread } from "./messages.ts";
-import { threadPortName } from "./portname.ts";
+import { threadPortName, withSubsystem } from "./portname.ts";
 
 function fail(msg: string): never {
   process.stderr.write(`pktgen: ${msg}\n`);
@@ -22,6 +24,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     cfg = r;
+    cfg.ifname = withSubsystem(cfg.ifname, existsSync("/dev/netmap"), (m) => process.stderr.write(`pktgen: ${m}\n`));
     if (cfg.threads > 1 && cfg.npackets && cfg.npackets < cfg.threads)
       throw new UsageError(`-n ${cfg.npackets} is fewer packets than -p ${cfg.threads} threads`);
     parsePortName(threadPortName(cfg, 0)); // a bad name fails here, before any thread starts
@@ -49,6 +52,12 @@ async function main(argv: string[]): Promise<number> {
   };
   process.on("SIGINT", onSignal("SIGINT"));
   process.on("SIGTERM", onSignal("SIGTERM")); // docker stop, systemd
+  // the reader of our output went away (`| head`): stop as pkt-gen does on SIGPIPE, quietly
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code !== "EPIPE") return;
+    interrupts++;
+    Atomics.store(ctl, CTL.cancel, 1);
+  });
   const workers: Worker[] = [];
   const infos: ThreadInfo[] = [];
   const doneMsgs: { error?: string }[] = [];
@@ -125,6 +134,7 @@ async function main(argv: string[]): Promise<number> {
     while (performance.now() < target && Atomics.load(ctl, CTL.done) < started)
       await Bun.sleep(Math.min(20, Math.max(1, target - performance.now())));
     const finished = Atomics.load(ctl, CTL.done) >= started;
+    if (!finished && readerGone()) Atomics.store(ctl, CTL.cancel, 1); // `| head` is done: stop, as on SIGPIPE
     const t = performance.now();
     const usec = (t - prev.t) * 1000;
     if (usec < 10000 && !finished) continue;

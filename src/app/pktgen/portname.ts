@@ -19,6 +19,18 @@ export function threadPortName(cfg: Config, idx: number): string {
   return `${base}-${idx}${opts}`;
 }
 
+/**
+ * pkt-gen's bare interface name (`-i eth0`, `-i eth0-1`): netmap:eth0 there, and here where
+ * /dev/netmap exists; without it packet:eth0 (AF_PACKET, the same interface), which `note` reports.
+ */
+export function withSubsystem(spec: string, netmap: boolean, note: (msg: string) => void): string {
+  const at = spec.indexOf("@");
+  if ((at < 0 ? spec : spec.slice(0, at)).includes(":")) return spec;
+  if (netmap) return `netmap:${spec}`;
+  note(`no /dev/netmap here: -i ${spec} opens packet:${spec} (AF_PACKET on the same interface)`);
+  return `packet:${spec}`;
+}
+
 /** -C tx_slots[,rx_slots[,tx_rings[,rx_rings]]] turned into libnetmap's @conf option. */
 export function withConf(spec: string, conf: string | null): string {
   if (!conf) return spec;
