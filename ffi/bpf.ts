@@ -24,6 +24,7 @@ export const BPF_TC_F_REPLACE = 1;
 const TC_HANDLE = 0xb3a9,
   TC_PRIO = 0xb3a9;
 export const BPF_TC_INGRESS = 1;
+export const BPF_TC_EGRESS = 2;
 export const XDP_FLAGS_DRV_MODE = 1 << 2;
 export const XDP_FLAGS_SKB_MODE = 1 << 1;
 
@@ -293,9 +294,12 @@ export function tcAttachIngress(ifindex: number, prog: number, what: string): ()
     throw new Error(`${what}: attaching the tc program: ${libc.strerror(-r)}`);
   }
   return () => {
-    // both fail harmlessly when the interface is gone
-    if (c === 0) b.bpf_tc_hook_destroy(ptr(hook));
-    else {
+    // both fail harmlessly when the interface is gone. A hook destroyed with ingress alone only
+    // flushes the ingress filters; ingress|egress removes the clsact qdisc we made
+    if (c === 0) {
+      hv.setUint32(TC_HOOK.attach_point, BPF_TC_INGRESS | BPF_TC_EGRESS, true);
+      b.bpf_tc_hook_destroy(ptr(hook));
+    } else {
       ov.setInt32(TC_OPTS.prog_fd, 0, true); // detach names the filter by handle and priority only
       ov.setUint32(TC_OPTS.prog_id, 0, true);
       ov.setUint32(TC_OPTS.flags, 0, true);

@@ -114,6 +114,7 @@ describe.skipIf(why !== null)("kernel fast path on veths", () => {
       expect(sw.portStats(ids[2]).rx).toBe(0); // c said nothing
     });
     expect(tcFilters("a")).not.toContain("bm_fast_tc"); // the switch closed: nothing left forwarding
+    for (const h of HOSTS) expect(sh(["tc", "qdisc", "show", "dev", `h${h}`]).out).not.toContain("clsact"); // nor its qdiscs
   });
 
   test("a third port sees none of the others' unicast while they talk", async () => {
