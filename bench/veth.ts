@@ -5,7 +5,7 @@
 // which it moved, so start-up costs do not count. Median of RUNS runs, interleaved.
 //   bun bench/veth.ts [RUNS=5] [PACKETS=2000000]      (root)
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { parseIPv4 } from "../src/packet/ipv4.ts";
 import { UdpFlow } from "../src/packet/udpflow.ts";
@@ -60,8 +60,8 @@ const frame = new UdpFlow({
   stampBytes: 0,
   vnetHdr: 0,
 }).frame;
-const dir = mkdtempSync(`${tmpdir()}/bunmap-bench-`);
-writeFileSync(`${dir}/frame.cfg`, `{ ${[...frame].map((b) => `0x${b.toString(16).padStart(2, "0")}`).join(", ")} }\n`);
+// the frame for the C peers, in a directory made once the run starts and removed when it ends
+let dir = "";
 
 const tools: { label: string; backend: string; cmd: () => string[]; stopAfterMs?: number; need?: string }[] = [
   {
@@ -198,6 +198,11 @@ if (process.getuid?.() !== 0) {
 setup();
 let counter: XdpCounter | null = null;
 try {
+  dir = mkdtempSync(`${tmpdir()}/bunmap-bench-`);
+  writeFileSync(
+    `${dir}/frame.cfg`,
+    `{ ${[...frame].map((b) => `0x${b.toString(16).padStart(2, "0")}`).join(", ")} }\n`,
+  );
   counter = new XdpCounter(B, IFB);
   await counter.ready();
   const active = tools.filter((t) => !t.need || have(t.need));
@@ -224,5 +229,6 @@ try {
   }
 } finally {
   await counter?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
   teardown();
 }

@@ -98,6 +98,7 @@ describe.skipIf(!root)("one plugin per state directory and socket", () => {
     );
     expect(existsSync(sock)).toBe(true);
     expect(await answers(sock)).toEqual({ Implements: ["NetworkDriver"] });
+    expect(existsSync(`${dir}/state2`)).toBe(false); // refused before it made its state directory or database
   });
 
   test("after a kill -9 the stale socket and the lock are taken over; BUNMAP_PLUGIN_GROUP makes the socket 0660", async () => {

@@ -66,8 +66,10 @@ function setup(path = ":memory:") {
 const pid = process.pid.toString(16).padStart(6, "0");
 const EP = (n: number) => `${pid}${n.toString(16).padStart(6, "0")}${"0".repeat(52)}`;
 const created: string[] = [];
+const tmpDirs: string[] = [];
 afterAll(() => {
   for (const id of created) spawnSync("ip", ["link", "del", vethNames(id).host], { timeout: 180_000 });
+  for (const d of tmpDirs) rmSync(d, { recursive: true, force: true });
 });
 
 const NET = {
@@ -462,6 +464,7 @@ describe.skipIf(!root)("endpoint lifecycle with real veths (in a network namespa
   test("a restart finds its networks and endpoints, and removes only veths it can prove it made", async () => {
     const dir = mkdtempSync(`${tmpdir()}/bunmap-db-`),
       path = `${dir}/vale.db`;
+    tmpDirs.push(dir); // removed after the file, even if an assertion fails first
     const first = setup(path);
     expect((await first.call("NetworkDriver.CreateNetwork", NET)).json).toEqual({});
     const a = EP(4),
@@ -542,7 +545,6 @@ describe.skipIf(!root)("endpoint lifecycle with real veths (in a network namespa
     expect(second.state.networks()).toEqual([]);
     for (const x of [stranger, other]) sh("ip", "link", "del", x.host);
     sh("ip", "link", "del", squat.host);
-    rmSync(dir, { recursive: true, force: true });
   });
 });
 
