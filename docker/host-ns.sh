@@ -10,16 +10,34 @@
 # Everything lives in /tmp/bunmap-host-NAME: docker.sock, dockerd.pid, plugin.pid, logs, state.
 # Then: docker -H unix:///tmp/bunmap-host-NAME/docker.sock ...
 set -euo pipefail
-cmd=${1:?up|down}
-name=${2:?host name}
+usage() {
+  cat >&2 <<'EOF2'
+usage: docker/host-ns.sh up NAME UNDERLAY_IF ADDR/LEN | down NAME
+  up    makes network namespace NAME a host: its own dockerd and vale plugin. The namespace and the
+        underlay interface in it must exist first, e.g.
+          ip netns add A && ip netns add B
+          ip link add ua netns A type veth peer name ub netns B
+          docker/host-ns.sh up A ua 198.18.140.1/24 && docker/host-ns.sh up B ub 198.18.140.2/24
+        Its engine: docker -H unix:///tmp/bunmap-host-NAME/docker.sock ... (images are per engine:
+        docker save IMAGE | docker -H unix:///tmp/bunmap-host-NAME/docker.sock load)
+  down  stops that dockerd and plugin and removes /tmp/bunmap-host-NAME
+EOF2
+  exit 2
+}
+[ $# -ge 2 ] || usage
+cmd=$1
+name=$2
 dir=/tmp/bunmap-host-$name
 repo=$(cd "$(dirname "$0")/.." && pwd)
 bun=${BUN:-$(command -v bun || echo "$repo/node_modules/.bin/bun")}
 
 case $cmd in
 up)
-  dev=${3:?underlay interface}
-  addr=${4:?address/len}
+  [ $# -eq 4 ] || usage
+  dev=$3
+  addr=$4
+  ip netns list | grep -qw "$name" || { echo "host-ns: no network namespace $name (ip netns add $name first)" >&2; exit 1; }
+  ip -n "$name" link show "$dev" >/dev/null 2>&1 || { echo "host-ns: no interface $dev in namespace $name (make the underlay veth first)" >&2; exit 1; }
   mkdir -p "$dir/plugins" /run/docker/plugins
   ip -n "$name" addr add "$addr" dev "$dev"
   ip -n "$name" link set "$dev" up
@@ -44,8 +62,5 @@ down)
   done
   rm -rf "$dir"
   ;;
-*)
-  echo "usage: $0 up NAME UNDERLAY_IF ADDR/LEN | down NAME" >&2
-  exit 2
-  ;;
+*) usage ;;
 esac

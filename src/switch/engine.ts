@@ -122,7 +122,18 @@ class EngineWorker {
   }
 
   async stop(): Promise<void> {
-    if (!this.dead) await Promise.race([this.send({ t: "stop" }).catch(() => undefined), Bun.sleep(3000)]);
+    if (!this.dead) {
+      // a worker that does not answer in 3 s is terminated anyway; the timer must not outlive the
+      // answer (a pending Bun.sleep kept the process alive 3 s after every engine.close())
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        this.send({ t: "stop" }).catch(() => undefined),
+        new Promise((r) => {
+          timer = setTimeout(r, 3000);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
     this.worker.terminate();
     libc.close(this.doorbell);
   }
