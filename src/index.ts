@@ -10,6 +10,7 @@ export * as ethernet from "./packet/ethernet.ts";
 export { Fdb } from "./packet/fdb.ts";
 export * as ipv4 from "./packet/ipv4.ts";
 export * as ipv6 from "./packet/ipv6.ts";
+export { ETHERTYPE_QINQ, flowHash, Layers } from "./packet/layers.ts";
 export * as pcap from "./packet/pcap.ts";
 export * as udp from "./packet/udp.ts";
 export { type AddrRange, type FlowConfig, UdpFlow } from "./packet/udpflow.ts";
