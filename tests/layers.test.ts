@@ -33,8 +33,8 @@ const ipv6 = (next: number, src: string, dst: string) =>
 const ports = (sp: number, dp: number) => [[sp, 2], [dp, 2], "00000000"] as (number | [number, number] | string)[];
 const A4 = "c6120001",
   B4 = "c6120002";
-const A6 = "20010002" + "0".repeat(23) + "1",
-  B6 = "20010002" + "0".repeat(23) + "2";
+const A6 = `20010002${"0".repeat(23)}1`,
+  B6 = `20010002${"0".repeat(23)}2`;
 
 const at = (f: Uint8Array) => {
   const l = new Layers();

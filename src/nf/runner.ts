@@ -1,0 +1,290 @@
+// Network functions on ports of any backend: a function sees each received packet and says where it
+// goes (an output port by index) or why it is dropped; the runner does the rest as netmap's apps do:
+// one rxsync and one txsync per port per round, zero-copy swap where the two ports share memory, a
+// copy otherwise; it spins while packets flow and sleeps when idle (one epoll over every port's fd,
+// naps for ports without one), stops cleanly on SIGINT/SIGTERM, and counts per port (packets and
+// bytes in and out, drops by reason) and per reason the NF gives. No allocation per packet: one
+// Packet object is reused, its Layers located on first use.
+import * as libc from "../../ffi/libc.ts";
+import { canSwap } from "../forward/move.ts";
+import { Layers } from "../packet/layers.ts";
+import { openPort } from "../port/open.ts";
+import type { Port } from "../port/port.ts";
+import type { Ring } from "../ring/ring.ts";
+
+/** What an NF returns for a packet it drops: drop(k) names reason k of its `reasons` (0: "dropped"). */
+export const drop = (reason = 0) => -1 - reason;
+/** The reasons the runner itself drops for, counted per output port. */
+export const PORT_DROPS = ["tx ring full", "too long for the port's buffers"] as const;
+
+/** A received packet, valid during the call only (the object is reused). */
+export class Packet {
+  /** The region's bytes (the frame starts at `off`, after any virtio-net header). */
+  u8: Uint8Array = new Uint8Array(0);
+  off = 0;
+  /** Frame length; an NF may shorten it (the slot's length follows). */
+  len = 0;
+  /** Index of the port it came in by. */
+  input = 0;
+  private readonly lay = new Layers();
+  private located = false;
+  /** Its headers (located on first use). */
+  get layers(): Layers {
+    if (!this.located) {
+      this.lay.locate(this.u8, this.off, this.len);
+      this.located = true;
+    }
+    return this.lay;
+  }
+  /** @internal */
+  reset(u8: Uint8Array, off: number, len: number, input: number): void {
+    this.u8 = u8;
+    this.off = off;
+    this.len = len;
+    this.input = input;
+    this.located = false;
+  }
+  /** A big-endian field of `bytes` (1, 2 or 4) at `at` from the frame's start. */
+  field(at: number, bytes: 1 | 2 | 4): number {
+    const o = this.off + at,
+      u = this.u8;
+    if (bytes === 1) return u[o];
+    if (bytes === 2) return (u[o] << 8) | u[o + 1];
+    return ((u[o] << 24) | (u[o + 1] << 16) | (u[o + 2] << 8) | u[o + 3]) >>> 0;
+  }
+}
+
+/** The function: the output port's index, or drop(reason). */
+export type NfFunction = (p: Packet) => number;
+
+export interface PortCounters {
+  name: string;
+  rxPackets: number;
+  rxBytes: number;
+  txPackets: number;
+  txBytes: number;
+  /** What the runner dropped on the way out of this port, by PORT_DROPS reason. */
+  drops: Record<(typeof PORT_DROPS)[number], number>;
+}
+export interface NfCounters {
+  ports: PortCounters[];
+  /** What the NF dropped, by its reason. */
+  drops: Record<string, number>;
+}
+
+export interface RunnerOptions {
+  /** Drop reasons the NF names by index: drop(0) is reasons[0] ("dropped" if none are given). */
+  reasons?: string[];
+  /** Slots taken from one rx ring per round. */
+  burst?: number;
+  /** How long to spin after the last packet before sleeping, in µs. */
+  spinUs?: number;
+}
+
+export class NfRunner {
+  /** The ports by name, and their indices (what the NF returns). */
+  readonly index: Record<string, number> = {};
+  private readonly ports: Port[] = [];
+  private readonly names: string[] = [];
+  private readonly swap: boolean[][];
+  private readonly ctr: Float64Array; // per port: rxP, rxB, txP, txB, full, long
+  private readonly nfDrops: Float64Array;
+  private readonly reasons: string[];
+  private readonly pkt = new Packet();
+  private readonly burst: number;
+  private readonly spinMs: number;
+  private stopping = false;
+  private readonly ep: number;
+  private readonly fdless: number;
+
+  /** Open (or take) the ports; a port that cannot open closes the ones opened before and throws. */
+  constructor(
+    ports: Record<string, string | Port>,
+    private readonly nf: NfFunction,
+    opts: RunnerOptions = {},
+  ) {
+    try {
+      for (const [name, p] of Object.entries(ports)) {
+        this.index[name] = this.ports.length;
+        this.names.push(name);
+        this.ports.push(typeof p === "string" ? openPort(p) : p);
+      }
+    } catch (e) {
+      for (const p of this.ports) p.close();
+      throw e;
+    }
+    if (!this.ports.length) throw new Error("an NF runner needs at least one port");
+    this.swap = this.ports.map((a) => this.ports.map((b) => canSwap(a, b)));
+    this.ctr = new Float64Array(this.ports.length * 6);
+    this.reasons = opts.reasons?.length ? opts.reasons : ["dropped"];
+    this.nfDrops = new Float64Array(this.reasons.length);
+    this.burst = opts.burst ?? 512;
+    this.spinMs = (opts.spinUs ?? 50) / 1000;
+    this.ep = libc.epollCreate();
+    let fdless = 0;
+    for (const [k, p] of this.ports.entries()) {
+      if (p.pollFd >= 0) libc.epollAdd(this.ep, p.pollFd, libc.EPOLLIN, k);
+      else fdless++;
+    }
+    this.fdless = fdless;
+  }
+
+  /** One pass: each port's rxsync (releasing what the last pass took, seeing what came), its rx rings
+   * through the NF, then one txsync per port for what the pass sent. Returns the packets taken. */
+  round(): number {
+    let taken = 0;
+    const ports = this.ports;
+    for (let k = 0; k < ports.length; k++) {
+      ports[k].rxsync();
+      for (const rx of ports[k].rxRings) taken += this.drain(k, rx);
+    }
+    for (let k = 0; k < ports.length; k++) ports[k].txsync();
+    return taken;
+  }
+
+  private drain(k: number, rx: Ring): number {
+    const port = this.ports[k],
+      hdr = port.hdrLen,
+      u8 = rx.u8,
+      ctr = this.ctr,
+      pkt = this.pkt;
+    let i = rx.head,
+      m = rx.space();
+    if (m > this.burst) m = this.burst;
+    for (let n = 0; n < m; n++) {
+      const len = rx.len(i);
+      ctr[k * 6] += 1;
+      ctr[k * 6 + 1] += len - hdr;
+      pkt.reset(u8, rx.buf(i) + hdr, len - hdr, k);
+      const out = this.nf(pkt);
+      if (out < 0) {
+        const r = -1 - out;
+        this.nfDrops[r < this.nfDrops.length ? r : 0] += 1;
+      } else if (out < this.ports.length) {
+        if (pkt.len !== len - hdr) rx.setLen(i, pkt.len + hdr);
+        this.forward(rx, i, k, out);
+      } else this.nfDrops[0] += 1;
+      i = i + 1 === rx.numSlots ? 0 : i + 1;
+    }
+    rx.advance(i);
+    return m;
+  }
+
+  /** One slot to port `d`'s first tx ring: swapped when the ports share memory, else copied. */
+  private forward(rx: Ring, i: number, s: number, d: number): void {
+    const dst = this.ports[d],
+      tx = dst.txRings[0],
+      ctr = this.ctr,
+      len = rx.len(i);
+    if (tx.empty()) {
+      dst.txsync(); // its tail moves only on a sync: once before giving up
+      if (tx.empty()) {
+        ctr[d * 6 + 4] += 1;
+        return;
+      }
+    }
+    if (len > dst.bufSize) {
+      ctr[d * 6 + 5] += 1;
+      return;
+    }
+    const j = tx.head;
+    if (this.swap[s][d]) rx.swapTo(i, tx, j);
+    else rx.copyTo(i, tx, j);
+    tx.advance(j + 1 === tx.numSlots ? 0 : j + 1);
+    ctr[d * 6 + 2] += 1;
+    ctr[d * 6 + 3] += len - dst.hdrLen;
+  }
+
+  /** Counters since the start (control path: allocates). */
+  counters(): NfCounters {
+    const c = this.ctr;
+    return {
+      ports: this.names.map((name, k) => ({
+        name,
+        rxPackets: c[k * 6],
+        rxBytes: c[k * 6 + 1],
+        txPackets: c[k * 6 + 2],
+        txBytes: c[k * 6 + 3],
+        drops: { [PORT_DROPS[0]]: c[k * 6 + 4], [PORT_DROPS[1]]: c[k * 6 + 5] } as PortCounters["drops"],
+      })),
+      drops: Object.fromEntries(this.reasons.map((r, k) => [r, this.nfDrops[k]])),
+    };
+  }
+
+  /**
+   * Run until stop(), `seconds` pass, or SIGINT/SIGTERM (when `signals`): rounds back to back while
+   * packets flow; after spinUs without any, a sleep in epoll over the ports' fds (ports without one:
+   * naps of 1 ms growing to 10 ms), at most 100 ms at a time so signals are seen.
+   */
+  async run(opts: { seconds?: number; signals?: boolean } = {}): Promise<NfCounters> {
+    const onSignal = () => {
+      this.stopping = true;
+    };
+    if (opts.signals !== false) {
+      process.on("SIGINT", onSignal);
+      process.on("SIGTERM", onSignal);
+    }
+    const end = opts.seconds ? performance.now() + opts.seconds * 1000 : Number.POSITIVE_INFINITY;
+    const events = new Uint8Array(this.ports.length * libc.EPOLL_EVENT_SIZE + libc.EPOLL_EVENT_SIZE);
+    let idleSince = -1,
+      nap = 1;
+    try {
+      while (!this.stopping && performance.now() < end) {
+        // a slice of rounds, then a turn of the event loop (signals, timers, the caller's awaits)
+        const slice = performance.now() + 50;
+        while (performance.now() < slice) {
+          if (this.round()) {
+            idleSince = -1;
+            nap = 1;
+            continue;
+          }
+          const now = performance.now();
+          if (idleSince < 0) idleSince = now;
+          if (now - idleSince < this.spinMs) continue;
+          if (this.fdless) {
+            libc.epollWait(this.ep, events, this.ports.length, nap);
+            nap = Math.min(10, nap * 2);
+          } else libc.epollWait(this.ep, events, this.ports.length, 100);
+          break;
+        }
+        await Bun.sleep(0);
+      }
+    } finally {
+      if (opts.signals !== false) {
+        process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
+      }
+    }
+    return this.counters();
+  }
+
+  /** Ask run() to return after the round it is in. */
+  stop(): void {
+    this.stopping = true;
+  }
+
+  /** Close the ports it opened or was given. */
+  close(): void {
+    for (const p of this.ports) p.close();
+    libc.close(this.ep);
+  }
+}
+
+/** Report lines of the counters, pkt-gen's way (one per port, then the NF's drops), or JSON lines. */
+export function formatCounters(c: NfCounters, json = false): string {
+  if (json)
+    return `${[...c.ports.map((p) => JSON.stringify({ port: p.name, ...p })), JSON.stringify({ nf: c.drops })].join("\n")}\n`;
+  const lines = c.ports.map((p) => {
+    const drops = Object.entries(p.drops)
+      .filter(([, n]) => n)
+      .map(([r, n]) => `, ${n} dropped (${r})`)
+      .join("");
+    return `${p.name}: received ${p.rxPackets} packets ${p.rxBytes} bytes, sent ${p.txPackets} packets ${p.txBytes} bytes${drops}`;
+  });
+  const nf = Object.entries(c.drops)
+    .filter(([, n]) => n)
+    .map(([r, n]) => `${n} ${r}`)
+    .join(", ");
+  lines.push(`nf: dropped ${nf || "0"}`);
+  return `${lines.join("\n")}\n`;
+}
