@@ -26,6 +26,8 @@ export class Packet {
   len = 0;
   /** Index of the port it came in by. */
   input = 0;
+  /** When its batch was taken from the ring (performance.now(), ms; one reading per batch). */
+  time = 0;
   private readonly lay = new Layers();
   private located = false;
   /** Its headers (located on first use). */
@@ -37,7 +39,8 @@ export class Packet {
     return this.lay;
   }
   /** @internal */
-  reset(u8: Uint8Array, off: number, len: number, input: number): void {
+  reset(u8: Uint8Array, off: number, len: number, input: number, time: number): void {
+    this.time = time;
     this.u8 = u8;
     this.off = off;
     this.len = len;
@@ -151,11 +154,12 @@ export class NfRunner {
     let i = rx.head,
       m = rx.space();
     if (m > this.burst) m = this.burst;
+    const now = m ? performance.now() : 0;
     for (let n = 0; n < m; n++) {
       const len = rx.len(i);
       ctr[k * 6] += 1;
       ctr[k * 6 + 1] += len - hdr;
-      pkt.reset(u8, rx.buf(i) + hdr, len - hdr, k);
+      pkt.reset(u8, rx.buf(i) + hdr, len - hdr, k, now);
       const out = this.nf(pkt);
       if (out < 0) {
         const r = -1 - out;

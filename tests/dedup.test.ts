@@ -1,0 +1,136 @@
+// netmap's dedup on the runner (src/nf/dedup.ts, bun run dedup): duplicates within the window and
+// the FIFO are dropped and counted, everything else passes; packet by packet, then end to end.
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { parseDedupArgs } from "../src/app/dedup/main.ts";
+import { Dedup } from "../src/nf/dedup.ts";
+import { drop, Packet } from "../src/nf/runner.ts";
+import { openPort } from "../src/port/open.ts";
+
+setDefaultTimeout(60_000);
+const repo = `${import.meta.dir}/..`;
+
+/** A 60-byte frame with `tag` in byte 20 (and `len` bytes long). */
+const frame = (tag: number, len = 60) => Uint8Array.from({ length: len }, (_, k) => (k === 20 ? tag : k & 255));
+
+describe("Dedup, packet by packet", () => {
+  const verdicts = (d: Dedup, seq: [Uint8Array, number][]) =>
+    seq.map(([f, t]) => {
+      const p = new Packet();
+      p.reset(f, 0, f.length, 0, t);
+      return d.process(p);
+    });
+  const OUT = 1,
+    DUP = drop(0);
+
+  test("the same bytes within the window are dropped; after it, or different, they pass", () => {
+    const d = new Dedup(OUT, { fifo: 10, windowUs: 50 });
+    expect(
+      verdicts(d, [
+        [frame(1), 0],
+        [frame(1), 0.01],
+        [frame(2), 0.02],
+        [frame(1), 0.049],
+        [frame(1), 0.2],
+      ]),
+    ).toEqual([
+      OUT,
+      DUP,
+      OUT,
+      DUP,
+      OUT, // 0.2 ms after the last forwarded copy (at 0): outside the 50 µs window
+    ]);
+    // the same first bytes, another length: not a duplicate
+    expect(
+      verdicts(d, [
+        [frame(7), 1],
+        [frame(7, 61), 1],
+      ]),
+    ).toEqual([OUT, OUT]);
+  });
+
+  test("only the last FIFO packets are remembered", () => {
+    const d = new Dedup(OUT, { fifo: 2, windowUs: 1_000_000 });
+    expect(
+      verdicts(d, [
+        [frame(1), 0],
+        [frame(2), 0],
+        [frame(3), 0],
+        [frame(1), 0],
+        [frame(3), 0],
+      ]),
+    ).toEqual([
+      OUT,
+      OUT,
+      OUT,
+      OUT,
+      DUP, // 1 fell out of a FIFO of two (2, 3); 3 is still in it
+    ]);
+  });
+});
+
+describe("bun run dedup", () => {
+  test("flags: netmap's -i -i -W -F -w, one error line for a bad one", () => {
+    expect(parseDedupArgs(["-i", "shm:a{0", "-i", "shm:b{0", "-W", "100", "-F", "64", "-w", "0"])).toMatchObject({
+      input: "shm:a{0",
+      output: "shm:b{0",
+      windowUs: 100,
+      fifo: 64,
+      wait: 0,
+    });
+    for (const [argv, msg] of [
+      [["-i", "shm:a{0"], "need two ports: -i IN -i OUT"],
+      [["-i", "a", "-i", "b", "-W", "0"], "-W 0: expected a number 1..60000000"],
+      [["-i", "a", "-i", "b", "-H"], "unknown option -H"],
+    ] as [string[], string][])
+      expect(() => parseDedupArgs(argv)).toThrow(msg);
+  });
+
+  test("end to end over shm pipes: duplicates dropped, the rest delivered byte for byte, counters on SIGINT", async () => {
+    const r = `dd${process.pid}`;
+    const proc = Bun.spawn(
+      [process.execPath, `${repo}/src/app/dedup/main.ts`, "-i", `shm:${r}{0@conf:pipes=2`, "-i", `shm:${r}{1`],
+      { stdout: "pipe", stderr: "pipe", timeout: 60_000, killSignal: "SIGKILL" },
+    );
+    const errReader = (proc.stderr as ReadableStream<Uint8Array>).getReader();
+    let err = "";
+    // wait for "Ready to go" (after its 2 s link wait, netmap's default)
+    while (!err.includes("Ready to go")) {
+      const { value, done } = await errReader.read();
+      if (done) throw new Error(`dedup exited: ${err}`);
+      err += new TextDecoder().decode(value);
+    }
+    const host = openPort(`shm:${r}}0`),
+      sink = openPort(`shm:${r}}1`);
+    try {
+      const sent = [frame(1), frame(1), frame(2), frame(1), frame(3)]; // within 50 µs of each other: one batch
+      const tx = host.txRings[0];
+      for (const f of sent) {
+        tx.u8.set(f, tx.buf(tx.head));
+        tx.setLenFlags(tx.head, f.length, 0);
+        tx.advance(tx.next(tx.head));
+      }
+      host.txsync();
+      const got: Uint8Array[] = [];
+      for (let t = 0; t < 100 && got.length < 3; t++) {
+        await Bun.sleep(20);
+        sink.rxsync();
+        const rx = sink.rxRings[0];
+        while (!rx.empty()) {
+          got.push(rx.packet(rx.head).slice());
+          rx.advance(rx.next(rx.head));
+        }
+      }
+      expect(got).toEqual([frame(1), frame(2), frame(3)]);
+      proc.kill("SIGINT");
+      expect(await proc.exited).toBe(0);
+      const out = await new Response(proc.stdout).text();
+      expect(out).toContain(`shm:${r}{0@conf:pipes=2: received 5 packets 300 bytes, sent 0 packets 0 bytes`);
+      expect(out).toContain(`shm:${r}{1: received 0 packets 0 bytes, sent 3 packets 180 bytes`);
+      expect(out).toContain("nf: dropped 2 duplicate");
+    } finally {
+      host.close();
+      sink.close();
+      proc.kill("SIGKILL");
+    }
+  });
+});
