@@ -3,7 +3,17 @@
 export { setTxChecksum, txChecksum } from "../ffi/ethtool.ts";
 export { VNET_HDR } from "../ffi/tpacket.ts";
 export { canSwap, moveRings } from "./forward/move.ts";
-export { drop, formatCounters, type NfCounters, type NfFunction, NfRunner, Packet, PORT_DROPS } from "./nf/runner.ts";
+export { DEDUP_REASONS, Dedup, type DedupOptions } from "./nf/dedup.ts";
+export {
+  drop,
+  formatCounters,
+  type NfCounters,
+  type NfFunction,
+  NfRunner,
+  NO_SUCH_OUTPUT,
+  Packet,
+  PORT_DROPS,
+} from "./nf/runner.ts";
 export { type Lock, lockFile } from "./os/lockfile.ts";
 export * as arp from "./packet/arp.ts";
 export * as checksum from "./packet/checksum.ts";

@@ -202,6 +202,31 @@ describe("the runner", () => {
     }
   });
 
+  test("a verdict naming no port and no reason is counted as such, never sent anywhere", () => {
+    const verdicts = [1, 5, drop(0), drop(7), 0.5];
+    let n = 0;
+    const run = new NfRunner({ a: pair("va").nf, b: pair("vb").nf }, () => verdicts[n++ % verdicts.length], {
+      reasons: ["acl"],
+    });
+    const ha = openPort(pair("va").host),
+      hb = openPort(pair("vb").host);
+    try {
+      send(
+        ha,
+        Array.from({ length: 5 }, (_, k) => ipFrame(17, k, 9, k)),
+      );
+      run.round();
+      const c = run.counters();
+      expect(c.ports[1].txPackets).toBe(1);
+      expect(c.drops).toEqual({ acl: 1, "no such output or reason": 3 }); // port 5, reason 7, 0.5
+      expect(receive(hb).length).toBe(1);
+    } finally {
+      run.close();
+      ha.close();
+      hb.close();
+    }
+  });
+
   test("a port that cannot open: one sentence, and the ports opened before are closed", () => {
     expect(() => new NfRunner({ a: pair("xa").nf, b: "nosuch:x" }, () => 0)).toThrow(/^bad port name 'nosuch:x'/);
     expect(readdirSync("/dev/shm").filter((f) => f.startsWith(`bunmap-${tag}xa`))).toEqual([]);

@@ -14,6 +14,8 @@ import type { Ring } from "../ring/ring.ts";
 
 /** What an NF returns for a packet it drops: drop(k) names reason k of its `reasons` (0: "dropped"). */
 export const drop = (reason = 0) => -1 - reason;
+/** What the runner counts a verdict under that names neither a port nor one of the NF's reasons. */
+export const NO_SUCH_OUTPUT = "no such output or reason";
 /** The reasons the runner itself drops for, counted per output port. */
 export const PORT_DROPS = ["tx ring full", "too long for the port's buffers"] as const;
 
@@ -119,7 +121,8 @@ export class NfRunner {
     if (!this.ports.length) throw new Error("an NF runner needs at least one port");
     this.swap = this.ports.map((a) => this.ports.map((b) => canSwap(a, b)));
     this.ctr = new Float64Array(this.ports.length * 6);
-    this.reasons = opts.reasons?.length ? opts.reasons : ["dropped"];
+    // the NF's own reasons, then the runner's for a verdict that names no port and no reason
+    this.reasons = [...(opts.reasons?.length ? opts.reasons : ["dropped"]), NO_SUCH_OUTPUT];
     this.nfDrops = new Float64Array(this.reasons.length);
     this.burst = opts.burst ?? 512;
     this.spinMs = (opts.spinUs ?? 50) / 1000;
@@ -161,13 +164,13 @@ export class NfRunner {
       ctr[k * 6 + 1] += len - hdr;
       pkt.reset(u8, rx.buf(i) + hdr, len - hdr, k, now);
       const out = this.nf(pkt);
-      if (out < 0) {
-        const r = -1 - out;
-        this.nfDrops[r < this.nfDrops.length ? r : 0] += 1;
-      } else if (out < this.ports.length) {
+      if (out >= 0 && out < this.ports.length && (out | 0) === out) {
         if (pkt.len !== len - hdr) rx.setLen(i, pkt.len + hdr);
         this.forward(rx, i, k, out);
-      } else this.nfDrops[0] += 1;
+      } else {
+        const r = -1 - out; // a drop's reason; anything else (a port or reason not there) the last
+        this.nfDrops[r >= 0 && r < this.nfDrops.length - 1 && (r | 0) === r ? r : this.nfDrops.length - 1] += 1;
+      }
       i = i + 1 === rx.numSlots ? 0 : i + 1;
     }
     rx.advance(i);
