@@ -10,10 +10,12 @@ import { canSwap } from "../forward/move.ts";
 import { Layers } from "../packet/layers.ts";
 import { openPort } from "../port/open.ts";
 import type { Port } from "../port/port.ts";
-import type { Ring } from "../ring/ring.ts";
+import { copyBytes, type Ring } from "../ring/ring.ts";
 
 /** What an NF returns for a packet it drops: drop(k) names reason k of its `reasons` (0: "dropped"). */
 export const drop = (reason = 0) => -1 - reason;
+/** What an NF returns for a packet it sent on itself (NfRunner.emit): neither forwarded nor dropped. */
+export const CONSUMED = -0x7fffffff;
 /** What the runner counts a verdict under that names neither a port nor one of the NF's reasons. */
 export const NO_SUCH_OUTPUT = "no such output or reason";
 /** The reasons the runner itself drops for, counted per output port. */
@@ -21,8 +23,9 @@ export const PORT_DROPS = ["tx ring full", "too long for the port's buffers"] as
 
 /** A received packet, valid during the call only (the object is reused). */
 export class Packet {
-  /** The region's bytes (the frame starts at `off`, after any virtio-net header). */
+  /** The region's bytes (the frame starts at `off`, after any virtio-net header), and its words. */
   u8: Uint8Array = new Uint8Array(0);
+  u32: Uint32Array = new Uint32Array(0);
   off = 0;
   /** Frame length; an NF may shorten it (the slot's length follows). */
   len = 0;
@@ -41,9 +44,10 @@ export class Packet {
     return this.lay;
   }
   /** @internal */
-  reset(u8: Uint8Array, off: number, len: number, input: number, time: number): void {
+  reset(u8: Uint8Array, off: number, len: number, input: number, time: number, u32?: Uint32Array): void {
     this.time = time;
     this.u8 = u8;
+    if (u32) this.u32 = u32;
     this.off = off;
     this.len = len;
     this.input = input;
@@ -82,8 +86,11 @@ export interface RunnerOptions {
   reasons?: string[];
   /** Slots taken from one rx ring per round. */
   burst?: number;
-  /** How long to spin after the last packet before sleeping, in µs. */
+  /** How long to spin after the last packet before sleeping, in µs (Infinity: never sleep). */
   spinUs?: number;
+  /** Called once a round, after the packets and before the txsyncs (an NF's own queues); returns
+   * the work it did (non-zero keeps the runner from sleeping). */
+  tick?: () => number;
 }
 
 export class NfRunner {
@@ -101,6 +108,7 @@ export class NfRunner {
   private stopping = false;
   private readonly ep: number;
   private readonly fdless: number;
+  private readonly tick: (() => number) | null;
 
   /** Open (or take) the ports; a port that cannot open closes the ones opened before and throws. */
   constructor(
@@ -126,6 +134,7 @@ export class NfRunner {
     this.nfDrops = new Float64Array(this.reasons.length);
     this.burst = opts.burst ?? 512;
     this.spinMs = (opts.spinUs ?? 50) / 1000;
+    this.tick = opts.tick ?? null;
     this.ep = libc.epollCreate();
     let fdless = 0;
     for (const [k, p] of this.ports.entries()) {
@@ -144,6 +153,7 @@ export class NfRunner {
       ports[k].rxsync();
       for (const rx of ports[k].rxRings) taken += this.drain(k, rx);
     }
+    if (this.tick) taken += this.tick();
     for (let k = 0; k < ports.length; k++) ports[k].txsync();
     return taken;
   }
@@ -162,12 +172,12 @@ export class NfRunner {
       const len = rx.len(i);
       ctr[k * 6] += 1;
       ctr[k * 6 + 1] += len - hdr;
-      pkt.reset(u8, rx.buf(i) + hdr, len - hdr, k, now);
+      pkt.reset(u8, rx.buf(i) + hdr, len - hdr, k, now, rx.u32);
       const out = this.nf(pkt);
       if (out >= 0 && out < this.ports.length && (out | 0) === out) {
         if (pkt.len !== len - hdr) rx.setLen(i, pkt.len + hdr);
         this.forward(rx, i, k, out);
-      } else {
+      } else if (out !== CONSUMED) {
         const r = -1 - out; // a drop's reason; anything else (a port or reason not there) the last
         this.nfDrops[r >= 0 && r < this.nfDrops.length - 1 && (r | 0) === r ? r : this.nfDrops.length - 1] += 1;
       }
@@ -200,6 +210,32 @@ export class NfRunner {
     tx.advance(j + 1 === tx.numSlots ? 0 : j + 1);
     ctr[d * 6 + 2] += 1;
     ctr[d * 6 + 3] += len - dst.hdrLen;
+  }
+
+  /**
+   * Send a copy of a frame (u8[off, off + len), without virtio-net header; u32 the same memory's
+   * words) on output port `d`, counted there; false, and nothing sent or counted, when its tx ring
+   * stays full after one txsync or the frame is longer than its buffers (the caller keeps or drops it).
+   */
+  emit(d: number, u8: Uint8Array, u32: Uint32Array, off: number, len: number): boolean {
+    const dst = this.ports[d],
+      tx = dst.txRings[0],
+      hdr = dst.hdrLen;
+    if (len + hdr > dst.bufSize) return false;
+    if (tx.empty()) {
+      dst.txsync();
+      if (tx.empty()) return false;
+    }
+    const j = tx.head,
+      o = tx.buf(j),
+      t = tx.u8;
+    if (hdr) t.fill(0, o, o + hdr); // no offload requests
+    copyBytes(u8, u32, off, t, tx.u32, o + hdr, len);
+    tx.setLenFlags(j, len + hdr, 0);
+    tx.advance(j + 1 === tx.numSlots ? 0 : j + 1);
+    this.ctr[d * 6 + 2] += 1;
+    this.ctr[d * 6 + 3] += len;
+    return true;
   }
 
   /** Counters since the start (control path: allocates). */
