@@ -135,6 +135,32 @@ describe("switch core over shm ports", () => {
     t.close();
   });
 
+  test("learn: false: the lookup decides alone and the table stays empty", async () => {
+    const t = track(topo(3));
+    const fdb = new Fdb(10);
+    const core = SwitchCore.of(t.sw, fdb, learningLookup, 512, false);
+    send(t.host[0], mac(2), mac(1), 1);
+    send(t.host[1], mac(1), mac(2), 2); // a learning switch would now know 1 and 2
+    core.round();
+    send(t.host[0], mac(2), mac(1), 3);
+    core.round();
+    expect(received(t.host)).toEqual([[2], [1, 3], [1, 2, 3]]); // all flooded: nothing was learned
+    expect(fdb.count(Math.floor(Date.now() / 1000))).toBe(0);
+    // a lookup that routes by other fields works as before, without writing the table
+    const next = SwitchCore.of(
+      t.sw,
+      fdb,
+      await loadLookup(`${import.meta.dir}/../src/switch/lookups/ipv4-next.ts`),
+      512,
+      false,
+    );
+    send(t.host[0], mac(7), mac(1), 4, 60, 0x0800);
+    next.round();
+    expect(received(t.host)).toEqual([[], [4], []]);
+    expect(fdb.count(Math.floor(Date.now() / 1000))).toBe(0);
+    t.close();
+  });
+
   test("a station that moves is followed; entries age out", async () => {
     const t = track(topo(3));
     const fdb = new Fdb(10, 0); // age 0: an entry lives until the clock's second changes

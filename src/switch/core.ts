@@ -42,8 +42,8 @@ export class SwitchCore implements SwitchView {
   private readonly memKeys = new Map<string, number>();
 
   /** Every port of a list, ids 0..n-1 (tests, benchmarks, fixed topologies). */
-  static of(ports: Port[], fdb: Fdb, lookup: Lookup, burst = 512): SwitchCore {
-    const core = new SwitchCore(fdb, lookup, burst, new Float64Array(counterBlock(Math.max(ports.length, 1))));
+  static of(ports: Port[], fdb: Fdb, lookup: Lookup, burst = 512, learn = true): SwitchCore {
+    const core = new SwitchCore(fdb, lookup, burst, new Float64Array(counterBlock(Math.max(ports.length, 1))), learn);
     for (const [i, p] of ports.entries()) core.add(p, i);
     return core;
   }
@@ -53,6 +53,8 @@ export class SwitchCore implements SwitchView {
     private readonly lookup: Lookup,
     private readonly burst = 512,
     ctr?: Float64Array,
+    /** Learn source MACs (false: the lookup decides alone; nothing is written to the table). */
+    private readonly learn = true,
   ) {
     this.ctr = ctr ?? new Float64Array(counterBlock(MAX_PORTS));
     this.maxPorts = Math.min(MAX_PORTS, (this.ctr.length - SW_CTR.stride) / PORT_CTR.stride);
@@ -208,7 +210,7 @@ export class SwitchCore implements SwitchView {
       if (!inPacket) {
         if (len >= hdr + 14) {
           const eth = buf + hdr;
-          if ((u8[eth + 6] & 1) === 0 && this.fdb.learn(u8, eth + 6, srcId, this.now) && this.onLearn)
+          if (this.learn && (u8[eth + 6] & 1) === 0 && this.fdb.learn(u8, eth + 6, srcId, this.now) && this.onLearn)
             this.onLearn(u8, eth + 6, srcId);
           dest = lookup(u8, eth, len - hdr, srcId, this);
           // a station learned on a port that has left: unknown again, so flood (as VALE does)

@@ -48,6 +48,9 @@ export interface SwitchOptions {
   age?: number;
   /** A lookup module (default: VALE's learning lookup). */
   lookup?: string | null;
+  /** Learn source MACs (default). false: a lookup-only switch (a custom lookup routes by other
+   * fields, and no table is written per packet); the learning lookup then floods everything. */
+  learn?: boolean;
   burst?: number;
   /**
    * Known unicast between AF_PACKET ports forwarded by the kernel (tc redirect in the sender's
@@ -223,8 +226,8 @@ export class SwitchHandle {
     this.maxPorts = opts.maxPorts ?? 256;
     if (this.maxPorts > MAX_PORTS) throw new Error(`maxPorts ${this.maxPorts}: at most ${MAX_PORTS}`);
     this.fdb = new Fdb(opts.fdbLog2 ?? 12, opts.age ?? 300);
-    if (opts.kernelFastPath && (workers.length > 1 || opts.lookup))
-      throw new Error("the kernel fast path needs a switch on one ring with the learning lookup");
+    if (opts.kernelFastPath && (workers.length > 1 || opts.lookup || opts.learn === false))
+      throw new Error("the kernel fast path needs a switch on one ring that learns, with the learning lookup");
     this.counters = new SharedArrayBuffer(8 * counterBlock(this.maxPorts) * workers.length);
     this.gen = new Uint32Array(this.maxPorts);
   }
@@ -245,6 +248,7 @@ export class SwitchHandle {
             fdb: this.fdb.sab,
             age: this.fdb.ageSec,
             lookup: this.opts.lookup ?? null,
+            learn: this.opts.learn !== false,
             burst: this.opts.burst ?? 512,
             counters: this.counters,
             maxPorts: this.maxPorts,

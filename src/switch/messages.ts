@@ -13,6 +13,8 @@ export interface SwitchSpec {
   fdb: SharedArrayBuffer;
   age: number;
   lookup: string | null;
+  /** Learn source MACs (false: the lookup decides alone, nothing written to the table). */
+  learn: boolean;
   burst: number;
   /** Counter blocks, one per ring (layout.ts counterBlock); this worker writes block `ring`. */
   counters: SharedArrayBuffer;

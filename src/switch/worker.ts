@@ -46,7 +46,7 @@ async function apply(c: Command): Promise<void> {
       const block = counterBlock(s.maxPorts);
       const ctr = new Float64Array(s.counters, Math.max(s.ring, 0) * block * 8, block);
       const fdb = Fdb.of(s.fdb, s.age);
-      const core = new SwitchCore(fdb, await loadLookup(s.lookup), s.burst, ctr);
+      const core = new SwitchCore(fdb, await loadLookup(s.lookup), s.burst, ctr, s.learn);
       const fast = s.fast ? new FastPathPorts(s.fast) : null;
       if (fast) {
         fastPaths.set(s.sw, { ports: fast, fdb });
