@@ -313,21 +313,26 @@ export class NfRunner {
   }
 }
 
+/** Report lines of the ports' counters (one per port), or JSON lines. */
+export function formatPorts(ports: PortCounters[], json = false): string {
+  if (json) return ports.map((p) => `${JSON.stringify({ port: p.name, ...p })}\n`).join("");
+  return ports
+    .map((p) => {
+      const drops = Object.entries(p.drops)
+        .filter(([, n]) => n)
+        .map(([r, n]) => `, ${n} dropped (${r})`)
+        .join("");
+      return `${p.name}: received ${p.rxPackets} packets ${p.rxBytes} bytes, sent ${p.txPackets} packets ${p.txBytes} bytes${drops}\n`;
+    })
+    .join("");
+}
+
 /** Report lines of the counters, pkt-gen's way (one per port, then the NF's drops), or JSON lines. */
 export function formatCounters(c: NfCounters, json = false): string {
-  if (json)
-    return `${[...c.ports.map((p) => JSON.stringify({ port: p.name, ...p })), JSON.stringify({ nf: c.drops })].join("\n")}\n`;
-  const lines = c.ports.map((p) => {
-    const drops = Object.entries(p.drops)
-      .filter(([, n]) => n)
-      .map(([r, n]) => `, ${n} dropped (${r})`)
-      .join("");
-    return `${p.name}: received ${p.rxPackets} packets ${p.rxBytes} bytes, sent ${p.txPackets} packets ${p.txBytes} bytes${drops}`;
-  });
+  if (json) return `${formatPorts(c.ports, true)}${JSON.stringify({ nf: c.drops })}\n`;
   const nf = Object.entries(c.drops)
     .filter(([, n]) => n)
     .map(([r, n]) => `${n} ${r}`)
     .join(", ");
-  lines.push(`nf: dropped ${nf || "0"}`);
-  return `${lines.join("\n")}\n`;
+  return `${formatPorts(c.ports)}nf: dropped ${nf || "0"}\n`;
 }

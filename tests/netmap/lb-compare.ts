@@ -6,7 +6,6 @@
 import { readFileSync } from "node:fs";
 import { lbHash } from "../../src/nf/lb-hash.ts";
 import { openPort } from "../../src/port/open.ts";
-import type { Port } from "../../src/port/port.ts";
 
 const fail = (m: string): never => {
   console.error(`lb-compare: FAIL: ${m}`);
