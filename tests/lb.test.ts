@@ -139,7 +139,7 @@ describe("overflow queues (-B)", () => {
     const runner = new NfRunner(
       { in: `shm:${t}i{0`, out: `shm:${t}o{0@conf:slots=64` },
       (p) => (lb as LoadBalancer).process(p),
-      { tick: () => (lb as LoadBalancer).tick() },
+      { tick: () => (lb as LoadBalancer).tick(), backpressure: false },
     );
     lb = new LoadBalancer(runner, [[1]], 10);
     const input = openPort(`shm:${t}i}0`),

@@ -154,28 +154,43 @@ describe("the runner", () => {
     }
   });
 
-  test("a full output ring: what does not fit is counted as dropped on that port", () => {
-    const run = new NfRunner({ a: pair("fa").nf, b: pair("fb", "@conf:slots=64").nf }, (p) =>
-      p.input === 0 ? 1 : drop(),
-    );
-    const ha = openPort(pair("fa").host),
-      hb = openPort(pair("fb").host);
-    try {
-      for (let k = 0; k < 4; k++) {
-        send(
-          ha,
-          Array.from({ length: 50 }, (_, n) => ipFrame(17, n, 9, n)),
-        );
-        run.round();
+  test("a full output holds the input back, nothing lost (default); without backpressure it is counted dropped", () => {
+    for (const backpressure of [true, false]) {
+      const x = backpressure ? "y" : "n";
+      const run = new NfRunner(
+        { a: pair(`f${x}a`).nf, b: pair(`f${x}b`, "@conf:slots=64").nf },
+        (p) => (p.input === 0 ? 1 : drop()),
+        {
+          backpressure,
+        },
+      );
+      const ha = openPort(pair(`f${x}a`).host),
+        hb = openPort(pair(`f${x}b`).host);
+      try {
+        const frames = Array.from({ length: 200 }, (_, n) => ipFrame(17, n, 9, n & 255));
+        for (let k = 0; k < 200; k += 50) {
+          send(ha, frames.slice(k, k + 50));
+          run.round();
+        }
+        const c = run.counters().ports[1];
+        expect(c.txPackets).toBe(63); // a 64-slot ring holds 63, nobody has read b yet
+        const got = receive(hb);
+        if (backpressure) {
+          expect(c.drops["tx ring full"]).toBe(0);
+          for (let k = 0; k < 10; k++) {
+            run.round(); // the rest, as b's reader makes room
+            got.push(...receive(hb));
+          }
+          expect(got).toEqual(frames); // all, in order
+        } else {
+          expect(c.drops["tx ring full"]).toBe(200 - 63);
+          expect(got).toEqual(frames.slice(0, 63));
+        }
+      } finally {
+        run.close();
+        ha.close();
+        hb.close();
       }
-      const c = run.counters().ports[1];
-      expect(c.txPackets).toBe(63); // a 64-slot ring holds 63, nobody reads b
-      expect(c.drops["tx ring full"]).toBe(200 - 63);
-      expect(receive(hb).length).toBe(63);
-    } finally {
-      run.close();
-      ha.close();
-      hb.close();
     }
   });
 

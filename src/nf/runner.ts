@@ -10,6 +10,7 @@ import { canSwap } from "../forward/move.ts";
 import { Layers } from "../packet/layers.ts";
 import { openPort } from "../port/open.ts";
 import type { Port } from "../port/port.ts";
+import { POLLIN } from "../ring/layout.ts";
 import { copyBytes, type Ring } from "../ring/ring.ts";
 
 /** What an NF returns for a packet it drops: drop(k) names reason k of its `reasons` (0: "dropped"). */
@@ -91,6 +92,12 @@ export interface RunnerOptions {
   /** Called once a round, after the packets and before the txsyncs (an NF's own queues); returns
    * the work it did (non-zero keeps the runner from sleeping). */
   tick?: () => number;
+  /**
+   * Take from an input only as many packets as every output has room for (default), as netmap's
+   * bridge does: a full output holds the input back and nothing is lost. false: take what comes and
+   * count what does not fit as dropped ("tx ring full"), for NFs that queue or shed load themselves.
+   */
+  backpressure?: boolean;
 }
 
 export class NfRunner {
@@ -107,8 +114,11 @@ export class NfRunner {
   private readonly spinMs: number;
   private stopping = false;
   private readonly ep: number;
-  private readonly fdless: number;
+  private readonly fdless: Port[] = [];
+  /** The port packets last came from (the one worth waiting on). */
+  private active = 0;
   private readonly tick: (() => number) | null;
+  private readonly backpressure: boolean;
 
   /** Open (or take) the ports; a port that cannot open closes the ones opened before and throws. */
   constructor(
@@ -135,13 +145,12 @@ export class NfRunner {
     this.burst = opts.burst ?? 512;
     this.spinMs = (opts.spinUs ?? 50) / 1000;
     this.tick = opts.tick ?? null;
+    this.backpressure = opts.backpressure !== false;
     this.ep = libc.epollCreate();
-    let fdless = 0;
     for (const [k, p] of this.ports.entries()) {
       if (p.pollFd >= 0) libc.epollAdd(this.ep, p.pollFd, libc.EPOLLIN, k);
-      else fdless++;
+      else this.fdless.push(p);
     }
-    this.fdless = fdless;
   }
 
   /** One pass: each port's rxsync (releasing what the last pass took, seeing what came), its rx rings
@@ -151,7 +160,10 @@ export class NfRunner {
     const ports = this.ports;
     for (let k = 0; k < ports.length; k++) {
       ports[k].rxsync();
-      for (const rx of ports[k].rxRings) taken += this.drain(k, rx);
+      let got = 0;
+      for (const rx of ports[k].rxRings) got += this.drain(k, rx);
+      if (got) this.active = k;
+      taken += got;
     }
     if (this.tick) taken += this.tick();
     for (let k = 0; k < ports.length; k++) ports[k].txsync();
@@ -167,6 +179,7 @@ export class NfRunner {
     let i = rx.head,
       m = rx.space();
     if (m > this.burst) m = this.burst;
+    if (m && this.backpressure) m = Math.min(m, this.room());
     const now = m ? performance.now() : 0;
     for (let n = 0; n < m; n++) {
       const len = rx.len(i);
@@ -185,6 +198,22 @@ export class NfRunner {
     }
     rx.advance(i);
     return m;
+  }
+
+  /** The fewest free tx slots among the ports (each packet takes at most one of one port); a full
+   * ring is synced once first, its tail moving only then. */
+  private room(): number {
+    let least = Number.POSITIVE_INFINITY;
+    for (const p of this.ports) {
+      const tx = p.txRings[0];
+      let r = tx.space();
+      if (r === 0) {
+        p.txsync();
+        r = tx.space();
+      }
+      if (r < least) least = r;
+    }
+    return least;
   }
 
   /** One slot to port `d`'s first tx ring: swapped when the ports share memory, else copied. */
@@ -256,8 +285,9 @@ export class NfRunner {
 
   /**
    * Run until stop(), `seconds` pass, or SIGINT/SIGTERM (when `signals`): rounds back to back while
-   * packets flow; after spinUs without any, a sleep in epoll over the ports' fds (ports without one:
-   * naps of 1 ms growing to 10 ms), at most 100 ms at a time so signals are seen.
+   * packets flow; after spinUs without any, a sleep in epoll over the ports' fds (ports without one,
+   * shm: a poll on one of them in turn, woken by its peer, 1 ms growing to 10), at most 100 ms at a
+   * time so signals are seen.
    */
   async run(opts: { seconds?: number; signals?: boolean } = {}): Promise<NfCounters> {
     const onSignal = () => {
@@ -270,7 +300,8 @@ export class NfRunner {
     const end = opts.seconds ? performance.now() + opts.seconds * 1000 : Number.POSITIVE_INFINITY;
     const events = new Uint8Array(this.ports.length * libc.EPOLL_EVENT_SIZE + libc.EPOLL_EVENT_SIZE);
     let idleSince = -1,
-      nap = 1;
+      nap = 1,
+      turn = 0;
     try {
       while (!this.stopping && performance.now() < end) {
         // a slice of rounds, then a turn of the event loop (signals, timers, the caller's awaits)
@@ -284,10 +315,17 @@ export class NfRunner {
           const now = performance.now();
           if (idleSince < 0) idleSince = now;
           if (now - idleSince < this.spinMs) continue;
-          if (this.fdless) {
-            libc.epollWait(this.ep, events, this.ports.length, nap);
-            nap = Math.min(10, nap * 2);
+          if (this.fdless.length) {
+            // ports without an fd (shm: a futex) wake a poll on themselves at once: wait on the one
+            // packets last came from, 1 ms at a time; idle for 100 ms, on each in turn, up to 10 ms
+            // (the others meanwhile, fd ports included: at most that late)
+            const long = now - idleSince > 100;
+            const p = long ? this.fdless[turn++ % this.fdless.length] : this.ports[this.active];
+            if (p.pollFd >= 0) libc.epollWait(this.ep, events, this.ports.length, 1);
+            else p.poll(POLLIN, long ? nap : 1);
+            if (long) nap = Math.min(10, nap * 2);
           } else libc.epollWait(this.ep, events, this.ports.length, 100);
+          if (now - idleSince < 100) continue; // recently busy: wait again at once (no event-loop turn)
           break;
         }
         await Bun.sleep(0);

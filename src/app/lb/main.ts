@@ -134,6 +134,7 @@ async function main(): Promise<number> {
       burst: args.batch,
       spinUs: args.busy ? Number.POSITIVE_INFINITY : 50,
       tick: () => (nf as LoadBalancer).tick(),
+      backpressure: false, // lb queues (-B) or drops for a full pipe itself, as netmap's does
     });
     let t = 1;
     const groups = names.map((g) => g.map(() => t++));
