@@ -171,6 +171,62 @@ export default {
     }
   });
 
+  test("a graph across two processes, joined by an shm pipe: fw in one, tag in the other", async () => {
+    const dir = mkdtempSync(`${tmpdir()}/bunmap-nfg-`);
+    const procs: ReturnType<typeof nfCli>[] = [];
+    try {
+      const mod = (body: string) => `import { drop } from "${repo}/src/index.ts";\nexport default ${body};\n`;
+      writeFileSync(
+        `${dir}/one.ts`,
+        mod(`{ ports: { in: "shm:${tag}p{0", link: "shm:${tag}l{0" },
+  nfs: { fw: { nf: (p) => (p.u8[p.off + 20] & 1 ? drop(0) : 0), to: ["link"], reasons: ["odd"] } },
+  from: { in: "fw" } }`),
+      );
+      writeFileSync(
+        `${dir}/two.ts`,
+        mod(`{ ports: { link: "shm:${tag}l}0", out: "shm:${tag}q{0" },
+  nfs: { tag: { nf: (p) => { p.u8[p.off + 21] = 0xee; return 0; }, to: ["out"] } },
+  from: { link: "tag" } }`),
+      );
+      for (const f of ["one.ts", "two.ts"]) {
+        const p = nfCli([`${dir}/${f}`]);
+        procs.push(p);
+        const r = (p.stdout as ReadableStream<Uint8Array>).getReader();
+        let out = "";
+        while (!out.includes("running")) {
+          const { value, done } = await r.read();
+          if (done) throw new Error(`nf ${f} exited: ${out}${await new Response(p.stderr).text()}`);
+          out += new TextDecoder().decode(value);
+        }
+        r.releaseLock();
+      }
+      const hin = openPort(`shm:${tag}p}0`),
+        hout = openPort(`shm:${tag}q}0`);
+      try {
+        send(
+          hin,
+          [1, 2, 3, 4].map((m) => frame(m)),
+        );
+        const got: Uint8Array[] = [];
+        for (let t = 0; t < 100 && got.length < 2; t++) {
+          await Bun.sleep(20);
+          got.push(...receive(hout));
+        }
+        expect(got).toEqual([frame(2, 0xee), frame(4, 0xee)]); // through fw in one process, tag in the other
+      } finally {
+        hin.close();
+        hout.close();
+      }
+      for (const p of procs.reverse()) {
+        p.kill("SIGINT");
+        expect(await p.exited).toBe(0);
+      }
+    } finally {
+      for (const p of procs) p.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("a bad module, a bad graph, a port that cannot open: one line, exit 1", async () => {
     const dir = mkdtempSync(`${tmpdir()}/bunmap-nfg-`);
     try {
