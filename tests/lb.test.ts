@@ -8,7 +8,7 @@ import { LoadBalancer } from "../src/nf/lb.ts";
 import { lbHash } from "../src/nf/lb-hash.ts";
 import { NfRunner } from "../src/nf/runner.ts";
 import { openPort } from "../src/port/open.ts";
-import type { Port } from "../src/port/port.ts";
+import { receiveFrames as receive, sendFrames as send } from "./helpers/frames-io.ts";
 
 setDefaultTimeout(60_000);
 const repo = `${import.meta.dir}/..`;
@@ -19,27 +19,6 @@ const fixture = readFileSync(`${import.meta.dir}/fixtures/lb-hash.txt`, "utf8")
     const [hex, h] = l.split(" ");
     return { frame: Uint8Array.from(Buffer.from(hex, "hex")), hash: Number(h) };
   });
-
-function send(p: Port, frames: Uint8Array[]): void {
-  const tx = p.txRings[0];
-  for (const f of frames) {
-    tx.u8.set(f, tx.buf(tx.head));
-    tx.setLenFlags(tx.head, f.length, 0);
-    tx.advance(tx.next(tx.head));
-  }
-  p.txsync();
-}
-function receive(p: Port): Uint8Array[] {
-  p.rxsync();
-  const rx = p.rxRings[0],
-    got: Uint8Array[] = [];
-  while (!rx.empty()) {
-    got.push(rx.packet(rx.head).slice());
-    rx.advance(rx.next(rx.head));
-  }
-  p.rxsync();
-  return got;
-}
 
 describe("lb's hash", () => {
   test("equals netmap's pkt_hdr_hash on every kind of frame it distinguishes", () => {

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { CompiledGraph, type GraphSpec } from "../src/nf/graph.ts";
 import { drop, NfRunner, type Packet } from "../src/nf/runner.ts";
 import { openPort } from "../src/port/open.ts";
-import type { Port } from "../src/port/port.ts";
+import { receiveFrames as receive, sendFrames as send } from "./helpers/frames-io.ts";
 
 setDefaultTimeout(60_000);
 const repo = `${import.meta.dir}/..`;
@@ -30,27 +30,6 @@ const spec = (ports: Record<string, string>): GraphSpec => ({
   from: { in: "fw", out: "in" }, // what comes back on out goes straight to in, no NF
 });
 const frame = (m: number, b21 = 0) => Uint8Array.from({ length: 60 }, (_, k) => (k === 20 ? m : k === 21 ? b21 : 0));
-
-function send(p: Port, frames: Uint8Array[]): void {
-  const tx = p.txRings[0];
-  for (const f of frames) {
-    tx.u8.set(f, tx.buf(tx.head));
-    tx.setLenFlags(tx.head, f.length, 0);
-    tx.advance(tx.next(tx.head));
-  }
-  p.txsync();
-}
-function receive(p: Port): Uint8Array[] {
-  p.rxsync();
-  const rx = p.rxRings[0],
-    got: Uint8Array[] = [];
-  while (!rx.empty()) {
-    got.push(rx.packet(rx.head).slice());
-    rx.advance(rx.next(rx.head));
-  }
-  p.rxsync();
-  return got;
-}
 
 describe("a graph in one thread", () => {
   test("in -> fw -> tag -> out, out -> in straight; counted per NF and per reason", () => {

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { drop, formatCounters, NfRunner, type Packet } from "../src/index.ts";
 import { openPort } from "../src/port/open.ts";
-import type { Port } from "../src/port/port.ts";
+import { receiveFrames as receive, sendFrames as send } from "./helpers/frames-io.ts";
 
 setDefaultTimeout(60_000);
 const repo = `${import.meta.dir}/..`;
@@ -26,29 +26,6 @@ function ipFrame(proto: number, dst: number, dport: number, mark: number): Uint8
   return f;
 }
 const ip4 = (a: number, b: number, c: number, d: number) => ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
-
-function send(p: Port, frames: Uint8Array[]): void {
-  const tx = p.txRings[0];
-  for (const f of frames) {
-    const i = tx.head;
-    tx.u8.set(f, tx.buf(i));
-    tx.setLenFlags(i, f.length, 0);
-    tx.advance(tx.next(i));
-  }
-  p.txsync();
-}
-/** Every frame on p's rx ring, released. */
-function receive(p: Port): Uint8Array[] {
-  p.rxsync();
-  const rx = p.rxRings[0],
-    got: Uint8Array[] = [];
-  while (!rx.empty()) {
-    got.push(rx.packet(rx.head).slice());
-    rx.advance(rx.next(rx.head));
-  }
-  p.rxsync();
-  return got;
-}
 
 describe("the README's tutorial: a two-port firewall", () => {
   test("the README shows examples/firewall.ts as it is, in at most 15 lines", () => {

@@ -33,3 +33,19 @@ export function parseCli<T>(
     process.exit(1);
   }
 }
+
+/** argv read flag by flag: `next()` the next argument, `value()` the value of the flag just read. */
+export class ArgvReader {
+  private i = -1;
+  constructor(private readonly argv: string[]) {}
+  next(): string | undefined {
+    return this.argv[++this.i];
+  }
+  /** The argument after the flag just read, or a UsageError naming the flag. */
+  value(): string {
+    const flag = this.argv[this.i];
+    const v = this.argv[++this.i];
+    if (v === undefined) throw new UsageError(`${flag} needs a value`);
+    return v;
+  }
+}

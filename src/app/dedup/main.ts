@@ -3,7 +3,7 @@
 // except one identical to a packet forwarded less than the window ago among the last FIFO ones.
 import { DEDUP_REASONS, Dedup } from "../../nf/dedup.ts";
 import { drop, formatCounters, NfRunner } from "../../nf/runner.ts";
-import { intArg, parseCli, UsageError } from "../cli.ts";
+import { ArgvReader, intArg, parseCli, UsageError } from "../cli.ts";
 import { D } from "../report.ts";
 
 export interface DedupArgs {
@@ -24,12 +24,9 @@ export const USAGE = `Usage: bun run dedup -i IN -i OUT [-W window_us(50)] [-F f
 export function parseDedupArgs(argv: string[]): DedupArgs | "help" {
   const ports: string[] = [];
   const r: DedupArgs = { input: "", output: "", windowUs: 50, fifo: 10, wait: 2, seconds: 0, json: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const v = () => {
-      if (argv[i + 1] === undefined) throw new UsageError(`${a} needs a value`);
-      return argv[++i];
-    };
+  const args = new ArgvReader(argv);
+  for (let a = args.next(); a !== undefined; a = args.next()) {
+    const v = () => args.value();
     switch (a) {
       case "-h":
         return "help";

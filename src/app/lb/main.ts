@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { LB_REASONS, LoadBalancer } from "../../nf/lb.ts";
 import { NfRunner } from "../../nf/runner.ts";
 import { parsePortName } from "../../port/name.ts";
-import { intArg, parseCli, UsageError } from "../cli.ts";
+import { ArgvReader, intArg, parseCli, UsageError } from "../cli.ts";
 import { withSubsystem } from "../pktgen/portname.ts";
 import { D } from "../report.ts";
 
@@ -51,12 +51,9 @@ export function parsePipes(spec: string): { prefix: string | null; pipes: number
 
 export function parseLbArgs(argv: string[]): LbArgs | "help" {
   const r: LbArgs = { input: "", groups: [], extra: 0, batch: 2048, wait: 2, busy: false, stdoutEvery: 0 };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const v = () => {
-      if (argv[i + 1] === undefined) throw new UsageError(`${a} needs a value`);
-      return argv[++i];
-    };
+  const args = new ArgvReader(argv);
+  for (let a = args.next(); a !== undefined; a = args.next()) {
+    const v = () => args.value();
     switch (a) {
       case "-h":
         return "help";

@@ -17,7 +17,7 @@ import {
 import { parsePcap } from "../../packet/pcap.ts";
 import { openPort } from "../../port/open.ts";
 import type { Port } from "../../port/port.ts";
-import { intArg, parseCli, UsageError } from "../cli.ts";
+import { ArgvReader, intArg, parseCli, UsageError } from "../cli.ts";
 import { withSubsystem } from "../pktgen/portname.ts";
 import { D } from "../report.ts";
 
@@ -50,12 +50,9 @@ export function parseReplayArgs(argv: string[]): ReplayArgs | "help" {
     wait: 2,
     seed: 1,
   };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const v = () => {
-      if (argv[i + 1] === undefined) throw new UsageError(`${a} needs a value`);
-      return argv[++i];
-    };
+  const args = new ArgvReader(argv);
+  for (let a = args.next(); a !== undefined; a = args.next()) {
+    const v = () => args.value();
     const checked = <T>(f: () => T): T => {
       try {
         return f();

@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { type Delay, type Loss, parseBandwidth, parseDelay, parseLoss, random } from "../../nf/replay.ts";
 import { formatCounters, NfRunner } from "../../nf/runner.ts";
 import { type LinkConfig, LinkEmulator, TLEM_REASONS } from "../../nf/tlem.ts";
-import { intArg, parseCli, UsageError } from "../cli.ts";
+import { ArgvReader, intArg, parseCli, UsageError } from "../cli.ts";
 import { withSubsystem } from "../pktgen/portname.ts";
 import { D } from "../report.ts";
 
@@ -32,12 +32,9 @@ export function parseTlemArgs(argv: string[]): TlemArgs | "help" {
   const ifs: string[] = [];
   const given: Record<"B" | "D" | "L" | "Q", string[]> = { B: [], D: [], L: [], Q: [] };
   const r = { burst: 1024, wait: 2, seconds: 0, seed: 1, json: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const v = () => {
-      if (argv[i + 1] === undefined) throw new UsageError(`${a} needs a value`);
-      return argv[++i];
-    };
+  const args = new ArgvReader(argv);
+  for (let a = args.next(); a !== undefined; a = args.next()) {
+    const v = () => args.value();
     if (a === "-h") return "help";
     else if (a === "-i") ifs.push(v());
     else if (a === "-B" || a === "-D" || a === "-L" || a === "-Q") {
