@@ -5,6 +5,7 @@ import { parseDedupArgs } from "../src/app/dedup/main.ts";
 import { Dedup } from "../src/nf/dedup.ts";
 import { drop, Packet } from "../src/nf/runner.ts";
 import { openPort } from "../src/port/open.ts";
+import { receiveFrames, sendFrames } from "./helpers/frames-io.ts";
 
 setDefaultTimeout(60_000);
 const repo = `${import.meta.dir}/..`;
@@ -103,22 +104,11 @@ describe("bun run dedup", () => {
       sink = openPort(`shm:${r}}1`);
     try {
       const sent = [frame(1), frame(1), frame(2), frame(1), frame(3)]; // within 50 µs of each other: one batch
-      const tx = host.txRings[0];
-      for (const f of sent) {
-        tx.u8.set(f, tx.buf(tx.head));
-        tx.setLenFlags(tx.head, f.length, 0);
-        tx.advance(tx.next(tx.head));
-      }
-      host.txsync();
+      sendFrames(host, sent);
       const got: Uint8Array[] = [];
       for (let t = 0; t < 100 && got.length < 3; t++) {
         await Bun.sleep(20);
-        sink.rxsync();
-        const rx = sink.rxRings[0];
-        while (!rx.empty()) {
-          got.push(rx.packet(rx.head).slice());
-          rx.advance(rx.next(rx.head));
-        }
+        got.push(...receiveFrames(sink));
       }
       expect(got).toEqual([frame(1), frame(2), frame(3)]);
       proc.kill("SIGINT");
