@@ -4,9 +4,12 @@ export { setTxChecksum, txChecksum } from "../ffi/ethtool.ts";
 export { VNET_HDR } from "../ffi/tpacket.ts";
 export { canSwap, moveRings } from "./forward/move.ts";
 export { DEDUP_REASONS, Dedup, type DedupOptions } from "./nf/dedup.ts";
+export { CompiledGraph, GraphError, type GraphSpec, type NfNode } from "./nf/graph.ts";
 export {
+  CONSUMED,
   drop,
   formatCounters,
+  formatPorts,
   type NfCounters,
   type NfFunction,
   NfRunner,
