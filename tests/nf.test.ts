@@ -176,17 +176,19 @@ describe("the runner", () => {
     const ha = openPort(pair("ia").host),
       hb = openPort(pair("ib").host);
     try {
+      const done = run.run({ seconds: 3, signals: false });
+      await Bun.sleep(700); // settled into its idle waits (and the code compiled)
       const cpu0 = process.cpuUsage(),
         t0 = performance.now();
-      const done = run.run({ seconds: 2, signals: false });
-      await Bun.sleep(1000);
-      send(ha, [ipFrame(17, 1, 9, 1)]); // arrives while it sleeps
-      const counters = await done;
+      await Bun.sleep(1500);
       const used = process.cpuUsage(cpu0),
         wall = (performance.now() - t0) * 1000;
+      send(ha, [ipFrame(17, 1, 9, 1)]); // arrives while it sleeps
+      const counters = await done;
       expect(counters.ports[1].txPackets).toBe(1);
       expect(receive(hb).length).toBe(1);
-      expect((used.user + used.system) / wall).toBeLessThan(0.05); // < 5% of a core over 2 s, mostly asleep
+      // about 2% of a core here (shm ports: a wait on each in turn, up to 10 ms); 5% leaves room for load
+      expect((used.user + used.system) / wall).toBeLessThan(0.05);
     } finally {
       run.close();
       ha.close();

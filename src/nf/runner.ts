@@ -325,8 +325,7 @@ export class NfRunner {
             else p.poll(POLLIN, long ? nap : 1);
             if (long) nap = Math.min(10, nap * 2);
           } else libc.epollWait(this.ep, events, this.ports.length, 100);
-          if (now - idleSince < 100) continue; // recently busy: wait again at once (no event-loop turn)
-          break;
+          // wait again within the slice: the event loop turns once a slice (50 ms), not once a wait
         }
         await Bun.sleep(0);
       }
