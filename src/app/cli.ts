@@ -49,3 +49,16 @@ export class ArgvReader {
     return v;
   }
 }
+
+/** Run a command's main: an error nothing else caught is one line naming the command (never a stack
+ * trace), and exit status 1. */
+export async function runMain(tool: string, main: () => Promise<number>): Promise<never> {
+  let code: number;
+  try {
+    code = await main();
+  } catch (e) {
+    process.stderr.write(`${tool}: ${(e as Error).message}\n`);
+    code = 1;
+  }
+  process.exit(code);
+}

@@ -373,3 +373,25 @@ export function formatCounters(c: NfCounters, json = false): string {
     .join(", ");
   return `${formatPorts(c.ports)}nf: dropped ${nf || "0"}\n`;
 }
+
+/**
+ * Run until stopped, or until a port fails (its interface went away, its peer closed): the counters
+ * so far, and the failure if there was one, for a command to print before it says what stopped it.
+ */
+export async function runUntilDone(
+  runner: NfRunner,
+  seconds = 0,
+): Promise<{ counters: NfCounters; failed: Error | null }> {
+  try {
+    return { counters: await runner.run({ seconds: seconds || undefined }), failed: null };
+  } catch (e) {
+    return { counters: runner.counters(), failed: e as Error };
+  }
+}
+
+/** A command's exit status after runUntilDone: 0, or 1 with one line saying what stopped it. */
+export function reportFailure(tool: string, failed: Error | null): number {
+  if (!failed) return 0;
+  process.stderr.write(`${tool}: stopped: ${failed.message}\n`);
+  return 1;
+}

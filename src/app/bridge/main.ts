@@ -6,7 +6,7 @@ import { canSwap, moveRings } from "../../forward/move.ts";
 import { openPort } from "../../port/open.ts";
 import type { Port } from "../../port/port.ts";
 import { POLLIN } from "../../ring/layout.ts";
-import { intArg, parseCli, UsageError } from "../cli.ts";
+import { intArg, parseCli, runMain, UsageError } from "../cli.ts";
 import { D, norm } from "../report.ts";
 
 export interface BridgeArgs {
@@ -171,4 +171,4 @@ function move(src: Port, dst: Port, burst: number, swap: boolean, maxLen: number
   return moved;
 }
 
-if (import.meta.main) process.exit(await main());
+if (import.meta.main) await runMain("bridge", main);

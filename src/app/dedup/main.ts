@@ -2,8 +2,8 @@
 // bunmap ports, as a network function on the runner (src/nf/dedup.ts): packets from IN go to OUT,
 // except one identical to a packet forwarded less than the window ago among the last FIFO ones.
 import { DEDUP_REASONS, Dedup } from "../../nf/dedup.ts";
-import { drop, formatCounters, NfRunner } from "../../nf/runner.ts";
-import { ArgvReader, intArg, parseCli, UsageError } from "../cli.ts";
+import { drop, formatCounters, NfRunner, reportFailure, runUntilDone } from "../../nf/runner.ts";
+import { ArgvReader, intArg, parseCli, runMain, UsageError } from "../cli.ts";
 import { D } from "../report.ts";
 
 export interface DedupArgs {
@@ -80,10 +80,10 @@ async function main(): Promise<number> {
   D("main", 180, `Wait ${args.wait} secs for link to come up...`);
   if (args.wait) await Bun.sleep(args.wait * 1000);
   D("main", 182, `Ready to go, ${args.input} -> ${args.output}`);
-  const c = await runner.run({ seconds: args.seconds || undefined });
+  const { counters: c, failed } = await runUntilDone(runner, args.seconds);
   runner.close();
   process.stdout.write(formatCounters(c, args.json));
-  return 0;
+  return reportFailure("dedup", failed);
 }
 
-if (import.meta.main) process.exit(await main());
+if (import.meta.main) await runMain("dedup", main);

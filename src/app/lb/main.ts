@@ -5,9 +5,9 @@
 // /dev/netmap exists, else an shm: region of that name.
 import { existsSync } from "node:fs";
 import { LB_REASONS, LoadBalancer } from "../../nf/lb.ts";
-import { NfRunner } from "../../nf/runner.ts";
+import { NfRunner, reportFailure, runUntilDone } from "../../nf/runner.ts";
 import { parsePortName } from "../../port/name.ts";
-import { ArgvReader, intArg, parseCli, UsageError } from "../cli.ts";
+import { ArgvReader, intArg, parseCli, runMain, UsageError } from "../cli.ts";
 import { withSubsystem } from "../pktgen/portname.ts";
 import { D } from "../report.ts";
 
@@ -180,13 +180,13 @@ async function main(): Promise<number> {
     prev = { t: now, p: lb.pipes.map((c) => ({ ...c })) };
   };
   const timer = args.stdoutEvery ? setInterval(stats, args.stdoutEvery * 1000) : null;
-  await runner.run();
+  const { failed } = await runUntilDone(runner);
   if (timer) clearInterval(timer);
   runner.close();
   const fwd = lb.pipes.reduce((a, c) => a + c.packets, 0),
     dropped = lb.pipes.reduce((a, c) => a + c.drops, 0);
   process.stdout.write(`${fwd} packets forwarded.  ${dropped} packets dropped. Total ${fwd + dropped}\n`);
-  return 0;
+  return reportFailure("lb", failed);
 }
 
-if (import.meta.main) process.exit(await main());
+if (import.meta.main) await runMain("lb", main);

@@ -4,8 +4,8 @@
 // and per NF, as report lines or JSON lines.
 import { resolve } from "node:path";
 import { CompiledGraph, type GraphSpec } from "../../nf/graph.ts";
-import { formatPorts, NfRunner } from "../../nf/runner.ts";
-import { intArg, parseCli, UsageError } from "../cli.ts";
+import { formatPorts, NfRunner, reportFailure, runUntilDone } from "../../nf/runner.ts";
+import { intArg, parseCli, runMain, UsageError } from "../cli.ts";
 
 export const USAGE = `Usage: bun run nf GRAPH.ts [--stats json|text] [-t seconds]
   GRAPH.ts exports default { ports: { name: "shm:x{0", ... }, nfs: { name: { nf, to: [...], reasons } },
@@ -60,7 +60,7 @@ async function main(): Promise<number> {
   process.stdout.write(
     `nf: ${args.file}: ${Object.keys(spec.ports).length} ports, ${Object.keys(spec.nfs).length} NFs, running\n`,
   );
-  const c = await runner.run({ seconds: args.seconds || undefined });
+  const { counters: c, failed } = await runUntilDone(runner, args.seconds);
   runner.close();
   const nfs = graph.counters(c.drops);
   if (args.json) {
@@ -76,7 +76,7 @@ async function main(): Promise<number> {
       process.stdout.write(`nf ${n.name}: ${n.packets} packets, ${n.forwarded} passed on${d}\n`);
     }
   }
-  return 0;
+  return reportFailure("nf", failed);
 }
 
-if (import.meta.main) process.exit(await main());
+if (import.meta.main) await runMain("nf", main);

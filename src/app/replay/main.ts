@@ -17,7 +17,7 @@ import {
 import { parsePcap } from "../../packet/pcap.ts";
 import { openPort } from "../../port/open.ts";
 import type { Port } from "../../port/port.ts";
-import { ArgvReader, intArg, parseCli, UsageError } from "../cli.ts";
+import { ArgvReader, intArg, parseCli, runMain, UsageError } from "../cli.ts";
 import { withSubsystem } from "../pktgen/portname.ts";
 import { D } from "../report.ts";
 
@@ -215,4 +215,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) process.exit(await main());
+if (import.meta.main) await runMain("replay", main);

@@ -10,7 +10,7 @@ import { openPort } from "../../port/open.ts";
 import type { Port } from "../../port/port.ts";
 import { POLLIN } from "../../ring/layout.ts";
 import type { Ring } from "../../ring/ring.ts";
-import { intArg, parseCli, UsageError } from "../cli.ts";
+import { intArg, parseCli, runMain, UsageError } from "../cli.ts";
 import { D } from "../report.ts";
 import { type NfConfig, RouterNf, Verdict } from "./nf.ts";
 
@@ -188,4 +188,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) process.exit(await main());
+if (import.meta.main) await runMain("router", main);

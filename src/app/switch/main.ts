@@ -3,7 +3,7 @@
 // every port belongs to worker w); the main thread only reports.
 import { parsePortName } from "../../port/open.ts";
 import { SwitchEngine, type SwitchHandle } from "../../switch/engine.ts";
-import { intArg, parseCli, UsageError } from "../cli.ts";
+import { intArg, parseCli, runMain, UsageError } from "../cli.ts";
 import { D, norm } from "../report.ts";
 
 export interface SwitchArgs {
@@ -143,4 +143,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) process.exit(await main());
+if (import.meta.main) await runMain("switch", main);

@@ -4,9 +4,9 @@
 // B -> A (as tlem). On exit (SIGINT, SIGTERM, -t): the counters per port and per reason.
 import { existsSync } from "node:fs";
 import { type Delay, type Loss, parseBandwidth, parseDelay, parseLoss, random } from "../../nf/replay.ts";
-import { formatCounters, NfRunner } from "../../nf/runner.ts";
+import { formatCounters, NfRunner, reportFailure, runUntilDone } from "../../nf/runner.ts";
 import { type LinkConfig, LinkEmulator, TLEM_REASONS } from "../../nf/tlem.ts";
-import { ArgvReader, intArg, parseCli, UsageError } from "../cli.ts";
+import { ArgvReader, intArg, parseCli, runMain, UsageError } from "../cli.ts";
 import { withSubsystem } from "../pktgen/portname.ts";
 import { D } from "../report.ts";
 
@@ -106,10 +106,10 @@ async function main(): Promise<number> {
   D("main", 2490, `Wait ${args.wait} secs for link up...`);
   if (args.wait) await Bun.sleep(args.wait * 1000);
   D("main", 2495, `Ready, ${a} <-> ${b}`);
-  const c = await runner.run({ seconds: args.seconds || undefined });
+  const { counters: c, failed } = await runUntilDone(runner, args.seconds);
   runner.close();
   process.stdout.write(formatCounters(c, args.json));
-  return 0;
+  return reportFailure("tlem", failed);
 }
 
-if (import.meta.main) process.exit(await main());
+if (import.meta.main) await runMain("tlem", main);
