@@ -69,7 +69,8 @@ export class LoadBalancer {
     this.received++;
     const h = lbHash(p.u8, p.off);
     if (h === 0) this.nonIp++;
-    for (const g of this.groups) this.push(g[h % g.length], p.u8, p.u32, p.off, p.len);
+    const groups = this.groups;
+    for (let k = 0; k < groups.length; k++) this.push(groups[k][h % groups[k].length], p.u8, p.u32, p.off, p.len);
     return CONSUMED;
   };
 
