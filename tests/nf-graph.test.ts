@@ -80,6 +80,13 @@ describe("a graph in one thread", () => {
         "nfs.a.nf: expected a function",
       ],
     ];
+    bad.push(
+      [{ ports: { in: 5 as unknown as string }, nfs: {}, from: {} }, "ports.in: expected a port name"],
+      [
+        { ports, nfs: {}, from: "in" as unknown as Record<string, string> },
+        "from: expected { port: 'nf or port', ... }",
+      ],
+    );
     for (const [s, msg] of bad) expect(() => new CompiledGraph(s)).toThrow(msg);
     expect(readdirSync("/dev/shm").filter((f) => f.startsWith(`bunmap-${tag}`))).toEqual([]); // nothing opened
   });

@@ -54,6 +54,11 @@ export class CompiledGraph {
     const ports = Object.keys(spec.ports);
     this.names = Object.keys(spec.nfs);
     if (!ports.length) throw new GraphError("the graph has no ports: add ports: { name: 'shm:x{0', ... }");
+    for (const p of ports)
+      if (typeof spec.ports[p] !== "string" || !spec.ports[p])
+        throw new GraphError(`ports.${p}: expected a port name (shm:x{0, packet:eth0, xdp:eth0, ...)`);
+    if (spec.from !== undefined && (typeof spec.from !== "object" || spec.from === null || Array.isArray(spec.from)))
+      throw new GraphError("from: expected { port: 'nf or port', ... }");
     for (const n of this.names)
       if (n in spec.ports) throw new GraphError(`'${n}' names both a port and an NF: give them different names`);
     const known = `ports ${ports.join(", ")}; NFs ${this.names.join(", ") || "(none)"}`;
