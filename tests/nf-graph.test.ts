@@ -6,6 +6,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { CompiledGraph, type GraphSpec } from "../src/nf/graph.ts";
 import { drop, NfRunner, type Packet } from "../src/nf/runner.ts";
+import { splitGraph } from "../src/nf/split.ts";
 import { openPort } from "../src/port/open.ts";
 import { receiveFrames as receive, sendFrames as send } from "./helpers/frames-io.ts";
 
@@ -89,6 +90,65 @@ describe("a graph in one thread", () => {
     );
     for (const [s, msg] of bad) expect(() => new CompiledGraph(s)).toThrow(msg);
     expect(readdirSync("/dev/shm").filter((f) => f.startsWith(`bunmap-${tag}`))).toEqual([]); // nothing opened
+  });
+});
+
+describe("a graph split into parts", () => {
+  const ports = { in: "shm:r{0@conf:pipes=2", out: "shm:r{1" };
+  const nf = () => 0;
+  const three = (split: string[][], splitPipes?: string): GraphSpec => ({
+    ports,
+    nfs: { fw: { nf, to: ["lb"] }, lb: { nf, to: ["sink", "out"] }, sink: { nf, to: ["out"] } },
+    from: { in: "fw", out: "in" },
+    split,
+    splitPipes,
+  });
+
+  test("each part is a graph of its own; what crosses goes by a pipe per (part, part, target)", () => {
+    const [a, b] = splitGraph(three([["fw"], ["lb", "sink"]]), "T");
+    // worked out by hand: in enters fw (part 0), so in is part 0's; out is led to by lb first (part 1);
+    // fw -> lb crosses 0>1 (pipe 0), out -> in crosses 1>0 (pipe 1); the region's own, 2 pipes
+    expect(a.ports).toEqual({
+      in: ports.in,
+      "pipe 0>1 lb": "shm:nfsplit-T{0@conf:pipes=2",
+      "pipe 1>0 in": "shm:nfsplit-T}1@conf:pipes=2",
+    });
+    expect(b.ports).toEqual({
+      out: ports.out,
+      "pipe 0>1 lb": "shm:nfsplit-T}0@conf:pipes=2",
+      "pipe 1>0 in": "shm:nfsplit-T{1@conf:pipes=2",
+    });
+    expect(a.from).toEqual({ in: "fw", "pipe 1>0 in": "in" });
+    expect(b.from).toEqual({ out: "pipe 1>0 in", "pipe 0>1 lb": "lb" });
+    expect(Object.keys(a.nfs)).toEqual(["fw"]);
+    expect(a.nfs.fw.to).toEqual(["pipe 0>1 lb"]);
+    expect(b.nfs.lb.to).toEqual(["sink", "out"]);
+    expect(b.nfs.sink.nf).toBe(nf); // the module's own functions
+    for (const part of [a, b]) new CompiledGraph(part); // each one a valid graph
+    // pipes of a region the user names: no @conf, numbered from FIRST
+    const [c] = splitGraph(three([["fw"], ["lb", "sink"]], "shm:r{5"), "T");
+    expect(c.ports["pipe 0>1 lb"]).toBe("shm:r{5");
+    expect(c.ports["pipe 1>0 in"]).toBe("shm:r}6");
+    // no split: the graph as it is
+    expect(splitGraph({ ports, nfs: { fw: { nf, to: ["out"] } }, from: { in: "fw" } }, "T")).toHaveLength(1);
+  });
+
+  test("bad splits: one sentence naming the fix", () => {
+    const bad: [GraphSpec, string][] = [
+      [
+        three([
+          ["fw", "lb"],
+          ["lb", "sink"],
+        ]),
+        "split: 'lb' is in two parts: name each NF once",
+      ],
+      [three([["fw"], ["lb"]]), "split: sink in no part: name every NF once"],
+      [three([["fw"], ["lb", "sinc"]]), "split[1]: no NF named 'sinc' (NFs fw, lb, sink)"],
+      [three([["fw"], []]), "split: expected the NFs of each part"],
+      [three("fw" as unknown as string[][]), "split: expected the NFs of each part"],
+      [three([["fw"], ["lb", "sink"]], "r{5"), 'splitPipes: expected "shm:REGION{FIRST"'],
+    ];
+    for (const [s, msg] of bad) expect(() => splitGraph(s, "T")).toThrow(msg);
   });
 });
 
@@ -209,6 +269,135 @@ export default {
       }
     } finally {
       for (const p of procs) p.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  for (const mode of ["workers", "processes"] as const)
+    test(`one config split in two parts (${mode}): frames through both; stopped mid-flow, nothing released is lost`, async () => {
+      const dir = mkdtempSync(`${tmpdir()}/bunmap-nfg-`);
+      const r = `${tag}s${mode[0]}`;
+      try {
+        writeFileSync(
+          `${dir}/split.ts`,
+          `import { drop } from "${repo}/src/index.ts";
+export default {
+  ports: { in: "shm:${r}{0@conf:pipes=2", out: "shm:${r}{1" },
+  nfs: {
+    fw: { nf: (p) => (p.u8[p.off + 20] & 1 ? drop(0) : 0), to: ["tag"], reasons: ["odd"] },
+    // slow (100 µs a packet, 1024 in the pipe: longer than a 50 ms slice): the pipe between the parts holds a queue when the stop comes
+    tag: { nf: (p) => { const t = performance.now(); while (performance.now() - t < 0.1); p.u8[p.off + 21] = 0xee; return 0; }, to: ["out"] },
+  },
+  from: { in: "fw", out: "in" },
+  split: [["fw"], ["tag"]],
+};
+`,
+        );
+        const proc = nfCli([`${dir}/split.ts`, "--stats", "json", ...(mode === "processes" ? ["--processes"] : [])]);
+        const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
+        let out = "";
+        while (!out.includes("running")) {
+          const { value, done } = await reader.read();
+          if (done) throw new Error(`nf exited: ${out}${await new Response(proc.stderr).text()}`);
+          out += new TextDecoder().decode(value);
+        }
+        expect(out).toContain(`in 2 parts (${mode})`);
+        const hin = openPort(`shm:${r}}0`),
+          hout = openPort(`shm:${r}}1`);
+        const got: Uint8Array[] = [];
+        let sent = 0;
+        try {
+          send(
+            hin,
+            [1, 2, 3, 4].map((m) => frame(m)),
+          );
+          send(hout, [frame(9)]); // the way back: out -> in, part 1 to part 0 by the other pipe
+          for (let t = 0; t < 100 && got.length < 2; t++) {
+            await Bun.sleep(20);
+            got.push(...receive(hout));
+          }
+          expect(got).toEqual([frame(2, 0xee), frame(4, 0xee)]);
+          let back: Uint8Array[] = [];
+          for (let t = 0; t < 100 && !back.length; t++) {
+            await Bun.sleep(20);
+            back = receive(hin);
+          }
+          expect(back).toEqual([frame(9)]);
+          // a flow, then SIGINT while it is in flight: every even frame fw took must come out
+          for (let b = 0; b < 20; b++) {
+            got.push(...receive(hout));
+            const room = Math.min(hin.txRings[0].space(), 200);
+            send(
+              hin,
+              Array.from({ length: room }, (_, k) => frame((sent + k) & 0xff)),
+            );
+            sent += room;
+            got.push(...receive(hout));
+            await Bun.sleep(1);
+          }
+          proc.kill("SIGINT");
+          let exited = false;
+          proc.exited.then(() => (exited = true));
+          while (!exited) {
+            got.push(...receive(hout)); // a consumer that goes on reading while the graph stops
+            await Bun.sleep(2);
+          }
+          expect(await proc.exited).toBe(0);
+          got.push(...receive(hout));
+        } finally {
+          hin.close();
+          hout.close();
+        }
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          out += new TextDecoder().decode(value);
+        }
+        const lines = out
+          .trim()
+          .split("\n")
+          .slice(1)
+          .map((l) => JSON.parse(l));
+        const port = (part: number, name: string) => lines.find((l) => l.part === part && l.port === name);
+        const fw = lines.find((l) => l.nf === "fw"),
+          tg = lines.find((l) => l.nf === "tag");
+        expect(port(0, "in").rxPackets).toBeGreaterThan(4); // it took some of the flow before the stop
+        expect(fw.packets).toBe(port(0, "in").rxPackets);
+        // passed on by fw = sent into the pipe = received by part 1 = tagged = sent on out = arrived
+        expect([port(0, "pipe 0>1 tag").txPackets, port(1, "pipe 0>1 tag").rxPackets, tg.packets]).toEqual([
+          fw.forwarded,
+          fw.forwarded,
+          fw.forwarded,
+        ]);
+        expect(port(1, "out").txPackets).toBe(fw.forwarded);
+        expect(got.length - 2).toBe(fw.forwarded - 2);
+        expect(got.every((f) => f[21] === 0xee && (f[20] & 1) === 0)).toBe(true);
+        expect(fw.drops.odd).toBe(fw.packets - fw.forwarded);
+        expect(readdirSync("/dev/shm").filter((f) => f.startsWith("bunmap-nfsplit-"))).toEqual([]);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+  test("a split whose second part cannot open a port: one line, exit 1, the first part stopped", async () => {
+    const dir = mkdtempSync(`${tmpdir()}/bunmap-nfg-`);
+    try {
+      writeFileSync(
+        `${dir}/split.ts`,
+        `export default { ports: { a: "shm:${tag}y{0", b: "nosuch:x" },
+  nfs: { f: { nf: () => 0, to: ["g"] }, g: { nf: () => 0, to: ["b"] } }, from: { a: "f" }, split: [["f"], ["g"]] };`,
+      );
+      for (const extra of [[], ["--processes"]]) {
+        const p = nfCli([`${dir}/split.ts`, ...extra]);
+        const err = (await new Response(p.stderr).text()).trim();
+        expect(await p.exited).toBe(1);
+        expect(err).toMatch(/^nf: .*split\.ts: part 1: bad port name 'nosuch:x'/);
+        expect(err.split("\n")).toHaveLength(1);
+        expect(
+          readdirSync("/dev/shm").filter((f) => f.startsWith(`bunmap-${tag}y`) || f.startsWith("bunmap-nfsplit-")),
+        ).toEqual([]);
+      }
+    } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -2,8 +2,8 @@
 // (or go straight to a port), each NF's outputs lead to another NF or to a port. A packet walks the
 // graph within one call (no queue between NFs: the next one sees the same Packet), until it reaches a
 // port, is dropped with a reason, or is consumed. Checked before anything opens: unknown names, an
-// output that leads nowhere, a cycle. Counted per NF: packets in and out, drops by reason. Across
-// processes, graphs join through shm: pipes (one graph per process, a pipe's two ends as ports).
+// output that leads nowhere, a cycle. Counted per NF: packets in and out, drops by reason. A graph
+// with `split` runs as parts, one Worker or process each, joined by shm: pipes (split.ts, parts.ts).
 import { CONSUMED, drop, type NfFunction, type Packet } from "./runner.ts";
 
 export interface NfNode {
@@ -21,6 +21,10 @@ export interface GraphSpec {
   /** Where the packets of each port go first: an NF's or a port's name; a port not named here is
    * an output only (what arrives on it is dropped, counted). */
   from: Record<string, string>;
+  /** The NFs of each part, when the graph runs as several (one Worker or process each; split.ts). */
+  split?: string[][];
+  /** The pipes between parts: "shm:REGION{FIRST" (default: a region of their own). */
+  splitPipes?: string;
 }
 
 export class GraphError extends Error {}

@@ -113,6 +113,7 @@ export class NfRunner {
   private readonly burst: number;
   private readonly spinMs: number;
   private stopping = false;
+  private draining = false;
   private readonly ep: number;
   private readonly fdless: Port[] = [];
   /** The port packets last came from (the one worth waiting on). */
@@ -198,6 +199,12 @@ export class NfRunner {
     }
     rx.advance(i);
     return m;
+  }
+
+  /** Packets waiting in any rx ring (as of the last rxsync). */
+  private queued(): boolean {
+    for (const p of this.ports) for (const r of p.rxRings) if (!r.empty()) return true;
+    return false;
   }
 
   /** The fewest free tx slots among the ports (each packet takes at most one of one port); a full
@@ -329,6 +336,10 @@ export class NfRunner {
         }
         await Bun.sleep(0);
       }
+      // asked to drain: on until its rx rings are empty (what was queued for it delivered, an output
+      // that is full waited for), 1 s at most
+      const until = performance.now() + 1000;
+      while (this.draining && (this.round() || this.queued()) && performance.now() < until);
     } finally {
       if (opts.signals !== false) {
         process.off("SIGINT", onSignal);
@@ -338,9 +349,11 @@ export class NfRunner {
     return this.counters();
   }
 
-  /** Ask run() to return after the round it is in. */
-  stop(): void {
+  /** Ask run() to return after the round it is in, or (`drain`) once a round finds nothing more to take
+   * (an upstream that has stopped: what it sent is delivered; at most 1 s). */
+  stop(drain = false): void {
     this.stopping = true;
+    this.draining ||= drain;
   }
 
   /** Close the ports it opened or was given. */

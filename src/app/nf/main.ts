@@ -1,28 +1,33 @@
-// bun run nf GRAPH.ts [--stats json|text] [-t seconds]: run a graph of network functions declared in
-// a TypeScript module (its default export: { ports, nfs, from }, src/nf/graph.ts) on the runner.
+// bun run nf GRAPH.ts [--stats json|text] [-t seconds] [--processes]: run a graph of network
+// functions declared in a TypeScript module (its default export: { ports, nfs, from, split },
+// src/nf/graph.ts) on the runner: in this thread, or with `split` one Worker (or process) per part.
 // The graph is checked before any port opens; on exit (SIGINT, SIGTERM, -t) the counters per port
 // and per NF, as report lines or JSON lines.
-import { resolve } from "node:path";
-import { CompiledGraph, type GraphSpec } from "../../nf/graph.ts";
-import { formatPorts, NfRunner, reportFailure, runUntilDone } from "../../nf/runner.ts";
+import { GraphPart, loadGraph } from "../../nf/part.ts";
+import type { PartDone } from "../../nf/part-messages.ts";
+import { startParts } from "../../nf/parts.ts";
+import { formatPorts, type PortCounters } from "../../nf/runner.ts";
 import { intArg, parseCli, runMain, UsageError } from "../cli.ts";
 
-export const USAGE = `Usage: bun run nf GRAPH.ts [--stats json|text] [-t seconds]
+export const USAGE = `Usage: bun run nf GRAPH.ts [--stats json|text] [-t seconds] [--processes]
   GRAPH.ts exports default { ports: { name: "shm:x{0", ... }, nfs: { name: { nf, to: [...], reasons } },
-  from: { port: "nf or port" } } (README: "Write a network function")`;
+  from: { port: "nf or port" }, split?: [["nf", ...], ...] } (README: "Write a network function")
+  --processes   with split: one process per part (default: one Worker per part)`;
 
 export interface NfArgs {
   file: string;
   json: boolean;
   seconds: number;
+  processes: boolean;
 }
 
 export function parseNfArgs(argv: string[]): NfArgs | "help" {
-  const r: NfArgs = { file: "", json: false, seconds: 0 };
+  const r: NfArgs = { file: "", json: false, seconds: 0, processes: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "-h") return "help";
     if (a === "-t") r.seconds = intArg("-t", argv[++i], 0, 86400);
+    else if (a === "--processes") r.processes = true;
     else if (a === "--stats") {
       const f = argv[++i];
       if (f !== "json" && f !== "text") throw new UsageError(`--stats ${f ?? ""}: use json or text`);
@@ -34,6 +39,29 @@ export function parseNfArgs(argv: string[]): NfArgs | "help" {
   return r;
 }
 
+/** Each part's ports, then its NFs: report lines (prefixed "part k: " when there are several) or JSON lines. */
+function report(parts: PartDone[], json: boolean): string {
+  let out = "";
+  for (const d of parts) {
+    const pre = parts.length > 1 ? `part ${d.part}: ` : "";
+    if (json) {
+      const tag = parts.length > 1 ? { part: d.part } : {};
+      for (const p of d.ports) out += `${JSON.stringify({ port: p.name, ...tag, ...p })}\n`;
+      for (const n of d.nfs) out += `${JSON.stringify({ nf: n.name, ...tag, ...n })}\n`;
+      continue;
+    }
+    for (const line of formatPorts(d.ports as PortCounters[]).split("\n")) if (line) out += `${pre}${line}\n`;
+    for (const n of d.nfs) {
+      const drops = Object.entries(n.drops)
+        .filter(([, v]) => v)
+        .map(([r, v]) => `, ${v} dropped (${r})`)
+        .join("");
+      out += `${pre}nf ${n.name}: ${n.packets} packets, ${n.forwarded} passed on${drops}\n`;
+    }
+  }
+  return out;
+}
+
 async function main(): Promise<number> {
   const args = parseCli("nf", USAGE, parseNfArgs);
   if (!args) return 0;
@@ -41,42 +69,41 @@ async function main(): Promise<number> {
     process.stderr.write(`nf: ${m}\n`);
     return 1;
   };
-  let spec: GraphSpec;
+  const prefix = (e: unknown) => {
+    const m = (e as Error).message;
+    return m.startsWith(`${args.file}:`) ? m : `${args.file}: ${m}`;
+  };
   try {
-    spec = (await import(resolve(args.file))).default;
-  } catch (e) {
-    return fail(`${args.file}: ${(e as Error).message.split("\n")[0]} (fix the module, or check its path)`);
-  }
-  if (!spec || typeof spec !== "object" || typeof spec.ports !== "object" || typeof spec.nfs !== "object")
-    return fail(`${args.file}: its default export must be a graph { ports, nfs, from }`);
-  let graph: CompiledGraph;
-  let runner: NfRunner;
-  try {
-    graph = new CompiledGraph(spec);
-    runner = new NfRunner(spec.ports, graph.process, { reasons: graph.reasons });
-  } catch (e) {
-    return fail(`${args.file}: ${(e as Error).message}`);
-  }
-  process.stdout.write(
-    `nf: ${args.file}: ${Object.keys(spec.ports).length} ports, ${Object.keys(spec.nfs).length} NFs, running\n`,
-  );
-  const { counters: c, failed } = await runUntilDone(runner, args.seconds);
-  runner.close();
-  const nfs = graph.counters(c.drops);
-  if (args.json) {
-    process.stdout.write(formatPorts(c.ports, true));
-    for (const n of nfs) process.stdout.write(`${JSON.stringify({ nf: n.name, ...n })}\n`);
-  } else {
-    process.stdout.write(formatPorts(c.ports));
-    for (const n of nfs) {
-      const d = Object.entries(n.drops)
-        .filter(([, v]) => v)
-        .map(([r, v]) => `, ${v} dropped (${r})`)
-        .join("");
-      process.stdout.write(`nf ${n.name}: ${n.packets} packets, ${n.forwarded} passed on${d}\n`);
+    const spec = await loadGraph(args.file);
+    const nPorts = Object.keys(spec.ports).length,
+      nNfs = Object.keys(spec.nfs).length;
+    if (!spec.split) {
+      if (args.processes) return fail("--processes needs a graph with split: [[...], ...] (its parts)");
+      const part = new GraphPart(spec, 0, "");
+      process.stdout.write(`nf: ${args.file}: ${nPorts} ports, ${nNfs} NFs, running\n`);
+      const done = await part.run({ seconds: args.seconds || undefined });
+      process.stdout.write(report([done], args.json));
+      return done.failed ? fail(`stopped: ${done.failed}`) : 0;
     }
+    const mode = args.processes ? "processes" : "workers";
+    const handle = await startParts(args.file, spec, mode);
+    process.stdout.write(
+      `nf: ${args.file}: ${nPorts} ports, ${nNfs} NFs in ${spec.split.length} parts (${mode}), running\n`,
+    );
+    const stopped = new Promise<string | null>((res) => {
+      const onSignal = () => res(null);
+      process.once("SIGINT", onSignal);
+      process.once("SIGTERM", onSignal);
+      if (args.seconds) setTimeout(onSignal, args.seconds * 1000);
+      handle.failed.then((d) => res(`part ${d.part}: ${d.failed}`));
+    });
+    const why = await stopped;
+    const { parts } = await handle.stop();
+    process.stdout.write(report(parts, args.json));
+    return why ? fail(`stopped: ${why}`) : 0;
+  } catch (e) {
+    return fail(prefix(e));
   }
-  return reportFailure("nf", failed);
 }
 
 if (import.meta.main) await runMain("nf", main);
