@@ -5,12 +5,15 @@ import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { libxdp } from "../ffi/xsk.ts";
 import { parseRouterArgs } from "../src/app/router/main.ts";
-import { RouterNf, Verdict } from "../src/app/router/nf.ts";
+import { ROUTER_DROPS, RouterNf, Verdict } from "../src/nf/router.ts";
+import { NfRunner } from "../src/nf/runner.ts";
 import { ARP_REPLY, ARP_REQUEST, arpOp, writeArp } from "../src/packet/arp.ts";
 import { formatMac, parseMac } from "../src/packet/ethernet.ts";
 import { get32, ipv4ChecksumOk, parseIPv4 } from "../src/packet/ipv4.ts";
 import { udpChecksumOk } from "../src/packet/udp.ts";
 import { UdpFlow } from "../src/packet/udpflow.ts";
+import { openPort } from "../src/port/open.ts";
+import { receiveFrames, sendFrames } from "./helpers/frames-io.ts";
 import { privilegedUnavailable } from "./helpers/netns.ts";
 
 setDefaultTimeout(60_000);
@@ -95,6 +98,54 @@ describe("router NF on synthetic frames", () => {
     const q = new Uint8Array(60);
     expect(nf.arpRequest(q, 0, SV)).toBe(60);
     expect([formatMac(q, 0), arpOp(q, 0), get32(q, 28), get32(q, 38)]).toEqual(["ff:ff:ff:ff:ff:ff", 1, R, SV]);
+  });
+  test("on the runner with two ports: each frame leaves by its new destination's side, ARP replies where they came in, drops counted by reason", () => {
+    const r = `rt${process.pid}`;
+    const nf = new RouterNf({ routerIp: R, clientIp: CL, serverIp: SV }, RMAC, 2);
+    const run = new NfRunner({ client: `shm:${r}{0@conf:pipes=2`, server: `shm:${r}{1` }, nf.process, {
+      reasons: [...ROUTER_DROPS],
+    });
+    const c = openPort(`shm:${r}}0`),
+      s = openPort(`shm:${r}}1`);
+    try {
+      sendFrames(c, [udpFrame(CL, R, CMAC, RMAC)]); // the server's MAC unknown yet: waits for ARP
+      run.round();
+      const who = new Uint8Array(60);
+      writeArp(who, 0, ARP_REQUEST, SMAC, SV, new Uint8Array(6), R, new Uint8Array(6).fill(255));
+      sendFrames(s, [who]); // the server asks for the router: answered on the server's side, learned
+      run.round();
+      const ttl1 = udpFrame(CL, R, CMAC, RMAC);
+      ttl1[22] = 1;
+      const ipv6 = udpFrame(CL, R, CMAC, RMAC);
+      ipv6[12] = 0x86;
+      ipv6[13] = 0xdd;
+      const stranger = udpFrame(parseIPv4("198.18.9.9"), R, CMAC, RMAC);
+      sendFrames(c, [ttl1, ipv6, stranger, udpFrame(CL, R, CMAC, RMAC)]);
+      run.round();
+      const atServer = receiveFrames(s);
+      expect(atServer.map((f) => arpOp(f, 0) === ARP_REPLY || [get32(f, 26), get32(f, 30)])).toEqual([true, [R, SV]]);
+      expect(receiveFrames(c)).toEqual([]);
+      sendFrames(s, [udpFrame(SV, R, SMAC, RMAC)]); // the server's reply: to the client's side
+      run.round();
+      const atClient = receiveFrames(c);
+      expect(atClient.map((f) => [get32(f, 26), get32(f, 30), formatMac(f, 0)])).toEqual([[R, CL, formatMac(CMAC)]]);
+      const k = run.counters();
+      expect(k.drops).toMatchObject({
+        "waiting for ARP": 1,
+        "not IPv4": 1,
+        "not between client and server via the router": 1,
+        "TTL expired": 1,
+        "ARP with nothing to answer": 0,
+      });
+      expect(k.ports.map((p) => [p.name, p.rxPackets, p.txPackets])).toEqual([
+        ["client", 5, 1],
+        ["server", 2, 2],
+      ]);
+    } finally {
+      run.close();
+      c.close();
+      s.close();
+    }
   });
   test("arguments", () => {
     expect(() => parseRouterArgs(["-i", "packet:a"])).toThrow(/--ip is required/);

@@ -98,6 +98,8 @@ export interface RunnerOptions {
    * count what does not fit as dropped ("tx ring full"), for NFs that queue or shed load themselves.
    */
   backpressure?: boolean;
+  /** Copy every packet, even between ports whose buffers could be swapped (bridge -c). */
+  copy?: boolean;
 }
 
 export class NfRunner {
@@ -138,7 +140,7 @@ export class NfRunner {
       throw e;
     }
     if (!this.ports.length) throw new Error("an NF runner needs at least one port");
-    this.swap = this.ports.map((a) => this.ports.map((b) => canSwap(a, b)));
+    this.swap = this.ports.map((a) => this.ports.map((b) => !opts.copy && canSwap(a, b)));
     this.ctr = new Float64Array(this.ports.length * 6);
     // the NF's own reasons, then the runner's for a verdict that names no port and no reason
     this.reasons = [...(opts.reasons?.length ? opts.reasons : ["dropped"]), NO_SUCH_OUTPUT];

@@ -1,11 +1,13 @@
-// bun run bridge -i A -i B [-b burst] [-w wait] [-c] [-v]: netmap's bridge on bunmap ports.
-// Forwards both ways; zero copy when the ports share memory, copy otherwise; one thread, one
-// sync per batch per port; reports the rate each way every second.
+// bun run bridge -i A -i B [-b burst] [-w wait] [-c] [-v]: netmap's bridge on bunmap ports, as an
+// NF on the runner (what comes in on one port leaves by the other): zero copy when the ports share
+// memory, copy otherwise (or -c); one sync per port per round; sleeps when idle; reports the rate
+// each way every second.
 
-import { canSwap, moveRings } from "../../forward/move.ts";
+import { canSwap } from "../../forward/move.ts";
+import { bridgeNf } from "../../nf/bridge.ts";
+import { NfRunner, reportFailure, runUntilDone } from "../../nf/runner.ts";
 import { openPort } from "../../port/open.ts";
 import type { Port } from "../../port/port.ts";
-import { POLLIN } from "../../ring/layout.ts";
 import { intArg, parseCli, runMain, UsageError } from "../cli.ts";
 import { D, norm } from "../report.ts";
 
@@ -103,72 +105,32 @@ async function main(): Promise<number> {
     D("main", 380, `Wait ${args.wait} secs for link up...`);
     await Bun.sleep(args.wait * 1000);
   }
-  let stop = false;
-  process.on("SIGINT", () => {
-    stop = true;
-  });
-  process.on("SIGTERM", () => {
-    stop = true;
-  });
-  const ab = { pkts: 0 },
-    ba = { pkts: 0 };
-  const maxAB = pb.bufSize,
-    maxBA = pa.bufSize;
+  const runner = new NfRunner({ a: pa, b: pb }, bridgeNf, { burst: args.burst, copy: !args.zeroCopy });
+  // a->b is what b sent, b->a what a sent
+  const sent = () => {
+    const [a, b] = runner.counters().ports;
+    return [b.txPackets, a.txPackets];
+  };
   let last = performance.now(),
-    lastAB = 0,
-    lastBA = 0;
-  const end = args.seconds ? performance.now() + args.seconds * 1000 : Infinity;
-  // the datapath runs in slices so signals and reports get through; each slice is a tight loop
-  while (!stop && performance.now() < end) {
-    const sliceEnd = performance.now() + 50;
-    let idle = 0;
-    while (performance.now() < sliceEnd) {
-      const m = move(pa, pb, args.burst, swap, maxAB);
-      const n = move(pb, pa, args.burst, swap, maxBA);
-      ab.pkts += m;
-      ba.pkts += n;
-      // one sync per port and direction per round: hand over what moved, release what was read
-      pb.txsync();
-      pa.txsync();
-      pa.rxsync();
-      pb.rxsync();
-      if (m + n) {
-        idle = 0;
-        continue;
-      }
-      // nothing to do for a while: sleep in poll (1 ms) instead of spinning
-      if (++idle > 64 && !(pa.poll(POLLIN, 1) & POLLIN)) pb.poll(POLLIN, 0);
-    }
-    const now = performance.now();
-    if (now - last >= args.reportMs) {
-      const s = (now - last) / 1000;
-      D("main", 402, `${norm((ab.pkts - lastAB) / s, true)}pps a->b ${norm((ba.pkts - lastBA) / s, true)}pps b->a`);
-      last = now;
-      lastAB = ab.pkts;
-      lastBA = ba.pkts;
-    }
-    await Bun.sleep(0); // let signal handlers run
-  }
-  process.stdout.write(`forwarded ${ab.pkts} packets a->b, ${ba.pkts} packets b->a\n`);
-  pa.close();
-  pb.close();
-  return 0;
-}
-
-/** ports_move: every rx ring of src into the tx rings of dst, round robin. */
-function move(src: Port, dst: Port, burst: number, swap: boolean, maxLen: number): number {
-  let moved = 0,
-    t = 0;
-  for (const rx of src.rxRings) {
-    let guard = dst.txRings.length;
-    while (!rx.empty() && guard-- > 0) {
-      const tx = dst.txRings[t];
-      moved += moveRings(rx, tx, burst - moved, swap, maxLen);
-      if (!rx.empty()) t = (t + 1) % dst.txRings.length;
-      if (moved >= burst) return moved;
-    }
-  }
-  return moved;
+    lastSent = [0, 0];
+  const report = setInterval(() => {
+    const now = performance.now(),
+      s = (now - last) / 1000,
+      cur = sent();
+    D(
+      "main",
+      402,
+      `${norm((cur[0] - lastSent[0]) / s, true)}pps a->b ${norm((cur[1] - lastSent[1]) / s, true)}pps b->a`,
+    );
+    last = now;
+    lastSent = cur;
+  }, args.reportMs);
+  const { failed } = await runUntilDone(runner, args.seconds);
+  clearInterval(report);
+  const [ab, ba] = sent();
+  process.stdout.write(`forwarded ${ab} packets a->b, ${ba} packets b->a\n`);
+  runner.close();
+  return reportFailure("bridge", failed);
 }
 
 if (import.meta.main) await runMain("bridge", main);

@@ -1,18 +1,17 @@
 // bun run router -i PORT [-i PORT] --ip ROUTER --client IP --server IP [-t seconds] [-T report_ms]
 // One port: client, server and router share a segment (the Docker example). Two ports: port 1 faces
-// the client, port 2 the server. The NF (nf.ts) rewrites in place; the frame leaves by buffer swap
-// when the ports allow it, by copy otherwise. Unknown neighbours are asked for by ARP.
+// the client, port 2 the server. The NF (src/nf/router.ts) rewrites in place, on the runner: the
+// frame leaves by buffer swap when the ports allow it, by copy otherwise. Unknown neighbours are
+// asked for by ARP, every 500 ms until they answer.
 
-import { canSwap } from "../../forward/move.ts";
-import { ETH_HLEN, formatMac } from "../../packet/ethernet.ts";
-import { formatIPv4, get32, IP4, parseIPv4 } from "../../packet/ipv4.ts";
+import { type NfConfig, ROUTER_DROPS, RouterNf } from "../../nf/router.ts";
+import { formatCounters, NfRunner, reportFailure, runUntilDone } from "../../nf/runner.ts";
+import { formatMac } from "../../packet/ethernet.ts";
+import { formatIPv4, parseIPv4 } from "../../packet/ipv4.ts";
 import { openPort } from "../../port/open.ts";
 import type { Port } from "../../port/port.ts";
-import { POLLIN } from "../../ring/layout.ts";
-import type { Ring } from "../../ring/ring.ts";
 import { intArg, parseCli, runMain, UsageError } from "../cli.ts";
 import { D } from "../report.ts";
-import { type NfConfig, RouterNf, Verdict } from "./nf.ts";
 
 export interface RouterArgs extends NfConfig {
   ports: string[];
@@ -76,16 +75,6 @@ export function parseRouterArgs(argv: string[]): RouterArgs | "help" {
   return r as RouterArgs;
 }
 
-/** Put one frame from rx slot i on `out`'s tx ring; false if it is full. */
-function emit(rx: Ring, i: number, out: Ring, swap: boolean): boolean {
-  if (out.empty()) return false;
-  const j = out.head;
-  if (swap) rx.swapTo(i, out, j);
-  else rx.copyTo(i, out, j);
-  out.advance(out.next(j));
-  return true;
-}
-
 async function main(): Promise<number> {
   const args = parseCli("router", USAGE, parseRouterArgs);
   if (!args) return 0;
@@ -100,92 +89,41 @@ async function main(): Promise<number> {
     process.stderr.write(`router: ${(e as Error).message}\n`);
     return 1;
   }
-  const nf = new RouterNf(args, ports[0].mac);
-  const sideOf = (ip: number) => (ports.length === 2 && ip === args.serverIp ? 1 : 0);
-  const swap = ports.map((a) => ports.map((b) => canSwap(a, b)));
+  const nf = new RouterNf(args, ports[0].mac, ports.length);
+  const runner = new NfRunner(Object.fromEntries(ports.map((p, k) => [k ? "server" : "client", p])), nf.process, {
+    reasons: [...ROUTER_DROPS],
+  });
   process.stdout.write(
     `router ${formatIPv4(args.routerIp)} (${formatMac(ports[0].mac)}): client ${formatIPv4(args.clientIp)} <-> server ${formatIPv4(args.serverIp)} on ${args.ports.join(", ")}\n`,
   );
-
-  let stop = false;
-  process.on("SIGINT", () => {
-    stop = true;
-  });
-  process.on("SIGTERM", () => {
-    stop = true;
-  });
+  const words = new Uint32Array(16),
+    frame = new Uint8Array(words.buffer);
   const askArp = () => {
     for (const ip of nf.unresolved()) {
-      const p = ports[sideOf(ip)],
-        tx = p.txRings[0];
-      p.txsync();
-      if (tx.empty()) continue;
-      const len = nf.arpRequest(tx.u8, tx.buf(tx.head), ip);
-      tx.setLenFlags(tx.head, len, 0);
-      tx.advance(tx.next(tx.head));
-      p.txsync();
+      nf.arpRequest(frame, 0, ip);
+      runner.emit(nf.sideOf(ip), frame, words, 0, 60); // a full ring: asked again in 500 ms
     }
   };
   askArp();
-  let lastArp = performance.now(),
-    lastReport = performance.now(),
-    idle = 0;
-  const end = args.seconds ? performance.now() + args.seconds * 1000 : Infinity;
-  while (!stop && performance.now() < end) {
-    const sliceEnd = performance.now() + 50;
-    while (performance.now() < sliceEnd) {
-      let moved = 0;
-      for (let pi = 0; pi < ports.length; pi++) {
-        const port = ports[pi];
-        port.rxsync();
-        for (const rx of port.rxRings) {
-          while (!rx.empty()) {
-            const i = rx.head,
-              buf = rx.buf(i);
-            const v = nf.handle(rx.u8, buf, rx.len(i));
-            if (v !== Verdict.Drop) {
-              // forward to the side of the new destination; replies go back where they came from
-              const dst = v === Verdict.Forward ? get32(rx.u8, buf + ETH_HLEN + IP4.dst) : 0; // the rewritten IPv4 destination
-              const po = v === Verdict.Forward ? sideOf(dst) : pi;
-              if (!emit(rx, i, ports[po].txRings[0], swap[pi][po])) nf.stats.dropped++;
-            }
-            rx.advance(rx.next(i));
-            moved++;
-          }
-        }
-      }
-      for (const p of ports) {
-        p.txsync();
-        p.rxsync();
-      }
-      if (moved) {
-        idle = 0;
-        continue;
-      }
-      if (++idle > 64) ports[0].poll(POLLIN, 1);
-    }
-    const now = performance.now();
-    if (nf.unresolved().length && now - lastArp > 500) {
-      askArp();
-      lastArp = now;
-    }
-    if (now - lastReport >= args.reportMs) {
-      const s = nf.stats;
-      D(
-        "router",
-        1,
-        `forwarded ${s.forwarded} arp answered ${s.arpAnswered} learned ${s.arpLearned} dropped ${s.dropped} waiting-for-arp ${s.noNeighbour}`,
-      );
-      lastReport = now;
-    }
-    await Bun.sleep(0);
-  }
+  const arp = setInterval(() => nf.unresolved().length && askArp(), 500);
+  const report = setInterval(() => {
+    const s = nf.stats;
+    D(
+      "router",
+      1,
+      `forwarded ${s.forwarded} arp answered ${s.arpAnswered} learned ${s.arpLearned} dropped ${s.dropped} waiting-for-arp ${s.noNeighbour}`,
+    );
+  }, args.reportMs);
+  const { failed } = await runUntilDone(runner, args.seconds);
+  clearInterval(arp);
+  clearInterval(report);
   const s = nf.stats;
   process.stdout.write(
     `router: forwarded ${s.forwarded}, answered ${s.arpAnswered} ARP requests, dropped ${s.dropped}\n`,
   );
-  for (const p of ports) p.close();
-  return 0;
+  process.stdout.write(formatCounters(runner.counters()));
+  runner.close();
+  return reportFailure("router", failed);
 }
 
 if (import.meta.main) await runMain("router", main);

@@ -3,11 +3,22 @@
 // peer: destination IP/MAC rewritten to the other side, source IP/MAC set to the router's, TTL
 // decremented, IPv4 and UDP/TCP checksums patched incrementally (RFC 1624). It answers ARP for its
 // own IP and resolves the other side's MAC by ARP. Everything here works on a frame in place.
+// `process` is the NF on the runner (one port: everything on it; two: client side, server side).
 
-import { ARP_REPLY, ARP_REQUEST, arpOp, arpSenderIp, arpTargetIp, isArp, writeArp } from "../../packet/arp.ts";
-import { csumUpdate16, csumUpdate32 } from "../../packet/checksum.ts";
-import { ETH_HLEN, ETHERTYPE_IPV4 } from "../../packet/ethernet.ts";
-import { get32, IPPROTO_TCP, IPPROTO_UDP, put32 } from "../../packet/ipv4.ts";
+import { ARP_REPLY, ARP_REQUEST, arpOp, arpSenderIp, arpTargetIp, isArp, writeArp } from "../packet/arp.ts";
+import { csumUpdate16, csumUpdate32 } from "../packet/checksum.ts";
+import { ETH_HLEN, ETHERTYPE_IPV4 } from "../packet/ethernet.ts";
+import { get32, IP4, IPPROTO_TCP, IPPROTO_UDP, put32 } from "../packet/ipv4.ts";
+import { drop, type Packet } from "./runner.ts";
+
+/** Why the router drops, by drop(k) index. */
+export const ROUTER_DROPS = [
+  "not IPv4",
+  "not between client and server via the router",
+  "waiting for ARP",
+  "TTL expired",
+  "ARP with nothing to answer",
+] as const;
 
 export interface NfConfig {
   routerIp: number;
@@ -28,11 +39,27 @@ export class RouterNf {
   /** Resolved MACs of client and server (null until an ARP reply or a packet from them). */
   readonly neigh = new Map<number, Uint8Array>();
   readonly stats = { forwarded: 0, arpAnswered: 0, arpLearned: 0, dropped: 0, noNeighbour: 0 };
+  /** The last Drop's reason (an index of ROUTER_DROPS). */
+  why = 0;
 
+  /** `ports`: 1 (client, server and router on one segment) or 2 (the client's side, the server's). */
   constructor(
     readonly cfg: NfConfig,
     readonly mac: Uint8Array,
+    readonly ports = 1,
   ) {}
+
+  /** The port a host is behind. */
+  sideOf(ip: number): number {
+    return this.ports === 2 && ip === this.cfg.serverIp ? 1 : 0;
+  }
+
+  /** The NF: a forwarded frame leaves by its new destination's side, an ARP reply where it came in. */
+  readonly process = (p: Packet): number => {
+    const v = this.handle(p.u8, p.off, p.len);
+    if (v === Verdict.Forward) return this.sideOf(get32(p.u8, p.off + ETH_HLEN + IP4.dst));
+    return v === Verdict.Reply ? p.input : drop(this.why);
+  };
 
   /** Which host a packet from `src` goes to: the other one; 0 if it is neither. */
   peerOf(src: number): number {
@@ -46,6 +73,7 @@ export class RouterNf {
   handle(u8: Uint8Array, off: number, len: number): Verdict {
     if (isArp(u8, off, len)) return this.arp(u8, off);
     if (len < ETH_HLEN + 20 || ((u8[off + 12] << 8) | u8[off + 13]) !== ETHERTYPE_IPV4 || u8[off + 14] >> 4 !== 4) {
+      this.why = 0;
       this.stats.dropped++;
       return Verdict.Drop;
     }
@@ -55,16 +83,19 @@ export class RouterNf {
       dst = get32(u8, ip + 16);
     const to = this.peerOf(src);
     if (!to || dst !== this.cfg.routerIp) {
+      this.why = 1;
       this.stats.dropped++;
       return Verdict.Drop;
     }
     this.learn(src, u8, off + 6);
     const mac = this.neigh.get(to);
     if (!mac) {
+      this.why = 2;
       this.stats.noNeighbour++;
       return Verdict.Drop;
     } // the caller sends an ARP request (see needArp)
     if (u8[ip + 8] <= 1) {
+      this.why = 3;
       this.stats.dropped++;
       return Verdict.Drop;
     } // TTL expired
@@ -128,6 +159,7 @@ export class RouterNf {
       this.stats.arpAnswered++;
       return Verdict.Reply;
     }
+    this.why = 4;
     return Verdict.Drop;
   }
 
