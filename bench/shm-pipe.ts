@@ -2,22 +2,15 @@
 // running the same ring protocol (bench/c/shmpipe.c) in the same run. Median of RUNS runs each,
 // interleaved so machine noise hits both alike. Metric: the receiver's Mpps.
 //   bun bench/shm-pipe.ts [RUNS=3] [PACKETS=20000000]   (default: about a minute; full: 5 50000000)
-import { existsSync, mkdirSync, statSync } from "node:fs";
+import { buildC } from "./lib/cc.ts";
 import { say } from "./lib/progress.ts";
 import { median } from "./lib/stats.ts";
 
 const RUNS = Number(process.argv[2] ?? 3);
 const N = String(process.argv[3] ?? 20_000_000);
 const here = import.meta.dir;
-const cbin = `${here}/out/shmpipe`;
-const csrc = `${here}/c/shmpipe.c`;
+const cbin = buildC("shmpipe");
 const pktgen = `${here}/../src/app/pktgen/main.ts`;
-
-if (!existsSync(cbin) || statSync(cbin).mtimeMs < statSync(csrc).mtimeMs) {
-  mkdirSync(`${here}/out`, { recursive: true });
-  const cc = Bun.spawnSync(["gcc", "-O2", "-Wall", "-o", cbin, csrc]);
-  if (cc.exitCode !== 0) throw new Error(`gcc failed: ${cc.stderr.toString()}`);
-}
 
 type Side = "bunmap" | "c";
 const cmd = (side: Side, dir: "tx" | "rx", name: string, extra: string[]): string[] =>

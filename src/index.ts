@@ -3,8 +3,14 @@
 export { setTxChecksum, txChecksum } from "../ffi/ethtool.ts";
 export { VNET_HDR } from "../ffi/tpacket.ts";
 export { canSwap, moveRings } from "./forward/move.ts";
+export { bridgeNf } from "./nf/bridge.ts";
 export { DEDUP_REASONS, Dedup, type DedupOptions } from "./nf/dedup.ts";
 export { CompiledGraph, GraphError, type GraphSpec, type NfNode } from "./nf/graph.ts";
+export { LB_REASONS, LoadBalancer } from "./nf/lb.ts";
+export { lbHash } from "./nf/lb-hash.ts";
+export { GraphPart, loadGraph } from "./nf/part.ts";
+export { type PartsHandle, type PartsMode, startParts } from "./nf/parts.ts";
+export { ROUTER_DROPS, RouterNf } from "./nf/router.ts";
 export {
   CONSUMED,
   drop,
@@ -16,7 +22,10 @@ export {
   NO_SUCH_OUTPUT,
   Packet,
   PORT_DROPS,
+  reportFailure,
+  runUntilDone,
 } from "./nf/runner.ts";
+export { pipeKey, splitGraph } from "./nf/split.ts";
 export { type Lock, lockFile } from "./os/lockfile.ts";
 export * as arp from "./packet/arp.ts";
 export * as checksum from "./packet/checksum.ts";

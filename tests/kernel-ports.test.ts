@@ -19,6 +19,7 @@ const noXdp = (() => {
 if (why) console.warn(`SKIP kernel port tests: ${why}`);
 if (!why && noXdp) console.warn(`SKIP xdp tests: ${noXdp}`);
 const PORTIO = `${import.meta.dir}/helpers/port-io.ts`;
+const RXTIME = `${import.meta.dir}/helpers/rx-time.ts`;
 setDefaultTimeout(60_000);
 
 let pair: Pair;
@@ -203,6 +204,28 @@ describe.skipIf(!!why)("packet: (AF_PACKET, TPACKET_V2 rx and tx, V3 rx, recvmms
   });
   test("pktgen txseq -> rxseq into an rx=copy port: every packet or a counted drop, in sequence", async () => {
     await pktgenPair(`packet:${pair.ifA}`, `packet:${pair.ifB}@conf:rx=copy`, 50000, ["-l", "1000", "-l", "60"]);
+  });
+  test("rxTime: when the kernel received each frame (V2), not when the ring was read; the runner's kernelTime uses it", async () => {
+    for (const mode of ["port", "runner"]) {
+      const outR: string[] = [],
+        outT: string[] = [];
+      const r = inNs(pair.b, [RXTIME, mode, `packet:${pair.ifB}`]);
+      await waitLine(r, /ready/, outR);
+      const t = inNs(pair.a, [RXTIME, "send", `packet:${pair.ifA}`]);
+      await waitLine(t, /ready/, outT);
+      await finish(t, outT);
+      const rr = await finish(r, outR);
+      expect(rr.code).toBe(0);
+      const ages = rr.out.replace("ready\n", "").trim().split(" ").map(Number);
+      expect(ages).toHaveLength(5);
+      // read at least 300 ms after the last arrived, the frames sent 50 ms apart: each older than the
+      // next by about 50 ms (a batch time would give five equal ages near 0)
+      expect(ages[4]).toBeGreaterThanOrEqual(290);
+      for (let k = 0; k < 4; k++) {
+        expect(ages[k] - ages[k + 1]).toBeGreaterThan(40);
+        expect(ages[k] - ages[k + 1]).toBeLessThan(1000);
+      }
+    }
   });
   test("a missing interface and bad options are one clear error", () => {
     expect(() => openPort("packet:lo@conf:rcvbuf=65536")).toThrow(

@@ -50,7 +50,9 @@ export class CompiledGraph {
   /** Per port: where its packets enter (as `to`'s entries), or OUTPUT_ONLY. */
   private readonly entry: Int32Array;
   private readonly inCount: Float64Array;
-  private readonly outCount: Float64Array;
+  /** Per NF, packets it consumed or gave a verdict naming nothing it has (passed on = in - these -
+   * dropped: one count less per hop than counting what it passed on). */
+  private readonly consumed: Float64Array;
   private readonly outputOnly: number;
   private readonly noOutput: number;
 
@@ -103,7 +105,7 @@ export class CompiledGraph {
     this.outputOnly = this.reasons.push("arrived on an output-only port") - 1;
     this.noOutput = this.reasons.push("an NF named no output it has") - 1;
     this.inCount = new Float64Array(this.names.length);
-    this.outCount = new Float64Array(this.names.length);
+    this.consumed = new Float64Array(this.names.length);
   }
 
   /** A packet must always leave: no NF may lead back to itself through others. */
@@ -138,12 +140,15 @@ export class CompiledGraph {
       const v = this.fns[f](p);
       const to = this.to[f];
       if (v >= 0 && v < to.length && (v | 0) === v) {
-        this.outCount[f]++;
         t = to[v];
-      } else if (v === CONSUMED) return CONSUMED;
-      else {
+      } else if (v === CONSUMED) {
+        this.consumed[f]++;
+        return CONSUMED;
+      } else {
         const r = -1 - v;
-        const k = r >= 0 && r < this.nReasons[f] && (r | 0) === r ? this.reasonBase[f] + r : this.noOutput;
+        const ok = r >= 0 && r < this.nReasons[f] && (r | 0) === r;
+        if (!ok) this.consumed[f]++; // (counted as gone from this NF; the runner counts the reason)
+        const k = ok ? this.reasonBase[f] + r : this.noOutput;
         return drop(k);
       }
     }
@@ -152,15 +157,14 @@ export class CompiledGraph {
 
   /** Per NF: packets in, passed on, dropped by its reasons (the runner counts the drops: give them). */
   counters(runnerDrops: Record<string, number>): NfNodeCounters[] {
-    return this.names.map((name, k) => ({
-      name,
-      packets: this.inCount[k],
-      forwarded: this.outCount[k],
-      drops: Object.fromEntries(
+    return this.names.map((name, k) => {
+      const drops = Object.fromEntries(
         this.reasons
           .slice(this.reasonBase[k], this.reasonBase[k] + this.nReasons[k])
           .map((r) => [r.slice(name.length + 2), runnerDrops[r] ?? 0]),
-      ),
-    }));
+      );
+      const dropped = Object.values(drops).reduce((a, b) => a + b, 0);
+      return { name, packets: this.inCount[k], forwarded: this.inCount[k] - this.consumed[k] - dropped, drops };
+    });
   }
 }

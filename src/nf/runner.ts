@@ -32,7 +32,8 @@ export class Packet {
   len = 0;
   /** Index of the port it came in by. */
   input = 0;
-  /** When its batch was taken from the ring (performance.now(), ms; one reading per batch). */
+  /** When its batch was taken from the ring (performance.now(), ms; one reading per batch), or with
+   * the runner's kernelTime, when the kernel received it where the port knows. */
   time = 0;
   private readonly lay = new Layers();
   private located = false;
@@ -100,6 +101,10 @@ export interface RunnerOptions {
   backpressure?: boolean;
   /** Copy every packet, even between ports whose buffers could be swapped (bridge -c). */
   copy?: boolean;
+  /** Packet.time from the kernel's receive time where the port keeps one (Port.rxTime: AF_PACKET's
+   * V2 ring), else the batch's: for NFs whose timing starts at arrival (tlem), so a runner that was
+   * asleep when a packet came does not make it late. */
+  kernelTime?: boolean;
 }
 
 export class NfRunner {
@@ -122,6 +127,7 @@ export class NfRunner {
   private active = 0;
   private readonly tick: (() => number) | null;
   private readonly backpressure: boolean;
+  private readonly kernelTime: boolean;
 
   /** Open (or take) the ports; a port that cannot open closes the ones opened before and throws. */
   constructor(
@@ -149,6 +155,7 @@ export class NfRunner {
     this.spinMs = (opts.spinUs ?? 50) / 1000;
     this.tick = opts.tick ?? null;
     this.backpressure = opts.backpressure !== false;
+    this.kernelTime = opts.kernelTime === true;
     this.ep = libc.epollCreate();
     for (const [k, p] of this.ports.entries()) {
       if (p.pollFd >= 0) libc.epollAdd(this.ep, p.pollFd, libc.EPOLLIN, k);
@@ -184,11 +191,12 @@ export class NfRunner {
     if (m > this.burst) m = this.burst;
     if (m && this.backpressure) m = Math.min(m, this.room());
     const now = m ? performance.now() : 0;
+    const stamp = this.kernelTime && port.rxTime && port.rxRings.length === 1 ? port.rxTime : null;
+    let bytes = 0; // counted once per batch
     for (let n = 0; n < m; n++) {
       const len = rx.len(i);
-      ctr[k * 6] += 1;
-      ctr[k * 6 + 1] += len - hdr;
-      pkt.reset(u8, rx.buf(i) + hdr, len - hdr, k, now, rx.u32);
+      bytes += len - hdr;
+      pkt.reset(u8, rx.buf(i) + hdr, len - hdr, k, stamp ? stamp(i) : now, rx.u32);
       const out = this.nf(pkt);
       if (out >= 0 && out < this.ports.length && (out | 0) === out) {
         if (pkt.len !== len - hdr) rx.setLen(i, pkt.len + hdr);
@@ -199,6 +207,8 @@ export class NfRunner {
       }
       i = i + 1 === rx.numSlots ? 0 : i + 1;
     }
+    ctr[k * 6] += m;
+    ctr[k * 6 + 1] += bytes;
     rx.advance(i);
     return m;
   }

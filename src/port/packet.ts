@@ -217,6 +217,7 @@ export class PacketPort implements Port {
     // skb, and half-page frames run ~15% faster than whole pages on veth)
     this.txFrame = 2 ** Math.ceil(Math.log2(c.bufSize));
     this.rxFrame = this.txFrame;
+    if (!this.c.rxV3 && !this.c.rxCopy) this.rxTime = (slot) => this.v2Time(slot);
     const blockFor = (frame: number) => Math.max(frame, 65536);
     const framesPerBlock = blockFor(this.txFrame) / this.txFrame;
     const txBlocks = Math.ceil(c.txSlots / framesPerBlock);
@@ -367,6 +368,14 @@ export class PacketPort implements Port {
   }
   get pollFd(): number {
     return this.rxfd;
+  }
+
+  /** V2 only: the frame's kernel timestamp (CLOCK_REALTIME, ns in tp_nsec) on performance.now()'s clock. */
+  readonly rxTime?: (slot: number) => number;
+  private v2Time(slot: number): number {
+    const f = this.kRx + slot * this.rxFrame,
+      u32 = this.u32;
+    return u32[(f + TP2.tp_sec) >> 2] * 1000 + u32[(f + TP2.tp_nsec) >> 2] / 1e6 - performance.timeOrigin;
   }
 
   private drops = 0;

@@ -37,6 +37,12 @@ export interface Port {
    * is counted. A control-path call (a syscall), not for the datapath.
    */
   rxDrops(): number;
+  /**
+   * When the kernel received the packet in slot `slot` of rx ring 0 (not yet released), on
+   * performance.now()'s clock (ms); absent where the backend has no such time (AF_PACKET's V2 ring
+   * keeps one per frame).
+   */
+  rxTime?(slot: number): number;
   /** Sync, then wait up to timeoutMs (-1: forever) until POLLIN/POLLOUT is ready; returns ready events. */
   poll(events: number, timeoutMs: number): number;
   close(): void;

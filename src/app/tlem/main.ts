@@ -97,6 +97,7 @@ async function main(): Promise<number> {
       burst: args.burst,
       tick: () => (emu as LinkEmulator).tick(),
       backpressure: false, // a link queues (-Q) and drops past it, as tlem
+      kernelTime: true, // a packet's time on the link starts when it arrived, not when tlem woke
     });
     emu = new LinkEmulator(runner, args.links, random(args.seed));
   } catch (e) {
