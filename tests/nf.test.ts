@@ -95,6 +95,55 @@ describe("the README's tutorial: a two-port firewall", () => {
   });
 });
 
+describe("examples/split.ts (the README's parts example)", () => {
+  test("firewall and dedup in two Workers: allowed frames once, a duplicate and the rest dropped by reason, replies in", async () => {
+    const nf = Bun.spawn([process.execPath, `${repo}/src/app/nf/main.ts`, `${repo}/examples/split.ts`], {
+      stdout: "pipe",
+      stderr: "pipe",
+      timeout: 60_000,
+      killSignal: "SIGKILL",
+    });
+    const reader = (nf.stdout as ReadableStream<Uint8Array>).getReader();
+    let out = "";
+    while (!out.includes("running")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`nf exited: ${out}${await new Response(nf.stderr).text()}`);
+      out += new TextDecoder().decode(value);
+    }
+    const inside = openPort("shm:gs}0"),
+      outside = openPort("shm:gs}1");
+    try {
+      const ok = ipFrame(17, ip4(198, 18, 1, 7), 443, 1);
+      send(inside, [ok, ok, ipFrame(6, ip4(198, 18, 3, 1), 80, 2), ipFrame(1, ip4(198, 18, 1, 7), 80, 3)]);
+      const reply = ipFrame(17, ip4(198, 18, 0, 1), 5000, 4);
+      send(outside, [reply]);
+      const got = { out: [] as Uint8Array[], in: [] as Uint8Array[] };
+      for (let t = 0; t < 100 && (got.out.length < 1 || got.in.length < 1); t++) {
+        await Bun.sleep(20);
+        got.out.push(...receive(outside));
+        got.in.push(...receive(inside));
+      }
+      await Bun.sleep(100);
+      got.out.push(...receive(outside));
+      expect(got.out).toEqual([ok]); // the second copy within dedup's window: dropped
+      expect(got.in).toEqual([reply]);
+    } finally {
+      inside.close();
+      outside.close();
+    }
+    nf.kill("SIGINT");
+    expect(await nf.exited).toBe(0);
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      out += new TextDecoder().decode(value);
+    }
+    expect(out).toContain("in 2 parts (workers)");
+    expect(out).toContain("part 0: nf fw: 4 packets, 2 passed on, 1 dropped (not IPv4 TCP/UDP), 1 dropped (acl)");
+    expect(out).toContain("part 1: nf dedup: 2 packets, 1 passed on, 1 dropped (duplicate)");
+  });
+});
+
 describe("the runner", () => {
   const pair = (name: string, conf = "") => ({ nf: `shm:${tag}${name}{0${conf}`, host: `shm:${tag}${name}}0` });
 
