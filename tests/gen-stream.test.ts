@@ -3,7 +3,7 @@
 // RFC 1071 (not the library's), field by field against values worked out by hand.
 import { describe, expect, test } from "bun:test";
 import { IMIX, list, random, range, seq } from "../src/gen/fields.ts";
-import { SIG_LEN, sigSeq, sigStream, sigTime } from "../src/gen/signature.ts";
+import { sigSeq, sigStream, sigTime } from "../src/gen/signature.ts";
 import { StreamError, type StreamSpec, StreamWriter } from "../src/gen/stream.ts";
 
 /** RFC 1071 over the given byte arrays, concatenated (each of even length but the last). */

@@ -3,14 +3,7 @@
 // the table of its header fields by name: where each is, how wide, which checksums it is in. The
 // frame is built at the largest size the stream sends; shorter packets are its prefix with the
 // length fields set. The innermost payload starts with the signature (signature.ts).
-import {
-  ETH_HLEN,
-  ETHERTYPE_IPV4,
-  ETHERTYPE_IPV6,
-  ETHERTYPE_VLAN,
-  parseMac,
-  writeEthernet,
-} from "../packet/ethernet.ts";
+import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN, parseMac, writeEthernet } from "../packet/ethernet.ts";
 import {
   IPPROTO_ICMP,
   IPPROTO_TCP,
