@@ -48,7 +48,7 @@ export function xorshift(seed: number): () => number {
 }
 
 /** A value of the field's kind as a number (MACs: 48 bits; IPv6: the low 32 bits, see template.ts). */
-function valueOf(v: FieldValue, loc: FieldLoc, name: string): number {
+function fieldValue(v: FieldValue, loc: FieldLoc, name: string): number {
   const max = 2 ** loc.bits - 1;
   let n: number;
   try {
@@ -74,7 +74,7 @@ export function compileRule(rule: FieldRule, loc: FieldLoc, name: string, rnd: (
   const r = rule as Record<string, unknown>;
   const wrap = 2 ** loc.bits;
   if (Array.isArray(r.range)) {
-    const [a, b] = r.range.map((v) => valueOf(v as FieldValue, loc, name));
+    const [a, b] = r.range.map((v) => fieldValue(v as FieldValue, loc, name));
     const step = r.step ?? 1;
     if (b < a) throw new RuleError(`${name}: range ${JSON.stringify(r.range)} ends before it starts`);
     if (typeof step !== "number" || !Number.isInteger(step) || step < 1)
@@ -83,13 +83,13 @@ export function compileRule(rule: FieldRule, loc: FieldLoc, name: string, rnd: (
     return (k) => a + ((k * step) % n);
   }
   if (Array.isArray(r.random)) {
-    const [a, b] = r.random.map((v) => valueOf(v as FieldValue, loc, name));
+    const [a, b] = r.random.map((v) => fieldValue(v as FieldValue, loc, name));
     if (b < a) throw new RuleError(`${name}: random ${JSON.stringify(r.random)} ends before it starts`);
     const n = b - a + 1;
     return () => a + Math.floor(rnd() * n);
   }
   if (r.seq !== undefined) {
-    const a = valueOf(r.seq as FieldValue, loc, name);
+    const a = fieldValue(r.seq as FieldValue, loc, name);
     const step = r.step ?? 1;
     if (typeof step !== "number" || !Number.isInteger(step))
       throw new RuleError(`${name}: step must be a whole number`);
@@ -97,7 +97,7 @@ export function compileRule(rule: FieldRule, loc: FieldLoc, name: string, rnd: (
   }
   if (Array.isArray(r.list)) {
     if (!r.list.length) throw new RuleError(`${name}: list needs at least one value`);
-    const vals = Float64Array.from(r.list, (v) => valueOf(v as FieldValue, loc, name));
+    const vals = Float64Array.from(r.list, (v) => fieldValue(v as FieldValue, loc, name));
     return (k) => vals[k % vals.length];
   }
   throw new RuleError(`${name}: expected range(a, b), random(a, b), seq(a) or list(...), got ${JSON.stringify(rule)}`);
