@@ -3,6 +3,22 @@
 export { setTxChecksum, txChecksum } from "../ffi/ethtool.ts";
 export { VNET_HDR } from "../ffi/tpacket.ts";
 export { canSwap, moveRings } from "./forward/move.ts";
+export { type FieldRule, IMIX, list, random, range, type SizeRule, seq } from "./gen/fields.ts";
+export { Generator, type GenOptions } from "./gen/generator.ts";
+export { Histogram } from "./gen/histogram.ts";
+export type { Pattern, Rate } from "./gen/pacing.ts";
+export {
+  type CompiledStream,
+  compileProfile,
+  loadProfile,
+  type Profile,
+  ProfileError,
+  type ProfileStream,
+} from "./gen/profile.ts";
+export { Receiver, StreamRx } from "./gen/receiver.ts";
+export { SIG_LEN, wallMs } from "./gen/signature.ts";
+export { StreamError, type StreamSpec, StreamWriter } from "./gen/stream.ts";
+export type { PacketSpec } from "./gen/template.ts";
 export { bridgeNf } from "./nf/bridge.ts";
 export { DEDUP_REASONS, Dedup, type DedupOptions } from "./nf/dedup.ts";
 export { CompiledGraph, GraphError, type GraphSpec, type NfNode } from "./nf/graph.ts";

@@ -21,7 +21,8 @@ export const seq = (from: FieldValue, step = 1): FieldRule => ({ seq: from, step
 export const list = (...values: FieldValue[]): FieldRule => ({ list: values });
 
 /** Frame sizes (bytes without FCS): fixed, stepped through a range, random in one, IMIX (7 x 60,
- * 4 x 590, 1 x 1514: 64/594/1518 on the wire), or [size, weight] pairs taken in turn. */
+ * 4 x 590, 1 x 1514: 64/594/1518 on the wire; 60 grows to what the headers need), or [size, weight]
+ * pairs taken in turn. */
 export type SizeRule =
   | number
   | { range: [number, number] }
@@ -136,7 +137,9 @@ export function compileSize(
     const n = check(rule);
     return { at: () => n, largest: n };
   }
-  const weighted = rule === "imix" ? IMIX : Array.isArray(rule) ? rule : null;
+  // IMIX's 60 bytes grow to the smallest frame the headers and signature allow (TCP, IPv6, VXLAN)
+  const imix = IMIX.map(([sz, w]) => [Math.min(Math.max(sz, min), max), w] as [number, number]);
+  const weighted = rule === "imix" ? imix : Array.isArray(rule) ? rule : null;
   if (weighted) {
     if (!weighted.length) throw new RuleError("size: [size, weight] pairs needed");
     const seqd: number[] = [];

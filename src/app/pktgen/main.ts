@@ -9,6 +9,7 @@ import { type Config, isReceiver, isSender, OPT, parseArgs, USAGE, UsageError } 
 import { allCounters, C, CTL, makeShared, STRIDE } from "./ctx.ts";
 import type { FromThread, ThreadInfo, ToThread } from "./messages.ts";
 import { threadPortName, withSubsystem } from "./portname.ts";
+import { profileMain } from "./profile.ts";
 
 function fail(msg: string): never {
   process.stderr.write(`pktgen: ${msg}\n`);
@@ -16,6 +17,14 @@ function fail(msg: string): never {
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (argv.includes("--profile")) {
+    // the scripted generator: every error is one line (a bad profile names its stream and the fix)
+    try {
+      return await profileMain(argv);
+    } catch (e) {
+      fail((e as Error).message.split("\n")[0]);
+    }
+  }
   let cfg: Config;
   try {
     const r = parseArgs(argv);

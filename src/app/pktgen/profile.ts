@@ -1,0 +1,224 @@
+// bun run pktgen --profile FILE.ts: the scripted generator (src/gen) behind pkt-gen's command.
+//   -f tx -i PORT [--rx PORT]   send the profile's streams (and, with --rx, receive them back through
+//                               a device under test: loss, duplicates, reordering, latency per stream)
+//   -f rx -i PORT               receive and count a profile's streams sent by another process
+// -n packets per stream, --seconds S, -R total pps (for shares), --json, -w wait s, -b burst.
+// A status line per stream each second (stderr), a summary per stream at the end (stdout).
+import { Generator } from "../../gen/generator.ts";
+import type { Histogram } from "../../gen/histogram.ts";
+import { type CompiledStream, compileProfile, loadProfile } from "../../gen/profile.ts";
+import { Receiver, type StreamRx } from "../../gen/receiver.ts";
+import { wallMs } from "../../gen/signature.ts";
+import { openPort } from "../../port/open.ts";
+import type { Port } from "../../port/port.ts";
+import { intArg, UsageError } from "../cli.ts";
+
+export const PROFILE_USAGE = `Usage: bun run pktgen --profile FILE.ts -f tx -i PORT [--rx PORT] [-n packets] [--seconds S] [-R pps] [-b burst] [-w wait] [--json]
+       bun run pktgen --profile FILE.ts -f rx -i PORT [-n packets] [--seconds S] [--json]`;
+
+export interface ProfileArgs {
+  file: string;
+  func: "tx" | "rx";
+  port: string;
+  rx: string;
+  count: number;
+  seconds: number;
+  totalPps: number | undefined;
+  burst: number;
+  wait: number;
+  json: boolean;
+}
+
+export function parseProfileArgs(argv: string[]): ProfileArgs {
+  const r: ProfileArgs = {
+    file: "",
+    func: "tx",
+    port: "",
+    rx: "",
+    count: 0,
+    seconds: 0,
+    totalPps: undefined,
+    burst: 256,
+    wait: 0,
+    json: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i],
+      v = argv[i + 1];
+    const need = () => {
+      if (v === undefined) throw new UsageError(`${a} needs a value`);
+      i++;
+      return v;
+    };
+    if (a === "--profile") r.file = need();
+    else if (a === "-f") {
+      const f = need();
+      if (f !== "tx" && f !== "rx") throw new UsageError(`-f ${f}: with --profile, use -f tx or -f rx`);
+      r.func = f;
+    } else if (a === "-i") r.port = need();
+    else if (a === "--rx") r.rx = need();
+    else if (a === "-n") r.count = intArg("-n", need(), 0, 2 ** 48);
+    else if (a === "--seconds") r.seconds = intArg("--seconds", need(), 0, 86400 * 365);
+    else if (a === "-R") r.totalPps = intArg("-R", need(), 1, 1e9);
+    else if (a === "-b") r.burst = intArg("-b", need(), 1, 8192);
+    else if (a === "-w") r.wait = intArg("-w", need(), 0, 3600);
+    else if (a === "--json") r.json = true;
+    else throw new UsageError(`${a}: not a flag of --profile mode (${PROFILE_USAGE.split("\n")[0].slice(7)})`);
+  }
+  if (!r.file) throw new UsageError("--profile needs a file");
+  if (!r.port) throw new UsageError("-i PORT is required");
+  if (r.func === "rx" && r.rx) throw new UsageError("--rx is for -f tx (receive what was sent); -f rx receives on -i");
+  if (r.func === "tx" && !r.count && !r.seconds)
+    throw new UsageError("say how long: -n packets per stream or --seconds S");
+  return r;
+}
+
+const us = (ns: number) => (Number.isFinite(ns) ? (ns / 1000).toFixed(1) : "-");
+const latencyOf = (h: Histogram) => ({
+  min: us(h.min),
+  p50: us(h.quantile(0.5)),
+  p99: us(h.quantile(0.99)),
+  p999: us(h.quantile(0.999)),
+  max: us(h.max),
+});
+
+/** One stream's received side, as text or a JSON object. */
+function rxSummary(r: StreamRx, sent: number | undefined) {
+  const lost = r.lost(sent);
+  const base = sent ?? r.top + 1;
+  return {
+    received: r.packets,
+    lost,
+    lossPct: base > 0 ? (lost / base) * 100 : 0,
+    duplicates: r.duplicates,
+    reordered: r.reordered,
+    latencyUs: latencyOf(r.latency),
+  };
+}
+
+function rxText(name: string, s: ReturnType<typeof rxSummary>): string {
+  const l = s.latencyUs;
+  return `stream ${name}: received ${s.received}, lost ${s.lost} (${s.lossPct.toFixed(3)}%), ${s.duplicates} duplicates, ${s.reordered} reordered; latency us min ${l.min} p50 ${l.p50} p99 ${l.p99} p99.9 ${l.p999} max ${l.max}\n`;
+}
+
+export async function profileMain(argv: string[]): Promise<number> {
+  const args = parseProfileArgs(argv);
+  const profile = await loadProfile(args.file);
+  const ports: Port[] = [];
+  try {
+    const port = openPort(args.port);
+    ports.push(port);
+    const rxPort = args.rx ? openPort(args.rx) : null;
+    if (rxPort) ports.push(rxPort);
+    const streams = compileProfile(profile, port.bufSize - port.hdrLen, args.totalPps);
+    if (port.hdrLen || rxPort?.hdrLen)
+      throw new UsageError("--profile sends plain Ethernet frames: open the ports without vnet=1");
+    if (args.wait) await Bun.sleep(args.wait * 1000);
+    return args.func === "tx" ? await send(args, streams, port, rxPort) : await receive(args, streams, port);
+  } finally {
+    for (const p of ports) p.close();
+  }
+}
+
+async function send(args: ProfileArgs, streams: CompiledStream[], port: Port, rxPort: Port | null): Promise<number> {
+  process.stdout.write(
+    `pktgen: ${args.file}: ${streams.length} streams on ${args.port}${rxPort ? `, back on ${args.rx}` : ""}\n`,
+  );
+  const gen = new Generator(streams, port, rxPort, {
+    count: args.count,
+    seconds: args.seconds,
+    burst: args.burst,
+    onSecond: (g) => {
+      const t = Math.round((wallMs() - g.startMs) / 1000);
+      for (const [i, s] of g.tx.entries()) {
+        const r = g.rx?.streams[i];
+        const rate = s.perSecond[t - 1] ?? 0;
+        process.stderr.write(
+          `[${t}s] ${s.name}: ${rate} pps sent${r ? `, ${r.packets} received, lost ${r.lost(s.sent)}, p99 ${us(r.latency.quantile(0.99))} us` : ""}\n`,
+        );
+      }
+    },
+  });
+  const stop = () => gen.stop();
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  await gen.run();
+  process.off("SIGINT", stop);
+  process.off("SIGTERM", stop);
+  const secs = (gen.endMs - gen.startMs) / 1000;
+  for (const [i, s] of gen.tx.entries()) {
+    const c = streams[i];
+    const target = c.rate.pps ?? (c.rate.bps ? c.rate.bps / 8 / (s.bytes / Math.max(1, s.sent)) : 0);
+    // the achieved rate second by second, whole seconds only, against the target (constant pacing)
+    const whole = s.perSecond.slice(0, Math.floor(secs));
+    const worst =
+      whole.length && c.pattern === "constant"
+        ? Math.max(...whole.map((n) => Math.abs(n - target) / target)) * 100
+        : Number.NaN;
+    const tx = {
+      stream: s.name,
+      sent: s.sent,
+      bytes: s.bytes,
+      seconds: secs,
+      pps: s.sent / secs,
+      targetPps: target,
+      worstSecondErrorPct: worst,
+      txLatenessUs: latencyOf(s.lateness),
+    };
+    const rx = gen.rx ? rxSummary(gen.rx.streams[i], s.sent) : null;
+    if (args.json)
+      process.stdout.write(
+        `${JSON.stringify({ ...tx, ...(rx ? { rx, histogram: gen.rx?.streams[i].latency.buckets() } : {}) })}\n`,
+      );
+    else {
+      const l = tx.txLatenessUs;
+      process.stdout.write(
+        `stream ${s.name}: sent ${s.sent} packets ${s.bytes} bytes in ${secs.toFixed(2)} s, ${tx.pps.toFixed(1)} pps (target ${target.toFixed(1)}${Number.isNaN(worst) ? "" : `, worst second ${worst.toFixed(2)}% off`}); left late by us p50 ${l.p50} p99 ${l.p99} max ${l.max}\n`,
+      );
+      if (rx) process.stdout.write(rxText(s.name, rx));
+    }
+  }
+  if (gen.rx?.foreign) process.stdout.write(`${gen.rx.foreign} packets without a signature\n`);
+  return 0;
+}
+
+async function receive(args: ProfileArgs, streams: CompiledStream[], port: Port): Promise<number> {
+  const rx = new Receiver(streams.map((s) => s.writer.template.sigOff));
+  process.stdout.write(`pktgen: ${args.file}: receiving ${streams.length} streams on ${args.port}\n`);
+  let stop = false;
+  const onSig = () => {
+    stop = true;
+  };
+  process.on("SIGINT", onSig);
+  process.on("SIGTERM", onSig);
+  const end = args.seconds ? performance.now() + args.seconds * 1000 : Number.POSITIVE_INFINITY;
+  const stamp = port.rxTime && port.rxRings.length === 1 ? port.rxTime : null,
+    origin = performance.timeOrigin,
+    hdr = port.hdrLen;
+  while (!stop && performance.now() < end && !(args.count && rx.streams.every((s) => s.packets >= args.count))) {
+    port.poll(1, 50); // POLLIN, 50 ms: signals and the end are seen
+    const now = wallMs();
+    for (const r of port.rxRings) {
+      let i = r.head;
+      const m = r.space();
+      for (let c = 0; c < m; c++) {
+        rx.take(r.u8, r.buf(i) + hdr, r.len(i) - hdr, stamp ? origin + stamp(i) : now);
+        i = r.next(i);
+      }
+      r.advance(i);
+    }
+    await Bun.sleep(0);
+  }
+  process.off("SIGINT", onSig);
+  process.off("SIGTERM", onSig);
+  for (const [i, s] of streams.entries()) {
+    const sum = rxSummary(rx.streams[i], undefined);
+    if (args.json)
+      process.stdout.write(
+        `${JSON.stringify({ stream: s.name, rx: sum, histogram: rx.streams[i].latency.buckets() })}\n`,
+      );
+    else process.stdout.write(rxText(s.name, sum));
+  }
+  if (rx.foreign) process.stdout.write(`${rx.foreign} packets without a signature\n`);
+  return 0;
+}

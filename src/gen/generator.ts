@@ -1,0 +1,184 @@
+// The scripted generator: the profile's streams onto a port's first tx ring, each packet when its
+// stream's pacer says, in time order across streams; one txsync per batch. Each packet carries the
+// batch's time in its signature (the moment it was put on the ring, just before the sync). A buffer
+// gets its stream's template only when it is new to that slot, changed by the other side
+// (NS_BUF_CHANGED) or last held another stream. Optionally a receiving port in the same process
+// (through a device under test): its frames go to the Receiver, with the kernel's receive time where
+// the port keeps one. Counted per stream: sent, lateness against the schedule, per-second counts.
+import type { Port } from "../port/port.ts";
+import { NS_BUF_CHANGED } from "../ring/layout.ts";
+import { xorshift } from "./fields.ts";
+import { Histogram } from "./histogram.ts";
+import { Pacer } from "./pacing.ts";
+import type { CompiledStream } from "./profile.ts";
+import { Receiver } from "./receiver.ts";
+import { wallMs } from "./signature.ts";
+
+export interface GenOptions {
+  /** Packets per stream (0: no limit). */
+  count?: number;
+  /** Seconds to run (0: until count, or stop()). */
+  seconds?: number;
+  /** Slots filled per txsync at most. */
+  burst?: number;
+  /** Called about once a second (from the run's event-loop turns). */
+  onSecond?: (g: Generator) => void;
+  /** After the last packet is sent, how long the receiver keeps listening (ms). */
+  drainMs?: number;
+}
+
+export interface StreamTx {
+  name: string;
+  sent: number;
+  bytes: number;
+  /** How late each packet left against its schedule (ns). */
+  lateness: Histogram;
+  /** Packets sent in each whole second since the start (the achieved rate, second by second). */
+  perSecond: number[];
+}
+
+export class Generator {
+  readonly tx: StreamTx[];
+  readonly rx: Receiver | null;
+  /** When the run started and (once done) stopped sending, on the signature's clock. */
+  startMs = 0;
+  endMs = 0;
+  private stopping = false;
+  private readonly pacers: Pacer[] = [];
+
+  constructor(
+    readonly streams: CompiledStream[],
+    private readonly txPort: Port,
+    private readonly rxPort: Port | null = null,
+    private readonly opts: GenOptions = {},
+  ) {
+    this.tx = streams.map((s) => ({ name: s.name, sent: 0, bytes: 0, lateness: new Histogram(), perSecond: [] }));
+    this.rx = rxPort ? new Receiver(streams.map((s) => s.writer.template.sigOff)) : null;
+  }
+
+  stop(): void {
+    this.stopping = true;
+  }
+
+  async run(): Promise<void> {
+    const port = this.txPort,
+      ring = port.txRings[0],
+      n = ring.numSlots,
+      streams = this.streams,
+      count = this.opts.count ?? 0,
+      burst = this.opts.burst ?? 256;
+    const primedBy = new Int32Array(n).fill(-1),
+      bufAt = new Int32Array(n).fill(-1);
+    this.startMs = wallMs();
+    const end = this.opts.seconds ? this.startMs + this.opts.seconds * 1000 : Number.POSITIVE_INFINITY;
+    for (const [i, s] of streams.entries())
+      this.pacers.push(new Pacer(s.rate, s.pattern, xorshift(0x5eed + i), this.startMs));
+    const pacers = this.pacers,
+      tx = this.tx;
+    let nextSecond = this.startMs + 1000,
+      live = true;
+    while (live && !this.stopping) {
+      const slice = performance.now() + 50;
+      while (performance.now() < slice) {
+        const now = wallMs();
+        if (now >= end) {
+          live = false;
+          break;
+        }
+        let filled = 0,
+          due = Number.POSITIVE_INFINITY,
+          pending = -1; // streams with packets left (-1: not looked, the ring was full)
+        let room = ring.space();
+        if (room === 0) {
+          port.txsync();
+          room = ring.space();
+        }
+        while (filled < burst && room > 0) {
+          // the stream due first (few streams: a scan)
+          let s = -1;
+          due = Number.POSITIVE_INFINITY;
+          pending = 0;
+          for (let i = 0; i < pacers.length; i++) {
+            if (count && tx[i].sent >= count) continue;
+            pending++;
+            if (pacers[i].next < due) {
+              due = pacers[i].next;
+              s = i;
+            }
+          }
+          if (s < 0 || due > now) break;
+          const j = ring.head,
+            b = ring.bufIdx(j),
+            w = streams[s].writer;
+          if (primedBy[j] !== s || bufAt[j] !== b || ring.flags(j) & NS_BUF_CHANGED) {
+            w.prime(ring.u8, ring.buf(j));
+            primedBy[j] = s;
+            bufAt[j] = b;
+          }
+          const k = tx[s].sent;
+          const len = w.write(ring.u8, ring.buf(j), k, now);
+          ring.setLenFlags(j, len, 0);
+          ring.advance(ring.next(j));
+          const t = tx[s];
+          t.sent++;
+          t.bytes += len;
+          t.lateness.record((now - due) * 1e6);
+          const sec = Math.floor((due - this.startMs) / 1000);
+          while (t.perSecond.length <= sec) t.perSecond.push(0);
+          t.perSecond[sec]++;
+          pacers[s].advance(len);
+          filled++;
+          room--;
+        }
+        if (filled) port.txsync();
+        this.receive();
+        if (pending === 0 && !filled) {
+          live = false;
+          break;
+        }
+        if (!filled && due !== Number.POSITIVE_INFINITY) {
+          // nothing due: sleep through long gaps (the event loop turns), spin the last 2 ms
+          const wait = due - wallMs();
+          if (wait > 2) {
+            await Bun.sleep(Math.min(wait - 1.5, 40));
+            break;
+          }
+        }
+      }
+      const now = wallMs();
+      if (now >= nextSecond) {
+        this.opts.onSecond?.(this);
+        nextSecond += 1000 * Math.max(1, Math.ceil((now - nextSecond) / 1000));
+      }
+      await Bun.sleep(0);
+    }
+    this.endMs = wallMs();
+    // what is still in the ring leaves; the receiver hears the last of it
+    const until = performance.now() + (this.opts.drainMs ?? 200);
+    while (performance.now() < until) {
+      port.txsync();
+      this.receive();
+      await Bun.sleep(1);
+    }
+  }
+
+  /** Drain the receiving port: each frame to the Receiver, at the kernel's time where it has one. */
+  private receive(): void {
+    const p = this.rxPort;
+    if (!p || !this.rx) return;
+    p.rxsync();
+    const now = wallMs(),
+      origin = performance.timeOrigin,
+      hdr = p.hdrLen,
+      stamp = p.rxTime && p.rxRings.length === 1 ? p.rxTime : null;
+    for (const r of p.rxRings) {
+      let i = r.head;
+      const m = r.space();
+      for (let c = 0; c < m; c++) {
+        this.rx.take(r.u8, r.buf(i) + hdr, r.len(i) - hdr, stamp ? origin + stamp(i) : now);
+        i = r.next(i);
+      }
+      r.advance(i);
+    }
+  }
+}
