@@ -35,6 +35,8 @@ export interface StreamTx {
   lateness: Histogram;
   /** Packets sent in each whole second since the start (the achieved rate, second by second). */
   perSecond: number[];
+  /** Packets the schedule had due before the end that were never sent (the port held them back). */
+  behind: number;
 }
 
 export class Generator {
@@ -52,7 +54,14 @@ export class Generator {
     private readonly rxPort: Port | null = null,
     private readonly opts: GenOptions = {},
   ) {
-    this.tx = streams.map((s) => ({ name: s.name, sent: 0, bytes: 0, lateness: new Histogram(), perSecond: [] }));
+    this.tx = streams.map((s) => ({
+      name: s.name,
+      sent: 0,
+      bytes: 0,
+      lateness: new Histogram(),
+      perSecond: [],
+      behind: 0,
+    }));
     this.rx = rxPort ? new Receiver(streams.map((s) => s.writer.template.sigOff)) : null;
   }
 
@@ -153,7 +162,20 @@ export class Generator {
       await Bun.sleep(0);
     }
     this.endMs = wallMs();
-    // what is still in the ring leaves; the receiver hears the last of it
+    // what the schedule had due by the end and the port never took (a timed run only)
+    if (end !== Number.POSITIVE_INFINITY)
+      for (let i = 0; i < pacers.length; i++)
+        while (pacers[i].next < end && !(count && tx[i].sent + tx[i].behind >= count)) {
+          tx[i].behind++;
+          pacers[i].advance(streams[i].writer.meanSize);
+        }
+    // what is still in the ring leaves (up to 10 s), then the receiver hears the last of it
+    const flushed = performance.now() + 10_000;
+    while (ring.space() < n - 1 && performance.now() < flushed) {
+      port.txsync();
+      this.receive();
+      await Bun.sleep(1);
+    }
     const until = performance.now() + (this.opts.drainMs ?? 200);
     while (performance.now() < until) {
       port.txsync();

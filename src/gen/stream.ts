@@ -34,6 +34,8 @@ export class StreamError extends Error {}
 export class StreamWriter {
   readonly template: Template;
   readonly largest: number;
+  /** The mean frame size over the first 4096 packets (for rates in bits/s turned into packets/s). */
+  readonly meanSize: number;
   private readonly size: (k: number) => number;
   private readonly locs: FieldLoc[];
   private readonly rules: ((k: number) => number)[];
@@ -54,6 +56,9 @@ export class StreamWriter {
       const probe = buildTemplate(spec.packet, maxLen);
       const sz = compileSize(spec.size ?? probe.minLen, probe.minLen, maxLen, rnd);
       this.size = sz.at;
+      let total = 0;
+      for (let k = 0; k < 4096; k++) total += sz.at(k);
+      this.meanSize = total / 4096;
       this.largest = sz.largest;
       this.template = buildTemplate(spec.packet, sz.largest);
       const f = this.template.fields;

@@ -8,13 +8,15 @@ import { Generator } from "../../gen/generator.ts";
 import type { Histogram } from "../../gen/histogram.ts";
 import { type CompiledStream, compileProfile, loadProfile } from "../../gen/profile.ts";
 import { Receiver, type StreamRx } from "../../gen/receiver.ts";
+import { profilePps, searchRate } from "../../gen/search.ts";
 import { wallMs } from "../../gen/signature.ts";
 import { openPort } from "../../port/open.ts";
 import type { Port } from "../../port/port.ts";
 import { intArg, UsageError } from "../cli.ts";
 
 export const PROFILE_USAGE = `Usage: bun run pktgen --profile FILE.ts -f tx -i PORT [--rx PORT] [-n packets] [--seconds S] [-R pps] [-b burst] [-w wait] [--json]
-       bun run pktgen --profile FILE.ts -f rx -i PORT [-n packets] [--seconds S] [--json]`;
+       bun run pktgen --profile FILE.ts -f rx -i PORT [-n packets] [--seconds S] [--json]
+       bun run pktgen --profile FILE.ts -f tx -i PORT --rx PORT --search ndr|pdr [--loss PCT] [--trial S] [--precision PCT]`;
 
 export interface ProfileArgs {
   file: string;
@@ -27,6 +29,10 @@ export interface ProfileArgs {
   burst: number;
   wait: number;
   json: boolean;
+  search: "" | "ndr" | "pdr";
+  lossPct: number;
+  trial: number;
+  precision: number;
 }
 
 export function parseProfileArgs(argv: string[]): ProfileArgs {
@@ -41,6 +47,16 @@ export function parseProfileArgs(argv: string[]): ProfileArgs {
     burst: 256,
     wait: 0,
     json: false,
+    search: "",
+    lossPct: Number.NaN,
+    trial: 2,
+    precision: 1,
+  };
+  const pct = (flag: string, v: string, lo: number, hi: number) => {
+    const n = Number(v);
+    if (v === "" || !Number.isFinite(n) || n < lo || n > hi)
+      throw new UsageError(`${flag} ${v}: expected a number ${lo}..${hi}`);
+    return n;
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i],
@@ -63,12 +79,28 @@ export function parseProfileArgs(argv: string[]): ProfileArgs {
     else if (a === "-b") r.burst = intArg("-b", need(), 1, 8192);
     else if (a === "-w") r.wait = intArg("-w", need(), 0, 3600);
     else if (a === "--json") r.json = true;
+    else if (a === "--search") {
+      const m = need();
+      if (m !== "ndr" && m !== "pdr")
+        throw new UsageError(`--search ${m}: use ndr (no loss) or pdr (loss up to --loss)`);
+      r.search = m;
+    } else if (a === "--loss") r.lossPct = pct("--loss", need(), 0, 100);
+    else if (a === "--trial") r.trial = pct("--trial", need(), 0.1, 3600);
+    else if (a === "--precision") r.precision = pct("--precision", need(), 0.01, 50);
     else throw new UsageError(`${a}: not a flag of --profile mode (${PROFILE_USAGE.split("\n")[0].slice(7)})`);
   }
   if (!r.file) throw new UsageError("--profile needs a file");
   if (!r.port) throw new UsageError("-i PORT is required");
   if (r.func === "rx" && r.rx) throw new UsageError("--rx is for -f tx (receive what was sent); -f rx receives on -i");
-  if (r.func === "tx" && !r.count && !r.seconds)
+  if (r.search) {
+    if (r.func !== "tx" || !r.rx) throw new UsageError("--search sends and receives: -f tx -i PORT --rx PORT");
+    if (r.count || r.seconds) throw new UsageError("--search runs trials of --trial S each: drop -n and --seconds");
+    if (r.search === "pdr" && Number.isNaN(r.lossPct))
+      throw new UsageError("--search pdr needs --loss PCT (the loss a passing trial may have)");
+    if (r.search === "ndr" && !Number.isNaN(r.lossPct) && r.lossPct !== 0)
+      throw new UsageError("--search ndr allows no loss: drop --loss, or use pdr");
+    if (Number.isNaN(r.lossPct)) r.lossPct = 0;
+  } else if (r.func === "tx" && !r.count && !r.seconds)
     throw new UsageError("say how long: -n packets per stream or --seconds S");
   return r;
 }
@@ -114,6 +146,7 @@ export async function profileMain(argv: string[]): Promise<number> {
     if (port.hdrLen || rxPort?.hdrLen)
       throw new UsageError("--profile sends plain Ethernet frames: open the ports without vnet=1");
     if (args.wait) await Bun.sleep(args.wait * 1000);
+    if (args.search && rxPort) return await search(args, streams, port, rxPort);
     return args.func === "tx" ? await send(args, streams, port, rxPort) : await receive(args, streams, port);
   } finally {
     for (const p of ports) p.close();
@@ -220,5 +253,33 @@ async function receive(args: ProfileArgs, streams: CompiledStream[], port: Port)
     else process.stdout.write(rxText(s.name, sum));
   }
   if (rx.foreign) process.stdout.write(`${rx.foreign} packets without a signature\n`);
+  return 0;
+}
+
+async function search(args: ProfileArgs, streams: CompiledStream[], port: Port, rxPort: Port): Promise<number> {
+  const name = args.search.toUpperCase();
+  process.stdout.write(
+    `pktgen: ${args.file}: ${name} search on ${args.port} -> ${args.rx}, up to ${profilePps(streams).toFixed(1)} pps, trials of ${args.trial} s, loss <= ${args.lossPct}%, precision ${args.precision}%\n`,
+  );
+  let n = 0;
+  const r = await searchRate(streams, port, rxPort, {
+    lossPct: args.lossPct,
+    trialSeconds: args.trial,
+    precisionPct: args.precision,
+    onTrial: (t) => {
+      n++;
+      if (args.json) process.stdout.write(`${JSON.stringify({ trial: n, ...t })}\n`);
+      else
+        process.stdout.write(
+          `trial ${n}: ${(t.share * 100).toFixed(2)}% of the profile, ${t.offeredPps.toFixed(1)} pps: offered ${t.offered}, sent ${t.sent}, received ${t.received}, loss ${t.lossPct.toFixed(3)}% (${t.pass ? "pass" : "fail"}); latency us p50 ${t.p50Us.toFixed(1)} p99 ${t.p99Us.toFixed(1)}\n`,
+        );
+    },
+  });
+  if (args.json)
+    process.stdout.write(`${JSON.stringify({ [args.search]: r.pps, share: r.share, trials: r.trials.length })}\n`);
+  else
+    process.stdout.write(
+      `${name}: ${r.pps.toFixed(1)} pps (${(r.share * 100).toFixed(2)}% of the profile), loss <= ${args.lossPct}%\n`,
+    );
   return 0;
 }

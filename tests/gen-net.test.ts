@@ -1,0 +1,211 @@
+// The generator against things with known answers, on veths in namespaces the test makes
+// (198.18.0.0/15 inside the frames only): the NDR of a port shaped by tc's tbf to 10 Mbit/s (1250
+// frames of 1000 B a second) found within 2%; delay and loss through the link emulator (tlem, 1 ms,
+// 5% loss) as the generator measures them, against the same taken from tcpdump captures on both
+// sides of the emulator.
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { parsePcap } from "../src/packet/pcap.ts";
+import { destroyPair, inNs, makePair, type Pair, privilegedUnavailable } from "./helpers/netns.ts";
+
+setDefaultTimeout(180_000);
+const repo = `${import.meta.dir}/..`;
+const why = privilegedUnavailable();
+const noTc = why ?? (Bun.spawnSync(["tc", "-V"]).exitCode === 0 ? null : "tc (iproute2) is not installed");
+const noDump = why ?? (Bun.spawnSync(["tcpdump", "--version"]).exitCode === 0 ? null : "tcpdump is not installed");
+if (noTc) console.warn(`SKIP gen NDR test: ${noTc}`);
+if (noDump) console.warn(`SKIP gen tlem test: ${noDump}`);
+const pairs: Pair[] = [];
+const dir = mkdtempSync(`${tmpdir()}/bunmap-gennet-`);
+afterAll(() => {
+  for (const p of pairs) destroyPair(p);
+  rmSync(dir, { recursive: true, force: true });
+});
+const sh = (cmd: string[]) => {
+  const r = Bun.spawnSync(cmd, { stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`${cmd.join(" ")}: ${r.stderr.toString().trim()}`);
+};
+const profile = (name: string, body: string) => {
+  writeFileSync(`${dir}/${name}.ts`, `export default ${body};\n`);
+  return `${dir}/${name}.ts`;
+};
+
+describe.skipIf(!!noTc)("the throughput search", () => {
+  test("NDR of a veth shaped by tbf to 10 Mbit/s: 1250 frames of 1000 B a second, within 2%", async () => {
+    const p = makePair(`gn${process.pid % 10000}`);
+    pairs.push(p);
+    sh(["ip", "-n", p.b, "link", "set", p.ifB, "netns", p.a]); // both ends in one namespace
+    sh(["ip", "-n", p.a, "link", "set", p.ifB, "up"]);
+    sh([
+      "ip",
+      "netns",
+      "exec",
+      p.a,
+      "tc",
+      "qdisc",
+      "add",
+      "dev",
+      p.ifA,
+      "root",
+      "tbf",
+      "rate",
+      "10mbit",
+      "burst",
+      "3kb",
+      "latency",
+      "5ms",
+    ]);
+    const file = profile(
+      "ndr",
+      `{ streams: [{ name: "a", packet: { ip: { src: "198.18.0.1", dst: "198.18.1.1" }, udp: { dport: 9 } }, size: 1000, rate: { pps: 2000 } }] }`,
+    );
+    const g = inNs(p.a, [
+      `${repo}/src/app/pktgen/main.ts`,
+      "--profile",
+      file,
+      "-f",
+      "tx",
+      "-i",
+      `packet:${p.ifA}@conf:qdisc_bypass=0,tx_slots=64`, // through the qdisc, a short ring before it
+      "--rx",
+      `packet:${p.ifB}`,
+      "--search",
+      "ndr",
+      "--trial",
+      "2",
+      "--precision",
+      "2",
+      "--json",
+    ]);
+    const out = await new Response(g.stdout).text();
+    expect({ code: await g.exited, err: await new Response(g.stderr).text() }).toEqual({ code: 0, err: "" });
+    const last = JSON.parse(out.trim().split("\n").at(-1) as string);
+    expect(Math.abs(last.ndr - 1250) / 1250).toBeLessThanOrEqual(0.02);
+    const trials = out
+      .trim()
+      .split("\n")
+      .filter((l) => l.startsWith('{"trial"'))
+      .map((l) => JSON.parse(l));
+    expect(trials.length).toBeGreaterThan(3);
+    for (const t of trials) expect(t.pass).toBe(t.lossPct === 0); // NDR: a trial passes only without loss
+  });
+});
+
+describe.skipIf(!!noDump)("delay and loss through the link emulator", () => {
+  test("the generator's p50 latency within 20 us and its loss within 0.5 points of tcpdump's on both sides", async () => {
+    // G --(a0|a1)-- T (tlem) --(b1|b0)-- G: the generator sends on a0 and receives on b0
+    const p1 = makePair(`gt${process.pid % 10000}x`),
+      p2 = makePair(`gt${process.pid % 10000}y`);
+    pairs.push(p1, p2);
+    const [G, T] = [p1.a, p1.b];
+    sh(["ip", "-n", p2.a, "link", "set", p2.ifA, "netns", T]);
+    sh(["ip", "-n", T, "link", "set", p2.ifA, "up"]);
+    sh(["ip", "-n", p2.b, "link", "set", p2.ifB, "netns", G]);
+    sh(["ip", "-n", G, "link", "set", p2.ifB, "up"]);
+    const cap = (ns: string, dev: string, file: string) =>
+      Bun.spawn(
+        [
+          "ip",
+          "netns",
+          "exec",
+          ns,
+          "tcpdump",
+          "-i",
+          dev,
+          "-Q",
+          "in",
+          "-w",
+          file,
+          "-s",
+          "80",
+          "--immediate-mode",
+          "-U",
+          "--time-stamp-precision",
+          "nano",
+          "udp",
+        ],
+        {
+          stdout: "ignore",
+          stderr: "pipe",
+        },
+      );
+    const ca = cap(T, p1.ifB, `${dir}/a.pcap`),
+      cb = cap(G, p2.ifB, `${dir}/b.pcap`);
+    for (const c of [ca, cb]) {
+      const r = c.stderr.getReader();
+      let s = "";
+      while (!s.includes("listening on")) s += new TextDecoder().decode((await r.read()).value);
+      r.releaseLock();
+    }
+    const tl = inNs(T, [
+      `${repo}/src/app/tlem/main.ts`,
+      "-i",
+      `packet:${p1.ifB}`,
+      "-i",
+      `packet:${p2.ifA}`,
+      "-D",
+      "1m",
+      "-L",
+      "0.05",
+      "--seed",
+      "7",
+      "-w",
+      "0",
+    ]);
+    const r = tl.stderr.getReader();
+    let s = "";
+    while (!s.includes("Ready")) s += new TextDecoder().decode((await r.read()).value);
+    r.releaseLock();
+    const file = profile(
+      "tlem",
+      `{ streams: [{ name: "a", packet: { ip: { src: "198.18.0.1", dst: "198.18.1.1" }, udp: { dport: 9 } }, size: 200, rate: { pps: 1000 } }] }`,
+    );
+    const g = inNs(G, [
+      `${repo}/src/app/pktgen/main.ts`,
+      "--profile",
+      file,
+      "-f",
+      "tx",
+      "-i",
+      `packet:${p1.ifA}`,
+      "--rx",
+      `packet:${p2.ifB}`,
+      "-n",
+      "3000",
+      "--json",
+    ]);
+    const out = await new Response(g.stdout).text();
+    expect(await g.exited).toBe(0);
+    await Bun.sleep(300);
+    for (const x of [tl, ca, cb]) x.kill("SIGINT");
+    await Promise.all([tl.exited, ca.exited, cb.exited]);
+    const gen = JSON.parse(out.trim().split("\n").at(-1) as string);
+    // the captures: frames by their signature's sequence number (offset 14 + 20 + 8 + 4)
+    const stamps = (f: string) => {
+      const pc = parsePcap(new Uint8Array(readFileSync(f)), f);
+      const m = new Map<number, number>();
+      for (const rec of pc.records) {
+        const d = pc.data.subarray(rec.offset, rec.offset + rec.caplen);
+        if (d.length < 50 || d[42] !== 0xb3 || d[43] !== 0x4d) continue;
+        m.set(((d[46] << 24) | (d[47] << 16) | (d[48] << 8) | d[49]) >>> 0, rec.sec * 1e9 + rec.frac);
+      }
+      return m;
+    };
+    const ta = stamps(`${dir}/a.pcap`),
+      tb = stamps(`${dir}/b.pcap`);
+    expect(ta.size).toBe(3000); // every frame reached the emulator
+    const delays: number[] = [];
+    for (const [seq, t] of tb) delays.push((t - (ta.get(seq) as number)) / 1000);
+    delays.sort((x, y) => x - y);
+    const capLossPct = ((ta.size - tb.size) / ta.size) * 100;
+    const capP50 = delays[Math.floor(delays.length / 2)];
+    expect(capLossPct).toBeGreaterThan(3); // 5% set: the captures see it (a check of the setup)
+    expect(capLossPct).toBeLessThan(7);
+    expect(Math.abs(gen.rx.lossPct - capLossPct)).toBeLessThanOrEqual(0.5);
+    expect(Math.abs(Number(gen.rx.latencyUs.p50) - capP50)).toBeLessThanOrEqual(20);
+    console.log(
+      `tlem 1 ms, 5%: captures p50 ${capP50.toFixed(1)} us, loss ${capLossPct.toFixed(2)}%; generator p50 ${gen.rx.latencyUs.p50} us, loss ${gen.rx.lossPct.toFixed(2)}%`,
+    );
+  });
+});
