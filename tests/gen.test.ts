@@ -55,6 +55,33 @@ describe("a stream's sequence accounting", () => {
   });
 });
 
+describe("pacing", () => {
+  test("never faster than the rate, even where the gap is below a microsecond (1.23 Mpps)", async () => {
+    const { compileProfile } = await import("../src/gen/profile.ts");
+    const { Generator } = await import("../src/gen/generator.ts");
+    const { openPort } = await import("../src/port/open.ts");
+    const pps = 1230584,
+      n = 200000;
+    const streams = compileProfile(
+      { streams: [{ name: "s", packet: { ip: { src: "198.18.0.1", dst: "198.18.1.1" }, udp: {} }, rate: { pps } }] },
+      2048,
+    );
+    const tx = openPort(`shm:gp${process.pid}{0`),
+      rx = openPort(`shm:gp${process.pid}}0`);
+    try {
+      const g = new Generator(streams, tx, rx, { count: n, drainMs: 0 });
+      await g.run();
+      // the last packet is due at (n - 1) / pps s after the first: it cannot have left sooner
+      expect(g.tx[0].sent).toBe(n);
+      expect(g.endMs - g.startMs).toBeGreaterThanOrEqual(((n - 1) / pps) * 1000);
+      expect(g.rx?.streams[0].packets).toBe(n);
+    } finally {
+      tx.close();
+      rx.close();
+    }
+  });
+});
+
 describe("bun run pktgen --profile", () => {
   const write = (dir: string, body: string) => {
     writeFileSync(

@@ -37,6 +37,8 @@ export interface StreamTx {
   perSecond: number[];
   /** Packets the schedule had due before the end that were never sent (the port held them back). */
   behind: number;
+  /** @internal the second perSecond was last counted in */
+  curSecond: number;
 }
 
 export class Generator {
@@ -61,6 +63,7 @@ export class Generator {
       lateness: new Histogram(),
       perSecond: [],
       behind: 0,
+      curSecond: -1,
     }));
     this.rx = rxPort ? new Receiver(streams.map((s) => s.writer.template.sigOff)) : null;
   }
@@ -79,9 +82,11 @@ export class Generator {
     const primedBy = new Int32Array(n).fill(-1),
       bufAt = new Int32Array(n).fill(-1);
     this.startMs = wallMs();
-    const end = this.opts.seconds ? this.startMs + this.opts.seconds * 1000 : Number.POSITIVE_INFINITY;
-    for (const [i, s] of streams.entries())
-      this.pacers.push(new Pacer(s.rate, s.pattern, xorshift(0x5eed + i), this.startMs));
+    // the schedule runs on ms since the start: at epoch magnitudes a double steps by 0.24 us, too
+    // coarse to add sub-microsecond gaps to
+    const t0 = this.startMs;
+    const end = this.opts.seconds ? this.opts.seconds * 1000 : Number.POSITIVE_INFINITY;
+    for (const [i, s] of streams.entries()) this.pacers.push(new Pacer(s.rate, s.pattern, xorshift(0x5eed + i), 0));
     const pacers = this.pacers,
       tx = this.tx;
     let nextSecond = this.startMs + 1000,
@@ -89,7 +94,7 @@ export class Generator {
     while (live && !this.stopping) {
       const slice = performance.now() + 50;
       while (performance.now() < slice) {
-        const now = wallMs();
+        const now = wallMs() - t0;
         if (now >= end) {
           live = false;
           break;
@@ -102,6 +107,7 @@ export class Generator {
           port.txsync();
           room = ring.space();
         }
+        let head = ring.head;
         while (filled < burst && room > 0) {
           // the stream due first (few streams: a scan)
           let s = -1;
@@ -116,7 +122,7 @@ export class Generator {
             }
           }
           if (s < 0 || due > now) break;
-          const j = ring.head,
+          const j = head,
             b = ring.bufIdx(j),
             w = streams[s].writer;
           if (primedBy[j] !== s || bufAt[j] !== b || ring.flags(j) & NS_BUF_CHANGED) {
@@ -124,22 +130,28 @@ export class Generator {
             primedBy[j] = s;
             bufAt[j] = b;
           }
-          const k = tx[s].sent;
-          const len = w.write(ring.u8, ring.buf(j), k, now);
-          ring.setLenFlags(j, len, 0);
-          ring.advance(ring.next(j));
           const t = tx[s];
+          const len = w.write(ring.u8, ring.buf(j), t.sent, t0 + now);
+          ring.setLenFlags(j, len, 0);
+          head = head + 1 === n ? 0 : head + 1;
           t.sent++;
           t.bytes += len;
           t.lateness.record((now - due) * 1e6);
-          const sec = Math.floor((due - this.startMs) / 1000);
-          while (t.perSecond.length <= sec) t.perSecond.push(0);
+          // the second it left in (the achieved rate, second by second)
+          const sec = Math.floor(now / 1000);
+          if (sec !== t.curSecond) {
+            while (t.perSecond.length <= sec) t.perSecond.push(0);
+            t.curSecond = sec;
+          }
           t.perSecond[sec]++;
           pacers[s].advance(len);
           filled++;
           room--;
         }
-        if (filled) port.txsync();
+        if (filled) {
+          ring.advance(head); // one head move per batch
+          port.txsync();
+        }
         this.receive();
         if (pending === 0 && !filled) {
           live = false;
@@ -147,7 +159,7 @@ export class Generator {
         }
         if (!filled && due !== Number.POSITIVE_INFINITY) {
           // nothing due: sleep through long gaps (the event loop turns), spin the last 2 ms
-          const wait = due - wallMs();
+          const wait = due - (wallMs() - t0);
           if (wait > 2) {
             await Bun.sleep(Math.min(wait - 1.5, 40));
             break;
@@ -164,11 +176,10 @@ export class Generator {
     this.endMs = wallMs();
     // what the schedule had due by the end and the port never took (a timed run only)
     if (end !== Number.POSITIVE_INFINITY)
-      for (let i = 0; i < pacers.length; i++)
-        while (pacers[i].next < end && !(count && tx[i].sent + tx[i].behind >= count)) {
-          tx[i].behind++;
-          pacers[i].advance(streams[i].writer.meanSize);
-        }
+      for (let i = 0; i < pacers.length; i++) {
+        const due = pacers[i].dueBefore(end, streams[i].writer.meanSize);
+        tx[i].behind = count ? Math.min(due, Math.max(0, count - tx[i].sent)) : due;
+      }
     // what is still in the ring leaves (up to 10 s), then the receiver hears the last of it
     const flushed = performance.now() + 10_000;
     while (ring.space() < n - 1 && performance.now() < flushed) {

@@ -14,7 +14,9 @@ export class Histogram {
   /** The bucket of a value >= 0 (values below 0, a clock step back, count as 0). */
   static bucket(v: number): number {
     if (v < 128) return v < 0 ? 0 : Math.floor(v);
-    const e = v < 2147483648 ? 31 - Math.clz32(v) : Math.floor(Math.log2(v)); // v in [2^e, 2^(e+1))
+    // v in [2^e, 2^(e+1)); above 2^32 from the high word (no log2 on the hot path)
+    const hi = v < 4294967296 ? 0 : Math.floor(v / 4294967296);
+    const e = hi ? 63 - Math.clz32(hi) : 31 - Math.clz32(v);
     const shift = e - 6; // 2^6 = 64 sub-buckets of width 2^shift
     return 128 + (shift - 1) * SUB + (Math.floor(v / 2 ** shift) - SUB);
   }

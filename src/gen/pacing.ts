@@ -30,6 +30,15 @@ export class Pacer {
     this.next = start;
   }
 
+  /** How many packets (of `len` bytes on average) fall due from `next` up to `end`: exactly for
+   * constant pacing, the expected number otherwise. */
+  dueBefore(end: number, len: number): number {
+    if (this.next >= end) return 0;
+    const gap = this.bps ? (len * 8 * 1000) / this.bps : 1000 / this.pps;
+    const share = this.periodMs ? this.onMs / this.periodMs : 1;
+    return Math.ceil(((end - this.next) / gap) * share);
+  }
+
   /** The packet due at `next` has `len` bytes: move on to the one after it. */
   advance(len: number): void {
     let gap = this.bps ? (len * 8 * 1000) / this.bps : 1000 / this.pps;

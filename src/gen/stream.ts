@@ -3,7 +3,7 @@
 // 20 bytes; the innermost transport's from its pseudo-header, header and signature plus the known sum
 // of the payload pattern for that length), so a packet costs the same at 60 or 1514 bytes. A stream
 // with a callback (`each`) may change any byte: its transport checksum is then summed whole.
-import { checksum, finish, sum16 } from "../packet/checksum.ts";
+import { finish, sum16 } from "../packet/checksum.ts";
 import { IPPROTO_TCP, IPPROTO_UDP } from "../packet/ipv4.ts";
 import { compileRule, compileSize, type FieldRule, RuleError, type SizeRule, writeField, xorshift } from "./fields.ts";
 import { SIG_LEN, writeSignature } from "./signature.ts";
@@ -42,6 +42,10 @@ export class StreamWriter {
   private readonly pre: Float64Array; // payload pattern sums by length
   private readonly patStart: number;
   private readonly proto: number;
+  /** The transport checksum's offset in its header; whether a pseudo-header is in it; UDP (0 -> 0xffff). */
+  private readonly csumAt: number;
+  private readonly pseudo: boolean;
+  private readonly udp: boolean;
 
   /** @param id the stream's number in the signature; @param maxLen the largest frame the port takes */
   constructor(
@@ -85,6 +89,9 @@ export class StreamWriter {
       this.pre[n] = this.pre[n - 1] + ((n - 1) & 1 ? fr[i] : fr[i] << 8);
     }
     this.proto = t.l4.kind === "udp" ? IPPROTO_UDP : t.l4.kind === "tcp" ? IPPROTO_TCP : IPPROTO_ICMPV6;
+    this.csumAt = t.l4.kind === "udp" ? 6 : t.l4.kind === "tcp" ? 16 : 2;
+    this.pseudo = t.l4.kind !== "icmp";
+    this.udp = t.l4.kind === "udp";
   }
 
   /** Put the template into a buffer (once per buffer; again when its contents were changed). */
@@ -96,57 +103,88 @@ export class StreamWriter {
   write(u8: Uint8Array, off: number, k: number, timeMs: number): number {
     const t = this.template;
     const len = this.size(k);
-    if (this.spec.each) this.prime(u8, off); // the callback may have changed anything last time
-    for (let i = 0; i < this.rules.length; i++) writeField(u8, off, this.locs[i], this.rules[i](k));
-    for (let i = 0; i < t.ips.length; i++) {
-      const ip = t.ips[i],
-        o = off + ip.off,
-        l = ip.v6 ? len - ip.off - 40 : len - ip.off;
-      u8[o + (ip.v6 ? 4 : 2)] = l >> 8;
-      u8[o + (ip.v6 ? 5 : 3)] = l & 255;
+    const each = this.spec.each;
+    if (each) this.prime(u8, off); // the callback may have changed anything last time
+    const rules = this.rules,
+      locs = this.locs;
+    for (let i = 0; i < rules.length; i++) {
+      const loc = locs[i],
+        v = rules[i](k),
+        o = off + loc.off;
+      // the common widths with integer shifts; MACs and bit fields the general way
+      if (loc.bytes === 4 && loc.bits === 32) {
+        u8[o] = v >>> 24;
+        u8[o + 1] = (v >>> 16) & 255;
+        u8[o + 2] = (v >>> 8) & 255;
+        u8[o + 3] = v & 255;
+      } else if (loc.bytes === 2 && loc.bits === 16) {
+        u8[o] = v >>> 8;
+        u8[o + 1] = v & 255;
+      } else if (loc.bytes === 1) u8[o] = v;
+      else writeField(u8, off, loc, v);
     }
-    for (let i = 0; i < t.udps.length; i++) {
-      const o = off + t.udps[i],
-        l = len - t.udps[i];
+    const ips = t.ips;
+    for (let i = 0; i < ips.length; i++) {
+      const ip = ips[i],
+        o = off + ip.off;
+      if (ip.v6) {
+        const l = len - ip.off - 40;
+        u8[o + 4] = l >> 8;
+        u8[o + 5] = l & 255;
+      } else {
+        const l = len - ip.off;
+        u8[o + 2] = l >> 8;
+        u8[o + 3] = l & 255;
+      }
+    }
+    const udps = t.udps;
+    for (let i = 0; i < udps.length; i++) {
+      const o = off + udps[i],
+        l = len - udps[i];
       u8[o + 4] = l >> 8;
       u8[o + 5] = l & 255;
     }
     writeSignature(u8, off + t.sigOff, this.id, k, timeMs);
-    if (this.spec.each) this.spec.each(u8, off, len, k);
-    for (let i = 0; i < t.ips.length; i++) {
-      const ip = t.ips[i];
+    if (each) each(u8, off, len, k);
+    for (let i = 0; i < ips.length; i++) {
+      const ip = ips[i];
       if (ip.v6) continue;
+      // the IPv4 header's 10 words, its checksum word left out
       const o = off + ip.off;
-      u8[o + 10] = 0;
-      u8[o + 11] = 0;
-      const c = checksum(u8, o, 20);
-      u8[o + 10] = c >> 8;
-      u8[o + 11] = c & 255;
+      let sum = 0;
+      for (let w = 0; w < 20; w += 2) if (w !== 10) sum += (u8[o + w] << 8) | u8[o + w + 1];
+      sum = (sum & 0xffff) + (sum >>> 16);
+      sum = ~((sum & 0xffff) + (sum >>> 16)) & 0xffff;
+      u8[o + 10] = sum >> 8;
+      u8[o + 11] = sum & 255;
     }
-    this.l4Checksum(u8, off, len);
+    this.l4Checksum(u8, off, len, each !== undefined);
     return len;
   }
 
-  private l4Checksum(u8: Uint8Array, off: number, len: number): void {
+  private l4Checksum(u8: Uint8Array, off: number, len: number, whole: boolean): void {
     const l4 = this.template.l4,
       o = off + l4.off,
-      at = l4.kind === "udp" ? 6 : l4.kind === "tcp" ? 16 : 2,
+      at = this.csumAt,
       l4len = len - l4.off;
     u8[o + at] = 0;
     u8[o + at + 1] = 0;
     let s = 0;
-    if (l4.kind !== "icmp") {
-      const ip = off + l4.ip.off;
-      s = l4.ip.v6 ? sum16(u8, ip + 8, 32) : sum16(u8, ip + 12, 8);
+    if (this.pseudo) {
+      const ip = off + l4.ip.off,
+        a = ip + (l4.ip.v6 ? 8 : 12),
+        end = a + (l4.ip.v6 ? 32 : 8);
+      for (let i = a; i < end; i += 2) s += (u8[i] << 8) | u8[i + 1];
       s += this.proto + l4len;
     }
-    if (this.spec.each) s = sum16(u8, o, l4len, s);
+    if (whole) s = sum16(u8, o, l4len, s);
     else {
-      s = sum16(u8, o, l4.hdr + SIG_LEN, s);
+      const end = o + l4.hdr + SIG_LEN; // even: headers and the signature are whole words
+      for (let i = o; i < end; i += 2) s += (u8[i] << 8) | u8[i + 1];
       s += this.pre[len - this.patStart];
     }
     let c = finish(s);
-    if (l4.kind === "udp" && c === 0) c = 0xffff;
+    if (c === 0 && this.udp) c = 0xffff;
     u8[o + at] = c >> 8;
     u8[o + at + 1] = c & 255;
   }
