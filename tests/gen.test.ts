@@ -163,6 +163,54 @@ describe("bun run pktgen --profile", () => {
     }
   });
 
+  test("-p 2: three streams on two threads, each on its own ring; all received, counted per stream", async () => {
+    const dir = mkdtempSync(`${tmpdir()}/bunmap-gen-`);
+    const r = `gt${process.pid}`;
+    try {
+      const file = write(
+        dir,
+        `{ streams: ["x", "y", "z"].map((name, i) => ({ name, packet: { ip: { src: "198.18.0.1", dst: \`198.18.1.\${i + 1}\` }, udp: { dport: 9 } }, size: 60 + 10 * i, rate: { pps: 3000 } })) }`,
+      );
+      const p = pktgen([
+        "--profile",
+        file,
+        "-f",
+        "tx",
+        "-i",
+        `shm:${r}}0@conf:rings=2`,
+        "-p",
+        "2",
+        "--rx",
+        `shm:${r}{0`,
+        "-n",
+        "3000",
+        "--json",
+      ]);
+      const [out, err] = [await new Response(p.stdout).text(), await new Response(p.stderr).text()];
+      expect({
+        code: await p.exited,
+        err: err
+          .split("\n")
+          .filter((l) => !l.startsWith("["))
+          .join(""),
+      }).toEqual({ code: 0, err: "" });
+      expect(out.split("\n")[0]).toContain("3 streams on");
+      expect(out.split("\n")[0]).toContain("(2 threads)");
+      const lines = out
+        .trim()
+        .split("\n")
+        .slice(1)
+        .map((l) => JSON.parse(l));
+      expect(lines.map((l) => [l.stream, l.sent, l.bytes, l.rx.received, l.rx.lost, l.rx.duplicates])).toEqual([
+        ["x", 3000, 180000, 3000, 0, 0],
+        ["y", 3000, 210000, 3000, 0, 0],
+        ["z", 3000, 240000, 3000, 0, 0],
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("bad profiles: one sentence naming the stream and the fix, nothing sent", async () => {
     const dir = mkdtempSync(`${tmpdir()}/bunmap-gen-`);
     const r = `gb${process.pid}`;

@@ -11,7 +11,7 @@ import { xorshift } from "./fields.ts";
 import { Histogram } from "./histogram.ts";
 import { Pacer } from "./pacing.ts";
 import type { CompiledStream } from "./profile.ts";
-import { Receiver } from "./receiver.ts";
+import { drainPort, Receiver } from "./receiver.ts";
 import { wallMs } from "./signature.ts";
 
 export interface GenOptions {
@@ -95,10 +95,8 @@ export class Generator {
       const slice = performance.now() + 50;
       while (performance.now() < slice) {
         const now = wallMs() - t0;
-        if (now >= end) {
-          live = false;
-          break;
-        }
+        // at the end: one last fill of what fell due before it, then stop
+        const closing = now >= end;
         let filled = 0,
           due = Number.POSITIVE_INFINITY,
           pending = -1; // streams with packets left (-1: not looked, the ring was full)
@@ -121,7 +119,7 @@ export class Generator {
               s = i;
             }
           }
-          if (s < 0 || due > now) break;
+          if (s < 0 || due > now || due >= end) break;
           const j = head,
             b = ring.bufIdx(j),
             w = streams[s].writer;
@@ -152,6 +150,10 @@ export class Generator {
           ring.advance(head); // one head move per batch
           port.txsync();
         }
+        if (closing && (filled < burst || room === 0)) {
+          live = false;
+          break;
+        }
         this.receive();
         if (pending === 0 && !filled) {
           live = false;
@@ -177,7 +179,7 @@ export class Generator {
     // what the schedule had due by the end and the port never took (a timed run only)
     if (end !== Number.POSITIVE_INFINITY)
       for (let i = 0; i < pacers.length; i++) {
-        const due = pacers[i].dueBefore(end, streams[i].writer.meanSize);
+        const due = pacers[i].dueBefore(end, streams[i].writer.meanSize); // sent up to end: none, unless held back
         tx[i].behind = count ? Math.min(due, Math.max(0, count - tx[i].sent)) : due;
       }
     // what is still in the ring leaves (up to 10 s), then the receiver hears the last of it
@@ -195,23 +197,8 @@ export class Generator {
     }
   }
 
-  /** Drain the receiving port: each frame to the Receiver, at the kernel's time where it has one. */
+  /** Drain the receiving port into the Receiver. */
   private receive(): void {
-    const p = this.rxPort;
-    if (!p || !this.rx) return;
-    p.rxsync();
-    const now = wallMs(),
-      origin = performance.timeOrigin,
-      hdr = p.hdrLen,
-      stamp = p.rxTime && p.rxRings.length === 1 ? p.rxTime : null;
-    for (const r of p.rxRings) {
-      let i = r.head;
-      const m = r.space();
-      for (let c = 0; c < m; c++) {
-        this.rx.take(r.u8, r.buf(i) + hdr, r.len(i) - hdr, stamp ? origin + stamp(i) : now);
-        i = r.next(i);
-      }
-      r.advance(i);
-    }
+    if (this.rxPort && this.rx) drainPort(this.rxPort, this.rx);
   }
 }

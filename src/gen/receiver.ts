@@ -2,8 +2,9 @@
 // (sequence numbers never seen), duplicates (seen twice within the window), reordered (arrived after
 // a later one), and the latency histogram (arrival - the tx time the packet carries). Sequence
 // numbers are 32-bit on the wire; they are unwrapped against the highest seen.
+import type { Port } from "../port/port.ts";
 import { Histogram } from "./histogram.ts";
-import { hasSignature, sigSeq, sigStream, sigTime } from "./signature.ts";
+import { hasSignature, sigSeq, sigStream, sigTime, wallMs } from "./signature.ts";
 
 /** How far back duplicates are recognised (packets). */
 const WINDOW = 1 << 16;
@@ -78,4 +79,26 @@ export class Receiver {
     }
     this.foreign++;
   }
+}
+
+/** Take every frame waiting on the port's rx rings into the Receiver (one rxsync), at the kernel's
+ * receive time where the port keeps one, else now; returns how many. */
+export function drainPort(p: Port, rx: Receiver): number {
+  p.rxsync();
+  const now = wallMs(),
+    origin = performance.timeOrigin,
+    hdr = p.hdrLen,
+    stamp = p.rxTime && p.rxRings.length === 1 ? p.rxTime : null;
+  let got = 0;
+  for (const r of p.rxRings) {
+    let i = r.head;
+    const m = r.space();
+    for (let c = 0; c < m; c++) {
+      rx.take(r.u8, r.buf(i) + hdr, r.len(i) - hdr, stamp ? origin + stamp(i) : now);
+      i = r.next(i);
+    }
+    r.advance(i);
+    got += m;
+  }
+  return got;
 }

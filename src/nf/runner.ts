@@ -407,8 +407,13 @@ export async function runUntilDone(
   runner: NfRunner,
   seconds = 0,
 ): Promise<{ counters: NfCounters; failed: Error | null }> {
+  // a command's handlers stay for the rest of the process: a second ^C (bun run forwards the one
+  // the process group got) must not kill it while it closes its ports and prints its counters
+  const stop = () => runner.stop();
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
   try {
-    return { counters: await runner.run({ seconds: seconds || undefined }), failed: null };
+    return { counters: await runner.run({ seconds: seconds || undefined, signals: false }), failed: null };
   } catch (e) {
     return { counters: runner.counters(), failed: e as Error };
   }

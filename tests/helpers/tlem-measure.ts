@@ -98,6 +98,9 @@ export function measureRate(bps: number, n: number, len: number): number {
     { bps, delay: NONE, loss: NONE, queueBytes: n * len * 2 },
   ]);
   try {
+    // from just before the first packet is offered: the link cannot have passed n packets sooner
+    // than n * len * 8 / bps after it, whenever the receiver happened to look at the first one
+    const t0 = performance.now();
     for (let k = 0; k < n; k += 100) {
       for (let j = 0; j < 100 && k + j < n; j++) send(t.ha, len, k + j);
       t.runner.round();
@@ -115,7 +118,7 @@ export function measureRate(bps: number, n: number, len: number): number {
       drain(t.hb, each);
     }
     if (got < n) throw new Error(`only ${got} of ${n} packets crossed`);
-    return ((n - 1) * len * 8) / ((when[n - 1] - when[0]) / 1000);
+    return (n * len * 8) / ((when[n - 1] - t0) / 1000);
   } finally {
     t.close();
   }

@@ -81,7 +81,10 @@ async function main(): Promise<number> {
       if (args.processes) return fail("--processes needs a graph with split: [[...], ...] (its parts)");
       const part = new GraphPart(spec, 0, "");
       process.stdout.write(`nf: ${args.file}: ${nPorts} ports, ${nNfs} NFs, running\n`);
-      const done = await part.run({ seconds: args.seconds || undefined });
+      // kept for the process's life: a second ^C must not cut the counters short
+      process.on("SIGINT", () => part.stop());
+      process.on("SIGTERM", () => part.stop());
+      const done = await part.run({ seconds: args.seconds || undefined, signals: false });
       process.stdout.write(report([done], args.json));
       return done.failed ? fail(`stopped: ${done.failed}`) : 0;
     }
@@ -92,8 +95,8 @@ async function main(): Promise<number> {
     );
     const stopped = new Promise<string | null>((res) => {
       const onSignal = () => res(null);
-      process.once("SIGINT", onSignal);
-      process.once("SIGTERM", onSignal);
+      process.on("SIGINT", onSignal); // kept: a second ^C must not cut the orderly stop short
+      process.on("SIGTERM", onSignal);
       if (args.seconds) setTimeout(onSignal, args.seconds * 1000);
       handle.failed.then((d) => res(`part ${d.part}: ${d.failed}`));
     });

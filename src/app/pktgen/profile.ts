@@ -2,19 +2,23 @@
 //   -f tx -i PORT [--rx PORT]   send the profile's streams (and, with --rx, receive them back through
 //                               a device under test: loss, duplicates, reordering, latency per stream)
 //   -f rx -i PORT               receive and count a profile's streams sent by another process
-// -n packets per stream, --seconds S, -R total pps (for shares), --json, -w wait s, -b burst.
+// -n packets per stream, --seconds S, -R total pps (for shares), -p threads (stream i on thread
+// i mod N, each on ring i as pkt-gen's -p), --json, -w wait s, -b burst.
 // A status line per stream each second (stderr), a summary per stream at the end (stdout).
-import { Generator } from "../../gen/generator.ts";
+import { Generator, type StreamTx } from "../../gen/generator.ts";
 import type { Histogram } from "../../gen/histogram.ts";
 import { type CompiledStream, compileProfile, loadProfile } from "../../gen/profile.ts";
-import { Receiver, type StreamRx } from "../../gen/receiver.ts";
+import { drainPort, Receiver, type StreamRx } from "../../gen/receiver.ts";
 import { profilePps, searchRate } from "../../gen/search.ts";
 import { wallMs } from "../../gen/signature.ts";
+import { runThreads } from "../../gen/threads.ts";
 import { openPort } from "../../port/open.ts";
 import type { Port } from "../../port/port.ts";
 import { intArg, UsageError } from "../cli.ts";
+import type { Config } from "./args.ts";
+import { threadPortName } from "./portname.ts";
 
-export const PROFILE_USAGE = `Usage: bun run pktgen --profile FILE.ts -f tx -i PORT [--rx PORT] [-n packets] [--seconds S] [-R pps] [-b burst] [-w wait] [--json]
+export const PROFILE_USAGE = `Usage: bun run pktgen --profile FILE.ts -f tx -i PORT [--rx PORT] [-n packets] [--seconds S] [-R pps] [-p threads] [-b burst] [-w wait] [--json]
        bun run pktgen --profile FILE.ts -f rx -i PORT [-n packets] [--seconds S] [--json]
        bun run pktgen --profile FILE.ts -f tx -i PORT --rx PORT --search ndr|pdr [--loss PCT] [--trial S] [--precision PCT]`;
 
@@ -29,6 +33,8 @@ export interface ProfileArgs {
   burst: number;
   wait: number;
   json: boolean;
+  /** Sending threads (-p): stream i on thread i mod N, each on its own ring. */
+  threads: number;
   search: "" | "ndr" | "pdr";
   lossPct: number;
   trial: number;
@@ -47,6 +53,7 @@ export function parseProfileArgs(argv: string[]): ProfileArgs {
     burst: 256,
     wait: 0,
     json: false,
+    threads: 1,
     search: "",
     lossPct: Number.NaN,
     trial: 2,
@@ -79,6 +86,7 @@ export function parseProfileArgs(argv: string[]): ProfileArgs {
     else if (a === "-b") r.burst = intArg("-b", need(), 1, 8192);
     else if (a === "-w") r.wait = intArg("-w", need(), 0, 3600);
     else if (a === "--json") r.json = true;
+    else if (a === "-p") r.threads = intArg("-p", need(), 1, 64);
     else if (a === "--search") {
       const m = need();
       if (m !== "ndr" && m !== "pdr")
@@ -146,6 +154,13 @@ export async function profileMain(argv: string[]): Promise<number> {
     if (port.hdrLen || rxPort?.hdrLen)
       throw new UsageError("--profile sends plain Ethernet frames: open the ports without vnet=1");
     if (args.wait) await Bun.sleep(args.wait * 1000);
+    if (args.threads > 1 && (args.search || args.func === "rx"))
+      throw new UsageError("-p N sends on N threads: for -f tx without --search");
+    if (args.threads > 1) {
+      // each thread opens its own ring: this thread's hold on the port ends here
+      ports.splice(ports.indexOf(port), 1);
+      port.close();
+    }
     if (args.search && rxPort) return await search(args, streams, port, rxPort);
     return args.func === "tx" ? await send(args, streams, port, rxPort) : await receive(args, streams, port);
   } finally {
@@ -155,29 +170,63 @@ export async function profileMain(argv: string[]): Promise<number> {
 
 async function send(args: ProfileArgs, streams: CompiledStream[], port: Port, rxPort: Port | null): Promise<number> {
   process.stdout.write(
-    `pktgen: ${args.file}: ${streams.length} streams on ${args.port}${rxPort ? `, back on ${args.rx}` : ""}\n`,
+    `pktgen: ${args.file}: ${streams.length} streams on ${args.port}${args.threads > 1 ? ` (${args.threads} threads)` : ""}${rxPort ? `, back on ${args.rx}` : ""}\n`,
   );
-  const gen = new Generator(streams, port, rxPort, {
-    count: args.count,
-    seconds: args.seconds,
-    burst: args.burst,
-    onSecond: (g) => {
-      const t = Math.round((wallMs() - g.startMs) / 1000);
-      for (const [i, s] of g.tx.entries()) {
-        const r = g.rx?.streams[i];
-        const rate = s.perSecond[t - 1] ?? 0;
-        process.stderr.write(
-          `[${t}s] ${s.name}: ${rate} pps sent${r ? `, ${r.packets} received, lost ${r.lost(s.sent)}, p99 ${us(r.latency.quantile(0.99))} us` : ""}\n`,
-        );
-      }
-    },
-  });
-  const stop = () => gen.stop();
-  process.on("SIGINT", stop);
-  process.on("SIGTERM", stop);
-  await gen.run();
-  process.off("SIGINT", stop);
-  process.off("SIGTERM", stop);
+  const t0 = wallMs();
+  const status = (sent: number[], rx: Receiver | null, last: number[]) => {
+    const t = Math.round((wallMs() - t0) / 1000);
+    for (const [i, c] of streams.entries()) {
+      const r = rx?.streams[i];
+      process.stderr.write(
+        `[${t}s] ${c.name}: ${sent[i] - (last[i] ?? 0)} pps sent${r ? `, ${r.packets} received, lost ${r.lost(sent[i])}, p99 ${us(r.latency.quantile(0.99))} us` : ""}\n`,
+      );
+    }
+  };
+  let gen: { startMs: number; endMs: number; tx: StreamTx[]; rx: Receiver | null };
+  let stop: () => void;
+  let running: Promise<void>;
+  if (args.threads > 1) {
+    const names = Array.from({ length: args.threads }, (_, i) =>
+      threadPortName({ ifname: args.port, ringConf: null, threads: args.threads } as Config, i),
+    );
+    let last: number[] = [];
+    const run = await runThreads(args.file, streams, names, rxPort, {
+      count: args.count,
+      seconds: args.seconds,
+      totalPps: args.totalPps,
+      burst: args.burst,
+      onSecond: (sent, rx) => {
+        status(sent, rx, last);
+        last = [...sent];
+      },
+    });
+    stop = run.stop;
+    let result: typeof gen | null = null;
+    running = run.done.then((r) => {
+      result = r;
+    });
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+    await running;
+    gen = result as unknown as typeof gen;
+  } else {
+    let last: number[] = [];
+    const g = new Generator(streams, port, rxPort, {
+      count: args.count,
+      seconds: args.seconds,
+      burst: args.burst,
+      onSecond: (x) => {
+        const sent = x.tx.map((s) => s.sent);
+        status(sent, x.rx, last);
+        last = sent;
+      },
+    });
+    stop = () => g.stop();
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+    await g.run();
+    gen = g;
+  }
   const secs = (gen.endMs - gen.startMs) / 1000;
   for (const [i, s] of gen.tx.entries()) {
     const c = streams[i];
@@ -225,25 +274,11 @@ async function receive(args: ProfileArgs, streams: CompiledStream[], port: Port)
   process.on("SIGINT", onSig);
   process.on("SIGTERM", onSig);
   const end = args.seconds ? performance.now() + args.seconds * 1000 : Number.POSITIVE_INFINITY;
-  const stamp = port.rxTime && port.rxRings.length === 1 ? port.rxTime : null,
-    origin = performance.timeOrigin,
-    hdr = port.hdrLen;
   while (!stop && performance.now() < end && !(args.count && rx.streams.every((s) => s.packets >= args.count))) {
     port.poll(1, 50); // POLLIN, 50 ms: signals and the end are seen
-    const now = wallMs();
-    for (const r of port.rxRings) {
-      let i = r.head;
-      const m = r.space();
-      for (let c = 0; c < m; c++) {
-        rx.take(r.u8, r.buf(i) + hdr, r.len(i) - hdr, stamp ? origin + stamp(i) : now);
-        i = r.next(i);
-      }
-      r.advance(i);
-    }
+    drainPort(port, rx);
     await Bun.sleep(0);
   }
-  process.off("SIGINT", onSig);
-  process.off("SIGTERM", onSig);
   for (const [i, s] of streams.entries()) {
     const sum = rxSummary(rx.streams[i], undefined);
     if (args.json)
