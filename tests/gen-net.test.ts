@@ -316,3 +316,36 @@ describe.skipIf(!!noDump)("the field engine on the wire", () => {
     }
   });
 });
+
+describe.skipIf(!!why)("a rate above what the link carries", () => {
+  test("refused before anything is sent, naming the stream (a veth says 10 Gbit/s)", async () => {
+    const p = makePair(`gr${process.pid % 10000}`);
+    pairs.push(p);
+    const file = profile(
+      "fast",
+      `{ streams: [
+        { name: "small", packet: { ip: { src: "198.18.0.1", dst: "198.18.1.1" }, udp: {} }, size: 1000, rate: { pps: 1000 } },
+        { name: "big", packet: { ip: { src: "198.18.0.1", dst: "198.18.1.2" }, udp: {} }, size: 1500, rate: { bps: 12e9 } },
+      ] }`,
+    );
+    const g = inNs(p.a, [
+      `${repo}/src/app/pktgen/main.ts`,
+      "--profile",
+      file,
+      "-f",
+      "tx",
+      "-i",
+      `packet:${p.ifA}`,
+      "-n",
+      "10",
+    ]);
+    const err = (await new Response(g.stderr).text()).trim();
+    expect(await g.exited).toBe(1);
+    expect(err).toMatch(
+      /^pktgen: stream 'big': the profile's streams need [0-9.]+ Mbit\/s on the wire \(this one [0-9.]+\), above what packet:\S+ carries \(10000 Mbit\/s\): lower their rates$/,
+    );
+    // nothing left the port: the peer counted no frame
+    const rx = Bun.spawnSync(["ip", "netns", "exec", p.b, "cat", `/sys/class/net/${p.ifB}/statistics/rx_packets`]);
+    expect(Number(rx.stdout.toString())).toBe(0);
+  });
+});

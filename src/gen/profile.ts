@@ -73,3 +73,23 @@ function dryRun(w: StreamWriter, name: string): void {
     );
   }
 }
+
+/** Ethernet's bytes on the wire beyond a frame without FCS: FCS 4, preamble 8, gap 12. */
+export const WIRE_OVERHEAD = 24;
+
+/** Bits/s each stream puts on the wire at its rate. */
+export function wireBps(s: CompiledStream): number {
+  const mean = s.writer.meanSize;
+  return s.rate.pps ? s.rate.pps * (mean + WIRE_OVERHEAD) * 8 : ((s.rate.bps ?? 0) * (mean + WIRE_OVERHEAD)) / mean;
+}
+
+/** Refuse a profile whose streams add up to more than the link carries (speedBps; 0: unknown). */
+export function checkLinkRate(streams: CompiledStream[], speedBps: number, port: string): void {
+  if (!speedBps) return;
+  const total = streams.reduce((a, s) => a + wireBps(s), 0);
+  if (total <= speedBps) return;
+  const top = streams.reduce((a, s) => (wireBps(s) > wireBps(a) ? s : a));
+  throw new ProfileError(
+    `stream '${top.name}': the profile's streams need ${(total / 1e6).toFixed(1)} Mbit/s on the wire (this one ${(wireBps(top) / 1e6).toFixed(1)}), above what ${port} carries (${speedBps / 1e6} Mbit/s): lower their rates`,
+  );
+}

@@ -20,3 +20,14 @@ export function ifaceMac(ifname: string): Uint8Array<ArrayBuffer> {
 export function ifaceIndex(ifname: string): number {
   return ifname.length < 16 ? ifIndex(ifname) : 0;
 }
+
+/** The link's speed in bits/s (/sys/class/net/IF/speed: veth says 10 Gbit/s), or 0 when the kernel
+ * does not know it (down, virtual without one, no such interface). */
+export function ifaceSpeedBps(ifname: string): number {
+  try {
+    const mbit = Number(readFileSync(`/sys/class/net/${ifname}/speed`, "utf8").trim());
+    return Number.isFinite(mbit) && mbit > 0 ? mbit * 1e6 : 0;
+  } catch {
+    return 0;
+  }
+}

@@ -7,12 +7,13 @@
 // A status line per stream each second (stderr), a summary per stream at the end (stdout).
 import { Generator, type StreamTx } from "../../gen/generator.ts";
 import type { Histogram } from "../../gen/histogram.ts";
-import { type CompiledStream, compileProfile, loadProfile } from "../../gen/profile.ts";
+import { type CompiledStream, checkLinkRate, compileProfile, loadProfile } from "../../gen/profile.ts";
 import { drainPort, Receiver, type StreamRx } from "../../gen/receiver.ts";
 import { profilePps, searchRate } from "../../gen/search.ts";
 import { wallMs } from "../../gen/signature.ts";
 import { runThreads } from "../../gen/threads.ts";
-import { openPort } from "../../port/open.ts";
+import { ifaceSpeedBps } from "../../port/iface.ts";
+import { openPort, parsePortName } from "../../port/open.ts";
 import type { Port } from "../../port/port.ts";
 import { intArg, UsageError } from "../cli.ts";
 import type { Config } from "./args.ts";
@@ -151,6 +152,9 @@ export async function profileMain(argv: string[]): Promise<number> {
     const rxPort = args.rx ? openPort(args.rx) : null;
     if (rxPort) ports.push(rxPort);
     const streams = compileProfile(profile, port.bufSize - port.hdrLen, args.totalPps);
+    const pn = parsePortName(args.port);
+    if (args.func === "tx" && (pn.backend === "packet" || pn.backend === "xdp" || pn.backend === "netmap"))
+      checkLinkRate(streams, ifaceSpeedBps(pn.ifname), args.port);
     if (port.hdrLen || rxPort?.hdrLen)
       throw new UsageError("--profile sends plain Ethernet frames: open the ports without vnet=1");
     if (args.wait) await Bun.sleep(args.wait * 1000);
