@@ -189,6 +189,24 @@ describe("a stream's packets", () => {
         /^stream 'f': fields.ip.src: expected range\(a, b\)/,
       ],
       [{ name: "g", packet: { ...base, udp: {} }, each: 5 as never }, /^stream 'g': each must be a function/],
+      [
+        { name: "h", packet: { ...base, udp: {} }, fields: 5 as never },
+        /^stream 'h': fields: expected \{ "ip.src": range\(a, b\), ... \}$/,
+      ],
+      [{ name: "i", packet: { ...base, vlan: {} as never, udp: {} } }, /^stream 'i': vlan: expected \{ id: 0..4095/],
+      [{ name: "j", packet: { ...base, vxlan: { inner: base } as never } }, /^stream 'j': vxlan: expected \{ vni:/],
+      [
+        { name: "k", packet: { ...base, udp: {} }, seed: "x" as never },
+        /^stream 'k': seed: expected a whole number, got "x"$/,
+      ],
+      [
+        { name: "l", packet: { eth: {}, ip: { src: 5, dst: "198.18.0.1" } as never, udp: {} } },
+        /^stream 'l': ip: expected \{ src:/,
+      ],
+      [
+        { name: "m", packet: { ...base, udp: { sport: "x" } as never } },
+        /^stream 'm': udp.sport: expected a whole number 0..65535, got "x"$/,
+      ],
     ];
     for (const [s, re] of bad) expect(() => new StreamWriter(s, 0)).toThrow(re);
     expect(() => new StreamWriter({ name: "a", packet: { ...base, udp: {} }, fields: { x: range(1, 2) } }, 0)).toThrow(

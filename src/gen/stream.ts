@@ -55,6 +55,13 @@ export class StreamWriter {
   ) {
     const name = typeof spec?.name === "string" && spec.name ? spec.name : `stream ${id}`;
     try {
+      if (spec.seed !== undefined && (typeof spec.seed !== "number" || !Number.isInteger(spec.seed)))
+        throw new RuleError(`seed: expected a whole number, got ${JSON.stringify(spec.seed)}`);
+      if (
+        spec.fields !== undefined &&
+        (typeof spec.fields !== "object" || spec.fields === null || Array.isArray(spec.fields))
+      )
+        throw new RuleError('fields: expected { "ip.src": range(a, b), ... }');
       const rnd = xorshift(spec.seed ?? id + 1);
       // the headers first (at the largest size any rule allows), then the size rule against them
       const probe = buildTemplate(spec.packet, maxLen);

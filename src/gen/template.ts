@@ -113,6 +113,8 @@ export function buildTemplate(spec: PacketSpec, maxLen: number): Template {
     let o = at + 12;
     if (p.vlan) {
       if (prefix) throw new TemplateError(`${prefix}vlan: the inner packet of VXLAN carries no VLAN tag here`);
+      if (typeof p.vlan !== "object" || p.vlan.id === undefined)
+        throw new TemplateError("vlan: expected { id: 0..4095, pcp?: 0..7 }");
       const id = num(p.vlan.id, "vlan.id", 4095),
         pcp = Math.max(0, num(p.vlan.pcp, "vlan.pcp", 7));
       writeEthernet(frame, at, dst, src, ETHERTYPE_VLAN);
@@ -194,6 +196,8 @@ export function buildTemplate(spec: PacketSpec, maxLen: number): Template {
       field(`${prefix}udp.dport`, l4off + 2, 2);
       udps.push(l4off);
       if (p.vxlan) {
+        if (typeof p.vxlan !== "object" || p.vxlan.vni === undefined)
+          throw new TemplateError("vxlan: expected { vni: 0..16777215, inner: { eth, ip, udp | tcp | icmp } }");
         writeVxlanHeader(frame, l4off + UDP_HLEN, num(p.vxlan.vni, "vxlan.vni", 0xffffff));
         field("vxlan.vni", l4off + UDP_HLEN + 4, 3);
         return layer(p.vxlan.inner, l4off + UDP_HLEN + VXLAN_HLEN, "inner.");
