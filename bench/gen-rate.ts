@@ -7,6 +7,7 @@
 //   bun bench/gen-rate.ts [RUNS=3] [SECONDS=5]
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { shmPath } from "../src/port/shm-region.ts";
 import { buildC } from "./lib/cc.ts";
 import { say } from "./lib/progress.ts";
 import { median } from "./lib/stats.ts";
@@ -45,8 +46,9 @@ async function run(pps: number, seconds: number, count = 0): Promise<{ pps: numb
   );
   const res = JSON.parse((await new Response(g.stdout).text()).trim().split("\n").at(-1) as string);
   await g.exited;
-  rx.kill();
+  rx.kill(); // the counting receiver runs until told: its region is left behind, so remove it
   await rx.exited;
+  rmSync(shmPath(r), { force: true });
   return { pps: res.pps, worst: res.worstSecondErrorPct, p99: Number(res.txLatenessUs.p99) };
 }
 
