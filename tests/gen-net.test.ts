@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { compileProfile } from "../src/gen/profile.ts";
 import { parsePcap } from "../src/packet/pcap.ts";
+import { type Captured, capturedBy, startCapture, u32At } from "./helpers/capture.ts";
 import { destroyPair, inNs, makePair, type Pair, privilegedUnavailable } from "./helpers/netns.ts";
 
 setDefaultTimeout(180_000);
@@ -109,41 +110,8 @@ describe.skipIf(!!noDump)("delay and loss through the link emulator", () => {
     sh(["ip", "-n", T, "link", "set", p2.ifA, "up"]);
     sh(["ip", "-n", p2.b, "link", "set", p2.ifB, "netns", G]);
     sh(["ip", "-n", G, "link", "set", p2.ifB, "up"]);
-    const cap = (ns: string, dev: string, file: string) =>
-      Bun.spawn(
-        [
-          "ip",
-          "netns",
-          "exec",
-          ns,
-          "tcpdump",
-          "-i",
-          dev,
-          "-Q",
-          "in",
-          "-w",
-          file,
-          "-s",
-          "80",
-          "--immediate-mode",
-          "-U",
-          "--time-stamp-precision",
-          "nano",
-          "udp",
-        ],
-        {
-          stdout: "ignore",
-          stderr: "pipe",
-        },
-      );
-    const ca = cap(T, p1.ifB, `${dir}/a.pcap`),
-      cb = cap(G, p2.ifB, `${dir}/b.pcap`);
-    for (const c of [ca, cb]) {
-      const r = c.stderr.getReader();
-      let s = "";
-      while (!s.includes("listening on")) s += new TextDecoder().decode((await r.read()).value);
-      r.releaseLock();
-    }
+    const ca = await startCapture(T, p1.ifB, "in", `${dir}/a.pcap`, "udp", 80),
+      cb = await startCapture(G, p2.ifB, "in", `${dir}/b.pcap`, "udp", 80);
     const tl = inNs(T, [
       `${repo}/src/app/tlem/main.ts`,
       "-i",
@@ -184,25 +152,16 @@ describe.skipIf(!!noDump)("delay and loss through the link emulator", () => {
     const out = await new Response(g.stdout).text();
     expect(await g.exited).toBe(0);
     await Bun.sleep(300);
-    for (const x of [tl, ca, cb]) x.kill("SIGINT");
-    await Promise.all([tl.exited, ca.exited, cb.exited]);
+    tl.kill("SIGINT");
+    await Promise.all([tl.exited, ca.stop(), cb.stop()]);
     const gen = JSON.parse(out.trim().split("\n").at(-1) as string);
     // the captures: frames by their signature's sequence number (offset 14 + 20 + 8 + 4)
-    const stamps = (f: string) => {
-      const pc = parsePcap(new Uint8Array(readFileSync(f)), f);
-      const m = new Map<number, number>();
-      for (const rec of pc.records) {
-        const d = pc.data.subarray(rec.offset, rec.offset + rec.caplen);
-        if (d.length < 50 || d[42] !== 0xb3 || d[43] !== 0x4d) continue;
-        m.set(((d[46] << 24) | (d[47] << 16) | (d[48] << 8) | d[49]) >>> 0, rec.sec * 1e9 + rec.frac);
-      }
-      return m;
-    };
-    const ta = stamps(`${dir}/a.pcap`),
-      tb = stamps(`${dir}/b.pcap`);
+    const bySeq = u32At(46, (d) => d[42] === 0xb3 && d[43] === 0x4d);
+    const ta = capturedBy(`${dir}/a.pcap`, bySeq),
+      tb = capturedBy(`${dir}/b.pcap`, bySeq);
     expect(ta.size).toBe(3000); // every frame reached the emulator
     const delays: number[] = [];
-    for (const [seq, t] of tb) delays.push((t - (ta.get(seq) as number)) / 1000);
+    for (const [seq, t] of tb) delays.push(t.us - (ta.get(seq) as Captured).us);
     delays.sort((x, y) => x - y);
     const capLossPct = ((ta.size - tb.size) / ta.size) * 100;
     const capP50 = delays[Math.floor(delays.length / 2)];
@@ -229,33 +188,7 @@ describe.skipIf(!!noDump)("the field engine on the wire", () => {
         size: 120, fields: { "tcp.seq": { seq: 1000, step: 100 }, "ip.dst": { range: ["2001:db8::2", "2001:db8::9"] } }, rate: { pps: 100 } },
     ] }`;
     const file = profile("wire", body);
-    const cap = Bun.spawn(
-      [
-        "ip",
-        "netns",
-        "exec",
-        p.b,
-        "tcpdump",
-        "-i",
-        p.ifB,
-        "-Q",
-        "in",
-        "-w",
-        `${dir}/wire.pcap`,
-        "--immediate-mode",
-        "-U",
-        "-s",
-        "0",
-      ],
-      {
-        stdout: "ignore",
-        stderr: "pipe",
-      },
-    );
-    const r = cap.stderr.getReader();
-    let s = "";
-    while (!s.includes("listening on")) s += new TextDecoder().decode((await r.read()).value);
-    r.releaseLock();
+    const cap = await startCapture(p.b, p.ifB, "in", `${dir}/wire.pcap`);
     const g = inNs(p.a, [
       `${repo}/src/app/pktgen/main.ts`,
       "--profile",
@@ -269,8 +202,7 @@ describe.skipIf(!!noDump)("the field engine on the wire", () => {
     ]);
     expect(await g.exited).toBe(0);
     await Bun.sleep(500);
-    cap.kill("SIGINT");
-    await cap.exited;
+    await cap.stop();
     // the same streams, compiled here, write packet k of each; the wire must carry exactly those
     // bytes but for the send time (8 bytes of the signature) and the transport checksum that covers it
     const streams = compileProfile((await import(file)).default, 2048);

@@ -379,6 +379,52 @@ export default {
       }
     });
 
+  test("a part whose NF throws mid-flow: the others stopped, every part's counters, one line, exit 1", async () => {
+    const dir = mkdtempSync(`${tmpdir()}/bunmap-nfg-`);
+    const r = `${tag}c`;
+    try {
+      writeFileSync(
+        `${dir}/crash.ts`,
+        `export default { ports: { in: "shm:${r}{0@conf:pipes=2", out: "shm:${r}{1" },
+  nfs: { f: { nf: () => 0, to: ["g"] }, g: { nf: (p) => { if (p.u8[p.off + 20] === 7) throw new Error("bad frame 7"); return 0; }, to: ["out"] } },
+  from: { in: "f" }, split: [["f"], ["g"]] };`,
+      );
+      const proc = nfCli([`${dir}/crash.ts`]);
+      const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
+      let out = "";
+      while (!out.includes("running")) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`nf exited: ${out}`);
+        out += new TextDecoder().decode(value);
+      }
+      const hin = openPort(`shm:${r}}0`),
+        hout = openPort(`shm:${r}}1`);
+      try {
+        send(
+          hin,
+          [1, 2, 7, 8].map((m) => frame(m)),
+        );
+        expect(await proc.exited).toBe(1); // it stops by itself
+        expect(receive(hout)).toEqual([frame(1), frame(2)]); // what went before the bad frame
+      } finally {
+        hin.close();
+        hout.close();
+      }
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        out += new TextDecoder().decode(value);
+      }
+      const err = (await new Response(proc.stderr).text()).trim();
+      expect(err).toBe("nf: stopped: part 1: bad frame 7");
+      expect(out).toContain("part 0: nf f: 4 packets, 4 passed on");
+      expect(out).toContain("part 1: out: received 0 packets 0 bytes, sent 2 packets 120 bytes");
+      expect(readdirSync("/dev/shm").filter((f) => f.startsWith("bunmap-nfsplit-"))).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("a split whose second part cannot open a port: one line, exit 1, the first part stopped", async () => {
     const dir = mkdtempSync(`${tmpdir()}/bunmap-nfg-`);
     try {

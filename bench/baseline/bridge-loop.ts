@@ -2,44 +2,20 @@
 // rings_move over the two ports. Kept for bench/nf-runner.ts, the "no slower" comparison; flags as
 // bun run bridge.
 
-import { parseBridgeArgs, USAGE } from "../../src/app/bridge/main.ts";
+import { openBridge, parseBridgeArgs, USAGE } from "../../src/app/bridge/main.ts";
 import { parseCli, runMain } from "../../src/app/cli.ts";
 import { D, norm } from "../../src/app/report.ts";
 import { canSwap, moveRings } from "../../src/forward/move.ts";
-import { openPort } from "../../src/port/open.ts";
 import type { Port } from "../../src/port/port.ts";
 import { POLLIN } from "../../src/ring/layout.ts";
 
 async function main(): Promise<number> {
   const args = parseCli("bridge", USAGE, parseBridgeArgs);
   if (!args) return 0;
-  let pa: Port, pb: Port;
-  try {
-    pa = openPort(args.a);
-    try {
-      pb = openPort(args.b);
-    } catch (e) {
-      pa.close();
-      throw e;
-    }
-    // slots move as they are: both sides must frame packets alike
-    if (pa.hdrLen !== pb.hdrLen) {
-      pa.close();
-      pb.close();
-      throw new Error(
-        `${args.a} frames carry a ${pa.hdrLen}-byte virtio-net header, ${args.b} ${pb.hdrLen}: open both alike (vnet=)`,
-      );
-    }
-  } catch (e) {
-    process.stderr.write(`bridge: ${(e as Error).message}\n`);
-    return 1;
-  }
+  const opened = await openBridge(args);
+  if (!opened) return 1;
+  const [pa, pb] = opened;
   const swap = args.zeroCopy && canSwap(pa, pb);
-  process.stdout.write(`------- zerocopy ${swap ? "supported" : "NOT supported"}\n`);
-  if (args.wait) {
-    D("main", 380, `Wait ${args.wait} secs for link up...`);
-    await Bun.sleep(args.wait * 1000);
-  }
   let stop = false;
   process.on("SIGINT", () => {
     stop = true;

@@ -3,13 +3,11 @@
 
 import { parseCli, runMain } from "../../src/app/cli.ts";
 import { D } from "../../src/app/report.ts";
-import { parseRouterArgs, USAGE } from "../../src/app/router/main.ts";
+import { openRouterPorts, parseRouterArgs, USAGE } from "../../src/app/router/main.ts";
 import { canSwap } from "../../src/forward/move.ts";
 import { RouterNf, Verdict } from "../../src/nf/router.ts";
 import { ETH_HLEN, formatMac } from "../../src/packet/ethernet.ts";
 import { formatIPv4, get32, IP4 } from "../../src/packet/ipv4.ts";
-import { openPort } from "../../src/port/open.ts";
-import type { Port } from "../../src/port/port.ts";
 import { POLLIN } from "../../src/ring/layout.ts";
 import type { Ring } from "../../src/ring/ring.ts";
 
@@ -26,17 +24,8 @@ function emit(rx: Ring, i: number, out: Ring, swap: boolean): boolean {
 async function main(): Promise<number> {
   const args = parseCli("router", USAGE, parseRouterArgs);
   if (!args) return 0;
-  const ports: Port[] = [];
-  try {
-    for (const p of args.ports) ports.push(openPort(p));
-    // the NF reads Ethernet at the start of each buffer
-    const v = ports.find((p) => p.hdrLen);
-    if (v) throw new Error(`${v.name}: the router takes plain Ethernet frames; open the port without vnet=1`);
-  } catch (e) {
-    for (const p of ports) p.close();
-    process.stderr.write(`router: ${(e as Error).message}\n`);
-    return 1;
-  }
+  const ports = openRouterPorts(args.ports);
+  if (!ports) return 1;
   const nf = new RouterNf(args, ports[0].mac);
   const sideOf = (ip: number) => (ports.length === 2 && ip === args.serverIp ? 1 : 0);
   const swap = ports.map((a) => ports.map((b) => canSwap(a, b)));

@@ -352,6 +352,14 @@ export class NfRunner {
       // that is full waited for), 1 s at most
       const until = performance.now() + 1000;
       while (this.draining && (this.round() || this.queued()) && performance.now() < until);
+    } catch (e) {
+      // an NF that threw, or a port that failed, mid-round: what the round already put on the other
+      // ports' tx rings still goes out (each port on its own: the failed one may fail again)
+      for (const p of this.ports)
+        try {
+          p.txsync();
+        } catch {}
+      throw e;
     } finally {
       if (opts.signals !== false) {
         process.off("SIGINT", onSignal);

@@ -75,9 +75,11 @@ export function parseBridgeArgs(argv: string[]): BridgeArgs | "help" {
 
 export const USAGE = `Usage: bun run bridge -i PORT_A -i PORT_B [-b burst(1024)] [-w wait_s(4)] [-c no zero copy] [-T report_ms] [-t seconds] [-v]`;
 
-async function main(): Promise<number> {
-  const args = parseCli("bridge", USAGE, parseBridgeArgs);
-  if (!args) return 0;
+/**
+ * The bridge's two ports, opened and checked (both frame packets alike: slots move as they are), its
+ * zero-copy line printed and its wait done; null after one error line (nothing left open).
+ */
+export async function openBridge(args: BridgeArgs): Promise<[Port, Port] | null> {
   let pa: Port, pb: Port;
   try {
     pa = openPort(args.a);
@@ -87,7 +89,6 @@ async function main(): Promise<number> {
       pa.close();
       throw e;
     }
-    // slots move as they are: both sides must frame packets alike
     if (pa.hdrLen !== pb.hdrLen) {
       pa.close();
       pb.close();
@@ -97,7 +98,7 @@ async function main(): Promise<number> {
     }
   } catch (e) {
     process.stderr.write(`bridge: ${(e as Error).message}\n`);
-    return 1;
+    return null;
   }
   const swap = args.zeroCopy && canSwap(pa, pb);
   process.stdout.write(`------- zerocopy ${swap ? "supported" : "NOT supported"}\n`);
@@ -105,6 +106,15 @@ async function main(): Promise<number> {
     D("main", 380, `Wait ${args.wait} secs for link up...`);
     await Bun.sleep(args.wait * 1000);
   }
+  return [pa, pb];
+}
+
+async function main(): Promise<number> {
+  const args = parseCli("bridge", USAGE, parseBridgeArgs);
+  if (!args) return 0;
+  const opened = await openBridge(args);
+  if (!opened) return 1;
+  const [pa, pb] = opened;
   const runner = new NfRunner({ a: pa, b: pb }, bridgeNf, { burst: args.burst, copy: !args.zeroCopy });
   // a->b is what b sent, b->a what a sent
   const sent = () => {

@@ -75,20 +75,27 @@ export function parseRouterArgs(argv: string[]): RouterArgs | "help" {
   return r as RouterArgs;
 }
 
-async function main(): Promise<number> {
-  const args = parseCli("router", USAGE, parseRouterArgs);
-  if (!args) return 0;
+/** The router's ports, opened (plain Ethernet: the NF reads it at the start of each buffer); null
+ * after one error line, nothing left open. */
+export function openRouterPorts(specs: string[]): Port[] | null {
   const ports: Port[] = [];
   try {
-    for (const p of args.ports) ports.push(openPort(p));
-    // the NF reads Ethernet at the start of each buffer
+    for (const p of specs) ports.push(openPort(p));
     const v = ports.find((p) => p.hdrLen);
     if (v) throw new Error(`${v.name}: the router takes plain Ethernet frames; open the port without vnet=1`);
   } catch (e) {
     for (const p of ports) p.close();
     process.stderr.write(`router: ${(e as Error).message}\n`);
-    return 1;
+    return null;
   }
+  return ports;
+}
+
+async function main(): Promise<number> {
+  const args = parseCli("router", USAGE, parseRouterArgs);
+  if (!args) return 0;
+  const ports = openRouterPorts(args.ports);
+  if (!ports) return 1;
   const nf = new RouterNf(args, ports[0].mac, ports.length);
   const runner = new NfRunner(Object.fromEntries(ports.map((p, k) => [k ? "server" : "client", p])), nf.process, {
     reasons: [...ROUTER_DROPS],
