@@ -15,8 +15,8 @@
 //   bun bench/tlem-veth.ts [RUNS=5]
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { capturedBy, startCapture, u32At } from "../tests/helpers/capture.ts";
 import { destroyPair, makePair, privilegedUnavailable } from "../tests/helpers/netns.ts";
+import { capturedBy, startCapture, u32At } from "../tests/helpers/tcpdump.ts";
 import { buildC } from "./lib/cc.ts";
 import { say } from "./lib/progress.ts";
 import { median, q } from "./lib/stats.ts";
