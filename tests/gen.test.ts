@@ -38,6 +38,14 @@ describe("the latency histogram", () => {
       expect(Histogram.lower(k)).toBeLessThanOrEqual(v);
       expect(v).toBeLessThan(Histogram.lower(k) + Histogram.width(k));
     }
+    // record()'s integer path puts each value in the bucket whose bounds hold it, on both sides of 2^31
+    for (const v of [128, 129.7, 1000.5, 65535, 65536, 2 ** 31 - 1, 2 ** 31, 2 ** 31 + 1, 1e10]) {
+      const one = new Histogram();
+      one.record(v);
+      const [[lower, n]] = one.buckets();
+      const k = one.counts.findIndex((c) => c > 0);
+      expect([n, lower <= v, v < lower + Histogram.width(k)]).toEqual([1, true, true]);
+    }
   });
 });
 

@@ -37,8 +37,6 @@ export interface StreamTx {
   perSecond: number[];
   /** Packets the schedule had due before the end that were never sent (the port held them back). */
   behind: number;
-  /** @internal the second perSecond was last counted in */
-  curSecond: number;
 }
 
 export class Generator {
@@ -63,7 +61,6 @@ export class Generator {
       lateness: new Histogram(),
       perSecond: [],
       behind: 0,
-      curSecond: -1,
     }));
     this.rx = rxPort ? new Receiver(streams.map((s) => s.writer.template.sigOff)) : null;
   }
@@ -89,6 +86,7 @@ export class Generator {
     for (const [i, s] of streams.entries()) this.pacers.push(new Pacer(s.rate, s.pattern, xorshift(0x5eed + i), 0));
     const pacers = this.pacers,
       tx = this.tx;
+    const sentBefore = new Float64Array(tx.length); // sent at the last batch's end
     let nextSecond = this.startMs + 1000,
       live = true;
     while (live && !this.stopping) {
@@ -107,48 +105,64 @@ export class Generator {
         }
         let head = ring.head;
         while (filled < burst && room > 0) {
-          // the stream due first (few streams: a scan)
-          let s = -1;
+          // the stream due first, and when the next one is due (few streams: a scan)
+          let s = -1,
+            after = Number.POSITIVE_INFINITY;
           due = Number.POSITIVE_INFINITY;
           pending = 0;
           for (let i = 0; i < pacers.length; i++) {
             if (count && tx[i].sent >= count) continue;
             pending++;
-            if (pacers[i].next < due) {
-              due = pacers[i].next;
+            const d = pacers[i].next;
+            if (d < due) {
+              after = due;
+              due = d;
               s = i;
-            }
+            } else if (d < after) after = d;
           }
           if (s < 0 || due > now || due >= end) break;
-          const j = head,
-            b = ring.bufIdx(j),
-            w = streams[s].writer;
-          if (primedBy[j] !== s || bufAt[j] !== b || ring.flags(j) & NS_BUF_CHANGED) {
-            w.prime(ring.u8, ring.buf(j));
-            primedBy[j] = s;
-            bufAt[j] = b;
-          }
-          const t = tx[s];
-          const len = w.write(ring.u8, ring.buf(j), t.sent, t0 + now);
-          ring.setLenFlags(j, len, 0);
-          head = head + 1 === n ? 0 : head + 1;
-          t.sent++;
-          t.bytes += len;
-          t.lateness.record((now - due) * 1e6);
-          // the second it left in (the achieved rate, second by second)
-          const sec = Math.floor(now / 1000);
-          if (sec !== t.curSecond) {
-            while (t.perSecond.length <= sec) t.perSecond.push(0);
-            t.curSecond = sec;
-          }
-          t.perSecond[sec]++;
-          pacers[s].advance(len);
-          filled++;
-          room--;
+          // its packets in a run, up to the next stream's turn: per packet only the write, the slot,
+          // the lateness and the pacer
+          const p = pacers[s],
+            t = tx[s],
+            w = streams[s].writer,
+            lateness = t.lateness,
+            limit = Math.min(burst - filled, room, count ? count - t.sent : burst);
+          let m = 0,
+            bytes = 0;
+          do {
+            const j = head,
+              b = ring.bufIdx(j);
+            if (primedBy[j] !== s || bufAt[j] !== b || ring.flags(j) & NS_BUF_CHANGED) {
+              w.prime(ring.u8, ring.buf(j));
+              primedBy[j] = s;
+              bufAt[j] = b;
+            }
+            const len = w.write(ring.u8, ring.buf(j), t.sent + m, t0 + now);
+            ring.setLenFlags(j, len, 0);
+            head = head + 1 === n ? 0 : head + 1;
+            bytes += len;
+            lateness.record((now - p.next) * 1e6);
+            p.advance(len);
+            m++;
+          } while (m < limit && p.next <= now && p.next < end && p.next < after);
+          t.sent += m;
+          t.bytes += bytes;
+          filled += m;
+          room -= m;
         }
         if (filled) {
           ring.advance(head); // one head move per batch
           port.txsync();
+          // the second the batch left in (the achieved rate, second by second)
+          const sec = Math.floor(now / 1000);
+          for (let i = 0; i < tx.length; i++) {
+            const t = tx[i];
+            if (t.sent === sentBefore[i]) continue;
+            while (t.perSecond.length <= sec) t.perSecond.push(0);
+            t.perSecond[sec] += t.sent - sentBefore[i];
+            sentBefore[i] = t.sent;
+          }
         }
         if (closing && (filled < burst || room === 0)) {
           live = false;

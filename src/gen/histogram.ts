@@ -32,7 +32,15 @@ export class Histogram {
   }
 
   record(v: number): void {
-    this.counts[Histogram.bucket(v)]++;
+    // below 2^31 (2 s in ns) the bucket in integer operations: bucket() with a division by a power
+    // of two costs a recording about 8 ns more, per packet
+    let b: number;
+    if (v >= 128 && v < 2147483648) {
+      const i = v | 0,
+        shift = 25 - Math.clz32(i); // e - 6
+      b = 128 + (shift - 1) * SUB + ((i >>> shift) - SUB);
+    } else b = Histogram.bucket(v);
+    this.counts[b]++;
     this.count++;
     this.sum += v;
     if (v < this.min) this.min = v;

@@ -26,8 +26,13 @@ export function writeSignature(u8: Uint8Array, at: number, stream: number, seq: 
   u8[at + 5] = (s >>> 16) & 255;
   u8[at + 6] = (s >>> 8) & 255;
   u8[at + 7] = s & 255;
+  putTime(u8, at + SIG.time, timeMs);
+}
+
+/** The tx time's 8 bytes (a big-endian f64) at u8[at]. */
+export function putTime(u8: Uint8Array, at: number, timeMs: number): void {
   f64[0] = timeMs;
-  for (let i = 0; i < 8; i++) u8[at + 8 + i] = f64b[LITTLE ? 7 - i : i];
+  for (let i = 0; i < 8; i++) u8[at + i] = f64b[LITTLE ? 7 - i : i];
 }
 
 /** True if u8[at] holds a signature. */

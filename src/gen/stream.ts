@@ -1,11 +1,23 @@
 // One stream compiled: its template, its field rules, its sizes, and the per-packet write: the
-// varying fields, the length fields, the signature, then the checksums (IPv4 headers summed again,
-// 20 bytes; the innermost transport's from its pseudo-header, header and signature plus the known sum
-// of the payload pattern for that length), so a packet costs the same at 60 or 1514 bytes. A stream
-// with a callback (`each`) may change any byte: its transport checksum is then summed whole.
+// varying fields, the length fields, the signature, then the checksums. Most streams get a write
+// generated for them as O(1) patches (patch.ts). The general write below is for the rest (bit fields
+// such as a VLAN id, and callbacks): IPv4 headers summed again, 20 bytes; the innermost transport's
+// sum from its pseudo-header, header and signature plus the known sum of the payload pattern for that
+// length, so a packet costs the same at 60 or 1514 bytes. A stream with a callback (`each`) may
+// change any byte: its transport checksum is then summed whole.
 import { finish, sum16 } from "../packet/checksum.ts";
 import { IPPROTO_TCP, IPPROTO_UDP } from "../packet/ipv4.ts";
-import { compileRule, compileSize, type FieldRule, RuleError, type SizeRule, writeField, xorshift } from "./fields.ts";
+import {
+  compileRule,
+  compileSize,
+  type FieldRule,
+  type Rule,
+  RuleError,
+  type SizeRule,
+  writeField,
+  xorshift,
+} from "./fields.ts";
+import { compilePatches, type WriteFn } from "./patch.ts";
 import { SIG_LEN, writeSignature } from "./signature.ts";
 import {
   buildTemplate,
@@ -34,11 +46,14 @@ export class StreamError extends Error {}
 export class StreamWriter {
   readonly template: Template;
   readonly largest: number;
+  /** The template with the stream's part of the signature: what prime() puts in a buffer. */
+  private readonly frame: Uint8Array;
   /** The mean frame size over the first 4096 packets (for rates in bits/s turned into packets/s). */
   readonly meanSize: number;
   private readonly size: (k: number) => number;
   private readonly locs: FieldLoc[];
-  private readonly rules: ((k: number) => number)[];
+  private readonly rules: Rule[];
+  private readonly sizeRule: Rule;
   private readonly pre: Float64Array; // payload pattern sums by length
   private readonly patStart: number;
   private readonly proto: number;
@@ -46,6 +61,8 @@ export class StreamWriter {
   private readonly csumAt: number;
   private readonly pseudo: boolean;
   private readonly udp: boolean;
+  /** The write as O(1) patches (patch.ts), where the stream allows it. */
+  private readonly fast: WriteFn | null;
 
   /** @param id the stream's number in the signature; @param maxLen the largest frame the port takes */
   constructor(
@@ -66,9 +83,10 @@ export class StreamWriter {
       // the headers first (at the largest size any rule allows), then the size rule against them
       const probe = buildTemplate(spec.packet, maxLen);
       const sz = compileSize(spec.size ?? probe.minLen, probe.minLen, maxLen, rnd);
-      this.size = sz.at;
+      this.sizeRule = sz.rule;
+      this.size = sz.rule.at;
       let total = 0;
-      for (let k = 0; k < 4096; k++) total += sz.at(k);
+      for (let k = 0; k < 4096; k++) total += sz.rule.at(k);
       this.meanSize = total / 4096;
       this.largest = sz.largest;
       this.template = buildTemplate(spec.packet, sz.largest);
@@ -88,6 +106,9 @@ export class StreamWriter {
     if (spec.each !== undefined && typeof spec.each !== "function")
       throw new StreamError(`stream '${name}': each must be a function (u8, off, len, k) => void`);
     const t = this.template;
+    // what every packet of the stream has: the template, and the signature's magic and stream id
+    this.frame = t.frame.slice();
+    writeSignature(this.frame, t.sigOff, id, 0, 0);
     this.patStart = t.sigOff + SIG_LEN;
     const fr = t.frame;
     this.pre = new Float64Array(fr.length - this.patStart + 1);
@@ -99,15 +120,31 @@ export class StreamWriter {
     this.csumAt = t.l4.kind === "udp" ? 6 : t.l4.kind === "tcp" ? 16 : 2;
     this.pseudo = t.l4.kind !== "icmp";
     this.udp = t.l4.kind === "udp";
+    this.fast = spec.each
+      ? null
+      : compilePatches({
+          template: t,
+          frame: this.frame,
+          locs: this.locs,
+          rules: this.rules,
+          size: this.sizeRule,
+          pre: this.pre,
+          patStart: this.patStart,
+          proto: this.proto,
+          pseudo: this.pseudo,
+          udp: this.udp,
+          csumAt: this.csumAt,
+        });
   }
 
   /** Put the template into a buffer (once per buffer; again when its contents were changed). */
   prime(u8: Uint8Array, off: number): void {
-    u8.set(this.template.frame, off);
+    u8.set(this.frame, off);
   }
 
   /** Write packet k (sent at timeMs) into a primed buffer at off; returns its length. */
   write(u8: Uint8Array, off: number, k: number, timeMs: number): number {
+    if (this.fast) return this.fast(u8, off, k, timeMs);
     const t = this.template;
     const len = this.size(k);
     const each = this.spec.each;
@@ -116,7 +153,7 @@ export class StreamWriter {
       locs = this.locs;
     for (let i = 0; i < rules.length; i++) {
       const loc = locs[i],
-        v = rules[i](k),
+        v = rules[i].at(k),
         o = off + loc.off;
       // the common widths with integer shifts; MACs and bit fields the general way
       if (loc.bytes === 4 && loc.bits === 32) {

@@ -35,7 +35,6 @@ const toTx = (d: StreamTxData): StreamTx => {
     behind: d.behind,
     perSecond: d.perSecond,
     lateness: h,
-    curSecond: -1,
   };
 };
 
