@@ -178,6 +178,11 @@ describe("a stream's packets", () => {
         fields: { "ip.src": random("2001:db8::1", "2001:db8::ffff:ffff"), "ip.flow": seq(1, 7), "ip.ttl": seq(1) },
       },
       {
+        name: "vlan",
+        packet: { ...base, vlan: { id: 5, pcp: 3 }, udp: {} },
+        fields: { "vlan.id": range(1, 4094, 7), "vlan.pcp": list(0, 7, 5), "udp.sport": seq(1) },
+      },
+      {
         name: "icmp",
         packet: { ...base, icmp: { id: 1 } },
         fields: { "icmp.id": random(0, 65535), "icmp.seq": seq(65000, 11) },
@@ -222,7 +227,7 @@ describe("a stream's packets", () => {
         expect(slow.write(b, 0, k, 1.7e12 + k / 7)).toBe(len);
         if (Buffer.compare(a.subarray(0, len), b.subarray(0, len)) !== 0)
           throw new Error(`${spec.name}, packet ${k}: the patches differ from the general write`);
-        const ip = spec.packet.vxlan ? 64 : 14;
+        const ip = spec.packet.vxlan ? 64 : spec.packet.vlan ? 18 : 14;
         checkSums(a, len, ip);
       }
     }

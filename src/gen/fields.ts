@@ -77,9 +77,10 @@ function fieldValue(v: FieldValue, loc: FieldLoc, name: string): number {
  */
 export interface Rule {
   at: (k: number) => number;
-  /** `let` declarations of its state and statements setting `const v<x>` from k; every name it uses
-   * ends in the suffix x. */
-  source(x: string): { decl: string; body: string };
+  /** `let` declarations of its state; statements that set the state for packet k when packets did
+   * not come in turn (k is not the last one + 1); statements setting `const v<x>` for packet k. Every
+   * name it uses ends in the suffix x. */
+  source(x: string): { decl: string; jump: string; body: string };
   /** The values its source names (each name + x, bound by the generated function). */
   refs: Record<string, unknown>;
   /** The value when it never changes. */
@@ -87,9 +88,12 @@ export interface Rule {
 }
 
 function fromSource(source: Rule["source"], refs: Record<string, unknown> = {}, fixed: number | null = null): Rule {
-  const { decl, body } = source("");
+  const { decl, jump, body } = source("");
   const names = Object.keys(refs);
-  const at = new Function(...names, `${decl}\nreturn (k) => {\n${body}\nreturn v;\n};`)(...Object.values(refs));
+  const at = new Function(
+    ...names,
+    `${decl}\nlet next = 0;\nreturn (k) => {\nif (k !== next) {\n${jump}\n}\nnext = k + 1;\n${body}\nreturn v;\n};`,
+  )(...Object.values(refs));
   return { at, source, refs, fixed };
 }
 
@@ -103,12 +107,11 @@ function stepRule(base: number, first: number, step: number, n: number, then = (
   const at = (k: number) => Number((BigInt(first) + BigInt(k) * BigInt(step)) % BigInt(n));
   return fromSource(
     (x) => ({
-      decl: `let n${x} = 0, c${x} = ${first};`,
-      body: `if (k !== n${x}) c${x} = at${x}(k);
-const v${x} = ${then(`${base} + c${x}`)};
+      decl: `let c${x} = ${first};`,
+      jump: `c${x} = at${x}(k);`,
+      body: `const v${x} = ${then(`${base} + c${x}`)};
 c${x} += ${inc};
-if (c${x} >= ${n}) c${x} -= ${n};
-n${x} = k + 1;`,
+if (c${x} >= ${n}) c${x} -= ${n};`,
     }),
     { at },
     n === 1 ? base + first : null,
@@ -118,7 +121,7 @@ n${x} = k + 1;`,
 /** A value drawn from the stream's generator: base + floor(rnd() * n). */
 function randomRule(base: number, n: number, rnd: () => number, then = (v: string) => v): Rule {
   return fromSource(
-    (x) => ({ decl: "", body: `const v${x} = ${then(`${base} + Math.floor(rnd${x}() * ${n})`)};` }),
+    (x) => ({ decl: "", jump: "", body: `const v${x} = ${then(`${base} + Math.floor(rnd${x}() * ${n})`)};` }),
     { rnd },
     n === 1 ? base : null,
   );
@@ -154,7 +157,11 @@ export function compileRule(rule: FieldRule, loc: FieldLoc, name: string, rnd: (
       throw new RuleError(`${name}: step must be a whole number`);
     // (a + k * step) modulo the field's width; 32 bits: the product's low 32 bits (imul), stateless
     if (i32)
-      return fromSource((x) => ({ decl: "", body: `const v${x} = (${a | 0} + Math.imul(k, ${step | 0})) | 0;` }));
+      return fromSource((x) => ({
+        decl: "",
+        jump: "",
+        body: `const v${x} = (${a | 0} + Math.imul(k, ${step | 0})) | 0;`,
+      }));
     return stepRule(0, a, ((step % wrap) + wrap) % wrap, wrap, asField);
   }
   if (Array.isArray(r.list)) {
@@ -170,8 +177,8 @@ function listRule(vals: Int32Array | Float64Array): Rule {
   const i = stepRule(0, 0, 1, vals.length);
   return fromSource(
     (x) => {
-      const s = i.source(`i${x}`); // its names: ni<x>, ci<x>, vi<x>, ati<x>
-      return { decl: s.decl, body: `${s.body}\nconst v${x} = vals${x}[vi${x}];` };
+      const s = i.source(`i${x}`); // its names: ci<x>, vi<x>, ati<x>
+      return { decl: s.decl, jump: s.jump, body: `${s.body}\nconst v${x} = vals${x}[vi${x}];` };
     },
     { vals, ati: i.refs.at },
     vals.every((v) => v === vals[0]) ? vals[0] : null,

@@ -55,7 +55,8 @@ function storeOf(v: string, at: number, bytes: number): string {
 
 const fold = (s: string) => `${s} = (${s} & 0xffff) + (${s} >>> 16); ${s} = (${s} & 0xffff) + (${s} >>> 16);`;
 
-/** The stream's write, or null where it needs the general one (bit fields, a wide field in a sum). */
+/** The stream's write, or null where it needs the general one (a bit field or a wide field in a sum:
+ * none of the templates has one today). */
 export function compilePatches(p: PatchInput): WriteFn | null {
   const t = p.template,
     l4 = t.l4;
@@ -65,8 +66,12 @@ export function compilePatches(p: PatchInput): WriteFn | null {
   const v4Of = (off: number) => t.ips.findIndex((ip) => !ip.v6 && off >= ip.off && off < ip.off + 20);
   const inL4 = (off: number) => off >= l4.off || (p.pseudo && off >= ph && off < phEnd);
   for (const l of p.locs) {
-    if (l.bits !== l.bytes * 8) return null;
     const summed = v4Of(l.off) >= 0 || inL4(l.off);
+    // bit fields (the VLAN tag's id and priority) are in no sum: their word read, changed, written
+    if (l.bits !== l.bytes * 8) {
+      if (summed || l.bytes !== 2) return null;
+      continue;
+    }
     // MACs and the VNI are in no sum: written whole, no share
     if (summed ? l.bytes !== 1 && l.bytes !== 2 && l.bytes !== 4 : l.bytes !== 3 && l.bytes !== 6) return null;
   }
@@ -85,11 +90,13 @@ export function compilePatches(p: PatchInput): WriteFn | null {
 
   // the rules' own source inline (names end in s for the size, i for rule i), their values bound
   const decls: string[] = [],
+    jumps: string[] = [],
     src: string[] = [],
     refs: Record<string, unknown> = {};
   const inline = (r: Rule, x: string) => {
     const c = r.source(x);
     decls.push(c.decl);
+    jumps.push(c.jump);
     src.push(c.body);
     for (const [name, v] of Object.entries(r.refs)) refs[name + x] = v;
     return `v${x}`;
@@ -108,6 +115,13 @@ export function compilePatches(p: PatchInput): WriteFn | null {
   src.push(`let l4 = ${l4Base} + pre[len - ${p.patStart}] + (len - ${l4.off}) * ${lenTimes};`);
   for (const [i, l] of p.locs.entries()) {
     const v = inline(p.rules[i], String(i));
+    if (l.bits !== l.bytes * 8) {
+      const mask = ((1 << l.bits) - 1) << l.shift;
+      src.push(
+        `dv.setUint16(off + ${l.off}, (dv.getUint16(off + ${l.off}) & ${~mask & 0xffff}) | ((${v} << ${l.shift}) & ${mask}));`,
+      );
+      continue;
+    }
     src.push(storeOf(v, l.off, l.bytes));
     const ip = v4Of(l.off),
       share = shareOf(v, l.bytes, (l.off & 1) === 1);
@@ -138,10 +152,12 @@ export function compilePatches(p: PatchInput): WriteFn | null {
     "pre",
     "timeShare",
     ...Object.keys(refs),
-    `let tMs = Number.NaN, tShare = 0, view = null, dv = null;
+    `let tMs = Number.NaN, tShare = 0, view = null, dv = null, next = 0;
 ${decls.join("\n")}
 return function write(u8, off, k, timeMs) {
 if (u8 !== view) { view = u8; dv = new DataView(u8.buffer, u8.byteOffset, u8.byteLength); }
+if (k !== next) { ${jumps.join(" ")} }
+next = k + 1;
 ${src.join("\n")}
 };`,
   );

@@ -1,7 +1,7 @@
 // One stream compiled: its template, its field rules, its sizes, and the per-packet write: the
 // varying fields, the length fields, the signature, then the checksums. Most streams get a write
-// generated for them as O(1) patches (patch.ts). The general write below is for the rest (bit fields
-// such as a VLAN id, and callbacks): IPv4 headers summed again, 20 bytes; the innermost transport's
+// generated for them as O(1) patches (patch.ts). The general write below is for streams with a
+// callback (and the reference the generated one is tested against): IPv4 headers summed again, 20 bytes; the innermost transport's
 // sum from its pseudo-header, header and signature plus the known sum of the payload pattern for that
 // length, so a packet costs the same at 60 or 1514 bytes. A stream with a callback (`each`) may
 // change any byte: its transport checksum is then summed whole.
