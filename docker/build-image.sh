@@ -10,8 +10,9 @@ mkdir -p "$root/bin" "$root/tmp" "$root/bunmap"
 cp /bin/busybox "$root/bin/busybox"
 for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$root/bin/$a"; done
 bun=$(readlink -f "$(command -v bun || echo "$repo/node_modules/.bin/bun")")
-# bun, and for the plugin iproute2's ip (busybox's cannot make veths) and ethtool, with their libraries
-for bin in "$bun" "$(command -v ip)" "$(command -v ethtool || true)"; do
+# bun, and for the plugin iproute2's ip (busybox's cannot make veths) and bridge (the VXLAN uplink's
+# peers) and ethtool, with their libraries
+for bin in "$bun" "$(command -v ip)" "$(command -v bridge)" "$(command -v ethtool || true)"; do
   [ -n "$bin" ] || continue
   name=$(basename "$bin" | sed 's/^bun.*/bun/')
   rm -f "$root/bin/$name" # busybox has an ip applet: replace the link, never write through it

@@ -34,6 +34,8 @@ rm -f "$root/bin/ip" # iproute2's, for `ip -j`
 copy_bin "$bun" /bin/bun
 copy_bin "$(command -v ip)" /bin/ip
 ln -s /bin/ip "$root/usr/sbin/ip"
+rm -f "$root/bin/bridge" # iproute2's bridge: the VXLAN uplink's peers (fdb entries)
+copy_bin "$(command -v bridge)" /bin/bridge
 ipt=$(readlink -f "$(command -v iptables)")
 copy_bin "$ipt" "/usr/sbin/$(basename "$ipt")"
 for t in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore; do

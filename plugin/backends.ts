@@ -42,6 +42,9 @@ export interface BackendSpec {
   port: ((ifname: string) => string) | null;
   /** The @conf of the network's vxlan: uplink port, or null: no uplink on this datapath. */
   uplinkConf: string | null;
+  /** The uplink is a Linux vxlan device, switched as a port like a host veth end (plugin/uplink-dev.ts):
+   * the kernel encapsulates whole GSO frames and the fast path reaches it; else bunmap's vxlan: port. */
+  uplinkDevice: boolean;
   /** Why this datapath cannot run here (a sentence with the fix), or null. */
   unavailable(): string | null;
 }
@@ -54,6 +57,7 @@ export const BACKEND = {
     veth: { gsoMaxSize: GSO_MAX_SIZE },
     port: (ifname) => `packet:${ifname}${PACKET_CONF}`,
     uplinkConf: `vnet=1,buf_size=${PACKET_FRAME},slots=256`,
+    uplinkDevice: true,
     unavailable: () => null,
   },
   xdp: {
@@ -63,6 +67,7 @@ export const BACKEND = {
     veth: { txChecksumOff: true },
     port: (ifname) => `xdp:${ifname}`,
     uplinkConf: "buf_size=4096,slots=512",
+    uplinkDevice: false,
     unavailable: () => null,
   },
   vale: {
@@ -72,6 +77,7 @@ export const BACKEND = {
     veth: {},
     port: null,
     uplinkConf: null,
+    uplinkDevice: false,
     unavailable: () =>
       netmapAvailable()
         ? null

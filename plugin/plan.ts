@@ -95,9 +95,9 @@ export function planNetwork(b: CreateNetwork, ctx: PlanContext): NetworkPlan {
       `--opt slice_id: switch ${name} already carries network ${short(mate.id)} with backend ${mate.backend} and MTU ${mate.mtu}; networks sharing a switch must match (this one: ${backend}, ${mtu})`,
     );
   const linked = uplink && checkUplink(generic, backend, mtu);
-  if (mate && uplinkOf(mate)?.port !== linked?.port)
+  if (mate && uplinkOf(mate)?.key !== linked?.key)
     throw new Refused(
-      `--opt slice_id: switch ${name} already carries network ${short(mate.id)} with uplink ${uplinkOf(mate)?.port ?? "none"}; networks sharing a switch share its uplink (this one: ${linked?.port ?? "none"})`,
+      `--opt slice_id: switch ${name} already carries network ${short(mate.id)} with uplink ${uplinkOf(mate)?.key ?? "none"}; networks sharing a switch share its uplink (this one: ${linked?.key ?? "none"})`,
     );
   const sameVni = uplink && ctx.networks.find((x) => x.switch !== name && uplinkOf(x)?.vni === uplink.vni);
   if (sameVni)

@@ -10,6 +10,8 @@ import { hasGateway, uplinkOf } from "./plan.ts";
 import type { Proxies } from "./proxy.ts";
 import { Refused } from "./refused.ts";
 import type { State } from "./state.ts";
+import { have } from "./tools.ts";
+import { ensureUplinkDevice, sweepUplinkDevices } from "./uplink-dev.ts";
 import { linkExists } from "./veth.ts";
 
 export interface ReconcileOptions {
@@ -43,19 +45,26 @@ export class Reconciler {
    * to, the routing in line with the state. */
   async reconcile(what: { switches?: string[]; routing?: boolean } = {}): Promise<void> {
     const names = what.switches ?? [...new Set([...this.state.networks().map((n) => n.switch), ...this.paths.keys()])];
-    for (const sw of names) await this.switch(sw);
+    let stopped = false;
+    for (const sw of names) stopped = (await this.switch(sw)) || stopped;
+    // uplink devices no network uplinks any more (a switch stopped; a crash in between: the full
+    // reconcile after a restart) go; without ip nothing can be listed (recovery says so)
+    if ((stopped || !what.switches) && have("ip")) {
+      const vnis = this.state.networks().flatMap((n) => uplinkOf(n)?.device?.vni ?? []);
+      sweepUplinkDevices(this.state.instance, new Set(vnis));
+    }
     if (what.routing !== false) await this.routing();
   }
 
   /** A switch carries the gateways and joined endpoints (whose veth exists) of every network on it
-   * (one, or all of a slice), and their uplink; with no network left it stops. */
-  private async switch(name: string): Promise<void> {
+   * (one, or all of a slice), and their uplink; with no network left it stops (true). */
+  private async switch(name: string): Promise<boolean> {
     const nets = this.state.networks().filter((x) => x.switch === name);
     let dp = this.paths.get(name);
     if (!nets.length) {
       await dp?.stop();
       this.paths.delete(name);
-      return;
+      return true;
     }
     const ports: string[] = [];
     for (const x of nets) {
@@ -63,11 +72,15 @@ export class Reconciler {
       if (hasGateway(x) && linkExists(gw)) ports.push(gw);
       for (const e of this.state.endpoints(x.id)) if (e.joined && linkExists(e.host_if)) ports.push(e.host_if);
     }
+    const uplink = uplinkOf(nets[0]);
+    // the uplink's vxlan device before its port; made afresh when the switch starts (nothing holds it)
+    if (uplink?.device) ensureUplinkDevice(uplink.device, this.state.instance, !dp);
     if (!dp) {
       dp = this.mk(nets[0].backend, name);
       this.paths.set(name, dp);
     }
-    await dp.setPorts(ports, uplinkOf(nets[0])?.port ?? null);
+    await dp.setPorts(ports, uplink?.port ?? null);
+    return false;
   }
 
   /** The NAT and filter rules every routed network and published port needs now, and the proxies

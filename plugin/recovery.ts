@@ -32,8 +32,11 @@ export async function recover(state: State, rec: Reconciler): Promise<Restored> 
         .filter(hasGateway)
         .map((n) => gatewayNames(n.id).sw),
     );
+    // (uplink devices: swept by the reconciler, which knows which VNIs are uplinked)
     const orphans = listMarked(state.instance).filter((m) =>
-      m.kind === "ep" ? eps.get(m.id) !== m.name : !(gws.has(m.name) && gatewayNames(m.id).sw === m.name),
+      m.kind === "ep"
+        ? eps.get(m.id) !== m.name
+        : m.kind === "gw" && !(gws.has(m.name) && gatewayNames(m.id).sw === m.name),
     );
     for (const o of orphans) deleteVeth(o.name);
     orphansRemoved = orphans.length;

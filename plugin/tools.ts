@@ -9,6 +9,7 @@ import { Refused } from "./refused.ts";
 /** Each tool, the Debian package that brings it, and what the driver needs it for. */
 export const TOOLS = {
   ip: { pkg: "iproute2", for: "veths, gateways and routes" },
+  bridge: { pkg: "iproute2", for: "the VXLAN uplink's peers" },
   iptables: { pkg: "iptables", for: "NAT and published ports" },
   "iptables-restore": { pkg: "iptables", for: "NAT and published ports" },
 } as const;

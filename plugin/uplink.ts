@@ -10,11 +10,16 @@ import { IFNAME, ipv4, vxlan } from "../src/index.ts";
 import { BACKEND, type Backend, NO_UPLINK } from "./backends.ts";
 import { Refused } from "./refused.ts";
 import { run } from "./tools.ts";
+import { type UplinkDevice, uplinkDeviceName } from "./uplink-dev.ts";
 
 export interface Uplink {
   vni: number;
-  /** The vxlan: port the network's switch opens. */
+  /** The port the network's switch opens: bunmap's vxlan: port, or the Linux vxlan device's. */
   port: string;
+  /** The uplink's options whole (a vxlan: port name): two networks on one switch must agree on it. */
+  key: string;
+  /** The Linux vxlan device the port is opened on (datapaths with uplinkDevice), or null. */
+  device: UplinkDevice | null;
   /** Where the underlay leads: the peers (this host's own address among them is skipped) or the
    * group, and the interface if given. */
   towards: string[];
@@ -87,9 +92,23 @@ export function checkUplink(generic: Record<string, string>, backend: Backend, m
       throw new Refused(`--opt vxlan_port=${rawPort}: expected a UDP port 1..65535`);
     conf.push(`dstport=${Number(rawPort)}`);
   }
+  const key = `vxlan:${vni}@conf:${conf.join(",")}`;
   conf.push(uplinkConf);
   if (mtu) conf.push(`mtu=${mtu}`);
-  return { vni, port: `vxlan:${vni}@conf:${conf.join(",")}`, towards, dev };
+  const port = `vxlan:${vni}@conf:${conf.join(",")}`;
+  if (!BACKEND[backend].uplinkDevice) return { vni, port, key, towards, dev, device: null };
+  const name = uplinkDeviceName(vni);
+  const device: UplinkDevice = {
+    name,
+    vni,
+    dstport: rawPort === undefined ? vxlan.VXLAN_PORT : Number(rawPort),
+    remotes: peers === undefined ? [] : towards,
+    group: group ?? "",
+    dev,
+    local: local ?? "",
+    mtu,
+  };
+  return { vni, port: BACKEND[backend].port?.(name) ?? port, key, towards, dev, device };
 }
 
 /**

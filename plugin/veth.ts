@@ -123,18 +123,19 @@ export function deleteMarked(name: string, mark: Mark): void {
 /**
  * What marks an interface as made by a plugin: its alias (IFLA_IFALIAS) "bunmap:INSTANCE:KIND:ID", on
  * the end that stays on the host. INSTANCE is the state's identity (State.instance), KIND "ep" for an
- * endpoint's host end, "gw" for a gateway's switch end, ID the full endpoint or network ID. The
+ * endpoint's host end, "gw" for a gateway's switch end, "vx" for an uplink's vxlan device, ID the
+ * full endpoint or network ID (a VNI for "vx"). The
  * plugin deletes only interfaces whose mark names its own instance and something its state does
  * not hold; a name alone proves nothing.
  */
 export interface Mark {
   instance: string;
-  kind: "ep" | "gw";
+  kind: "ep" | "gw" | "vx";
   id: string;
 }
 export const markText = (m: Mark) => `bunmap:${m.instance}:${m.kind}:${m.id}`;
 export function parseMark(alias: string | undefined): Mark | null {
-  const m = /^bunmap:([0-9a-f]{12}):(ep|gw):([0-9A-Za-z_.-]{1,128})$/.exec(alias ?? "");
+  const m = /^bunmap:([0-9a-f]{12}):(ep|gw|vx):([0-9A-Za-z_.-]{1,128})$/.exec(alias ?? "");
   return m ? { instance: m[1], kind: m[2] as Mark["kind"], id: m[3] } : null;
 }
 

@@ -9,6 +9,8 @@ import { ensureImage, IMAGE } from "./helpers/docker-image.ts";
 import { inNs, output } from "./helpers/netns.ts";
 import { api, docker, dockerUnavailable, PluginProc, removeStaleTestObjects } from "./helpers/plugin-proc.ts";
 
+const linkExists = (name: string) => spawnSync("ip", ["link", "show", "dev", name]).status === 0;
+
 setDefaultTimeout(120_000);
 const why = dockerUnavailable();
 if (why) console.warn(`SKIP Docker vxlan tests: ${why}`);
@@ -129,7 +131,19 @@ describe.skipIf(!!why)("vale network with a VXLAN uplink to a host running Linux
     expect(Number(ctAddr.split(".")[3])).toBeGreaterThanOrEqual(128); // from this host's --ip-range
     const view = (await api("/bunmap/networks")).find((n: { uplink: unknown }) => n.uplink);
     expect(view.uplink.vni).toBe(VNI);
-    expect(view.uplink.port).toContain(`vxlan:${VNI}@conf:remote=${U_REMOTE}`);
+    expect(view.uplink.key).toBe(`vxlan:${VNI}@conf:remote=${U_REMOTE}`);
+    // the uplink is a Linux vxlan device of the plugin's, switched as a port: VNI, UDP port, MTU, peer
+    const dev = `bmvx${VNI}`;
+    expect(view.uplink.port).toStartWith(`packet:${dev}@`);
+    const [info] = JSON.parse(sh(`ip -d -j link show dev ${dev}`));
+    expect([info.linkinfo.info_kind, info.linkinfo.info_data.id, info.linkinfo.info_data.port, info.mtu]).toEqual([
+      "vxlan",
+      VNI,
+      4789,
+      1450,
+    ]);
+    expect(info.ifalias).toMatch(new RegExp(`^bunmap:[0-9a-f]{12}:vx:${VNI}$`));
+    expect(sh(`bridge fdb show dev ${dev}`)).toContain(`00:00:00:00:00:00 dst ${U_REMOTE}`);
 
     expect(ping(["docker", "exec", CT, "ping", "-c", "3", "-W", "2", "198.18.131.2"])).toBe(3);
     expect(ping(["ip", "netns", "exec", C, "ping", "-c", "3", "-i", "0.2", "-W", "2", ctAddr])).toBe(3);
@@ -183,6 +197,30 @@ describe.skipIf(!!why)("vale network with a VXLAN uplink to a host running Linux
     expect(r.stderr).toBe("");
     const n = (await api("/bunmap/networks")).find((x: { switch: string }) => x.switch === "valetenant7");
     expect(n.uplink.vni).toBe(345543); // FNV-1a of "tenant7" onto 1..16777215 (tests/plugin-uplink.test.ts)
+    expect(linkExists("bmvx345543")).toBe(true);
     expect(docker("network", "rm", NET2).status).toBe(0);
+    expect(linkExists("bmvx345543")).toBe(false); // the uplink device goes with its network
+  });
+
+  test("uplink devices: one of ours no network uplinks is swept; one of that name not ours is left and refused", () => {
+    const [mine] = JSON.parse(sh(`ip -j link show dev bmvx${VNI}`));
+    const instance = /^bunmap:([0-9a-f]{12}):/.exec(mine.ifalias)?.[1];
+    const orphan = 700000 + (process.pid % 100000),
+      foreign = orphan + 1;
+    // as a crash between a network's removal and its device's would leave it
+    sh(`ip link add bmvx${orphan} type vxlan id ${orphan} dstport 4789`);
+    sh(`ip link set dev bmvx${orphan} alias bunmap:${instance}:vx:${orphan}`);
+    sh(`ip link add bmvx${foreign} type vxlan id ${foreign} dstport 4789`); // someone else's
+    try {
+      const r = createNet(NET2, "198.18.133.0/24", `vni=${foreign}`, `peers=${U_REMOTE}`);
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toContain(`interface bmvx${foreign} exists and is not this network's uplink`);
+      expect(docker("network", "inspect", NET2).status).not.toBe(0); // nothing half-made
+      expect(linkExists(`bmvx${foreign}`)).toBe(true); // left alone
+      expect(linkExists(`bmvx${orphan}`)).toBe(false); // the reconcile after the refusal swept it
+    } finally {
+      spawnSync("ip", ["link", "del", `bmvx${foreign}`]);
+      spawnSync("ip", ["link", "del", `bmvx${orphan}`]);
+    }
   });
 });

@@ -62,7 +62,8 @@ describe("a network's plan", () => {
     const up = { vni: "42", peers: "198.18.0.2" };
     const p = planNetwork(body(up), ctx());
     expect(p.row.mtu).toBe(1450);
-    expect(p.uplink?.port).toBe("vxlan:42@conf:remote=198.18.0.2,vnet=1,buf_size=65536,slots=256,mtu=1450");
+    expect(p.uplink?.key).toBe("vxlan:42@conf:remote=198.18.0.2");
+    expect([p.uplink?.device?.name, p.uplink?.device?.mtu]).toEqual(["bmvx42", 1450]);
     expect(planNetwork(body(up), ctx({ underlay: () => ({ dev: "eth9", mtu: 9000 }) })).row.mtu).toBe(1500);
     refused(
       body({ ...up, mtu: "1451" }),

@@ -6,16 +6,31 @@ import { checkUplink, innerMtu, MIN_UNDERLAY_MTU, sliceVni, underlayMtu } from "
 import { parsePortName, vxlanConf } from "../src/index.ts";
 
 describe("the plugin's uplink options (-o vni/peers/group)", () => {
-  test("turn into the vxlan: port the network's switch opens", () => {
+  test("turn into the port the network's switch opens: a Linux vxlan device (packet), a vxlan: port (xdp)", () => {
     const u = checkUplink({ vni: "42", peers: "198.18.0.2,198.18.0.3", vxlan_port: "8472" }, "packet", 1450)!;
     expect(u.vni).toBe(42);
-    expect(u.port).toBe(
-      "vxlan:42@conf:remote=198.18.0.2+198.18.0.3,dstport=8472,vnet=1,buf_size=65536,slots=256,mtu=1450",
-    );
-    expect(vxlanConf(parsePortName(u.port)).remotes.length).toBe(2); // the port accepts what the plugin writes
+    expect(u.key).toBe("vxlan:42@conf:remote=198.18.0.2+198.18.0.3,dstport=8472");
+    expect(u.device).toEqual({
+      name: "bmvx42",
+      vni: 42,
+      dstport: 8472,
+      remotes: ["198.18.0.2", "198.18.0.3"],
+      group: "",
+      dev: "",
+      local: "",
+      mtu: 1450,
+    });
+    expect(u.port).toStartWith("packet:bmvx42@conf:vnet=1,"); // switched like a host veth end
+    expect(vxlanConf(parsePortName(u.key)).remotes.length).toBe(2); // the key is a vxlan: name too
+    const x = checkUplink({ vni: "42", peers: "198.18.0.2" }, "xdp", 1450)!;
+    expect([x.device, x.port]).toEqual([null, "vxlan:42@conf:remote=198.18.0.2,buf_size=4096,slots=512,mtu=1450"]);
+    expect(vxlanConf(parsePortName(x.port)).remotes.length).toBe(1); // the port accepts what the plugin writes
     const g = checkUplink({ slice_id: "blue", group: "239.1.1.1", vxlan_dev: "eth0" }, "xdp")!;
     expect(g.vni).toBe(16512592); // FNV-1a of "blue" mod 16777215, + 1 (worked out apart, in Python)
     expect(vxlanConf(parsePortName(g.port)).group).toBe(0xef010101);
+    const gp = checkUplink({ vni: "7", group: "239.1.1.1", vxlan_dev: "eth0", vxlan_local: "198.18.0.1" }, "packet")!;
+    expect(gp.device).toMatchObject({ name: "bmvx7", dstport: 4789, remotes: [], group: "239.1.1.1", dev: "eth0" });
+    expect(gp.device?.local).toBe("198.18.0.1");
     expect(checkUplink({ backend: "packet" }, "packet")).toBeNull();
   });
   test("slice ids map onto 1..16777215, the same on every host", () => {
