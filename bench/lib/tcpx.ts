@@ -26,13 +26,13 @@ export function tcpxOnVeth(tag: string, mtu = 1500): number {
   try {
     must("ip", "netns", "add", x);
     must("ip", "netns", "add", y);
-    must("ip", "link", "add", "t", "netns", x, "type", "veth", "peer", "name", "t", "netns", y);
+    must("ip", "link", "add", "vt0", "netns", x, "type", "veth", "peer", "name", "vt0", "netns", y);
     for (const [n, a] of [
       [x, "198.18.153.1/30"],
       [y, "198.18.153.2/30"],
     ]) {
-      must("ip", "-n", n, "addr", "add", a, "dev", "t");
-      must("ip", "-n", n, "link", "set", "t", "mtu", String(mtu), "up");
+      must("ip", "-n", n, "addr", "add", a, "dev", "vt0");
+      must("ip", "-n", n, "link", "set", "vt0", "mtu", String(mtu), "up");
     }
     const srv = Bun.spawn(["ip", "netns", "exec", y, bin, "server", "5001"], { stdout: "ignore" });
     Bun.sleepSync(300);
