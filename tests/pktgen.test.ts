@@ -163,6 +163,50 @@ describe("end to end over shm pipes", () => {
     expect(tx.err).toMatch(RATE_LINE);
   });
 
+  test("tx's template survives buffers the reader swaps away: every frame received is the first, byte for byte", async () => {
+    const r = region("swap");
+    const reader = openPort(`shm:${r}{0`),
+      spare = openPort(`shm:${r}{1`); // pipe 1's tx buffers: spares of the same region, never sent
+    const ring = reader.rxRings[0],
+      st = spare.txRings[0];
+    const N = 30000;
+    const tx = pktgen(["-i", `shm:${r}}0`, "-f", "tx", "-n", String(N)]);
+    let got = 0,
+      bad = 0,
+      swapped = 0,
+      j = 0,
+      first: Uint8Array | null = null;
+    const until = performance.now() + 60_000;
+    try {
+      while (got < N && performance.now() < until) {
+        reader.poll(POLLIN, 100);
+        let h = ring.head;
+        for (let k = ring.space(); k > 0; k--) {
+          const frame = ring.u8.subarray(ring.buf(h), ring.buf(h) + ring.len(h));
+          if (!first) first = frame.slice();
+          else if (Buffer.compare(frame, first) !== 0) bad++;
+          if (got % 3 === 0) {
+            // a garbage buffer goes to the sender's slot (NS_BUF_CHANGED): it must put the template back
+            st.u8.fill(0xee, st.buf(j), st.buf(j) + st.bufSize);
+            ring.swapTo(h, st, j);
+            j = st.next(j);
+            swapped++;
+          }
+          got++;
+          h = ring.next(h);
+        }
+        ring.advance(h);
+        reader.rxsync();
+      }
+      expect((await tx.done).code).toBe(0);
+      expect([got, bad, first?.length]).toEqual([N, 0, 60]);
+      expect(swapped).toBe(N / 3);
+    } finally {
+      reader.close();
+      spare.close();
+    }
+  });
+
   test("txseq -> rxseq with ranges and random sizes: no gaps, nothing out of order", async () => {
     const r = region("seq");
     const rx = pktgen(["-i", `shm:${r}{0`, "-f", "rxseq", "-n", "500000"]);
