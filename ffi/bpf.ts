@@ -11,11 +11,13 @@ export const BPF_PROG_TYPE_SOCKET_FILTER = 1;
 export const BPF_PROG_TYPE_SCHED_CLS = 3;
 export const BPF_MAP_TYPE_PERCPU_ARRAY = 6;
 export const BPF_MAP_TYPE_HASH = 1;
+export const BPF_MAP_TYPE_ARRAY = 2;
 /** Helper function numbers (include/uapi/linux/bpf.h). */
-export const BPF_FUNC = { map_lookup_elem: 1, redirect: 23, skb_load_bytes: 26 } as const;
+export const BPF_FUNC = { map_lookup_elem: 1, clone_redirect: 13, redirect: 23, skb_load_bytes: 26 } as const;
 /** struct __sk_buff field offsets (linux/bpf.h). */
 export const SK_BUFF = { len: 0, ingress_ifindex: 36 } as const;
 export const TC_ACT_OK = 0;
+export const TC_ACT_SHOT = 2;
 /** struct bpf_tc_hook and struct bpf_tc_opts (bpf/libbpf.h): `sz` holds the struct's own size. */
 export const TC_HOOK = { sz: 0, size: 24, ifindex: 8, attach_point: 12 } as const;
 export const TC_OPTS = { sz: 0, size: 32, prog_fd: 8, flags: 12, prog_id: 16, handle: 20, priority: 24 } as const;
@@ -60,20 +62,24 @@ export const OP = {
   JMP: 0x05,
   ALU64: 0x07,
   W: 0x00,
+  B: 0x10,
   DW: 0x18,
   IMM: 0x00,
   MEM: 0x60,
   K: 0x00,
   X: 0x08,
   ADD: 0x00,
+  AND: 0x50,
   MOV: 0xb0,
+  JA: 0x00,
   JEQ: 0x10,
+  JGT: 0x20,
   JNE: 0x50,
   CALL: 0x80,
   EXIT: 0x90,
   PSEUDO_MAP_FD: 1,
 } as const;
-type Size = typeof OP.W | typeof OP.DW;
+type Size = typeof OP.W | typeof OP.B | typeof OP.DW;
 
 /** struct bpf_insn: code, dst:4|src:4, s16 off, s32 imm. */
 export function insn(code: number, dst: number, src: number, off: number, imm: number): number[] {
@@ -97,6 +103,8 @@ export const asm = {
   movImm: (dst: number, imm: number) => insn(OP.ALU64 | OP.MOV | OP.K, dst, 0, 0, imm),
   /** dst += imm */
   addImm: (dst: number, imm: number) => insn(OP.ALU64 | OP.ADD | OP.K, dst, 0, 0, imm),
+  /** dst &= imm */
+  andImm: (dst: number, imm: number) => insn(OP.ALU64 | OP.AND | OP.K, dst, 0, 0, imm),
   /** *(size *)(dst + off) = imm */
   storeImm: (size: Size, dst: number, off: number, imm: number) => insn(OP.ST | OP.MEM | size, dst, 0, off, imm),
   /** *(size *)(dst + off) = src */
@@ -116,6 +124,12 @@ export const asm = {
   jeq: (dst: number, src: number, off: number) => insn(OP.JMP | OP.JEQ | OP.X, dst, src, off, 0),
   /** if dst != src goto +off */
   jne: (dst: number, src: number, off: number) => insn(OP.JMP | OP.JNE | OP.X, dst, src, off, 0),
+  /** if dst > src goto +off (unsigned) */
+  jgt: (dst: number, src: number, off: number) => insn(OP.JMP | OP.JGT | OP.X, dst, src, off, 0),
+  /** if dst > imm goto +off (unsigned) */
+  jgtImm: (dst: number, imm: number, off: number) => insn(OP.JMP | OP.JGT | OP.K, dst, 0, off, imm),
+  /** goto +off */
+  ja: (off: number) => insn(OP.JMP | OP.JA, 0, 0, off, 0),
   call: (fn: number) => insn(OP.JMP | OP.CALL, 0, 0, 0, fn),
   exit: () => insn(OP.JMP | OP.EXIT, 0, 0, 0, 0),
 };

@@ -22,9 +22,9 @@ export interface PortCount {
 
 export interface Datapath {
   readonly kind: Backend;
-  /** Make the switch carry exactly these host interfaces and this uplink port (a vxlan: name, or
-   * null), adding and removing only the difference. */
-  setPorts(ifnames: string[], uplink?: string | null): Promise<void>;
+  /** Make the switch carry exactly these host interfaces and this uplink port (or null), adding
+   * and removing only the difference; `stations`: the MACs behind an interface, learned as it joins. */
+  setPorts(ifnames: string[], uplink?: string | null, stations?: Map<string, string[]>): Promise<void>;
   /** Packets per port; null where the datapath keeps none we can read (kernel VALE). */
   counters(): PortCount[];
   stop(): Promise<void>;
@@ -43,7 +43,11 @@ export class EngineSwitch implements Datapath {
     private readonly log: (msg: string) => void = () => {},
   ) {}
 
-  async setPorts(ifnames: string[], uplink: string | null = null): Promise<void> {
+  async setPorts(
+    ifnames: string[],
+    uplink: string | null = null,
+    stations: Map<string, string[]> = new Map(),
+  ): Promise<void> {
     if (!this.sw) {
       this.sw = await this.engine.createSwitch({
         maxPorts: 1024,
@@ -71,7 +75,7 @@ export class EngineSwitch implements Datapath {
     }
     for (const n of ifnames) {
       if (this.ids.has(n)) continue;
-      this.ids.set(n, await this.sw.addPort(BACKEND[this.kind].port(n)));
+      this.ids.set(n, await this.sw.addPort(BACKEND[this.kind].port(n), stations.get(n) ?? []));
     }
   }
 

@@ -29,6 +29,9 @@ export function gatewayNames(networkId: string): { host: string; sw: string } {
   return { host: GW_HOST_PREFIX + h, sw: GW_SWITCH_PREFIX + h };
 }
 
+/** The MAC of a network's gateway (its host end, the station behind the switch end). */
+export const gatewayMac = (networkId: string) => macFor(`gateway:${networkId}`);
+
 export interface GatewaySpec {
   networkId: string;
   /** the state's identity, for the interface's mark */
@@ -55,7 +58,7 @@ export function createGateway(g: GatewaySpec): { host: string; sw: string } {
         `interface ${name} exists and is not this network's gateway; it is left alone (rename or remove it)`,
       );
   }
-  createVeth(sw, host, macFor(`gateway:${g.networkId}`), g.mtu, g.veth, mark);
+  createVeth(sw, host, gatewayMac(g.networkId), g.mtu, g.veth, mark);
   const steps: string[][] = [];
   if (!g.v6) steps.push(...quietIpv6(host));
   if (g.v4) steps.push(["addr", "add", g.v4, "dev", host]);

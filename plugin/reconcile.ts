@@ -5,7 +5,7 @@
 // changes nothing; after a failure the state is put back and it runs again (driver.ts).
 import { type Datapath, datapathFactory, type MakeDatapath, type PortCount } from "./datapath.ts";
 import { Firewall, type Published, type RoutedNet } from "./firewall.ts";
-import { gatewayNames } from "./gateway.ts";
+import { gatewayMac, gatewayNames } from "./gateway.ts";
 import { hasGateway, uplinkOf } from "./plan.ts";
 import type { Proxies } from "./proxy.ts";
 import { Refused } from "./refused.ts";
@@ -66,11 +66,21 @@ export class Reconciler {
       this.paths.delete(name);
       return true;
     }
-    const ports: string[] = [];
+    // each port with the station known to be behind it (the gateway's host end, the container's
+    // interface): learned as the port joins, so its first broadcast can take the kernel's flood
+    const ports: string[] = [],
+      stations = new Map<string, string[]>();
     for (const x of nets) {
       const gw = gatewayNames(x.id).sw;
-      if (hasGateway(x) && linkExists(gw)) ports.push(gw);
-      for (const e of this.state.endpoints(x.id)) if (e.joined && linkExists(e.host_if)) ports.push(e.host_if);
+      if (hasGateway(x) && linkExists(gw)) {
+        ports.push(gw);
+        stations.set(gw, [gatewayMac(x.id)]);
+      }
+      for (const e of this.state.endpoints(x.id))
+        if (e.joined && linkExists(e.host_if)) {
+          ports.push(e.host_if);
+          stations.set(e.host_if, [e.mac]);
+        }
     }
     const uplink = uplinkOf(nets[0]);
     // the uplink's vxlan device before its port; made afresh when the switch starts (nothing holds it)
@@ -79,7 +89,7 @@ export class Reconciler {
       dp = this.mk(nets[0].backend, name);
       this.paths.set(name, dp);
     }
-    await dp.setPorts(ports, uplink?.port ?? null);
+    await dp.setPorts(ports, uplink?.port ?? null, stations);
     return false;
   }
 

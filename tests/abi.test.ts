@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import {
   BPF_FUNC,
+  BPF_MAP_TYPE_ARRAY,
   BPF_MAP_TYPE_HASH,
   BPF_MAP_TYPE_PERCPU_ARRAY,
   BPF_PROG_TYPE_SCHED_CLS,
@@ -17,6 +18,7 @@ import {
   OP,
   SK_BUFF,
   TC_ACT_OK,
+  TC_ACT_SHOT,
   TC_HOOK,
   TC_OPTS,
   XDP_FLAGS_DRV_MODE,
@@ -266,7 +268,9 @@ describe.skipIf(!gcc || !libbpfHeader)("BPF ABI of the fast path (linux/bpf.h, b
         prog_xdp: ["BPF_PROG_TYPE_XDP", BPF_PROG_TYPE_XDP],
         map_hash: ["BPF_MAP_TYPE_HASH", BPF_MAP_TYPE_HASH],
         map_pcpu: ["BPF_MAP_TYPE_PERCPU_ARRAY", BPF_MAP_TYPE_PERCPU_ARRAY],
+        map_array: ["BPF_MAP_TYPE_ARRAY", BPF_MAP_TYPE_ARRAY],
         tc_ok: ["TC_ACT_OK", TC_ACT_OK],
+        tc_shot: ["TC_ACT_SHOT", TC_ACT_SHOT],
         tc_ingress: ["BPF_TC_INGRESS", BPF_TC_INGRESS],
         tc_egress: ["BPF_TC_EGRESS", BPF_TC_EGRESS],
         tc_replace: ["BPF_TC_F_REPLACE", BPF_TC_F_REPLACE],

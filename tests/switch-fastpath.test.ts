@@ -117,6 +117,39 @@ describe.skipIf(why !== null)("kernel fast path on veths", () => {
     for (const h of HOSTS) expect(sh(["tc", "qdisc", "show", "dev", `h${h}`]).out).not.toContain("clsact"); // nor its qdiscs
   });
 
+  test("stations given as their ports join: the first ARP is flooded by the kernel, once to each other port; no worker forwards", async () => {
+    for (const h of HOSTS) sh(["ip", "-n", nsOf(h), "neigh", "flush", "all"]);
+    const sw = await engine.createSwitch({ maxPorts: 8, kernelFastPath: true });
+    try {
+      const ids: number[] = [];
+      for (const h of HOSTS) ids.push(await sw.addPort(`packet:h${h}${CONF}`, [macOf[h]]));
+      // what reaches c: ARP only (c's own host end speaks IPv6 to it now and then)
+      const dump = Bun.spawn(["ip", "netns", "exec", nsOf("c"), "tcpdump", "-n", "-l", "-i", "eth0", "arp"], {
+        stdout: "pipe",
+        stderr: "ignore",
+      });
+      await Bun.sleep(1000); // tcpdump listening
+      const before = sw.stats();
+      expect(ping(nsOf("a"), ip("b"), 3, "0.2")).toEqual([3, 3, 0]); // ARP first: its request is a broadcast
+      const after = sw.stats();
+      await Bun.sleep(300);
+      dump.kill("SIGINT");
+      const seen = (await new Response(dump.stdout).text()).split("\n").filter((l) => l.includes("Request who-has"));
+      expect(seen.length).toBe(1); // a's ARP request, once: not by the kernel and the switch both
+      expect([after.flooded - before.flooded, after.forwarded - before.forwarded]).toEqual([0, 0]);
+      expect(sw.portStats(ids[2]).tx).toBe(1); // counted on c's port, by the kernel
+      expect(sw.portStats(ids[0]).rx).toBeGreaterThanOrEqual(4); // the broadcast and three requests
+    } finally {
+      await sw.close();
+    }
+    const other = await engine.createSwitch({ maxPorts: 8 });
+    try {
+      await expect(other.addPort(`packet:ha${CONF}`, ["not-a-mac"])).rejects.toThrow(/MAC/);
+    } finally {
+      await other.close();
+    }
+  });
+
   test("a third port sees none of the others' unicast while they talk", async () => {
     await withSwitch(true, async () => {
       ping(nsOf("a"), ip("b"), 5);
@@ -272,6 +305,12 @@ function disassemble(code: Uint8Array): string[] {
       99: `*(u32 *)(r${d} ${off}) = r${s}`,
       123: `*(u64 *)(r${d} ${off}) = r${s}`,
       97: `r${d} = *(u32 *)(r${s} ${off})`,
+      113: `r${d} = *(u8 *)(r${s} ${off})`,
+      98: `*(u32 *)(r${d} ${off}) = ${imm}`,
+      87: `r${d} &= ${imm}`,
+      45: `if r${d} > r${s} goto ${to}`,
+      37: `if r${d} > ${imm} goto ${to}`,
+      5: `goto ${to}`,
       121: `r${d} = *(u64 *)(r${s} ${off})`,
       21: `if r${d} == ${imm} goto ${to}`,
       85: `if r${d} != ${imm} goto ${to}`,
@@ -291,7 +330,7 @@ function disassemble(code: Uint8Array): string[] {
 /** The shared head (stations map fd 5): destination and source MACs loaded from the frame (helper
  * 26, skb_load_bytes), the source looked up (helper 1) and checked to be on this port (skb field 36,
  * ingress_ifindex), the destination looked up and checked to be elsewhere; else to `pass`. */
-const head = (pass: number) => [
+const head = (pass: number, flood = pass) => [
   "0: r6 = r1",
   "1: *(u64 *)(r10 -8) = 0",
   "2: *(u64 *)(r10 -16) = 0",
@@ -322,7 +361,7 @@ const head = (pass: number) => [
   "29: r2 = r10",
   "30: r2 += -16",
   "31: call 1",
-  `32: if r0 == 0 goto ${pass}`,
+  `32: if r0 == 0 goto ${flood}`,
   "33: r8 = *(u32 *)(r0 0)",
   "34: r9 = *(u32 *)(r0 4)",
   "35: r2 = *(u32 *)(r6 36)",
@@ -330,42 +369,86 @@ const head = (pass: number) => [
 ];
 
 describe("the fast path's programs, instruction by instruction", () => {
-  test("socket filter: a frame tc redirects is dropped (0), any other kept whole (skb->len)", () => {
-    expect(disassemble(sockInsns(5))).toEqual([
-      ...head(39),
+  test("socket filter: a frame tc redirects or floods is dropped (0), any other kept whole (skb->len)", () => {
+    // a destination not in the map from a source learned here: a group address (bit 0 of its first
+    // byte) while the flood array (fd 7) counts ports is tc's to flood; unknown unicast is the switch's
+    expect(disassemble(sockInsns({ map: 5, ports: 7 }))).toEqual([
+      ...head(51, 39),
       "37: r0 = 0",
       "38: exit",
-      "39: r0 = *(u32 *)(r6 0)",
-      "40: exit",
+      "39: r1 = *(u8 *)(r10 -16)",
+      "40: r1 &= 1",
+      "41: if r1 == 0 goto 51",
+      "42: *(u32 *)(r10 -24) = 0",
+      "43: r1 = map fd 7",
+      "45: r2 = r10",
+      "46: r2 += -24",
+      "47: call 1",
+      "48: if r0 == 0 goto 51",
+      "49: r1 = *(u32 *)(r0 0)",
+      "50: if r1 != 0 goto 37",
+      "51: r0 = *(u32 *)(r6 0)",
+      "52: exit",
     ]);
   });
-  test("tc ingress: counts rx on the source's slot and tx on the destination's (counters fd 6), redirects; else TC_ACT_OK", () => {
-    expect(disassemble(tcInsns({ map: 5, counters: 6 }))).toEqual([
-      ...head(61),
-      "37: *(u32 *)(r10 -20) = r7",
-      "38: r1 = map fd 6",
-      "40: r2 = r10",
-      "41: r2 += -20",
-      "42: call 1",
-      "43: if r0 == 0 goto 47",
-      "44: r1 = *(u64 *)(r0 0)",
-      "45: r1 += 1",
-      "46: *(u64 *)(r0 0) = r1",
-      "47: *(u32 *)(r10 -20) = r9",
-      "48: r1 = map fd 6",
-      "50: r2 = r10",
-      "51: r2 += -20",
-      "52: call 1",
-      "53: if r0 == 0 goto 57",
-      "54: r1 = *(u64 *)(r0 8)",
-      "55: r1 += 1",
-      "56: *(u64 *)(r0 8) = r1",
+  test("tc ingress: known unicast counted (rx on the source's slot, tx on the destination's, fd 6) and redirected; group frames from a station learned here cloned to every other port in the flood array (fd 7), each counted, then dropped; else TC_ACT_OK", () => {
+    const bump = (at: number, reg: number, field: number) => [
+      `${at}: *(u32 *)(r10 -20) = r${reg}`,
+      `${at + 1}: r1 = map fd 6`,
+      `${at + 3}: r2 = r10`,
+      `${at + 4}: r2 += -20`,
+      `${at + 5}: call 1`,
+      `${at + 6}: if r0 == 0 goto ${at + 10}`,
+      `${at + 7}: r1 = *(u64 *)(r0 ${field})`,
+      `${at + 8}: r1 += 1`,
+      `${at + 9}: *(u64 *)(r0 ${field}) = r1`,
+    ];
+    expect(disassemble(tcInsns({ map: 5, counters: 6, ports: 7 }))).toEqual([
+      ...head(116, 61),
+      ...bump(37, 7, 0),
+      ...bump(47, 9, 8),
       "57: r1 = r8",
       "58: r2 = 0",
       "59: call 23",
       "60: exit",
-      "61: r0 = 0",
-      "62: exit",
+      // flood
+      "61: r1 = *(u8 *)(r10 -16)",
+      "62: r1 &= 1",
+      "63: if r1 == 0 goto 116",
+      "64: r8 = *(u32 *)(r6 36)",
+      "65: *(u32 *)(r10 -24) = 0",
+      "66: r1 = map fd 7",
+      "68: r2 = r10",
+      "69: r2 += -24",
+      "70: call 1",
+      "71: if r0 == 0 goto 116",
+      "72: r9 = *(u32 *)(r0 0)",
+      "73: if r9 == 0 goto 116",
+      ...bump(74, 7, 0),
+      "84: r7 = 1",
+      "85: if r7 > r9 goto 114",
+      "86: if r7 > 1024 goto 114",
+      "87: *(u32 *)(r10 -24) = r7",
+      "88: r1 = map fd 7",
+      "90: r2 = r10",
+      "91: r2 += -24",
+      "92: call 1",
+      "93: if r0 == 0 goto 112",
+      "94: r2 = *(u32 *)(r0 0)",
+      "95: if r2 == r8 goto 112",
+      "96: *(u32 *)(r10 -28) = r2",
+      "97: r1 = *(u32 *)(r0 4)",
+      ...bump(98, 1, 8),
+      "108: r1 = r6",
+      "109: r2 = *(u32 *)(r10 -28)",
+      "110: r3 = 0",
+      "111: call 13",
+      "112: r7 += 1",
+      "113: goto 85",
+      "114: r0 = 2",
+      "115: exit",
+      "116: r0 = 0",
+      "117: exit",
     ]);
   });
 });

@@ -5,6 +5,7 @@
 import { availableParallelism } from "node:os";
 import * as libc from "../../ffi/libc.ts";
 import { allowedCpus } from "../os/cpu.ts";
+import { parseMac } from "../packet/ethernet.ts";
 import { Fdb } from "../packet/fdb.ts";
 import { ringName } from "../port/name.ts";
 import { closeFastPath, createFastPath, type FastPathFds, kernelPortCounts, kernelStations } from "./fastpath.ts";
@@ -260,8 +261,13 @@ export class SwitchHandle {
     for (const w of this.workers) w.switches++;
   }
 
-  /** Open the named port on the switch's worker(s) and put it on the switch; resolves to its id. */
-  async addPort(name: string): Promise<number> {
+  /**
+   * Open the named port on the switch's worker(s) and put it on the switch; resolves to its id.
+   * `stations`: MACs known to be behind the port (a container's own, as it joins), learned at once,
+   * so that its first broadcast already takes the kernel fast path's flood.
+   */
+  async addPort(name: string, stations: string[] = []): Promise<number> {
+    for (const m of stations) parseMac(m); // a bad MAC is refused before anything is opened
     if (this.closed) throw new Error("the switch is closed");
     const slot = this.free.pop() ?? this.nextSlot++;
     if (slot >= this.maxPorts) {
@@ -271,7 +277,9 @@ export class SwitchHandle {
     const id = portId(++this.gen[slot], slot);
     const rings = this.workers.length;
     const res = await Promise.allSettled(
-      this.workers.map((w, r) => w.send({ t: "addPort", sw: this.sw, id, name: ringName(name, rings > 1 ? r : -1) })),
+      this.workers.map((w, r) =>
+        w.send({ t: "addPort", sw: this.sw, id, name: ringName(name, rings > 1 ? r : -1), stations }),
+      ),
     );
     const bad = res.find((r) => r.status === "rejected") as PromiseRejectedResult | undefined;
     if (bad) {

@@ -26,7 +26,7 @@ export interface SwitchSpec {
 export type Command =
   | { t: "addSwitch"; seq: number; spec: SwitchSpec }
   | { t: "removeSwitch"; seq: number; sw: number }
-  | { t: "addPort"; seq: number; sw: number; id: number; name: string }
+  | { t: "addPort"; seq: number; sw: number; id: number; name: string; stations?: string[] }
   | { t: "removePort"; seq: number; sw: number; id: number }
   | { t: "stop"; seq: number };
 

@@ -2,8 +2,10 @@
 // flow it loops over the rings; once idle for spinUs it sleeps in one epoll_wait over every port's
 // fd and its doorbell, so an idle worker costs nothing and the first packet on any port wakes it.
 // Commands (add/remove switch or port) are applied between rounds; the others keep running.
+
 import * as libc from "../../ffi/libc.ts";
 import { pinThread } from "../os/cpu.ts";
+import { parseMac } from "../packet/ethernet.ts";
 import { Fdb } from "../packet/fdb.ts";
 import { openPort } from "../port/open.ts";
 import type { Port } from "../port/port.ts";
@@ -82,7 +84,14 @@ async function apply(c: Command): Promise<void> {
         core.add(p, c.id);
         track(p, true);
         tracked = true;
-        fastPaths.get(c.sw)?.ports.attach(c.id, p);
+        const fast = fastPaths.get(c.sw);
+        fast?.ports.attach(c.id, p);
+        // stations known to be behind the port, learned as if they had spoken
+        const now = Math.floor(Date.now() / 1000);
+        for (const m of c.stations ?? []) {
+          const mac = parseMac(m);
+          if (core.fdb.learn(mac, 0, c.id, now)) fast?.ports.learned(mac, 0, c.id);
+        }
       } catch (e) {
         fastPaths.get(c.sw)?.ports.detach(c.id);
         if (tracked) track(p, false);
