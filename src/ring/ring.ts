@@ -92,7 +92,12 @@ export class Ring {
     const n = this.numSlots,
       head = this.u32[this.h + H_HEAD],
       tail = this.u32[this.h + H_TAIL];
-    if (head < n && (head - last + n) % n <= (tail - last + n) % n) return null;
+    // distances from the last sync, without a division (every sync asks)
+    let moved = head - last,
+      room = tail - last;
+    if (moved < 0) moved += n;
+    if (room < 0) room += n;
+    if (head < n && moved <= room) return null;
     return `head ${head} outside [${last}, ${tail}] (num_slots ${n})`;
   }
 
