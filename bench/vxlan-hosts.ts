@@ -136,7 +136,7 @@ try {
   networks();
   const tool: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
-    tool.push(tcpxOnVeth(`${H.A}t`, 1450));
+    tool.push(tcpxOnVeth(`${H.A}t`, { mtu: 1450 }));
     for (const s of r % 2 ? [...SETUPS].reverse() : SETUPS) {
       say(`round ${r + 1}/${ROUNDS}: ${s}`);
       rows.get(s)!.push(await measure(s));

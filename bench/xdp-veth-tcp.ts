@@ -8,50 +8,23 @@
 //   xdp both  XDP_PASS on both ends (what an AF_XDP port on each host end means for the path)
 // Rounds interleaved; medians. Addresses 198.18.153.0/30 only.
 //   bun bench/xdp-veth-tcp.ts [ROUNDS=5]   (root)
-import { spawnSync } from "node:child_process";
 import { say } from "./lib/progress.ts";
 import { median } from "./lib/stats.ts";
-import { TCP_BYTES, tcpxHost, tcpxRate } from "./lib/tcpx.ts";
+import { must, tcpxOnVeth } from "./lib/tcpx.ts";
 
 const ROUNDS = Number(process.argv[2] ?? 5);
-const bin = tcpxHost();
 const tag = `xv${process.pid}`;
-const must = (...a: string[]) => {
-  const r = spawnSync(a[0], a.slice(1), { encoding: "utf8", timeout: 120_000 });
-  if (r.status !== 0) throw new Error(`${a.join(" ")}: ${r.stderr || r.stdout}`);
-  return r.stdout;
-};
 const SETUPS = { loopback: [], plain: [], "xdp rx": ["y"], "xdp both": ["x", "y"] } as const;
 type Setup = keyof typeof SETUPS;
 
-function once(s: Setup): number {
-  const [x, y] = [`${tag}x`, `${tag}y`];
-  const ns = { x, y } as const;
-  try {
-    must("ip", "netns", "add", x);
-    must("ip", "netns", "add", y);
-    must("ip", "link", "add", "vt0", "netns", x, "type", "veth", "peer", "name", "vt0", "netns", y);
-    for (const [n, a] of [
-      [x, "198.18.153.1/30"],
-      [y, "198.18.153.2/30"],
-    ]) {
-      must("ip", "-n", n, "addr", "add", a, "dev", "vt0");
-      must("ip", "-n", n, "link", "set", "vt0", "up");
-    }
-    for (const side of SETUPS[s])
-      must("ip", "netns", "exec", ns[side], process.execPath, `${import.meta.dir}/xdp-pass.ts`, "vt0");
-    const lo = s === "loopback";
-    if (lo) must("ip", "-n", x, "link", "set", "lo", "up");
-    const srv = Bun.spawn(["ip", "netns", "exec", lo ? x : y, bin, "server", "5001"], { stdout: "ignore" });
-    Bun.sleepSync(300);
-    const out = must("ip", "netns", "exec", x, bin, "client", lo ? "127.0.0.1" : "198.18.153.2", "5001", TCP_BYTES);
-    srv.kill();
-    return tcpxRate(out);
-  } finally {
-    spawnSync("ip", ["netns", "del", x]);
-    spawnSync("ip", ["netns", "del", y]);
-  }
-}
+const once = (s: Setup): number =>
+  tcpxOnVeth(tag, {
+    loopback: s === "loopback",
+    prepare: (ns) => {
+      for (const side of SETUPS[s])
+        must("ip", "netns", "exec", ns[side], process.execPath, `${import.meta.dir}/xdp-pass.ts`, "vt0");
+    },
+  });
 
 const res = new Map<Setup, number[]>((Object.keys(SETUPS) as Setup[]).map((s) => [s, []]));
 for (let r = 0; r < ROUNDS; r++)

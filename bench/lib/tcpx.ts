@@ -14,15 +14,18 @@ export const TCP_BYTES = "1000000000";
 /** MB/s from the client's line ("sent BYTES MB/s R"). */
 export const tcpxRate = (out: string): number => Number(/MB\/s ([0-9.]+)/.exec(out)?.[1] ?? Number.NaN);
 
-/** One transfer on a fresh veth pair (MTU as given) between two namespaces named from `tag`; MB/s. */
-export function tcpxOnVeth(tag: string, mtu = 1500): number {
+export interface VethRun {
+  mtu?: number;
+  /** Client and server on the first namespace's loopback instead (what the tool alone moves). */
+  loopback?: boolean;
+  /** Run in each namespace (x: the client's, y: the server's) once the pair is up, e.g. to attach XDP. */
+  prepare?: (ns: { x: string; y: string }) => void;
+}
+
+/** One transfer on a fresh veth pair between two namespaces named from `tag`; MB/s. */
+export function tcpxOnVeth(tag: string, o: VethRun = {}): number {
   const bin = tcpxHost();
   const [x, y] = [`${tag}x`, `${tag}y`];
-  const must = (...a: string[]) => {
-    const r = spawnSync(a[0], a.slice(1), { encoding: "utf8", timeout: 120_000 });
-    if (r.status !== 0) throw new Error(`${a.join(" ")}: ${r.stderr || r.stdout}`);
-    return r.stdout;
-  };
   try {
     must("ip", "netns", "add", x);
     must("ip", "netns", "add", y);
@@ -32,15 +35,24 @@ export function tcpxOnVeth(tag: string, mtu = 1500): number {
       [y, "198.18.153.2/30"],
     ]) {
       must("ip", "-n", n, "addr", "add", a, "dev", "vt0");
-      must("ip", "-n", n, "link", "set", "vt0", "mtu", String(mtu), "up");
+      must("ip", "-n", n, "link", "set", "vt0", "mtu", String(o.mtu ?? 1500), "up");
     }
-    const srv = Bun.spawn(["ip", "netns", "exec", y, bin, "server", "5001"], { stdout: "ignore" });
+    o.prepare?.({ x, y });
+    if (o.loopback) must("ip", "-n", x, "link", "set", "lo", "up");
+    const srv = Bun.spawn(["ip", "netns", "exec", o.loopback ? x : y, bin, "server", "5001"], { stdout: "ignore" });
     Bun.sleepSync(300);
-    const out = must("ip", "netns", "exec", x, bin, "client", "198.18.153.2", "5001", TCP_BYTES);
+    const to = o.loopback ? "127.0.0.1" : "198.18.153.2";
+    const out = must("ip", "netns", "exec", x, bin, "client", to, "5001", TCP_BYTES);
     srv.kill();
     return tcpxRate(out);
   } finally {
     spawnSync("ip", ["netns", "del", x]);
     spawnSync("ip", ["netns", "del", y]);
   }
+}
+
+export function must(...a: string[]): string {
+  const r = spawnSync(a[0], a.slice(1), { encoding: "utf8", timeout: 120_000 });
+  if (r.status !== 0) throw new Error(`${a.join(" ")}: ${r.stderr || r.stdout}`);
+  return r.stdout;
 }
