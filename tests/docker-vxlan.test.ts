@@ -18,10 +18,13 @@ if (why) console.warn(`SKIP Docker vxlan tests: ${why}`);
 const tag = `bm${process.pid}`;
 const NET = `${tag}vx`,
   NET2 = `${tag}vx2`,
-  CT = `${tag}vxc`;
+  NET3 = `${tag}vx3`,
+  CT = `${tag}vxc`,
+  CT3 = `${tag}vxg`;
 const R = `${tag}R`,
   C = `${tag}C`,
-  C3 = `${tag}C3`;
+  C3 = `${tag}C3`,
+  C4 = `${tag}C4`;
 const UNDER = `${tag}u`.slice(0, 15); // the underlay's end in this namespace (made and removed here)
 const U_LOCAL = "198.18.130.1",
   U_REMOTE = "198.18.130.2";
@@ -36,14 +39,16 @@ function sh(cmd: string): string {
   return r.stdout;
 }
 
-/** A namespace behind R's bridge for `vni`: a "container" on the remote host. */
-function remoteContainer(n: string, addr: string, vni: number): void {
+/** A namespace behind R's bridge for `vni`: a "container" on the remote host (its vxlan sends to
+ * this host, or to a multicast group). */
+function remoteContainer(n: string, addr: string, vni: number, group = ""): void {
   sh(`ip netns add ${n}`);
   sh(`ip link add c netns ${n} type veth peer name h${vni} netns ${R}`);
   sh(`ip -n ${n} addr add ${addr}/24 dev c`);
   sh(`ip -n ${n} link set c mtu 1450 up`);
   sh(`ip -n ${n} link set lo up`);
-  sh(`ip -n ${R} link add vx${vni} type vxlan id ${vni} remote ${U_LOCAL} local ${U_REMOTE} dstport 4789 dev u`);
+  const to = group ? `group ${group}` : `remote ${U_LOCAL} local ${U_REMOTE}`;
+  sh(`ip -n ${R} link add vx${vni} type vxlan id ${vni} ${to} dstport 4789 dev u`);
   sh(`ip -n ${R} link add br${vni} type bridge`);
   sh(`ip -n ${R} link set vx${vni} master br${vni}`);
   sh(`ip -n ${R} link set h${vni} master br${vni}`);
@@ -79,10 +84,10 @@ beforeAll(async () => {
 afterAll(async () => {
   if (why) return;
   for (const p of children) p.kill("SIGKILL");
-  docker("rm", "-f", CT);
-  docker("network", "rm", NET, NET2);
+  docker("rm", "-f", CT, CT3);
+  docker("network", "rm", NET, NET2, NET3);
   await plugin.dispose();
-  for (const n of [C, C3, R]) spawnSync("ip", ["netns", "del", n], { timeout: 30_000 });
+  for (const n of [C, C3, C4, R]) spawnSync("ip", ["netns", "del", n], { timeout: 30_000 });
   spawnSync("ip", ["link", "del", UNDER], { timeout: 30_000 }); // gone with R's end already, normally
 });
 
@@ -200,6 +205,28 @@ describe.skipIf(!!why)("vale network with a VXLAN uplink to a host running Linux
     expect(linkExists("bmvx345543")).toBe(true);
     expect(docker("network", "rm", NET2).status).toBe(0);
     expect(linkExists("bmvx345543")).toBe(false); // the uplink device goes with its network
+  });
+
+  test("-o group with -o vxlan_dev: the device joins the group on the underlay; a container reaches the group's station", () => {
+    const GROUP = "239.1.1.7",
+      vni = VNI + 2;
+    remoteContainer(C4, "198.18.134.2", vni, GROUP);
+    const mk = createNet(NET3, "198.18.134.0/24", `vni=${vni}`, `group=${GROUP}`, `vxlan_dev=${UNDER}`);
+    expect(mk.stderr).toBe("");
+    const [info] = JSON.parse(sh(`ip -d -j link show dev bmvx${vni}`));
+    expect([info.linkinfo.info_data.id, info.linkinfo.info_data.group, info.linkinfo.info_data.link]).toEqual([
+      vni,
+      GROUP,
+      UNDER,
+    ]);
+    const run = docker("run", "-d", "--name", CT3, "--network", NET3, "--ip", "198.18.134.200", IMAGE);
+    expect(run.stderr).toBe("");
+    // the ARP request goes to the group, the reply comes back to this host's address (learned)
+    expect(ping(["docker", "exec", CT3, "ping", "-c", "3", "-W", "2", "198.18.134.2"])).toBe(3);
+    expect(ping(["ip", "netns", "exec", C4, "ping", "-c", "2", "-W", "2", "198.18.134.200"])).toBe(2);
+    docker("rm", "-f", CT3);
+    expect(docker("network", "rm", NET3).status).toBe(0);
+    expect(linkExists(`bmvx${vni}`)).toBe(false);
   });
 
   test("uplink devices: one of ours no network uplinks is swept; one of that name not ours is left and refused", () => {
