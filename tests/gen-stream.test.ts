@@ -218,6 +218,7 @@ describe("a stream's packets", () => {
     for (const [id, spec] of specs.entries()) {
       const fast = new StreamWriter(spec, id),
         slow = general(spec, id);
+      expect((fast as unknown as { fast: unknown }).fast).not.toBeNull(); // every spec here takes the patches
       fast.prime(a, 0);
       slow.prime(b, 0);
       // packets in turn, then jumps (a restart, a thread's share, past 2^32) and in turn again

@@ -1,5 +1,5 @@
-// A stream's per-packet write as O(1) patches into a primed buffer, for streams whose rules are on
-// whole-byte fields and which have no callback: the fields, the length fields, the signature's
+// A stream's per-packet write as O(1) patches into a primed buffer, for streams without a callback:
+// the fields (bit fields by their 16-bit word, read and written), the length fields, the signature's
 // sequence and time, then each checksum from a base summed once (the primed frame with every varying
 // byte zeroed) plus what each varying value adds. A one's-complement sum weighs a byte by whether it
 // sits at an even or odd place in its word, so a value's share is a few shifts; no byte is read back.
@@ -72,8 +72,8 @@ export function compilePatches(p: PatchInput): WriteFn | null {
       if (summed || l.bytes !== 2) return null;
       continue;
     }
-    // MACs and the VNI are in no sum: written whole, no share
-    if (summed ? l.bytes !== 1 && l.bytes !== 2 && l.bytes !== 4 : l.bytes !== 3 && l.bytes !== 6) return null;
+    // in a sum: 1, 2 or 4 bytes (a share each); in none (MACs, the VNI, VXLAN's outer UDP): written whole
+    if (summed ? l.bytes !== 1 && l.bytes !== 2 && l.bytes !== 4 : ![1, 2, 3, 4, 6].includes(l.bytes)) return null;
   }
   // the bases: the primed frame with every byte that varies zeroed
   const z = p.frame.slice();
