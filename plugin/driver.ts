@@ -127,7 +127,8 @@ export class Driver {
       if (this.state.network(b.NetworkID)) return {}; // the engine retried: same network
       const { row } = plan;
       const what = `network ${short(row.id)}`;
-      if (plan.uplink?.device) need("ip", "bridge"); // the uplink's vxlan device and its peers
+      // the uplink's vxlan device (ip), and its peers' entries (bridge)
+      if (plan.uplink?.device) need("ip", ...(plan.uplink.device.remotes.length ? (["bridge"] as const) : []));
       if (plan.gateway) {
         need("ip", ...(row.pool && !row.internal ? ROUTING : []));
         // the gateway's addresses live on a host interface that is a port of the switch

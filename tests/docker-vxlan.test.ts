@@ -190,6 +190,16 @@ describe.skipIf(!!why)("vale network with a VXLAN uplink to a host running Linux
     expect(docker("exec", CT, "cat", "/tmp/xfer.out").stdout).toContain(`got ${n2} ${s2}`);
   });
 
+  test("a crash of the plugin: the restarted one makes the uplink device again and the container reaches the remote one", async () => {
+    await plugin.stop("SIGKILL");
+    expect(linkExists(`bmvx${VNI}`)).toBe(true); // left as the crash left it
+    await plugin.start();
+    const [info] = JSON.parse(sh(`ip -d -j link show dev bmvx${VNI}`));
+    expect(info.ifalias).toMatch(new RegExp(`^bunmap:[0-9a-f]{12}:vx:${VNI}$`));
+    expect(sh(`bridge fdb show dev bmvx${VNI}`)).toContain(`00:00:00:00:00:00 dst ${U_REMOTE}`);
+    expect(ping(["docker", "exec", CT, "ping", "-c", "3", "-W", "2", "198.18.131.2"])).toBe(3);
+  });
+
   test("one VNI, one switch: a second network on the same VNI is refused unless it shares the slice", () => {
     const r = createNet(NET2, "198.18.133.0/24", `vni=${VNI}`, `peers=${U_REMOTE}`);
     expect(r.status).not.toBe(0);

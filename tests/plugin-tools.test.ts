@@ -180,6 +180,33 @@ describe.skipIf(!!why)("a missing system tool at start, and its return", () => {
     expect((await plugin.call("NetworkDriver.DeleteNetwork", { NetworkID: "net3" })).json).toEqual({});
   });
 
+  test("without bridge (iproute2's): an uplink to peers is refused naming it, nothing made; one to a group needs none", async () => {
+    // an underlay for the uplinks (the plugin's host routes to the peer by it)
+    expect(inNs(NS, "ip", "link", "add", "u0", "type", "veth", "peer", "name", "u1").status).toBe(0);
+    expect(inNs(NS, "ip", "addr", "add", "198.18.9.1/24", "dev", "u0").status).toBe(0);
+    expect(inNs(NS, "ip", "link", "set", "u0", "up").status).toBe(0);
+    const links = inNs(NS, "ip", "-o", "link").stdout;
+    const uplinked = (id: string, generic: Record<string, string>) =>
+      plugin.call("NetworkDriver.CreateNetwork", {
+        NetworkID: id,
+        Options: { "com.docker.network.internal": true, "com.docker.network.generic": generic },
+      });
+    expect(await uplinked("net4", { vni: "77", peers: "198.18.9.2" })).toEqual({
+      status: 200,
+      json: {
+        Err: "bridge is not installed (needed for the VXLAN uplink's peers): install iproute2 (apt-get install iproute2)",
+      },
+    });
+    expect(inNs(NS, "ip", "-o", "link").stdout).toBe(links); // no bmvx77
+    expect((await plugin.view()).map((n) => n.id)).toEqual([NET]);
+    // a group needs no FDB entries: made, and gone with its network
+    expect((await uplinked("net5", { vni: "78", group: "239.1.1.8", vxlan_dev: "u0" })).json).toEqual({});
+    expect(inNs(NS, "ip", "-d", "link", "show", "bmvx78").stdout).toContain("group 239.1.1.8");
+    expect((await plugin.call("NetworkDriver.DeleteNetwork", { NetworkID: "net5" })).json).toEqual({});
+    expect(inNs(NS, "ip", "link", "show", "bmvx78").status).not.toBe(0);
+    expect(inNs(NS, "ip", "link", "del", "u0").status).toBe(0);
+  });
+
   test("iptables back: NAT and the published port return without a call", async () => {
     bin.add("iptables");
     bin.add("iptables-restore");
