@@ -23,8 +23,14 @@ export interface PortCount {
 export interface Datapath {
   readonly kind: Backend;
   /** Make the switch carry exactly these host interfaces and this uplink port (or null), adding
-   * and removing only the difference; `stations`: the MACs behind an interface, learned as it joins. */
-  setPorts(ifnames: string[], uplink?: string | null, stations?: Map<string, string[]>): Promise<void>;
+   * and removing only the difference; `stations`: the MACs behind an interface, learned as it joins;
+   * `extra`: ports by their full names (containers' zero-copy ports, plugin/cnf.ts). */
+  setPorts(
+    ifnames: string[],
+    uplink?: string | null,
+    stations?: Map<string, string[]>,
+    extra?: string[],
+  ): Promise<void>;
   /** Packets per port; null where the datapath keeps none we can read (kernel VALE). */
   counters(): PortCount[];
   stop(): Promise<void>;
@@ -47,6 +53,7 @@ export class EngineSwitch implements Datapath {
     ifnames: string[],
     uplink: string | null = null,
     stations: Map<string, string[]> = new Map(),
+    extra: string[] = [],
   ): Promise<void> {
     if (!this.sw) {
       this.sw = await this.engine.createSwitch({
@@ -67,7 +74,7 @@ export class EngineSwitch implements Datapath {
       this.uplink = null;
     }
     if (uplink && !this.uplink) this.uplink = { port: uplink, id: await this.sw.addPort(uplink) };
-    const want = new Set(ifnames);
+    const want = new Set([...ifnames, ...extra]);
     for (const [n, id] of [...this.ids]) {
       if (want.has(n)) continue;
       await this.sw.removePort(id);
@@ -77,6 +84,8 @@ export class EngineSwitch implements Datapath {
       if (this.ids.has(n)) continue;
       this.ids.set(n, await this.sw.addPort(BACKEND[this.kind].port(n), stations.get(n) ?? []));
     }
+    for (const spec of extra)
+      if (!this.ids.has(spec)) this.ids.set(spec, await this.sw.addPort(spec, stations.get(spec) ?? []));
   }
 
   counters(): PortCount[] {

@@ -4,6 +4,7 @@
 // nothing behind. Operations run one at a time. recovery.ts rebuilds everything after a restart;
 // view.ts is the management view.
 import { BACKEND, type Backend, netmapAvailable } from "./backends.ts";
+import { CnfPorts } from "./cnf.ts";
 import type { MakeDatapath } from "./datapath.ts";
 import type { Firewall } from "./firewall.ts";
 import { createGatewayOf, deleteGateway, forgetNeighbour, ipv4Forwarding } from "./gateway.ts";
@@ -59,6 +60,8 @@ export class Driver {
   private readonly rec: Reconciler;
   private readonly log: (msg: string) => void;
   private readonly retryMs: number;
+  /** Containers' zero-copy ports and the socket they are asked for on. */
+  readonly cnf: CnfPorts;
   private retry: ReturnType<typeof setInterval> | null = null;
 
   constructor(
@@ -72,6 +75,12 @@ export class Driver {
       proxies: opts.proxies === undefined ? new Proxies() : opts.proxies,
       log: this.log,
     });
+    this.cnf = new CnfPorts(state, {
+      exclusive: (f) => this.exclusive(f),
+      reconcile: (n) => this.rec.reconcile({ switches: [n.switch], routing: false }),
+      log: this.log,
+    });
+    this.rec.cnf = this.cnf;
     this.defaultBackend = opts.defaultBackend ?? (netmapAvailable() ? "vale" : "packet");
     this.scope = opts.scope ?? "local";
     this.retryMs = opts.retryMs ?? 5000;
@@ -340,7 +349,9 @@ export class Driver {
    * cannot be done now is logged; routing that could not be applied is tried again until it is. */
   restore(): Promise<Restored> {
     return this.exclusive(async () => {
+      const cnf = this.cnf.restore();
       const r = await recover(this.state, this.rec);
+      r.cnfPorts = cnf;
       for (const p of r.problems) this.log(p);
       if (this.rec.routingProblem) this.retryRouting();
       return r;
@@ -373,6 +384,7 @@ export class Driver {
   async shutdown(): Promise<void> {
     if (this.retry) clearInterval(this.retry);
     this.retry = null;
+    await this.cnf.stop();
     await this.exclusive(() => this.rec.stop());
   }
 

@@ -3,6 +3,7 @@
 // plugin per state directory and per socket; files and socket private to root whatever the umask.
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
+import { netSockPath } from "../src/index.ts";
 import { makeApp } from "./app.ts";
 import { type Backend, backendNamed } from "./backends.ts";
 import { Driver } from "./driver.ts";
@@ -10,6 +11,11 @@ import { claimSocket, lockStateDir, releaseSocket, secureSocket } from "./instan
 import { State } from "./state.ts";
 
 const sock = process.env.BUNMAP_PLUGIN_SOCK ?? "/run/docker/plugins/vale.sock";
+// containers' ports socket: /run/bunmap/ports.sock, or beside a plugin socket given elsewhere (so two
+// plugins of a test never share one)
+const portsSock =
+  process.env.BUNMAP_PORTS_SOCK ??
+  (process.env.BUNMAP_PLUGIN_SOCK ? `${process.env.BUNMAP_PLUGIN_SOCK}.ports` : netSockPath());
 const dbPath = process.env.BUNMAP_PLUGIN_DB ?? "/var/lib/bunmap/vale.db";
 const group = process.env.BUNMAP_PLUGIN_GROUP || undefined;
 // global: Docker's swarm managers allocate the networks' addresses across nodes (managed plugin only)
@@ -73,9 +79,17 @@ try {
   await app.stop();
   fail((e as Error).message);
 }
+// containers' zero-copy ports (net:): the ports socket, in the one directory a container mounts
+try {
+  await driver.cnf.start(portsSock);
+} catch (e) {
+  await app.stop();
+  await driver.shutdown();
+  fail((e as Error).message);
+}
 serving = true;
 process.stdout.write(
-  `vale plugin listening on ${sock} (datapath ${driver.defaultBackend}; restored ${restored.networks} networks, ${restored.endpoints} endpoints, removed ${restored.orphansRemoved} orphan veths${restored.problems.length ? `; ${restored.problems.length} problem(s) on stderr` : ""})\n`,
+  `vale plugin listening on ${sock} (datapath ${driver.defaultBackend}; restored ${restored.networks} networks, ${restored.endpoints} endpoints, removed ${restored.orphansRemoved} orphan veths; ports socket ${driver.cnf.path}, ${restored.cnfPorts ?? 0} container ports restored${restored.problems.length ? `; ${restored.problems.length} problem(s) on stderr` : ""})\n`,
 );
 
 let stopping = false;

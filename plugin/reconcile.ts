@@ -3,6 +3,7 @@
 // endpoints of its networks (its uplink too), a switch with no network left stops, and the firewall
 // and proxies hold every routed network's NAT and published ports. Idempotent: running it twice
 // changes nothing; after a failure the state is put back and it runs again (driver.ts).
+import type { CnfPorts } from "./cnf.ts";
 import { type Datapath, datapathFactory, type MakeDatapath, type PortCount } from "./datapath.ts";
 import { Firewall, type Published, type RoutedNet } from "./firewall.ts";
 import { gatewayMac, gatewayNames } from "./gateway.ts";
@@ -27,6 +28,8 @@ export class Reconciler {
   private readonly closeDatapaths: () => Promise<void>;
   private readonly fw: Firewall;
   private readonly proxies: Proxies | null;
+  /** Containers' zero-copy ports (set by the driver): more ports of a network's switch. */
+  cnf: CnfPorts | null = null;
   /** Why the routing the state asks for is not in place (a missing tool, a failed rule), or null. */
   routingProblem: string | null = null;
 
@@ -64,6 +67,7 @@ export class Reconciler {
     if (!nets.length) {
       await dp?.stop();
       this.paths.delete(name);
+      this.cnf?.settleGone();
       return true;
     }
     // each port with the station known to be behind it (the gateway's host end, the container's
@@ -89,7 +93,14 @@ export class Reconciler {
       dp = this.mk(nets[0].backend, name);
       this.paths.set(name, dp);
     }
-    await dp.setPorts(ports, uplink?.port ?? null, stations);
+    const extra: string[] = [];
+    for (const x of nets)
+      for (const p of this.cnf?.switchPorts(x.id) ?? []) {
+        extra.push(p.spec);
+        stations.set(p.spec, p.stations);
+      }
+    await dp.setPorts(ports, uplink?.port ?? null, stations, extra);
+    for (const x of nets) this.cnf?.settle(x.id);
     return false;
   }
 

@@ -14,6 +14,8 @@ export interface Restored {
   networks: number;
   endpoints: number;
   orphansRemoved: number;
+  /** Containers' zero-copy ports whose holders still run, back on their switches. */
+  cnfPorts?: number;
   /** What could not be done, one sentence each (with the fix). */
   problems: string[];
 }

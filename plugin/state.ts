@@ -45,6 +45,23 @@ export const EndpointRowSchema = Type.Object({
   ports: Type.String(),
 });
 /** A network as stored (the type is the schema's: one statement of the row). */
+/** A zero-copy port a container's process holds into a network (plugin/cnf.ts): a switch port, or one end of a pipe. */
+export const CnfRowSchema = Type.Object({
+  key: Type.String(),
+  network: Type.String(),
+  endpoint: Type.String(),
+  kind: Type.Union([Type.Literal("switch"), Type.Literal("pipe")]),
+  /** The shm region's name (its file in the plugin's shm directory). */
+  region: Type.String(),
+  /** The holder: its pid as the plugin sees it and its start time (the pair names one process). */
+  pid: Type.Integer(),
+  start: Type.String(),
+  /** The switch's doorbell: its eventfd-id, found again in the holder's descriptors after a restart. */
+  bell_id: Type.Integer(),
+  /** The MAC the holder said it sends from ('' if none): learned as the port joins. */
+  station: Type.String(),
+});
+export type CnfRow = Static<typeof CnfRowSchema>;
 export type NetworkRow = Static<typeof NetworkRowSchema>;
 /** An endpoint as stored; `ports` is its published ports, JSON Binding[]. */
 export type EndpointRow = Static<typeof EndpointRowSchema>;
@@ -85,6 +102,10 @@ export class State {
       pool6: "TEXT NOT NULL DEFAULT ''",
     });
     this.addColumns("endpoints", { ports: "TEXT NOT NULL DEFAULT '[]'" });
+    this.db.exec(`CREATE TABLE IF NOT EXISTS cnf_ports (
+      key TEXT PRIMARY KEY, network TEXT NOT NULL, endpoint TEXT NOT NULL, kind TEXT NOT NULL,
+      region TEXT NOT NULL, pid INTEGER NOT NULL, start TEXT NOT NULL, bell_id INTEGER NOT NULL,
+      station TEXT NOT NULL DEFAULT '')`);
     // who made our interfaces: a random identity, kept with the state (interfaces are marked with it)
     this.db.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
     this.db.query("INSERT OR IGNORE INTO meta (key, value) VALUES ('instance', ?)").run(randomBytes(6).toString("hex"));
@@ -160,6 +181,31 @@ export class State {
   }
   deleteEndpoint(id: string): void {
     this.db.query("DELETE FROM endpoints WHERE id = ?").run(id);
+  }
+  cnfPorts(): CnfRow[] {
+    return this.db
+      .query<CnfRow, []>("SELECT * FROM cnf_ports ORDER BY key")
+      .all()
+      .map((r) => checked(CnfRowSchema, "cnf port", r)!);
+  }
+  addCnfPort(r: CnfRow): void {
+    this.db
+      .query(`INSERT OR REPLACE INTO cnf_ports (key, network, endpoint, kind, region, pid, start, bell_id, station)
+      VALUES ($key, $network, $endpoint, $kind, $region, $pid, $start, $bell_id, $station)`)
+      .run({
+        key: r.key,
+        network: r.network,
+        endpoint: r.endpoint,
+        kind: r.kind,
+        region: r.region,
+        pid: r.pid,
+        start: r.start,
+        bell_id: r.bell_id,
+        station: r.station,
+      });
+  }
+  deleteCnfPort(key: string): void {
+    this.db.query("DELETE FROM cnf_ports WHERE key = ?").run(key);
   }
   close(): void {
     this.db.close();

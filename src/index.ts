@@ -1,7 +1,21 @@
 // bunmap as a library: open ports by name, drive their netmap rings, build and parse packets.
 
 export { setTxChecksum, txChecksum } from "../ffi/ethtool.ts";
+export {
+  close as closeFd,
+  EPOLL_EVENT_SIZE,
+  EPOLLIN,
+  epollAdd,
+  epollCreate,
+  epollDel,
+  epollWait,
+  eventfd,
+  eventfdDrain,
+  eventfdSignal,
+  poll as pollFds,
+} from "../ffi/libc.ts";
 export { VNET_HDR } from "../ffi/tpacket.ts";
+export * as unixSocket from "../ffi/unix.ts";
 export { canSwap, moveRings } from "./forward/move.ts";
 export { type FieldRule, IMIX, list, random, range, type SizeRule, seq } from "./gen/fields.ts";
 export { Generator, type GenOptions } from "./gen/generator.ts";
@@ -55,9 +69,20 @@ export * as udp from "./packet/udp.ts";
 export { type AddrRange, type FlowConfig, UdpFlow } from "./packet/udpflow.ts";
 export * as vxlan from "./packet/vxlan.ts";
 export { IFNAME, ifaceIndex, ifaceMac } from "./port/iface.ts";
+export {
+  decode as decodeNetMessage,
+  encode as encodeNetMessage,
+  NET_MSG_MAX,
+  NET_SLOTS,
+  NET_SOCK_DIR,
+  NetReply,
+  NetRequest,
+  netSockPath,
+  whyNot as netWhyNot,
+} from "./port/net-proto.ts";
 export { ADMODE, type Ctl, DevNetmapCtl, getAdmode, setAdmode } from "./port/netmap-ctl.ts";
 export { openParsed, openPort, type Port, PortError, type PortName, parsePortName } from "./port/open.ts";
-export { createSharedRegion } from "./port/shm-region.ts";
+export { createRegionFile, createSharedRegion, shmPath } from "./port/shm-region.ts";
 export { type Op as ValeOp, request as valeRequest, run as valeControl } from "./port/vale-control.ts";
 export { VxlanPort, vxlanConf } from "./port/vxlan.ts";
 export * from "./ring/layout.ts";

@@ -61,6 +61,25 @@ export function writeTcpSegment(
   const n = tcpSegmentCount(len, hlen, mss),
     plen = Math.min(mss, len - hlen - i * mss);
   u8.copyWithin(out, frame, frame + hlen);
+  patchTcpSegment(u8, out, hlen, n, i, mss, plen, frame + hlen + i * mss);
+  return plen;
+}
+
+/**
+ * The header work of writeTcpSegment on headers already copied to `out` (hlen bytes), for segment
+ * i of n carrying plen payload bytes found at u8[payload...]: for a caller that builds the segment
+ * in another region (headers, then the payload right after them, then this).
+ */
+export function patchTcpSegment(
+  u8: Uint8Array,
+  out: number,
+  hlen: number,
+  n: number,
+  i: number,
+  mss: number,
+  plen: number,
+  payload: number,
+): void {
   const ip = out + l3Offset(u8, out),
     v6 = u8[ip] >> 4 === 6,
     l4 = v6 ? ip + IPV6_HLEN : ip + (u8[ip] & 0xf) * 4,
@@ -83,8 +102,7 @@ export function writeTcpSegment(
     ? sum16(u8, ip + IP6.src, 32, IPPROTO_TCP + tcpLen)
     : sum16(u8, ip + IP4.src, 8, IPPROTO_TCP + tcpLen);
   // the TCP header is a whole number of 32-bit words: the payload's words line up after it
-  put16(u8, l4 + TCP.sum, finish(sum16(u8, frame + hlen + i * mss, plen, sum16(u8, l4, thl, pseudo))));
-  return plen;
+  put16(u8, l4 + TCP.sum, finish(sum16(u8, payload, plen, sum16(u8, l4, thl, pseudo))));
 }
 
 /** Where partialChecksum found the field: csum_start and csum_offset, as a virtio-net header says them,

@@ -2,10 +2,11 @@
 //   subsystem:vpname[{N|}N][mode][/flags][@options]
 //   netmap:eth0  netmap:eth0-1  netmap:eth0^  netmap:eth0*  vale0:vi0  vale0:vi0{1  shm:ch}0-0
 //   xdp:veth0@2 (queue)  packet:veth0  pcap:file.pcap  vxlan:42 (VNI)   options: @conf:rings=4,slots=1024
+//   net:eth0 / net:NETWORK-ID (a port into that network of the datapath process), net:eth0{3 (pipe 3 between containers)
 import { NR_REG } from "../../ffi/netmap.ts";
 import { PortError } from "./port.ts";
 
-export type Backend = "netmap" | "vale" | "shm" | "xdp" | "packet" | "pcap" | "vxlan";
+export type Backend = "netmap" | "vale" | "shm" | "xdp" | "packet" | "pcap" | "vxlan" | "net";
 
 /** NR_REG_* register modes (netmap's, stated once in ffi/netmap.ts). */
 export { NR_REG };
@@ -36,16 +37,24 @@ export function parsePortName(spec: string): PortName {
   if (colon <= 0) {
     throw bad(
       spec,
-      "expected subsystem:name, e.g. shm:pipe{0, netmap:eth0, vale0:vi0, xdp:veth0, packet:veth0, pcap:file.pcap, vxlan:42",
+      "expected subsystem:name, e.g. shm:pipe{0, netmap:eth0, vale0:vi0, xdp:veth0, packet:veth0, pcap:file.pcap, vxlan:42, net:eth0",
     );
   }
   const sub = spec.slice(0, colon);
   let rest = spec.slice(colon + 1);
   let backend: Backend;
-  if (sub === "netmap" || sub === "shm" || sub === "xdp" || sub === "packet" || sub === "pcap" || sub === "vxlan")
+  if (
+    sub === "netmap" ||
+    sub === "shm" ||
+    sub === "xdp" ||
+    sub === "packet" ||
+    sub === "pcap" ||
+    sub === "vxlan" ||
+    sub === "net"
+  )
     backend = sub;
   else if (/^vale[0-9A-Za-z_]*$/.test(sub)) backend = "vale";
-  else throw bad(spec, `unknown subsystem '${sub}' (use netmap, valeX, shm, xdp, packet, pcap or vxlan)`);
+  else throw bad(spec, `unknown subsystem '${sub}' (use netmap, valeX, shm, xdp, packet, pcap, vxlan or net)`);
 
   const out: PortName = { spec, backend, ifname: "", mode: NR_REG.ALL_NIC, ringId: 0, flags: "", options: {} };
 

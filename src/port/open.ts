@@ -1,5 +1,6 @@
 // Open any port by name. Backends load lazily so a missing library only matters to its own ports.
 import { type PortName, parsePortName } from "./name.ts";
+import { openNetPort } from "./net.ts";
 import { NetmapPort } from "./netmap.ts";
 import { PacketPort } from "./packet.ts";
 import { PcapPort } from "./pcap.ts";
@@ -30,6 +31,8 @@ export function openParsed(pn: PortName, opts: OpenOptions = {}): Port {
       return new PcapPort(pn);
     case "vxlan":
       return new VxlanPort(pn);
+    case "net":
+      return openNetPort(pn);
   }
 }
 

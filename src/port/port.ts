@@ -43,6 +43,12 @@ export interface Port {
    * keeps one per frame).
    */
   rxTime?(slot: number): number;
+  /**
+   * Ports whose peer wakes pollFd only when asked (a shm pipe end with an eventfd doorbell): call
+   * arm() before sleeping on pollFd (true: packets already wait, do not sleep), disarm() after.
+   */
+  arm?(): boolean;
+  disarm?(): void;
   /** Sync, then wait up to timeoutMs (-1: forever) until POLLIN/POLLOUT is ready; returns ready events. */
   poll(events: number, timeoutMs: number): number;
   close(): void;

@@ -96,6 +96,68 @@ export function openFileRegion(name: string, conf: ShmConf, explicit: Partial<Sh
   return region;
 }
 
+/**
+ * Make the file-backed region `name` afresh (an old file of that name is replaced) and return a
+ * descriptor of it, for a server that hands the region to another process (the ports protocol).
+ */
+export function createRegionFile(name: string, conf: ShmConf): number {
+  const path = shmPath(name);
+  checkConf(name, conf);
+  libc.unlink(path);
+  const fd = libc.open(path, libc.O_RDWR | libc.O_CREAT | libc.O_EXCL, 0o600);
+  const L = layout(conf);
+  try {
+    libc.ftruncate(fd, L.size);
+    const p = libc.mmapShared(fd, L.size);
+    initRegion(toArrayBuffer(p, 0, L.size), L);
+    libc.munmap(p, L.size);
+  } catch (e) {
+    libc.close(fd);
+    libc.unlink(path);
+    throw new PortError(`cannot create shm region ${path}: ${(e as Error).message}`);
+  }
+  return fd;
+}
+
+let fdSeq = 0;
+/**
+ * Map a region given as a descriptor (received from a server, memif's way). The descriptor is the
+ * region's from now on: release() closes it. Nothing is ever unlinked: the server owns the file.
+ */
+export function openFdRegion(fd: number, label: string): Region {
+  const size = libc.fileSize(fd);
+  if (size < 4096 || size > MAX_REGION) {
+    libc.close(fd);
+    throw new PortError(`${label}: the region passed is ${size} bytes, not a bunmap region`);
+  }
+  const p = libc.mmapShared(fd, size);
+  const L = readLayout(toArrayBuffer(p, 0, 4096));
+  if (!L || L.size !== size) {
+    libc.munmap(p, size);
+    libc.close(fd);
+    throw new PortError(`${label}: the region passed is not a bunmap shm region (a server of another version?)`);
+  }
+  const key = `fd:${label}:${process.pid}:${++fdSeq}`;
+  const mem = toArrayBuffer(p, 0, size);
+  const base = p as number;
+  const region: Region = {
+    key,
+    mem,
+    L,
+    refs: 1,
+    wait: (off, expected, t) => libc.futexWait(base + off, expected, t),
+    wake: (off) => libc.futexWake(base + off),
+    release() {
+      if (--this.refs > 0) return;
+      mapped.delete(key);
+      libc.munmap(p, size);
+      libc.close(fd);
+    },
+  };
+  mapped.set(key, region);
+  return region;
+}
+
 function attachExisting(name: string, path: string): { fd: number; L: ShmLayout; p: Pointer; size: number } {
   const fd = libc.open(path, libc.O_RDWR);
   // the creator may still be initialising: wait for the magic word, briefly

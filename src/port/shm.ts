@@ -8,11 +8,19 @@ import { Ring } from "../ring/ring.ts";
 import { type ConfTable, NR_REG, type PortName, readConf } from "./name.ts";
 import { type Port, PortError } from "./port.ts";
 import { CHAN, chanOffset, PIPE, PIPE_STRIDE, SHM_DEFAULTS, type ShmConf } from "./shm-layout.ts";
-import { openFileRegion, openSharedRegion, type Region } from "./shm-region.ts";
+import { openFdRegion, openFileRegion, openSharedRegion, type Region } from "./shm-region.ts";
 
 export interface ShmOpenOptions {
   /** Open on a SharedArrayBuffer region (createSharedRegion) instead of /dev/shm/bunmap-NAME. */
   region?: SharedArrayBuffer;
+  /** Open on a region given as a descriptor (the ports protocol); the port owns it from now on. */
+  regionFd?: number;
+  /** What the port calls itself (`kind`): a net: port is a shm pipe end reached through a server. */
+  kind?: string;
+  /** Wake the peer by writing this eventfd instead of its futex (a peer that sleeps in epoll). */
+  peerBellFd?: number;
+  /** Run when the port closes (a net: port closes its connection). */
+  onClose?: () => void;
 }
 
 /** @conf keys of a shm: port (tx_/rx_ forms must agree with the plain one: pipes are symmetric). */
@@ -25,6 +33,8 @@ const SHM_CONF = {
   tx_slots: { int: [1024, 2, 1 << 16] },
   rx_slots: { int: [1024, 2, 1 << 16] },
   buf_size: { int: [2048, 64, 65536] },
+  /** This end's doorbell is eventfd N of this process (0: its futex): pollFd, so epoll can wait on it. */
+  bellfd: { int: [0, 0, 1 << 20] },
 } as const satisfies ConfTable;
 
 /** The region config the name asks for (only what it gives: the first opener's config wins). */
@@ -58,7 +68,7 @@ function spinDefaultMs(): number {
 }
 
 export class ShmPort implements Port {
-  readonly kind = "shm";
+  readonly kind: string;
   readonly name: string;
   readonly mem: ArrayBufferLike;
   readonly memId: string;
@@ -67,8 +77,10 @@ export class ShmPort implements Port {
   readonly bufSize: number;
   readonly mac = new Uint8Array(6);
   readonly hdrLen = 0;
-  /** Pipes wake through a futex, not an fd. */
-  readonly pollFd = -1;
+  /** Pipes wake through a futex, not an fd, unless this end's doorbell is an eventfd (@conf:bellfd). */
+  readonly pollFd: number;
+  private readonly peerBellFd: number;
+  private readonly onClose: (() => void) | undefined;
   /** Nothing is dropped on the way in: a full ring holds the sender back. */
   rxDrops(): number {
     return 0;
@@ -100,9 +112,18 @@ export class ShmPort implements Port {
     if (pn.memId !== undefined)
       throw new PortError(`bad port name '${pn.spec}': shm ports take no @${pn.memId} memory id`);
     this.name = pn.spec;
+    this.kind = opts.kind ?? "shm";
     const explicit = confFrom(pn);
     const conf = { ...SHM_DEFAULTS, ...explicit };
-    this.region = opts.region ? openSharedRegion(opts.region) : openFileRegion(pn.ifname, conf, explicit);
+    this.pollFd = readConf(pn, SHM_CONF).bellfd || -1;
+    this.peerBellFd = opts.peerBellFd ?? -1;
+    this.onClose = opts.onClose;
+    this.region =
+      opts.regionFd !== undefined
+        ? openFdRegion(opts.regionFd, pn.spec)
+        : opts.region
+          ? openSharedRegion(opts.region)
+          : openFileRegion(pn.ifname, conf, explicit);
     const L = this.region.L;
     this.mem = this.region.mem;
     this.memId = `shm:${this.region.key}`;
@@ -210,6 +231,8 @@ export class ShmPort implements Port {
         moved = true;
       }
       const c = Atomics.load(u, this.txCons[k]);
+      // the peer may be another process that owes us nothing (a container): never trust an index
+      if (c >= n) throw new PortError(`txsync on ${this.name}: the peer published ${c}, beyond the ring's ${n} slots`);
       ring.tail = c === 0 ? n - 1 : c - 1;
     }
     if (moved) this.ring();
@@ -229,7 +252,12 @@ export class ShmPort implements Port {
         this.lastRx[k] = head;
         moved = true;
       }
-      ring.tail = Atomics.load(u, this.rxProd[k]);
+      const p = Atomics.load(u, this.rxProd[k]);
+      if (p >= ring.numSlots)
+        throw new PortError(
+          `rxsync on ${this.name}: the peer published ${p}, beyond the ring's ${ring.numSlots} slots`,
+        );
+      ring.tail = p;
     }
     if (moved) this.ring();
   }
@@ -238,8 +266,21 @@ export class ShmPort implements Port {
   private ring(): void {
     if (Atomics.load(this.u32, this.peerWaiters) !== 0) {
       Atomics.add(this.u32, this.peerBell, 1);
-      this.region.wake(this.peerBell << 2);
+      if (this.peerBellFd >= 0) libc.eventfdSignal(this.peerBellFd);
+      else this.region.wake(this.peerBell << 2);
     }
+  }
+
+  /**
+   * Before sleeping on pollFd (an engine's epoll): say so, so the peer rings the eventfd; true when
+   * packets already wait (then do not sleep). Every arm() is followed by one disarm().
+   */
+  arm(): boolean {
+    Atomics.add(this.u32, this.myWaiters, 1);
+    return (this.ready(POLLIN) & POLLIN) !== 0;
+  }
+  disarm(): void {
+    Atomics.sub(this.u32, this.myWaiters, 1);
   }
 
   private ready(events: number): number {
@@ -284,11 +325,20 @@ export class ShmPort implements Port {
         if (rev) return rev;
         const left = deadline - performance.now();
         if (left <= 0) return 0;
-        this.region.wait(this.myBell << 2, bell, left === Infinity ? -1 : left);
+        if (this.pollFd >= 0) this.sleepOnFd(left === Infinity ? -1 : Math.ceil(left));
+        else this.region.wait(this.myBell << 2, bell, left === Infinity ? -1 : left);
       }
     } finally {
       Atomics.sub(u, this.myWaiters, 1);
     }
+  }
+
+  private readonly pfd = new Uint8Array(8);
+  private sleepOnFd(timeoutMs: number): void {
+    new DataView(this.pfd.buffer).setInt32(0, this.pollFd, true);
+    this.pfd[4] = POLLIN;
+    libc.poll(this.pfd, 1, timeoutMs);
+    libc.eventfdDrain(this.pollFd);
   }
 
   close(): void {
@@ -296,5 +346,6 @@ export class ShmPort implements Port {
     this.closed = true;
     this.releaseClaims();
     this.region.release(true);
+    this.onClose?.();
   }
 }

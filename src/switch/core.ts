@@ -1,11 +1,16 @@
 // One thread's share of a switch: for every port, drain a burst from its rx ring(s), learn the
 // source MAC, ask the lookup, put the packet on the destination's tx ring (buffer swap when both
 // ports share memory, copy otherwise; floods copy). Multi-slot packets follow their first slot.
+// Ports may differ in their virtio-net header (a kernel port's GSO frames, a shm port's plain ones):
+// the copy between them adds an empty header, or does what the header asks (segments, checksum),
+// as VALE does between ports of different nr_hdr_len.
 // Ports come and go between rounds (add/remove): the others are never stopped, and because the
 // learning table holds port ids with a generation, a departed port's stations are simply unknown.
 // One rxsync and one txsync per port per round; no allocation per packet.
 
+import { VIRTIO_NET, VNET_HDR } from "../../ffi/tpacket.ts";
 import type { Fdb } from "../packet/fdb.ts";
+import { completeChecksum, patchTcpSegment, tcpHeadersLen, tcpSegmentCount } from "../packet/offload.ts";
 import type { Port } from "../port/port.ts";
 import { NS_MOREFRAG } from "../ring/layout.ts";
 import type { Ring } from "../ring/ring.ts";
@@ -27,8 +32,6 @@ export class SwitchCore implements SwitchView {
   nports = 0;
   readonly ports = new Int32Array(MAX_PORTS);
   now = Math.floor(Date.now() / 1000);
-  /** Bytes of virtio-net header in front of every frame: the same on every port of a switch. */
-  hdrLen = -1;
   /** This thread's counters: SW_CTR fields, then PORT_CTR fields per port slot (layout.ts). */
   readonly ctr: Float64Array;
   private readonly maxPorts: number;
@@ -39,6 +42,8 @@ export class SwitchCore implements SwitchView {
   /** Ports with the same non-zero key share a region: buffers may be swapped between them. */
   private readonly memKey = new Int32Array(MAX_PORTS);
   private readonly maxLen = new Int32Array(MAX_PORTS);
+  /** Bytes of virtio-net header in front of every frame of the port (0 or 10). */
+  private readonly hdrAt = new Int32Array(MAX_PORTS);
   private readonly memKeys = new Map<string, number>();
 
   /** Every port of a list, ids 0..n-1 (tests, benchmarks, fixed topologies). */
@@ -86,12 +91,11 @@ export class SwitchCore implements SwitchView {
     if (id < 0 || s >= this.maxPorts)
       throw new Error(`port id ${id}: slot ${s} is beyond this switch's ${this.maxPorts} ports`);
     if (this.idAt[s] !== -1) throw new Error(`port id ${id}: slot ${s} is taken`);
-    if (this.nports && port.hdrLen !== this.hdrLen) {
+    if (port.hdrLen !== 0 && port.hdrLen !== VNET_HDR.size)
       throw new Error(
-        `${port.name}: frames carry a ${port.hdrLen}-byte virtio-net header, the switch's other ports ${this.hdrLen}; open every port alike (vnet=)`,
+        `${port.name}: frames carry a ${port.hdrLen}-byte header; a switch port has none or a virtio-net one (10)`,
       );
-    }
-    this.hdrLen = port.hdrLen;
+    this.hdrAt[s] = port.hdrLen;
     let key = 0;
     if (port.zeroCopy) {
       key = this.memKeys.get(port.memId) ?? this.memKeys.size + 1;
@@ -196,7 +200,7 @@ export class SwitchCore implements SwitchView {
   private drain(s: number, srcId: number, rx: Ring): number {
     const u8 = rx.u8,
       lookup = this.lookup,
-      hdr = this.hdrLen,
+      hdr = this.hdrAt[s],
       ctr = this.ctr;
     let i = rx.head,
       m = rx.space();
@@ -225,7 +229,7 @@ export class SwitchCore implements SwitchView {
       } else if (dest === BROADCAST) {
         for (let q = 0; q < this.nports; q++) {
           const d = this.ports[q] & SLOT_MASK;
-          if (d !== s) this.copy(rx, i, d, len);
+          if (d !== s) this.copy(rx, i, s, d, len);
         }
         ctr[SW_CTR.flooded]++;
       } else ctr[SW_CTR.dropped]++;
@@ -254,6 +258,10 @@ export class SwitchCore implements SwitchView {
     const tx = this.txAt[d]!,
       ctr = this.ctr,
       pc = SW_CTR.stride + d * PORT_CTR.stride;
+    if (this.hdrAt[s] !== this.hdrAt[d]) {
+      if (this.cross(rx, i, s, d, len)) ctr[SW_CTR.forwarded]++;
+      return;
+    }
     if (len > this.maxLen[d] || !this.room(d, tx)) {
       ctr[SW_CTR.dropped]++;
       ctr[pc + PORT_CTR.dropped]++;
@@ -268,10 +276,14 @@ export class SwitchCore implements SwitchView {
     ctr[SW_CTR.forwarded]++;
   }
 
-  private copy(rx: Ring, i: number, d: number, len: number): void {
+  private copy(rx: Ring, i: number, s: number, d: number, len: number): void {
     const tx = this.txAt[d]!,
       ctr = this.ctr,
       pc = SW_CTR.stride + d * PORT_CTR.stride;
+    if (this.hdrAt[s] !== this.hdrAt[d]) {
+      this.cross(rx, i, s, d, len);
+      return;
+    }
     if (len > this.maxLen[d] || !this.room(d, tx)) {
       // a flood's copy that a port cannot take is a drop like a unicast one (switch and port)
       ctr[SW_CTR.dropped]++;
@@ -283,4 +295,91 @@ export class SwitchCore implements SwitchView {
     tx.advance(j + 1 === tx.numSlots ? 0 : j + 1);
     ctr[pc + PORT_CTR.tx]++;
   }
+
+  /** A drop on port d (no room, too long, an offload it cannot do): counted on the switch and the port. */
+  private dropAt(d: number): false {
+    this.ctr[SW_CTR.dropped]++;
+    this.ctr[SW_CTR.stride + d * PORT_CTR.stride + PORT_CTR.dropped]++;
+    return false;
+  }
+
+  /** Take tx slot j of port d for a frame of `len` bytes just written there. */
+  private sent(tx: Ring, j: number, d: number, len: number): void {
+    tx.setLenFlags(j, len, 0);
+    tx.advance(j + 1 === tx.numSlots ? 0 : j + 1);
+    this.ctr[SW_CTR.stride + d * PORT_CTR.stride + PORT_CTR.tx]++;
+  }
+
+  /**
+   * Between ports whose virtio-net headers differ. To a port with one: an empty header (nothing to
+   * do) before the frame. To a port without: the frame, its partial checksum finished, or a TCP
+   * super-frame cut into segments (a kernel container's TSO frame to an NF that takes frames of the
+   * MTU). Returns whether anything went out. Multi-slot packets are not crossed: each slot alone.
+   */
+  private cross(rx: Ring, i: number, s: number, d: number, len: number): boolean {
+    const tx = this.txAt[d]!,
+      u8 = rx.u8,
+      buf = rx.buf(i),
+      sh = this.hdrAt[s],
+      dh = this.hdrAt[d];
+    if (sh === 0) {
+      if (len + dh > this.maxLen[d] || !this.room(d, tx)) return this.dropAt(d);
+      const j = tx.head,
+        o = tx.buf(j);
+      tx.u8.fill(0, o, o + dh);
+      copySpan(u8, buf, tx.u8, o + dh, len);
+      this.sent(tx, j, d, len + dh);
+      return true;
+    }
+    const frame = buf + sh,
+      flen = len - sh,
+      gso = u8[buf + VNET_HDR.gso_type] & ~VIRTIO_NET.GSO_ECN;
+    if (gso === VIRTIO_NET.GSO_NONE) {
+      if (flen > this.maxLen[d] || !this.room(d, tx)) return this.dropAt(d);
+      const j = tx.head,
+        o = tx.buf(j);
+      copySpan(u8, frame, tx.u8, o, flen);
+      if (u8[buf + VNET_HDR.flags] & VIRTIO_NET.F_NEEDS_CSUM) {
+        const start = u8[buf + VNET_HDR.csum_start] | (u8[buf + VNET_HDR.csum_start + 1] << 8),
+          off = u8[buf + VNET_HDR.csum_offset] | (u8[buf + VNET_HDR.csum_offset + 1] << 8);
+        if (start + off + 2 > flen) return this.dropAt(d);
+        completeChecksum(tx.u8, o, flen, start, off);
+      }
+      this.sent(tx, j, d, flen);
+      return true;
+    }
+    if (gso !== VIRTIO_NET.GSO_TCPV4 && gso !== VIRTIO_NET.GSO_TCPV6) return this.dropAt(d); // UDP GSO: not asked of veths
+    const hlen = tcpHeadersLen(u8, frame, flen),
+      mss = u8[buf + VNET_HDR.gso_size] | (u8[buf + VNET_HDR.gso_size + 1] << 8);
+    if (hlen < 0 || mss === 0) return this.dropAt(d);
+    const n = tcpSegmentCount(flen, hlen, mss);
+    for (let k = 0; k < n; k++) {
+      const plen = Math.min(mss, flen - hlen - k * mss);
+      if (hlen + plen > this.maxLen[d] || !this.room(d, tx)) return this.dropAt(d);
+      const j = tx.head,
+        o = tx.buf(j);
+      copySpan(u8, frame, tx.u8, o, hlen);
+      copySpan(u8, frame + hlen + k * mss, tx.u8, o + hlen, plen);
+      patchTcpSegment(tx.u8, o, hlen, n, k, mss, plen, o + hlen);
+      this.sent(tx, j, d, hlen + plen);
+    }
+    return true;
+  }
+}
+
+/** Bytes between regions at any offsets (a header's 10 bytes shift frames off their words). */
+function copySpan(s8: Uint8Array, src: number, d8: Uint8Array, dst: number, len: number): void {
+  if (dst + len > d8.length || src + len > s8.length) return; // a peer's bad index: nothing to copy
+  let k = 0;
+  for (; k + 8 <= len; k += 8) {
+    d8[dst + k] = s8[src + k];
+    d8[dst + k + 1] = s8[src + k + 1];
+    d8[dst + k + 2] = s8[src + k + 2];
+    d8[dst + k + 3] = s8[src + k + 3];
+    d8[dst + k + 4] = s8[src + k + 4];
+    d8[dst + k + 5] = s8[src + k + 5];
+    d8[dst + k + 6] = s8[src + k + 6];
+    d8[dst + k + 7] = s8[src + k + 7];
+  }
+  for (; k < len; k++) d8[dst + k] = s8[src + k];
 }

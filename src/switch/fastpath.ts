@@ -304,12 +304,22 @@ export class FastPathPorts {
   private readonly valBytes = new Uint8Array(this.val.buffer);
   /** The slots of the fast ports, in the flood array's order. */
   private readonly flood: number[] = [];
+  /** Ports of other kinds (shm, xdp): the kernel cannot reach them, so while any is on the switch
+   * the kernel floods nothing (count 0) and every flood goes through the switch, to every port. */
+  private readonly slow = new Set<number>();
+  private floodCount(): number {
+    return this.flood.length <= FLOOD_MAX && this.slow.size === 0 ? this.flood.length : 0;
+  }
 
   constructor(readonly fds: FastPathFds) {}
 
   /** Put a packet port on the fast path (counters zeroed, socket filter, tc program); other kinds stay user space. */
   attach(id: number, port: Port): void {
-    if (port.kind !== "packet") return;
+    if (port.kind !== "packet") {
+      this.slow.add(slotOf(id));
+      if (this.slow.size === 1) this.writeFlood();
+      return;
+    }
     const p = port as PacketPort,
       s = slotOf(id);
     const ifindex = libc.ifIndex(p.ifname);
@@ -333,7 +343,7 @@ export class FastPathPorts {
       v[FLOOD.slot / 4] = slot;
       mapUpdate(this.fds.ports, new Uint8Array(Uint32Array.of(i + 1).buffer), b);
     });
-    v[FLOOD.ifindex / 4] = this.flood.length <= FLOOD_MAX ? this.flood.length : 0;
+    v[FLOOD.ifindex / 4] = this.floodCount();
     v[FLOOD.slot / 4] = 0;
     mapUpdate(this.fds.ports, new Uint8Array(Uint32Array.of(0).buffer), b);
   }
@@ -367,6 +377,7 @@ export class FastPathPorts {
   detach(id: number): void {
     const s = slotOf(id),
       ifindex = this.ifindexAt[s];
+    if (this.slow.delete(s) && this.slow.size === 0) this.writeFlood();
     if (!ifindex) return;
     for (const k of mapKeys(this.fds.map, KEY))
       if (mapLookup(this.fds.map, k, this.valBytes) && this.val[STATION.ifindex / 4] === ifindex)
@@ -375,7 +386,7 @@ export class FastPathPorts {
     if (at >= 0) {
       // the count first (shorter), then the entries moved up
       this.flood.splice(at, 1);
-      const v = new Uint32Array([this.flood.length <= FLOOD_MAX ? this.flood.length : 0, 0]);
+      const v = new Uint32Array([this.floodCount(), 0]);
       mapUpdate(this.fds.ports, new Uint8Array(Uint32Array.of(0).buffer), new Uint8Array(v.buffer));
       this.writeFlood();
     }

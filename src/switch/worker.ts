@@ -30,11 +30,17 @@ let ep = -1,
 let applied = 0,
   stopping = false;
 let fdless = 0; // ports without an fd: the worker cannot sleep on them, so it naps 1 ms at most
+/** Ports whose peer rings pollFd only when told the worker sleeps (shm ends with an eventfd doorbell). */
+const armable: Port[] = [];
 
 function track(p: Port, on: boolean): void {
   if (p.pollFd < 0) {
     fdless += on ? 1 : -1;
     return;
+  }
+  if (p.arm) {
+    if (on) armable.push(p);
+    else armable.splice(armable.indexOf(p), 1);
   }
   if (on) libc.epollAdd(ep, p.pollFd, libc.EPOLLIN, p.pollFd);
   else libc.epollDel(ep, p.pollFd);
@@ -176,7 +182,12 @@ async function run(): Promise<void> {
     if (now - idleSince < spinMs) continue;
     let nap = fdless > 0 ? 1 : fastPaths.size ? SWEEP_MS : -1;
     for (let k = 0; k < cores.length && nap < 0; k++) if (cores[k].txPending()) nap = 1;
-    libc.epollWait(ep, events, 64, nap);
+    let armed = 0,
+      ready = false;
+    while (armed < armable.length && !ready) ready = armable[armed++].arm!();
+    if (!ready) libc.epollWait(ep, events, 64, nap);
+    for (let k = 0; k < armed; k++) armable[k].disarm!();
+    for (const p of armable) if (p.pollFd >= 0) libc.eventfdDrain(p.pollFd);
     libc.eventfdDrain(doorbell);
     idleSince = -1;
   }
