@@ -18,7 +18,7 @@ else
   done </proc/1/mounts
 fi
 mount --bind "$dir/plugins" /run/docker/plugins
-BUNMAP_PLUGIN_DB="$dir/vale.db" BUNMAP_PLUGIN_BACKEND=packet "$bun" "$repo/plugin/main.ts" >"$dir/plugin.log" 2>&1 &
+BUNMAP_PORTS_SOCK="$dir/ports.sock" BUNMAP_PLUGIN_DB="$dir/vale.db" BUNMAP_PLUGIN_BACKEND=packet "$bun" "$repo/plugin/main.ts" >"$dir/plugin.log" 2>&1 &
 echo $! >"$dir/plugin.pid"
 exec dockerd --data-root "$dir/data" --exec-root "$dir/exec" -H "unix://$dir/docker.sock" \
   --pidfile "$dir/dockerd.pid" --bridge none --iptables=false --ip6tables=false \
