@@ -7,9 +7,10 @@
 // plugin's CPU and memory with 10 idle networks of 2 containers. Addresses: 198.18.0.0/15 only.
 //   bun bench/docker-net.ts [ROUNDS=1] [SETUPS]  (root, Docker engine running; ~2 min a round)
 //   SETUPS: comma-separated subset of packet,xdp,bridge,idle (default: all)
-import { existsSync, readFileSync } from "node:fs";
-import { ensureImage, IMAGE } from "../tests/helpers/docker-image.ts";
-import { docker, dockerAsync, PluginProc, SOCK } from "../tests/helpers/plugin-proc.ts";
+import { readFileSync } from "node:fs";
+import { IMAGE } from "../tests/helpers/docker-image.ts";
+import { docker, dockerAsync, PluginProc } from "../tests/helpers/plugin-proc.ts";
+import { dockerBenchReady } from "./lib/docker-bench.ts";
 import { lost, median, q, times } from "./lib/stats.ts";
 import { TCP_BYTES, TCPX, tcpxHost, tcpxOnVeth, tcpxRate } from "./lib/tcpx.ts";
 
@@ -41,15 +42,7 @@ interface Row {
   churnLost: number;
 }
 
-if (process.getuid?.() !== 0 || docker("info").status !== 0) {
-  console.error("needs root and a running Docker engine");
-  process.exit(1);
-}
-if (existsSync(SOCK)) {
-  console.error(`${SOCK} is in use: stop that plugin first (this benchmark measures its own)`);
-  process.exit(1);
-}
-ensureImage();
+dockerBenchReady();
 const plugin = new PluginProc();
 await plugin.start();
 const made = new Set<string>(),

@@ -2,7 +2,7 @@
 // file descriptors passed with SCM_RIGHTS, the peer's credentials and a pidfd of it, and
 // pidfd_getfd (a descriptor of another process, taken back after a restart). x86_64 layouts.
 import { dlopen, FFIType, ptr } from "bun:ffi";
-import { errno, SysError } from "./libc.ts";
+import { close, errno, SysError } from "./libc.ts";
 
 const { i32, i64, u32, ptr: P } = FFIType;
 
@@ -81,9 +81,8 @@ export function acceptConn(fd: number): number {
   return C.accept4(fd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC);
 }
 
-const closeLib = dlopen("libc.so.6", { close: { args: [i32], returns: i32 } }).symbols;
 export function closeFd(fd: number): void {
-  if (fd >= 0) closeLib.close(fd);
+  if (fd >= 0) close(fd);
 }
 
 // struct msghdr (56 bytes), one iovec, and a control buffer for MAX_FDS descriptors

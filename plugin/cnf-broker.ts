@@ -31,25 +31,36 @@ let ep = -1,
   listen = -1,
   doorbell = -1,
   stopping = false;
-/** Connections: "asking" until answered, then "granted" (its port lives while it is open). */
-const conns = new Map<number, "new" | "asking" | "granted">();
+/** A connection: "asking" until answered, then "granted" (its port lives while it is open). It is
+ * named to the main thread by `id`, never by its fd: a closed fd's number is soon another's. */
+interface Conn {
+  id: number;
+  fd: number;
+  state: "new" | "asking" | "granted";
+}
+const conns = new Map<number, Conn>(); // by fd
+const connIds = new Map<number, Conn>(); // by id
+let connSeq = 0;
 const watched = new Map<string, number>(); // key -> pidfd
 const watchKey = new Map<number, string>(); // pidfd -> key
 const buf = new Uint8Array(NET_MSG_MAX + 1);
 
-function refuse(conn: number, error: string): void {
+function refuse(c: Conn, error: string): void {
   try {
-    unixSocket.sendWithFds(conn, encodeNetMessage({ ok: false, error }));
+    unixSocket.sendWithFds(c.fd, encodeNetMessage({ ok: false, error }));
   } catch {
     // gone already
   }
-  forget(conn);
+  forget(c);
 }
 
-function forget(conn: number): void {
-  conns.delete(conn);
-  epollDel(ep, conn);
-  closeFd(conn);
+/** Close a connection; a granted one's port goes (the main thread is told). */
+function forget(c: Conn, tell = c.state === "granted"): void {
+  if (tell) report({ t: "closed", conn: c.id });
+  conns.delete(c.fd);
+  connIds.delete(c.id);
+  epollDel(ep, c.fd);
+  closeFd(c.fd);
 }
 
 const pfd = new Uint8Array(8);
@@ -84,69 +95,65 @@ function callerOf(conn: number): Caller | string {
   }
 }
 
-function onConn(conn: number): void {
+function onConn(c: Conn): void {
+  const conn = c.fd;
   const got = unixSocket.recvWithFds(conn, buf, false);
   for (const f of got.fds) closeFd(f); // clients pass none
-  if (got.len < 0) {
-    if (got.errno === 11) return; // EAGAIN: woken for nothing
-    if (conns.get(conn) === "granted") report({ t: "closed", conn });
-    forget(conn);
-    return;
-  }
-  if (got.len === 0 || conns.get(conn) !== "new") {
-    // the peer closed (or spoke out of turn on a granted connection): its port goes
-    if (conns.get(conn) === "granted") report({ t: "closed", conn });
-    forget(conn);
+  if (got.len < 0 && got.errno === 11) return; // EAGAIN: woken for nothing
+  if (got.len <= 0 || c.state !== "new") {
+    // the peer closed (or spoke out of turn): its port goes; one still being decided is told
+    // when its answer comes back (apply, "answer")
+    forget(c);
     return;
   }
   if (got.len > NET_MSG_MAX) {
-    refuse(conn, `the request is longer than ${NET_MSG_MAX} bytes`);
+    refuse(c, `the request is longer than ${NET_MSG_MAX} bytes`);
     return;
   }
   const req = decodeNetMessage(buf.subarray(0, got.len));
   if (req === undefined) {
-    refuse(conn, "the request is not JSON: open ports with bunmap's net: port names");
+    refuse(c, "the request is not JSON: open ports with bunmap's net: port names");
     return;
   }
   const why = netWhyNot(NetRequest, req);
   if (why) {
-    refuse(conn, `bad request, ${why}`);
+    refuse(c, `bad request, ${why}`);
     return;
   }
   const caller = callerOf(conn);
   if (typeof caller === "string") {
-    refuse(conn, caller);
+    refuse(c, caller);
     return;
   }
-  conns.set(conn, "asking");
-  report({ t: "ask", conn, caller, req: req as NetRequest });
+  c.state = "asking";
+  report({ t: "ask", conn: c.id, caller, req: req as NetRequest });
 }
 
 function apply(c: BrokerCommand): void {
   switch (c.t) {
     case "answer": {
-      if (conns.get(c.conn) !== "asking") {
+      const k = connIds.get(c.conn);
+      if (k?.state !== "asking") {
         for (const f of c.fds) closeFd(f);
         if (c.keep) report({ t: "closed", conn: c.conn }); // it left while we decided
         return;
       }
       let sent = true;
       try {
-        unixSocket.sendWithFds(c.conn, encodeNetMessage(c.reply), c.fds);
+        unixSocket.sendWithFds(k.fd, encodeNetMessage(c.reply), c.fds);
       } catch {
         sent = false;
       }
       for (const f of c.fds) closeFd(f);
-      if (c.keep && sent) conns.set(c.conn, "granted");
-      else {
-        if (c.keep) report({ t: "closed", conn: c.conn });
-        forget(c.conn);
-      }
+      if (c.keep && sent) k.state = "granted";
+      else forget(k, c.keep);
       return;
     }
-    case "drop":
-      if (conns.has(c.conn)) forget(c.conn);
+    case "drop": {
+      const k = connIds.get(c.conn);
+      if (k) forget(k, false);
       return;
+    }
     case "watch": {
       const fd = unixSocket.pidfdOpen(c.pid);
       if (fd < 0) {
@@ -185,10 +192,12 @@ async function run(): Promise<void> {
       if (fd === doorbell) eventfdDrain(doorbell);
       else if (fd === listen) {
         for (let c = unixSocket.acceptConn(listen); c >= 0; c = unixSocket.acceptConn(listen)) {
-          conns.set(c, "new");
+          const k: Conn = { id: ++connSeq, fd: c, state: "new" };
+          conns.set(c, k);
+          connIds.set(k.id, k);
           epollAdd(ep, c, EPOLLIN, c);
         }
-      } else if (conns.has(fd)) onConn(fd);
+      } else if (conns.has(fd)) onConn(conns.get(fd)!);
       else if (watchKey.has(fd)) {
         const key = watchKey.get(fd)!;
         apply({ t: "unwatch", key });
@@ -197,7 +206,7 @@ async function run(): Promise<void> {
     }
     await tick(); // commands (onmessage) run here
   }
-  for (const c of [...conns.keys()]) forget(c);
+  for (const c of [...conns.values()]) forget(c, false);
   for (const key of [...watched.keys()]) apply({ t: "unwatch", key });
   closeFd(listen);
   closeFd(ep);

@@ -9,7 +9,7 @@ export interface BrokerInit {
   doorbell: number;
 }
 
-/** Main thread -> broker. */
+/** Main thread -> broker. `conn` is a connection's id (the broker's count, never reused), not its fd. */
 export type BrokerCommand =
   /** Answer a connection; `fds` go with the answer and are closed here once sent; without `keep` the connection closes. */
   | { t: "answer"; conn: number; reply: NetReply; fds: number[]; keep: boolean }

@@ -7,7 +7,9 @@
 
 import { randomBytes } from "node:crypto";
 import {
+  chmodSync,
   existsSync,
+  lstatSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -112,8 +114,14 @@ export class CnfPorts {
 
   /** Serve the ports socket (a stale socket file of a plugin that died is replaced; a live one refused). */
   async start(path = netSockPath()): Promise<void> {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+    // the directory containers mount: made (0755 whatever the umask) if missing, never changed if not ours
+    if (!existsSync(dirname(path))) {
+      mkdirSync(dirname(path), { recursive: true });
+      chmodSync(dirname(path), 0o755);
+    }
     if (existsSync(path)) {
+      if (!lstatSync(path).isSocket())
+        throw new Error(`${path} exists and is not a socket: remove it, or set BUNMAP_PORTS_SOCK`);
       let live = false;
       try {
         closeFd(unixSocket.connectSeqpacket(path, 1000));
@@ -140,6 +148,9 @@ export class CnfPorts {
       if (r.t === "fatal") this.hooks.log(`ports socket ${path}: ${r.error}`);
       else this.onReport(r);
     };
+    // anyone may connect: who gets a port is decided by the caller's network namespace, not its uid
+    // (a container's root may be another uid here, with user namespaces)
+    chmodSync(path, 0o666);
     this.path = path;
     // ports restored before the socket served: their holders' pids are watched from now on
     for (const p of this.live.values()) if (p.conn < 0) this.send({ t: "watch", key: p.key, pid: p.pid });

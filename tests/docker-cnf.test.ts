@@ -183,6 +183,13 @@ describe.skipIf(!!why)("zero-copy ports from inside containers (net:)", () => {
       expect(await until(async () => (await shmPorts()).length === 1)).toBe(true);
       expect(pings(K)).toBe(3);
       expect(regions().length).toBe(1);
+      // a container that joins while the NF runs reaches it too (its first ARP flooded to the port)
+      const late = spawnSync(
+        "docker",
+        ["run", "--rm", "--label", "bunmap-test", "--network", NET, IMAGE, "ping", "-c", "2", "-W", "2", NF_IP],
+        { encoding: "utf8", timeout: 60_000 },
+      );
+      expect(late.stdout).toContain("2 packets received");
       // the container leaves the network: its port goes (memory and all), the NF hears nothing more
       expect(docker("network", "disconnect", NET, A).status).toBe(0);
       expect(await until(async () => (await shmPorts()).length === 0 && regions().length === 0)).toBe(true);
@@ -230,7 +237,7 @@ describe.skipIf(!!why)("zero-copy ports from inside containers (net:)", () => {
     expect(nowhere.stderr).toContain("ffffffffffff is neither an interface of this container nor a vale network's ID");
     // its own network by ID works for O, and a pipe of the same id as on NET is another region
     const own = inCt(O, `timeout 3 bun src/app/pktgen/main.ts -i 'net:${net2Id.slice(0, 12)}{3' -f tx -n 1`);
-    expect(own.stdout + own.stderr).not.toContain("refused");
+    expect(own.stdout).toContain("Sent 1 packets");
     expect(regions().length).toBe(0);
     const noMount = spawnSync(
       "docker",
@@ -249,6 +256,25 @@ describe.skipIf(!!why)("zero-copy ports from inside containers (net:)", () => {
       { encoding: "utf8", timeout: 60_000 },
     );
     expect(noMount.stderr).toContain("-v /run/bunmap:/run/bunmap");
+  });
+
+  test("a second plugin on the same ports socket is refused before it serves, naming the fix", async () => {
+    const second = new PluginProc({ BUNMAP_PORTS_SOCK: SOCK, BUNMAP_PLUGIN_SOCK: `${run}/second.sock` });
+    try {
+      const err = await second.start().then(
+        () => "it started",
+        (e) => String(e),
+      );
+      await Bun.sleep(300); // the rest of its stderr
+      expect(err + second.stderr).toContain(`another process serves ${SOCK}: stop it, or set BUNMAP_PORTS_SOCK`);
+      expect(err + second.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      await second.dispose();
+    }
+    // the first still answers
+    expect(inCt(O, `bun src/app/pktgen/main.ts -i net:${netId.slice(0, 12)} -f rx -n 1`).stderr).toContain(
+      "not attached to network",
+    );
   });
 
   test("bad requests on the socket (wrong types in every field, not JSON, too long): refused naming the field, nothing made", () => {

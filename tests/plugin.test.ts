@@ -503,7 +503,7 @@ describe.skipIf(!root)("endpoint lifecycle with real veths (in a network namespa
 
     const second = setup(path);
     const r = await second.driver.restore();
-    expect(r).toEqual({ networks: 1, endpoints: 1, orphansRemoved: 1, problems: [] });
+    expect(r).toEqual({ networks: 1, endpoints: 1, orphansRemoved: 1, cnfPorts: 0, problems: [] });
     expect(linkExists(o.host)).toBe(false);
     expect(linkExists(stranger.host) && linkExists(other.host)).toBe(true); // not proven ours: untouched
     // an endpoint whose ID starts like a live one's gets other names; removing it leaves the live one

@@ -74,6 +74,14 @@ export function openFileRegion(name: string, conf: ShmConf, explicit: Partial<Sh
       `cannot open shm region ${path}: ${libc.strerror(created.errno)} (set BUNMAP_SHM_DIR to a writable tmpfs)`,
     );
   }
+  return fileBacked(key, fd, p, size, L, path);
+}
+
+/**
+ * A mapped file's region, known to this thread by `key`. release() unmaps it and closes fd; with
+ * `path` (a region this process may remove) it unlinks the file when no end is claimed any more.
+ */
+function fileBacked(key: string, fd: number, p: Pointer, size: number, L: ShmLayout, path: string | null): Region {
   const mem = toArrayBuffer(p, 0, size);
   const base = p as number;
   const region: Region = {
@@ -86,7 +94,7 @@ export function openFileRegion(name: string, conf: ShmConf, explicit: Partial<Sh
     release(unlinkIfUnused) {
       if (--this.refs > 0) return;
       mapped.delete(key);
-      const unused = unlinkIfUnused && !anyOwner(mem, L);
+      const unused = path !== null && unlinkIfUnused && !anyOwner(mem, L);
       libc.munmap(p, size);
       libc.close(fd);
       if (unused) libc.unlink(path);
@@ -137,25 +145,7 @@ export function openFdRegion(fd: number, label: string): Region {
     libc.close(fd);
     throw new PortError(`${label}: the region passed is not a bunmap shm region (a server of another version?)`);
   }
-  const key = `fd:${label}:${process.pid}:${++fdSeq}`;
-  const mem = toArrayBuffer(p, 0, size);
-  const base = p as number;
-  const region: Region = {
-    key,
-    mem,
-    L,
-    refs: 1,
-    wait: (off, expected, t) => libc.futexWait(base + off, expected, t),
-    wake: (off) => libc.futexWake(base + off),
-    release() {
-      if (--this.refs > 0) return;
-      mapped.delete(key);
-      libc.munmap(p, size);
-      libc.close(fd);
-    },
-  };
-  mapped.set(key, region);
-  return region;
+  return fileBacked(`fd:${label}:${process.pid}:${++fdSeq}`, fd, p, size, L, null);
 }
 
 function attachExisting(name: string, path: string): { fd: number; L: ShmLayout; p: Pointer; size: number } {

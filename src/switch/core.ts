@@ -45,6 +45,8 @@ export class SwitchCore implements SwitchView {
   /** Bytes of virtio-net header in front of every frame of the port (0 or 10). */
   private readonly hdrAt = new Int32Array(MAX_PORTS);
   private readonly memKeys = new Map<string, number>();
+  /** The slot in hand is part of a multi-slot packet (set by drain for one/copy/cross). */
+  private multi = false;
 
   /** Every port of a list, ids 0..n-1 (tests, benchmarks, fixed topologies). */
   static of(ports: Port[], fdb: Fdb, lookup: Lookup, burst = 512, learn = true): SwitchCore {
@@ -221,6 +223,7 @@ export class SwitchCore implements SwitchView {
           if (dest >= 0 && this.idAt[dest & SLOT_MASK] !== dest) dest = BROADCAST;
         } else dest = DROP;
       }
+      this.multi = more || inPacket;
       inPacket = more;
       if (dest >= 0) {
         const d = dest & SLOT_MASK;
@@ -314,7 +317,8 @@ export class SwitchCore implements SwitchView {
    * Between ports whose virtio-net headers differ. To a port with one: an empty header (nothing to
    * do) before the frame. To a port without: the frame, its partial checksum finished, or a TCP
    * super-frame cut into segments (a kernel container's TSO frame to an NF that takes frames of the
-   * MTU). Returns whether anything went out. Multi-slot packets are not crossed: each slot alone.
+   * MTU). Returns whether anything went out. Multi-slot packets are not crossed (only their first
+   * slot has a header to read or write): dropped, counted.
    */
   private cross(rx: Ring, i: number, s: number, d: number, len: number): boolean {
     const tx = this.txAt[d]!,
@@ -322,6 +326,7 @@ export class SwitchCore implements SwitchView {
       buf = rx.buf(i),
       sh = this.hdrAt[s],
       dh = this.hdrAt[d];
+    if (this.multi) return this.dropAt(d);
     if (sh === 0) {
       if (len + dh > this.maxLen[d] || !this.room(d, tx)) return this.dropAt(d);
       const j = tx.head,

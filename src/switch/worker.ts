@@ -32,6 +32,7 @@ let applied = 0,
 let fdless = 0; // ports without an fd: the worker cannot sleep on them, so it naps 1 ms at most
 /** Ports whose peer rings pollFd only when told the worker sleeps (shm ends with an eventfd doorbell). */
 const armable: Port[] = [];
+const armableFds = new Set<number>();
 
 function track(p: Port, on: boolean): void {
   if (p.pollFd < 0) {
@@ -41,6 +42,8 @@ function track(p: Port, on: boolean): void {
   if (p.arm) {
     if (on) armable.push(p);
     else armable.splice(armable.indexOf(p), 1);
+    if (on) armableFds.add(p.pollFd);
+    else armableFds.delete(p.pollFd);
   }
   if (on) libc.epollAdd(ep, p.pollFd, libc.EPOLLIN, p.pollFd);
   else libc.epollDel(ep, p.pollFd);
@@ -154,6 +157,7 @@ function sweep(): void {
 
 async function run(): Promise<void> {
   const events = new Uint8Array(64 * libc.EPOLL_EVENT_SIZE);
+  const evView = new DataView(events.buffer);
   let idleSince = -1;
   let swept = performance.now();
   for (;;) {
@@ -185,9 +189,13 @@ async function run(): Promise<void> {
     let armed = 0,
       ready = false;
     while (armed < armable.length && !ready) ready = armable[armed++].arm!();
-    if (!ready) libc.epollWait(ep, events, 64, nap);
+    const n = ready ? 0 : libc.epollWait(ep, events, 64, nap);
     for (let k = 0; k < armed; k++) armable[k].disarm!();
-    for (const p of armable) if (p.pollFd >= 0) libc.eventfdDrain(p.pollFd);
+    // the eventfds that rang (level-triggered: left unread, the next sleep would end at once)
+    for (let k = 0; k < n; k++) {
+      const fd = evView.getUint32(k * libc.EPOLL_EVENT_SIZE + 4, true);
+      if (armableFds.has(fd)) libc.eventfdDrain(fd);
+    }
     libc.eventfdDrain(doorbell);
     idleSince = -1;
   }

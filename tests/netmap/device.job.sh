@@ -8,4 +8,5 @@ bun test tests/device/
 bun tests/netmap/engine-vale.ts
 bun tests/netmap/driver-gateway.ts
 bun tests/netmap/lb-compare.ts
+bun tests/netmap/cnf-vale.ts
 echo "test:netmap: all passed"
