@@ -6,6 +6,7 @@
 // counts. The module's veth has no native netmap support here, so the container ends run in
 // netmap's emulated mode, as the host ends do.
 import { spawn, spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { Driver } from "../../plugin/driver.ts";
 import type { Firewall } from "../../plugin/firewall.ts";
 import { State } from "../../plugin/state.ts";
@@ -19,6 +20,10 @@ function check(ok: boolean, what: string): void {
   }
   console.log(`ok   ${what}`);
 }
+writeFileSync("/proc/sys/net/ipv4/ip_forward", "1"); // the network has a gateway, as Docker's do (the guest's own setting)
+// a quiet segment, so counts can agree: no IPv6 router solicitations or MLD from the kernel's ends
+// (pkt-gen counts every frame; the guest is thrown away after the job)
+for (const k of ["all", "default"]) writeFileSync(`/proc/sys/net/ipv6/conf/${k}/disable_ipv6`, "1");
 const fw = { apply: () => {} } as unknown as Firewall;
 const d = new Driver(new State(":memory:"), { defaultBackend: "vale", firewall: fw });
 const NET = `c0ffee000001${"0".repeat(52)}`;
@@ -41,6 +46,7 @@ for (const [i, ns] of ["c1", "c2"].entries()) {
   const c = j.InterfaceName.SrcName;
   for (const s of [
     ["ip", "netns", "add", ns],
+    ["ip", "netns", "exec", ns, "sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6"],
     ["ip", "link", "set", c, "netns", ns],
     ["ip", "-n", ns, "link", "set", c, "up"],
   ])
