@@ -7,7 +7,7 @@
 // interleaved; the figure is the receiver's rate over the sender's sending time (packets received /
 // the sender's seconds), so what the switch drops at a full ring does not count.
 //   bun bench/cnf.ts [ROUNDS=3] [PATHS=t,a,b,c,d]   (root, Docker engine running)
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { IMAGE } from "../tests/helpers/docker-image.ts";
 import { docker, PluginProc } from "../tests/helpers/plugin-proc.ts";
@@ -22,7 +22,11 @@ const say = (s: string) => process.stderr.write(`${new Date().toISOString().slic
 
 dockerBenchReady();
 const run = mkdtempSync(`${tmpdir()}/bunmap-run-`);
-const plugin = new PluginProc({ BUNMAP_PORTS_SOCK: `${run}/ports.sock` });
+// CNF_SWITCH_SPIN_US: the same for the plugin's switch workers
+const plugin = new PluginProc({
+  BUNMAP_PORTS_SOCK: `${run}/ports.sock`,
+  ...(process.env.CNF_SWITCH_SPIN_US ? { BUNMAP_SPIN_US: process.env.CNF_SWITCH_SPIN_US } : {}),
+});
 await plugin.start();
 const NET = `${tag}n`,
   A = `${tag}a`,
@@ -62,11 +66,12 @@ const paths = (): Path[] => [
     tx: "net:eth0 -S 02:00:00:00:00:0a -D 02:00:00:00:00:0b",
   },
   { key: "b", label: "(b) pipe between the containers", n: 300_000_000, rx: "'net:eth0}1'", tx: "'net:eth0{1'" },
-  { key: "c", label: "(c) AF_XDP on eth0", n: 3_000_000, rx: "xdp:eth0", tx: `xdp:eth0 -D ${macB}` },
-  { key: "d", label: "(d) AF_PACKET on eth0", n: 3_000_000, rx: "packet:eth0", tx: `packet:eth0 -D ${macB}` },
+  { key: "c", label: "(c) AF_XDP on eth0", n: 1_500_000, rx: "xdp:eth0", tx: `xdp:eth0 -D ${macB}` },
+  { key: "d", label: "(d) AF_PACKET on eth0", n: 1_500_000, rx: "packet:eth0", tx: `packet:eth0 -D ${macB}` },
 ];
 
-const pktgen = "bun /bunmap/src/app/pktgen/main.ts";
+// CNF_SPIN_US: how long pktgen spins before it sleeps (BUNMAP_SPIN_US; its default, 50, when unset)
+const pktgen = `env BUNMAP_SPIN_US=${process.env.CNF_SPIN_US ?? 50} bun /bunmap/src/app/pktgen/main.ts`;
 const num = (re: RegExp, s: string) => Number(re.exec(s)?.[1] ?? Number.NaN);
 
 /** One run: rx started, tx sends n, rx stopped (SIGINT: its summary); Mpps received over tx's time. */
@@ -108,13 +113,35 @@ async function measure(p: Path): Promise<{ mpps: number; sent: number; got: numb
   return { mpps: got / secs / 1e6, sent, got };
 }
 
+/** libxdp and what it links, and its BPF objects, bind-mounted from this machine (the image has no
+ * libxdp; the containers run the same library the host benches use). */
+function xdpMounts(): string[] {
+  const lib = "/usr/lib/x86_64-linux-gnu/libxdp.so.1";
+  if (!existsSync(lib)) return [];
+  const deps = [
+    ...Bun.spawnSync(["ldd", lib])
+      .stdout.toString()
+      .matchAll(/=> (\/\S+)/g),
+  ].map((m) => m[1]);
+  return [lib, ...deps.filter((d) => !d.includes("libc.so")), "/usr/lib/x86_64-linux-gnu/bpf"]
+    .filter((f) => existsSync(f))
+    .flatMap((f) => ["-v", `${realpathSync(f)}:${f}:ro`]);
+}
+
 try {
   docker("network", "create", "-d", "vale", "--internal", "--subnet", "198.18.150.0/24", NET);
   for (const c of [A, B]) {
     const r = docker(
       "run",
       "-d",
-      "--privileged",
+      // AF_XDP in a container: an XDP program on eth0, UMEM pinned (CAP_IPC_LOCK: no memlock limit to
+      // raise; --privileged and --ulimit memlock are refused on this VM)
+      "--cap-add",
+      "NET_ADMIN",
+      "--cap-add",
+      "SYS_ADMIN",
+      "--cap-add",
+      "IPC_LOCK",
       "--name",
       c,
       "--network",
@@ -123,6 +150,7 @@ try {
       `${run}:/run/bunmap`,
       "-v",
       `${repo}:/bunmap:ro`,
+      ...xdpMounts(),
       IMAGE,
     );
     if (r.status !== 0) throw new Error(r.stderr);

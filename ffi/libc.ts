@@ -35,6 +35,7 @@ const lib = dlopen("libc.so.6", {
   epoll_wait: { args: [i32, P, i32, i32], returns: i32 },
   setns: { args: [i32, i32], returns: i32 },
   flock: { args: [i32, i32], returns: i32 },
+  sched_yield: { args: [], returns: i32 },
   __errno_location: { args: [], returns: P },
 });
 
@@ -149,6 +150,11 @@ export function mmapFixed(at: number, size: number, fd: number, offset = 0): voi
 
 export function munmap(p: Pointer, size: number): void {
   C.munmap(p, size);
+}
+
+/** Let another runnable thread have this CPU (returns at once when none waits). */
+export function yieldCpu(): void {
+  C.sched_yield();
 }
 
 /** true when a process with this pid exists (EPERM still means it exists). */

@@ -313,9 +313,12 @@ export class ShmPort implements Port {
     // spin a little first: a peer that is mid-batch answers in microseconds, and a futex sleep plus
     // wakeup costs tens of them (pkt-gen-b busy-waits for the same reason)
     const spinEnd = Math.min(deadline, t0 + this.spinMs);
-    while (performance.now() < spinEnd) {
+    for (let k = 1; performance.now() < spinEnd; k++) {
       rev = this.ready(events);
       if (rev) return rev;
+      // on a machine with fewer cores than busy threads (a sender, a switch, a receiver on two),
+      // the peer we wait for may be waiting for this CPU: now and then give it (back at once if not)
+      if ((k & 7) === 0) libc.yieldCpu();
     }
     Atomics.add(u, this.myWaiters, 1);
     try {

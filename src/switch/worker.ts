@@ -183,7 +183,10 @@ async function run(): Promise<void> {
       idleSince = now;
       continue;
     }
-    if (now - idleSince < spinMs) continue;
+    if (now - idleSince < spinMs) {
+      libc.yieldCpu(); // a port's peer may need this CPU to fill the ring we wait on (shm.ts poll)
+      continue;
+    }
     let nap = fdless > 0 ? 1 : fastPaths.size ? SWEEP_MS : -1;
     for (let k = 0; k < cores.length && nap < 0; k++) if (cores[k].txPending()) nap = 1;
     let armed = 0,
