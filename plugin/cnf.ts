@@ -186,7 +186,14 @@ export class CnfPorts {
 
   /** The endpoint of `network` (named by ID prefix, or by the caller's interface MAC) whose sandbox is the caller's. */
   private endpointFor(caller: Caller, req: NetRequest): { e: EndpointRow; n: NetworkRow } {
-    const mine = this.state.endpoints().filter((e) => e.joined && e.sandbox && netnsOf(e.sandbox) === caller.netns);
+    const joined = this.state.endpoints().filter((e) => e.joined && e.sandbox);
+    const seen = joined.map((e) => ({ e, ns: netnsOf(e.sandbox) }));
+    const mine = seen.filter((x) => x.ns === caller.netns).map((x) => x.e);
+    // none visible at all: the plugin's view lacks Docker's files (one missing is a sandbox gone)
+    if (!mine.length && seen.length && seen.every((x) => x.ns === null))
+      throw new Error(
+        "the plugin cannot see Docker's namespace files (the endpoints' SandboxKey): run it on the host, or give its container /var/run/docker/netns with rslave propagation",
+      );
     if (!mine.length)
       throw new Error(
         "this process is in no container attached to a vale network (its network namespace is no endpoint's sandbox); run it in such a container",

@@ -277,6 +277,30 @@ describe.skipIf(!!why)("zero-copy ports from inside containers (net:)", () => {
     );
   });
 
+  test("a plugin that cannot see Docker's namespace files refuses ports saying so (the driver in a container without them)", async () => {
+    // the same state, served by a plugin whose mount namespace hides /var/run/docker/netns
+    await plugin.stop();
+    const blind = new PluginProc({ BUNMAP_PORTS_SOCK: SOCK, BUNMAP_PLUGIN_DB: plugin.db }, [
+      "unshare",
+      "-m",
+      "--propagation",
+      "private",
+      "sh",
+      "-c",
+      'mount -t tmpfs none /var/run/docker/netns && exec "$@"',
+      "sh",
+    ]);
+    try {
+      await blind.start();
+      const r = inCt(B, "bun src/app/pktgen/main.ts -i net:eth0 -f rx -n 1");
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toContain("the plugin cannot see Docker's namespace files");
+    } finally {
+      await blind.dispose(); // its own (unused) state directory too
+      await plugin.start();
+    }
+  });
+
   test("bad requests on the socket (wrong types in every field, not JSON, too long): refused naming the field, nothing made", () => {
     const ask = (raw: Uint8Array) => {
       const fd = unixSocket.connectSeqpacket(SOCK, 5000);

@@ -57,10 +57,14 @@ export class PluginProc {
   /** What the plugin wrote to stderr (datapath events). */
   stderr = "";
 
-  constructor(private readonly env: Record<string, string> = {}) {}
+  /** @param wrap a command the plugin runs under (e.g. unshare, for a view of the files of its own) */
+  constructor(
+    private readonly env: Record<string, string> = {},
+    private readonly wrap: string[] = [],
+  ) {}
 
   async start(): Promise<string> {
-    const p = Bun.spawn([process.execPath, `${repo}/plugin/main.ts`], {
+    const p = Bun.spawn([...this.wrap, process.execPath, `${repo}/plugin/main.ts`], {
       timeout: 600_000,
       killSignal: "SIGKILL",
       stdout: "pipe",
