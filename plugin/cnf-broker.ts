@@ -41,6 +41,8 @@ interface Conn {
 const conns = new Map<number, Conn>(); // by fd
 const connIds = new Map<number, Conn>(); // by id
 let connSeq = 0;
+/** Connections at once (each port holds one): beyond, new ones are closed unanswered. */
+const MAX_CONNS = 4096;
 const watched = new Map<string, number>(); // key -> pidfd
 const watchKey = new Map<number, string>(); // pidfd -> key
 const buf = new Uint8Array(NET_MSG_MAX + 1);
@@ -192,6 +194,10 @@ async function run(): Promise<void> {
       if (fd === doorbell) eventfdDrain(doorbell);
       else if (fd === listen) {
         for (let c = unixSocket.acceptConn(listen); c >= 0; c = unixSocket.acceptConn(listen)) {
+          if (conns.size >= MAX_CONNS) {
+            closeFd(c); // a flood of connections that hold nothing must not take every descriptor
+            continue;
+          }
           const k: Conn = { id: ++connSeq, fd: c, state: "new" };
           conns.set(c, k);
           connIds.set(k.id, k);

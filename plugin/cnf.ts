@@ -96,6 +96,9 @@ function processStart(pid: number): string | null {
   }
 }
 
+/** Ports one container's endpoint may hold at once: each is a region of its own (4 MiB at 1024 slots). */
+export const CNF_PER_ENDPOINT = 64;
+
 /** Frame buffers for a network's MTU: Ethernet, a VLAN tag, whole 64-byte lines, at least 2 KiB. */
 export const cnfBufSize = (mtu: number) => Math.max(2048, Math.ceil((mtu + 18) / 64) * 64);
 
@@ -225,6 +228,11 @@ export class CnfPorts {
     if (n.backend === "vale")
       throw new Error(
         `network ${n.id.slice(0, 12)} runs on kernel VALE: open netmap on your interface instead (netmap:eth0, /dev/netmap in the container)`,
+      );
+    const held = [...this.live.values()].filter((p) => p.endpoint === e.id).length;
+    if (held >= CNF_PER_ENDPOINT)
+      throw new Error(
+        `this container holds ${held} ports on network ${n.id.slice(0, 12)} already, the most one may: close some`,
       );
     const conf = {
       pipes: 1,

@@ -258,6 +258,16 @@ describe.skipIf(!!why)("zero-copy ports from inside containers (net:)", () => {
     expect(noMount.stderr).toContain("-v /run/bunmap:/run/bunmap");
   });
 
+  test("one container holds at most 64 ports; the 65th is refused saying so, and all go with the process", async () => {
+    const r = inCt(
+      B,
+      `bun -e 'import { openPort } from "/bunmap/src/index.ts"; const ps = []; try { for (let i = 0; i < 70; i++) ps.push(openPort("net:eth0@conf:slots=64")); } catch (e) { console.log(ps.length, e.message); }'`,
+      120_000,
+    );
+    expect(r.stdout).toContain("64 net:eth0@conf:slots=64: this container holds 64 ports on network");
+    expect(await until(async () => (await shmPorts()).length === 0 && regions().length === 0)).toBe(true);
+  });
+
   test("a second plugin on the same ports socket is refused before it serves, naming the fix", async () => {
     const second = new PluginProc({ BUNMAP_PORTS_SOCK: SOCK, BUNMAP_PLUGIN_SOCK: `${run}/second.sock` });
     try {
