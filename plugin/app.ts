@@ -7,6 +7,7 @@
 // Docker shows the user), an unknown method 404, anything else 500 with one line.
 import type { TSchema } from "@sinclair/typebox";
 import { Elysia } from "elysia";
+import { CNI_ROUTE, CniCallSchema } from "../cni/proto.ts";
 import type { Driver } from "./driver.ts";
 import { Refused } from "./refused.ts";
 import * as S from "./schemas.ts";
@@ -81,5 +82,7 @@ export function makeApp(driver: Driver) {
       .post("/NetworkDriver.FreeNetwork", () => ({}), { body: S.NetworkOnly })
       // management: what the driver holds, with per-port packet counters
       .get("/bunmap/networks", () => driver.view())
+      // CNI runtimes' containers, through the bunmap executable (cni/main.ts): a result or a CNI error
+      .post(CNI_ROUTE, ({ body }) => driver.cni.handle(body), { body: CniCallSchema })
   );
 }

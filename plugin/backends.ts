@@ -18,10 +18,11 @@ import type { VethOptions } from "./veth.ts";
 export const PACKET_FRAME = 65536;
 /** The largest GSO frame a container may send: one packet buffer less its headers and a margin. */
 export const GSO_MAX_SIZE = PACKET_FRAME - 68 /* V2 frame header */ - VNET_HDR.size - 14 - 256 /* margin */;
-/** Host veth ends as packet: ports; BUNMAP_PLUGIN_PORT_CONF overrides (keep vnet=1 and buf_size). */
+/** Host veth ends as packet: ports; BUNMAP_PLUGIN_PORT_CONF overrides (keep vnet=1 and buf_size). Through
+ * the qdisc (no bypass): what tc or a CNI bandwidth plugin puts on a host end shapes the switch's frames too. */
 const PACKET_CONF =
   process.env.BUNMAP_PLUGIN_PORT_CONF ??
-  `@conf:vnet=1,buf_size=${PACKET_FRAME},rx=copy,rcvbuf=4194304,rx_slots=256,tx_slots=64,tx=copy`;
+  `@conf:vnet=1,buf_size=${PACKET_FRAME},rx=copy,rcvbuf=4194304,rx_slots=256,tx_slots=64,tx=copy,qdisc_bypass=0`;
 /**
  * packet networks forward known unicast in the kernel (tc redirect in the sender's softirq, as a
  * Linux bridge does; src/switch/fastpath.ts). BUNMAP_PLUGIN_FASTPATH=0: every frame through user space.

@@ -5,6 +5,7 @@
 // view.ts is the management view.
 import { BACKEND, type Backend, netmapAvailable } from "./backends.ts";
 import { CnfPorts } from "./cnf.ts";
+import { CniAttachments } from "./cni.ts";
 import type { MakeDatapath } from "./datapath.ts";
 import type { Firewall } from "./firewall.ts";
 import { createGatewayOf, deleteGateway, forgetNeighbour, ipv4Forwarding } from "./gateway.ts";
@@ -62,6 +63,8 @@ export class Driver {
   private readonly retryMs: number;
   /** Containers' zero-copy ports and the socket they are asked for on. */
   readonly cnf: CnfPorts;
+  /** CNI runtimes' containers (the bunmap executable's requests). */
+  readonly cni: CniAttachments;
   private retry: ReturnType<typeof setInterval> | null = null;
 
   constructor(
@@ -81,6 +84,7 @@ export class Driver {
       log: this.log,
     });
     this.rec.cnf = this.cnf;
+    this.cni = new CniAttachments(this, state);
     this.defaultBackend = opts.defaultBackend ?? (netmapAvailable() ? "vale" : "packet");
     this.scope = opts.scope ?? "local";
     this.retryMs = opts.retryMs ?? 5000;
@@ -379,6 +383,11 @@ export class Driver {
 
   view() {
     return networkView(this.state, this.rec);
+  }
+
+  /** Rewrite NAT and filter rules from the state (CNI attachments on a Docker network change them). */
+  refreshRouting(): Promise<void> {
+    return this.exclusive(() => this.rec.reconcile({ switches: [] }));
   }
 
   async shutdown(): Promise<void> {

@@ -12,6 +12,9 @@ export interface RoutedNet {
   bridge: string;
   /** IPv4 subnet, "a.b.c.d/len" */
   subnet: string;
+  /** Accept every connection that came through a DNAT, not only our published ports': a network
+   * with CNI containers, whose ports a chained portmap plugin publishes in rules of its own. */
+  anyDnat?: boolean;
 }
 
 /** One published port: HOST_IP:HOST_PORT on the host to IP:PORT in a container. */
@@ -57,6 +60,7 @@ export function ruleset(CHAIN: Chains, nets: RoutedNet[], pubs: Published[]): st
         `-A ${CHAIN.forward} -d ${p.ip}/32 ! -i ${b} -o ${b} -p ${p.proto} -m conntrack --ctstate DNAT -m ${p.proto} --dport ${p.port} -j ACCEPT`,
       );
     }
+    if (net.anyDnat) f.push(`-A ${CHAIN.forward} ! -i ${b} -o ${b} -m conntrack --ctstate DNAT -j ACCEPT`);
     f.push(`-A ${CHAIN.forward} ! -i ${b} -o ${b} -j DROP`);
     // out of the network: anywhere (other vale networks drop it above, as new traffic into them)
     f.push(`-A ${CHAIN.forward} -i ${b} ! -o ${b} -j ACCEPT`);

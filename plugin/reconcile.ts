@@ -4,6 +4,7 @@
 // and proxies hold every routed network's NAT and published ports. Idempotent: running it twice
 // changes nothing; after a failure the state is put back and it runs again (driver.ts).
 import type { CnfPorts } from "./cnf.ts";
+import { isCniNetwork } from "./cni.ts";
 import { type Datapath, datapathFactory, type MakeDatapath, type PortCount } from "./datapath.ts";
 import { Firewall, type Published, type RoutedNet } from "./firewall.ts";
 import { gatewayMac, gatewayNames } from "./gateway.ts";
@@ -108,7 +109,12 @@ export class Reconciler {
    * for published TCP and UDP ports (loopback and hairpin clients). */
   private async routing(): Promise<void> {
     const routed = this.state.networks().filter((n) => !n.internal && n.pool && n.gateway);
-    const nets: RoutedNet[] = routed.map((n) => ({ bridge: gatewayNames(n.id).host, subnet: n.pool }));
+    const cni = new Set(this.state.cniAttachments().map((a) => a.network));
+    const nets: RoutedNet[] = routed.map((n) => ({
+      bridge: gatewayNames(n.id).host,
+      subnet: n.pool,
+      anyDnat: cni.has(n.id) || isCniNetwork(n.id),
+    }));
     const pubs: Published[] = routed.flatMap((n) =>
       this.state
         .endpoints(n.id)

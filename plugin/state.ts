@@ -62,6 +62,22 @@ export const CnfRowSchema = Type.Object({
   station: Type.String(),
 });
 export type CnfRow = Static<typeof CnfRowSchema>;
+/** A CNI attachment (plugin/cni.ts): a container's interface on a network, as a runtime asked for it. */
+export const CniRowSchema = Type.Object({
+  /** the endpoint's ID (derived from network name, container ID and interface name) */
+  endpoint: Type.String({ minLength: 1 }),
+  network: Type.String({ minLength: 1 }),
+  /** the CNI network's name (the config's "name") */
+  name: Type.String({ minLength: 1 }),
+  container: Type.String({ minLength: 1 }),
+  ifname: Type.String({ minLength: 1 }),
+  netns: Type.String(),
+  /** 1: the network was made for CNI configs (it goes with its last attachment) */
+  own: Type.Union([Type.Literal(0), Type.Literal(1)]),
+  /** the result ADD answered, JSON; '' while ADD has not finished */
+  result: Type.String(),
+});
+export type CniRow = Static<typeof CniRowSchema>;
 export type NetworkRow = Static<typeof NetworkRowSchema>;
 /** An endpoint as stored; `ports` is its published ports, JSON Binding[]. */
 export type EndpointRow = Static<typeof EndpointRowSchema>;
@@ -106,6 +122,9 @@ export class State {
       key TEXT PRIMARY KEY, network TEXT NOT NULL, endpoint TEXT NOT NULL, kind TEXT NOT NULL,
       region TEXT NOT NULL, pid INTEGER NOT NULL, start TEXT NOT NULL, bell_id INTEGER NOT NULL,
       station TEXT NOT NULL DEFAULT '')`);
+    this.db.exec(`CREATE TABLE IF NOT EXISTS cni_attachments (
+      endpoint TEXT PRIMARY KEY, network TEXT NOT NULL, name TEXT NOT NULL, container TEXT NOT NULL,
+      ifname TEXT NOT NULL, netns TEXT NOT NULL, own INTEGER NOT NULL, result TEXT NOT NULL)`);
     // who made our interfaces: a random identity, kept with the state (interfaces are marked with it)
     this.db.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
     this.db.query("INSERT OR IGNORE INTO meta (key, value) VALUES ('instance', ?)").run(randomBytes(6).toString("hex"));
@@ -206,6 +225,31 @@ export class State {
   }
   deleteCnfPort(key: string): void {
     this.db.query("DELETE FROM cnf_ports WHERE key = ?").run(key);
+  }
+  cniAttachment(endpoint: string): CniRow | null {
+    return checked(
+      CniRowSchema,
+      "CNI attachment",
+      this.db.query<CniRow, [string]>("SELECT * FROM cni_attachments WHERE endpoint = ?").get(endpoint),
+    );
+  }
+  cniAttachments(): CniRow[] {
+    return this.db
+      .query<CniRow, []>("SELECT * FROM cni_attachments ORDER BY endpoint")
+      .all()
+      .map((r) => checked(CniRowSchema, "CNI attachment", r)!);
+  }
+  addCniAttachment(r: CniRow): void {
+    this.db
+      .query(`INSERT OR REPLACE INTO cni_attachments (endpoint, network, name, container, ifname, netns, own, result)
+      VALUES ($endpoint, $network, $name, $container, $ifname, $netns, $own, $result)`)
+      .run({ ...r });
+  }
+  setCniResult(endpoint: string, result: string): void {
+    this.db.query("UPDATE cni_attachments SET result = ? WHERE endpoint = ?").run(result, endpoint);
+  }
+  deleteCniAttachment(endpoint: string): void {
+    this.db.query("DELETE FROM cni_attachments WHERE endpoint = ?").run(endpoint);
   }
   close(): void {
     this.db.close();

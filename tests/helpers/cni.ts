@@ -1,0 +1,107 @@
+// The CNI executable as a runtime runs it: built once with bun build --compile into a directory that
+// also holds the reference plugins (host-local, portmap, bandwidth, loopback from
+// containernetworking-plugins), and run with a clean environment, CNI_* variables and a config on
+// stdin. `chain` runs a conflist's plugins in order, each given the previous result, as libcni does.
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+
+const repo = `${import.meta.dir}/../..`;
+/** Where Debian's containernetworking-plugins puts the reference plugins. */
+export const REFERENCE_PLUGINS = "/usr/lib/cni";
+
+/** Why CNI tests cannot run here, or null. */
+export function cniUnavailable(): string | null {
+  if (!existsSync(`${REFERENCE_PLUGINS}/host-local`))
+    return "containernetworking-plugins is not installed (apt-get install containernetworking-plugins; .ci/run does)";
+  if (spawnSync("nsenter", ["--version"]).status !== 0) return "nsenter (util-linux) is not installed";
+  return null;
+}
+
+/** A directory with the compiled executable (as `bunmap`) and the reference plugins. */
+export function buildCniDir(): string {
+  const dir = mkdtempSync(`${tmpdir()}/bunmap-cni-bin-`);
+  const r = spawnSync(process.execPath, ["build", "--compile", `${repo}/cni/main.ts`, "--outfile", `${dir}/bunmap`], {
+    encoding: "utf8",
+    timeout: 120_000,
+  });
+  if (r.status !== 0) throw new Error(`bun build --compile: ${r.stderr}`);
+  for (const p of ["host-local", "portmap", "bandwidth", "loopback"])
+    symlinkSync(`${REFERENCE_PLUGINS}/${p}`, `${dir}/${p}`);
+  return dir;
+}
+
+export const removeDir = (d: string) => rmSync(d, { recursive: true, force: true });
+
+export interface Ran {
+  code: number;
+  /** stdout as JSON (null if none or not JSON) */
+  json: Record<string, unknown> | null;
+  out: string;
+  err: string;
+}
+
+/** Run one plugin executable with exactly this environment (plus PATH, as runtimes pass it), in netns `host`. */
+export function runPlugin(file: string, env: Record<string, string>, stdin: string, host?: string): Ran {
+  const argv = [
+    ...(host ? ["ip", "netns", "exec", host] : []),
+    "env",
+    "-i",
+    `PATH=${process.env.PATH}`,
+    ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    file,
+  ];
+  const r = spawnSync(argv[0], argv.slice(1), { input: stdin, encoding: "utf8", timeout: 180_000 });
+  let json: Record<string, unknown> | null = null;
+  try {
+    json = r.stdout.trim() ? JSON.parse(r.stdout) : null;
+  } catch {}
+  return { code: r.status ?? -1, json, out: r.stdout, err: r.stderr };
+}
+
+export interface Attach {
+  command: "ADD" | "DEL" | "CHECK" | "GC" | "STATUS" | "VERSION";
+  container?: string;
+  netns?: string;
+  ifName?: string;
+}
+
+/** The CNI_* environment of a command. */
+export const cniEnv = (dir: string, a: Attach): Record<string, string> => ({
+  CNI_COMMAND: a.command,
+  ...(a.container ? { CNI_CONTAINERID: a.container } : {}),
+  ...(a.netns ? { CNI_NETNS: a.netns } : {}),
+  ...((a.ifName ?? (a.container ? "eth0" : "")) ? { CNI_IFNAME: a.ifName ?? "eth0" } : {}),
+  CNI_PATH: dir,
+});
+
+/** A conflist's plugins run for one command, as libcni does: ADD in order, each given the result so far;
+ * DEL and CHECK in reverse (CHECK and DEL with the ADD's result). Returns the last answer. */
+export function chain(
+  dir: string,
+  conflist: { cniVersion: string; name: string; plugins: Record<string, unknown>[] },
+  a: Attach,
+  host: string,
+  runtimeConfig: Record<string, unknown> = {},
+  prevResult?: unknown,
+): Ran {
+  const plugins = a.command === "ADD" ? conflist.plugins : [...conflist.plugins].reverse();
+  let prev = prevResult;
+  let last: Ran = { code: 0, json: null, out: "", err: "" };
+  for (const p of plugins) {
+    const caps = Object.fromEntries(
+      Object.entries(runtimeConfig).filter(([k]) => (p.capabilities as Record<string, boolean> | undefined)?.[k]),
+    );
+    const conf = {
+      ...p,
+      cniVersion: conflist.cniVersion,
+      name: conflist.name,
+      ...(Object.keys(caps).length ? { runtimeConfig: caps } : {}),
+      ...(prev !== undefined ? { prevResult: prev } : {}),
+    };
+    last = runPlugin(`${dir}/${p.type}`, cniEnv(dir, a), JSON.stringify(conf), host);
+    if (last.code !== 0) return last;
+    if (a.command === "ADD") prev = last.json;
+  }
+  return last;
+}
