@@ -3,7 +3,7 @@
 // given, runs the IPAM plugin the config names, and asks the long-lived datapath process (the one
 // serving Docker: `bun run plugin`, or the DaemonSet's pod) over its socket to do the rest. It prints
 // a result, or a CNI error object (exit 1). One file: `bun run cni:build` (bun build --compile).
-import { existsSync } from "node:fs";
+import { existsSync, openSync } from "node:fs";
 import { type Invocation, parseInvocation } from "./invocation.ts";
 import { delegate, versions } from "./ipam.ts";
 import { CNI_ROUTE, CniAnswerSchema, type CniCall } from "./proto.ts";
@@ -66,10 +66,13 @@ async function answer(socket: string, call: CniCall): Promise<CniAnswer> {
 async function main(inv: Invocation, stdin: string): Promise<void> {
   const conf = inv.conf!;
   const socket = conf.socket ?? DEFAULT_SOCKET;
+  // held open for the datapath to reach through /proc (it may not see the runtime's mounts)
+  const fd = inv.netns && inv.command !== "DEL" ? openSync(inv.netns, "r") : -1;
   const call = (extra: Partial<CniCall> = {}): CniCall => ({
     command: inv.command as CniCall["command"],
     containerId: inv.containerId,
     netns: inv.netns,
+    ...(fd >= 0 ? { netnsFd: { pid: process.pid, fd } } : {}),
     ifName: inv.ifName,
     conf,
     ...(inv.prevResult ? { prevResult: inv.prevResult } : {}),

@@ -17,6 +17,9 @@ export const CniCallSchema = Type.Object({
   containerId: Type.String({ maxLength: 256 }),
   netns: Type.String({ maxLength: 4096 }),
   ifName: Type.String({ maxLength: 15 }),
+  /** The namespace as this executable holds it open: /proc/PID/fd/FD reaches it from any mount
+   * namespace (a runtime's netns path may be a mount only the runtime's own namespace sees). */
+  netnsFd: Type.Optional(Type.Object({ pid: Type.Integer({ minimum: 1 }), fd: Type.Integer({ minimum: 0 }) })),
   conf: NetConfSchema,
   /** ADD: what the IPAM plugin answered (asked for only when the attachment is not there whole) */
   ipam: Type.Optional(ResultSchema),

@@ -9,7 +9,7 @@
 // when ADD finishes: a process killed in the middle leaves a row without a result, and the next ADD
 // (or DEL) for that container takes away whatever exists and starts again.
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import type { CniAnswer, CniCall } from "../cni/proto.ts";
 import { CniError, CODE, type NetConf, type Result, resultFor } from "../cni/spec.ts";
 import { ipv4 } from "../src/index.ts";
@@ -85,9 +85,19 @@ export class CniAttachments {
   /** ADD of an attachment there whole: its result again. Else, without an address: ask for one. */
   private existing(call: CniCall): CniAnswer | null {
     const old = this.state.cniAttachment(cniEndpointId(call.conf.name, call.containerId, call.ifName));
-    if (old?.result && old.netns === call.netns && this.broken(old) === null)
+    if (old?.result && old.netns === call.netns && this.broken(old, this.reach(call)) === null)
       return { result: resultFor(call.conf.cniVersion, JSON.parse(old.result) as Result) };
     return call.ipam ? null : { needAddress: true, stale: !!old };
+  }
+
+  /** The path the datapath reaches the container's namespace by: the executable's open descriptor
+   * when this process can see it (same pid namespace), else the runtime's path. */
+  private reach(call: CniCall): string {
+    if (call.netnsFd) {
+      const p = `/proc/${call.netnsFd.pid}/fd/${call.netnsFd.fd}`;
+      if (existsSync(p)) return p;
+    }
+    return call.netns;
   }
 
   private async add(call: CniCall): Promise<Result> {
@@ -134,7 +144,7 @@ export class CniAttachments {
           ? [{ dst: "default", gw: net.gateway }]
           : [];
       try {
-        moveInto(ep.cont_if, call.netns, { name: call.ifName, mtu: net.mtu, addresses: [ip.address], routes });
+        moveInto(ep.cont_if, this.reach(call), { name: call.ifName, mtu: net.mtu, addresses: [ip.address], routes });
       } catch (e) {
         throw new CniError(CODE.refused, (e as Error).message);
       }
@@ -245,7 +255,7 @@ export class CniAttachments {
   }
 
   /** What is wrong with an attachment now (null: as ADD left it). */
-  private broken(a: CniRow): string | null {
+  private broken(a: CniRow, netns: string): string | null {
     const ep = this.state.endpoint(a.endpoint);
     if (!ep) return `its endpoint ${short(a.endpoint)} is gone`;
     if (!ep.joined) return `its endpoint ${short(a.endpoint)} is not attached to the switch`;
@@ -253,7 +263,7 @@ export class CniAttachments {
     const net = this.state.network(a.network);
     const ports = net ? (this.driver.view().find((n) => n.id === net.id)?.ports ?? []) : [];
     if (!ports.some((p) => p.port.includes(ep.host_if))) return `${ep.host_if} is not a port of switch ${net?.switch}`;
-    const inside = lookInside(a.netns, a.ifname);
+    const inside = lookInside(netns, a.ifname);
     if (!inside) return `interface ${a.ifname} is gone from ${a.netns}`;
     if (inside.mac !== ep.mac) return `interface ${a.ifname} has MAC ${inside.mac}, not ${ep.mac}`;
     if (!inside.up) return `interface ${a.ifname} is down`;
@@ -269,7 +279,7 @@ export class CniAttachments {
         CODE.attachmentBroken,
         `container ${short(call.containerId)} has no ${call.ifName} on network ${call.conf.name}: ADD it`,
       );
-    const why = this.broken(a);
+    const why = this.broken(a, this.reach(call));
     if (why)
       throw new CniError(
         CODE.attachmentBroken,

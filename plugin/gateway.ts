@@ -4,6 +4,7 @@
 
 import { readFileSync } from "node:fs";
 import { BACKEND } from "./backends.ts";
+import { isCniNetwork } from "./cni.ts";
 import type { NetworkRow } from "./state.ts";
 import {
   createVeth,
@@ -29,8 +30,11 @@ export function gatewayNames(networkId: string): { host: string; sw: string } {
   return { host: GW_HOST_PREFIX + h, sw: GW_SWITCH_PREFIX + h };
 }
 
-/** The MAC of a network's gateway (its host end, the station behind the switch end). */
-export const gatewayMac = (networkId: string) => macFor(`gateway:${networkId}`);
+/** The MAC of a network's gateway (its host end, the station behind the switch end). A CNI network
+ * has the same ID on every host (its config's name), and its hosts' gateways meet on one segment
+ * over the uplink: the host's identity goes in too, so no two gateways share a MAC. */
+export const gatewayMac = (networkId: string, instance: string) =>
+  macFor(isCniNetwork(networkId) ? `gateway:${instance}:${networkId}` : `gateway:${networkId}`);
 
 export interface GatewaySpec {
   networkId: string;
@@ -58,7 +62,7 @@ export function createGateway(g: GatewaySpec): { host: string; sw: string } {
         `interface ${name} exists and is not this network's gateway; it is left alone (rename or remove it)`,
       );
   }
-  createVeth(sw, host, gatewayMac(g.networkId), g.mtu, g.veth, mark);
+  createVeth(sw, host, gatewayMac(g.networkId, g.instance), g.mtu, g.veth, mark);
   const steps: string[][] = [];
   if (!g.v6) steps.push(...quietIpv6(host));
   if (g.v4) steps.push(["addr", "add", g.v4, "dev", host]);

@@ -79,7 +79,7 @@ export class Reconciler {
       const gw = gatewayNames(x.id).sw;
       if (hasGateway(x) && linkExists(gw)) {
         ports.push(gw);
-        stations.set(gw, [gatewayMac(x.id)]);
+        stations.set(gw, [gatewayMac(x.id, this.state.instance)]);
       }
       for (const e of this.state.endpoints(x.id))
         if (e.joined && linkExists(e.host_if)) {

@@ -12,6 +12,20 @@ export function ensureImage(host = ""): void {
   const H = host ? `-H unix://${host} ` : "";
   if (spawnSync("sh", ["-c", `docker ${H}image inspect ${IMAGE}`], { timeout: 180_000 }).status === 0) return;
   const root = mkdtempSync(`${tmpdir()}/bunmap-rootfs-`);
+  buildRootfs(root);
+  const tar = spawnSync(
+    "sh",
+    ["-c", `tar -C ${root} -c . | docker ${H}import -c 'ENV PATH=/bin' -c 'CMD ["sleep", "100000"]' - ${IMAGE}`],
+    { encoding: "utf8" },
+  );
+  rmSync(root, { recursive: true, force: true });
+  if (tar.status !== 0) throw new Error(`docker import: ${tar.stderr}`);
+}
+
+/** The test image's root filesystem in `root` (an empty directory): busybox-static with every applet
+ * linked, bun and the libraries it links. For runtimes that take a directory or a tar (ctr --rootfs,
+ * podman import). */
+export function buildRootfs(root: string): void {
   mkdirSync(`${root}/bin`, { recursive: true });
   mkdirSync(`${root}/tmp`);
   const bb = "/bin/busybox";
@@ -32,11 +46,4 @@ export function ensureImage(host = ""): void {
     mkdirSync(`${root}${dirname(lib)}`, { recursive: true });
     copyFileSync(realpathSync(lib), `${root}${lib}`);
   }
-  const tar = spawnSync(
-    "sh",
-    ["-c", `tar -C ${root} -c . | docker ${H}import -c 'ENV PATH=/bin' -c 'CMD ["sleep", "100000"]' - ${IMAGE}`],
-    { encoding: "utf8" },
-  );
-  rmSync(root, { recursive: true, force: true });
-  if (tar.status !== 0) throw new Error(`docker import: ${tar.stderr}`);
 }
