@@ -164,13 +164,7 @@ describe.skipIf(!!why)("CNI with containerd and podman", () => {
     const inPod = (...cmd: string[]) => pod.podman("exec", "p1", ...cmd);
     const inCtr = (...cmd: string[]) => ctrd.exec("c1", ...cmd);
     await tcp(inPod, (cmd) => pod.podman("exec", "-d", "p1", "sh", "-c", cmd), inCtr, ipP!, 5001);
-    await tcp(
-      inCtr,
-      (cmd) => Bun.spawn(ctrd.ctrArgs(["task", "exec", "--exec-id", "srv", "c1", "sh", "-c", cmd])),
-      inPod,
-      ipC,
-      5002,
-    );
+    await tcp(inCtr, (cmd) => ctrd.detached("c1", cmd), inPod, ipC, 5002);
 
     // podman's -p through the chained portmap: the outside namespace reaches the container's httpd
     expect(pod.podman("exec", "-d", "p1", "httpd", "-f", "-p", "80", "-h", "/bunmap").status).toBe(0);
@@ -246,13 +240,7 @@ describe.skipIf(!!dockerWhy)("CNI beside Docker", () => {
       const inD = (...cmd: string[]) => docker("exec", "bmcnid1", ...cmd);
       const inC = (...cmd: string[]) => ctrd.exec("c2", ...cmd);
       await tcp(inD, (cmd) => docker("exec", "-d", "bmcnid1", "sh", "-c", cmd), inC, ipD, 5003);
-      await tcp(
-        inC,
-        (cmd) => Bun.spawn(ctrd.ctrArgs(["task", "exec", "--exec-id", "srv", "c2", "sh", "-c", cmd])),
-        inD,
-        ipC,
-        5004,
-      );
+      await tcp(inC, (cmd) => ctrd.detached("c2", cmd), inD, ipC, 5004);
       // the CNI container's DEL leaves Docker's network and container as they were
       must(ctrd.ctrArgs(["task", "kill", "-s", "SIGKILL", "c2"]));
       await c.exited;
@@ -318,20 +306,8 @@ describe.skipIf(!!why)("CNI across two hosts", () => {
     expect(pings(ctrs[B].exec("cb", "ping", "-c", "1", "-W", "2", "198.18.76.254").stdout)).toBe(1);
     const inA = (...cmd: string[]) => ctrs[A].exec("ca", ...cmd);
     const inB = (...cmd: string[]) => ctrs[B].exec("cb", ...cmd);
-    await tcp(
-      inB,
-      (cmd) => Bun.spawn(ctrs[B].ctrArgs(["task", "exec", "--exec-id", "srv", "cb", "sh", "-c", cmd])),
-      inA,
-      ipB,
-      5005,
-    );
-    await tcp(
-      inA,
-      (cmd) => Bun.spawn(ctrs[A].ctrArgs(["task", "exec", "--exec-id", "srv", "ca", "sh", "-c", cmd])),
-      inB,
-      ipA,
-      5006,
-    );
+    await tcp(inB, (cmd) => ctrs[B].detached("cb", cmd), inA, ipB, 5005);
+    await tcp(inA, (cmd) => ctrs[A].detached("ca", cmd), inB, ipA, 5006);
     must(ctrs[A].ctrArgs(["task", "kill", "-s", "SIGKILL", "ca"]));
     must(ctrs[B].ctrArgs(["task", "kill", "-s", "SIGKILL", "cb"]));
     await Promise.all([ta.exited, tb.exited]);

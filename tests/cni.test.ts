@@ -12,6 +12,7 @@ import { privilegedUnavailable } from "./helpers/netns.ts";
 import { PluginProc } from "./helpers/plugin-proc.ts";
 
 setDefaultTimeout(120_000);
+const repo = `${import.meta.dir}/..`;
 const why = privilegedUnavailable() ?? cniUnavailable();
 if (why) console.warn(`SKIP CNI tests: ${why}`);
 
@@ -365,6 +366,84 @@ describe.skipIf(!!why)("CNI plugin", () => {
     expect(del.code, del.out).toBe(0);
     expect(cni("DEL", q).code).toBe(0);
     expect(leftovers()).toEqual(NOTHING);
+  });
+});
+
+/** The parts of cni/kubernetes/bunmap.yml the test reads. */
+interface K8sContainer {
+  command: string[];
+  env?: { name: string; value: string }[];
+  volumeMounts: { name: string; mountPath: string }[];
+}
+type Manifest = {
+  kind: string;
+  data?: Record<string, string>;
+  spec?: {
+    template: {
+      spec: {
+        hostNetwork: boolean;
+        hostPID: boolean;
+        containers: K8sContainer[];
+        initContainers: K8sContainer[];
+        volumes: { name: string; hostPath?: { path: string } }[];
+      };
+    };
+  };
+}[];
+
+describe.skipIf(!!why)("CNI plugin: the documents' configs", () => {
+  const example = JSON.parse(readFileSync(`${repo}/cni/examples/10-bunmap.conflist`, "utf8"));
+
+  test("the conflist example works as written (its socket and IPAM directory moved to the test's)", () => {
+    const list = structuredClone(example);
+    list.plugins[0].socket = sock();
+    list.plugins[0].ipam.dataDir = `${work}/ipam`;
+    const ns = container("ex");
+    const rc = { portMappings: [{ hostPort: 8091, containerPort: 80, protocol: "tcp" }] };
+    const add = chain(dir, list, { command: "ADD", container: ns, netns: netnsPath(ns) }, H, rc);
+    expect(add.code, add.out).toBe(0);
+    const ip = (add.json as { ips: { address: string; gateway: string }[] }).ips[0];
+    expect(ip.address).toMatch(/^198\.18\.80\.\d+\/24$/);
+    expect(ping(ns, ip.gateway)).toBe(true);
+    const del = chain(dir, list, { command: "DEL", container: ns, netns: netnsPath(ns) }, H, rc, add.json);
+    expect(del.code, del.out).toBe(0);
+    expect(leftovers().links).toEqual([]);
+    expect(leftovers().rules).toEqual([]);
+  });
+
+  test("the chained bandwidth plugin's egressRate is refused as the README says, and DEL clears the rest", () => {
+    const list = structuredClone(example);
+    list.plugins[0].socket = sock();
+    list.plugins[0].ipam.dataDir = `${work}/ipam`;
+    const ns = container("eg");
+    const rc = { bandwidth: { egressRate: 8_000_000, egressBurst: 65536 } };
+    const add = chain(dir, list, { command: "ADD", container: ns, netns: netnsPath(ns) }, H, rc);
+    expect(add.code).toBe(1);
+    expect(String(add.json?.msg)).toContain("create ingress qdisc: file exists");
+    // the runtime's answer to a failed ADD: DEL of the whole chain
+    expect(chain(dir, list, { command: "DEL", container: ns, netns: netnsPath(ns) }, H, rc).code).toBe(0);
+    expect(leftovers()).toEqual(NOTHING);
+  });
+
+  test("the Kubernetes manifest: its conflist is the example, its datapath serves the conflist's socket", () => {
+    const docs = Bun.YAML.parse(readFileSync(`${repo}/cni/kubernetes/bunmap.yml`, "utf8")) as Manifest;
+    expect(docs.map((d) => d.kind)).toEqual(["ConfigMap", "DaemonSet"]);
+    const conflist = JSON.parse(docs[0].data!["10-bunmap.conflist"]);
+    expect(conflist).toEqual(example);
+    const pod = docs[1].spec!.template.spec;
+    expect(pod.hostNetwork).toBe(true);
+    expect(pod.hostPID).toBe(true); // the executable's /proc/PID/fd
+    const datapath = pod.containers[0];
+    const env = Object.fromEntries((datapath.env ?? []).map((e) => [e.name, e.value]));
+    expect(env.BUNMAP_PLUGIN_SOCK).toBe(conflist.plugins[0].socket);
+    const mounted = (c: K8sContainer, path: string) => c.volumeMounts.find((m) => path.startsWith(`${m.mountPath}/`));
+    const hostPath = (name: string) => pod.volumes.find((v) => v.name === name)?.hostPath?.path;
+    const sockMount = mounted(datapath, env.BUNMAP_PLUGIN_SOCK)!;
+    expect(hostPath(sockMount.name)).toBe(sockMount.mountPath); // the same path on the node, where the executable looks
+    const install = pod.initContainers[0];
+    expect(install.command.join(" ")).toContain(`/host/opt/cni/bin/${conflist.plugins[0].type}`);
+    expect(hostPath(mounted(install, "/host/opt/cni/bin/x")!.name)).toBe("/opt/cni/bin");
+    expect(hostPath(mounted(install, "/host/etc/cni/net.d/x")!.name)).toBe("/etc/cni/net.d");
   });
 });
 

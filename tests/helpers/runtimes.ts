@@ -107,6 +107,11 @@ export class Containerd {
     );
   }
 
+  /** Start a shell command in a running task and leave it running. */
+  detached(id: string, cmd: string) {
+    return Bun.spawn(this.ctrArgs(["task", "exec", "--exec-id", `d${Date.now()}`, id, "sh", "-c", cmd]));
+  }
+
   async stop(): Promise<void> {
     if (!this.pid) return;
     for (const t of this.ctr("task", "ls", "-q").stdout.split("\n").filter(Boolean))
