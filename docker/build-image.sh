@@ -29,6 +29,6 @@ for c in iptables iptables-restore iptables-save; do rm -f "$root/bin/$c"; ln -s
 xtdir=$(readlink -f "$(dirname "$(ldd "$xt" | grep -o '/[^ ]*libxtables[^ ]*')")/xtables")
 mkdir -p "$root$xtdir" && cp -L "$xtdir"/*.so "$root$xtdir/"
 # the repository with its node_modules (elysia, typebox), minus git and the bun binaries (one is in /bin)
-(cd "$repo" && tar -c --exclude=./.git --exclude=./bench/out --exclude=./node_modules/bun --exclude=./node_modules/@oven .) | tar -C "$root/bunmap" -x
+(cd "$repo" && tar -c --exclude=./.git --exclude=./bench/out --exclude=./dist --exclude=./node_modules/bun --exclude=./node_modules/@oven .) | tar -C "$root/bunmap" -x
 tar -C "$root" -c . | docker import -c 'ENV PATH=/bin' -c 'WORKDIR /bunmap' -c 'CMD ["bun", "plugin/main.ts"]' - "$tag"
 echo "built $tag"

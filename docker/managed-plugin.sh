@@ -49,7 +49,7 @@ for m in "$xt"/*.so; do copy_bin "$m" "$m"; done
 if [ -f /etc/ethertypes ]; then cp /etc/ethertypes "$root/etc/"; fi
 
 # the plugin and the library it uses, with its runtime dependencies only
-cp -r "$repo"/{plugin,src,ffi,package.json,tsconfig.json} "$root/bunmap/"
+cp -r "$repo"/{plugin,src,ffi,cni,package.json,tsconfig.json} "$root/bunmap/"
 mkdir -p "$root/bunmap/node_modules"
 for d in elysia @sinclair; do cp -r "$repo/node_modules/$d" "$root/bunmap/node_modules/"; done
 for d in "$repo"/node_modules/*; do

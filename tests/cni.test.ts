@@ -3,11 +3,12 @@
 // namespace of the test's own ("the host"); containers are namespaces. ADD/DEL/CHECK/GC/STATUS/
 // VERSION, host-local IPAM, chained portmap and bandwidth, a datapath killed in the middle of ADD,
 // and a table of bad input, each answered by a CNI error object with nothing left behind.
+import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { buildCniDir, chain, cniEnv, cniUnavailable, removeDir, runPlugin } from "./helpers/cni.ts";
+import { buildCniDir, chain, cniEnv, cniUnavailable, removeDir, runPlugin, runPluginAsync } from "./helpers/cni.ts";
 import { privilegedUnavailable } from "./helpers/netns.ts";
 import { PluginProc } from "./helpers/plugin-proc.ts";
 
@@ -83,7 +84,7 @@ function leftovers() {
     .stdout.split("\n")
     .filter((l) => /BUNMAP|CNI-DN-/.test(l) && l.startsWith("-A"));
   const ipamDir = `${work}/ipam/cnitest`;
-  const held = existsSync(ipamDir) ? readdirSync(ipamDir).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)) : [];
+  const held = existsSync(ipamDir) ? readdirSync(ipamDir).filter((f) => /^[0-9a-f:.]+$/.test(f) && /[.:]/.test(f)) : [];
   return { links, rules, held };
 }
 const NOTHING = { links: [], rules: [], held: [] };
@@ -208,6 +209,9 @@ describe.skipIf(!!why)("CNI plugin", () => {
     const ipB = (rb.json as { ips: { address: string }[] }).ips[0].address.split("/")[0];
     expect(ping(a, ipB)).toBe(true);
     expect(ping(a, `${SUBNET}.1`)).toBe(true);
+    // NAT: the outside namespace has no route back to the containers' subnet, so only a masqueraded ping returns
+    expect(inNs(O, "ip", "route", "get", `${SUBNET}.2`).status).not.toBe(0);
+    expect(ping(a, "198.18.62.2")).toBe(true);
     // TCP: 4 MB through the switch, its CRC-32 compared end to end
     const t = await xfer(a, b, ipB, 5001, 4_000_000);
     expect(t.sent, t.err).toMatch(/^4000000 \d+$/);
@@ -270,6 +274,10 @@ describe.skipIf(!!why)("CNI plugin", () => {
     expect(cni("DEL", container("never")).code).toBe(0); // DEL of what never was
     expect(bpfFds()).toBe(base);
     expect(leftovers()).toEqual(NOTHING);
+    const db = new Database(`${work}/state/vale.db`, { readonly: true });
+    for (const table of ["cni_attachments", "endpoints", "networks"])
+      expect(db.query<{ n: number }, []>(`SELECT count(*) AS n FROM ${table}`).get()!.n, table).toBe(0);
+    db.close();
     expect(inNs(d, "ip", "-br", "link").stdout.trim().split("\n")).toHaveLength(1); // only lo
   });
 
@@ -297,6 +305,26 @@ describe.skipIf(!!why)("CNI plugin", () => {
       expect(leftovers(), point).toEqual(NOTHING);
       expect(inNs(ns, "ip", "-br", "link").stdout.trim().split("\n"), point).toHaveLength(1);
     }
+  });
+
+  test("eight containers added at once, then deleted at once: distinct addresses, all reach the gateway, nothing left", async () => {
+    const many = Array.from({ length: 8 }, (_, i) => container(`m${i}`));
+    const run = (cmd: "ADD" | "DEL", ns: string) =>
+      runPluginAsync(
+        `${dir}/bunmap`,
+        cniEnv(dir, { command: cmd, container: ns, netns: netnsPath(ns) }),
+        JSON.stringify(conf()),
+        H,
+      );
+    const added = await Promise.all(many.map((ns) => run("ADD", ns)));
+    for (const r of added) expect(r.code, r.out).toBe(0);
+    const addrs = added.map((r) => (r.json as { ips: { address: string }[] }).ips[0].address);
+    expect(new Set(addrs).size).toBe(8);
+    for (const ns of many) expect(ping(ns, `${SUBNET}.1`)).toBe(true);
+    expect(leftovers().links.filter((l) => l.startsWith("vh"))).toHaveLength(8);
+    const deleted = await Promise.all(many.map((ns) => run("DEL", ns)));
+    for (const r of deleted) expect(r.code, r.out).toBe(0);
+    expect(leftovers()).toEqual(NOTHING);
   });
 
   test("GC takes away the attachments the runtime no longer holds", async () => {
@@ -481,6 +509,13 @@ describe.skipIf(!!why)("CNI plugin: bad input from the runtime", () => {
     ["IPAM plugin missing", {}, { ...good(), ipam: { type: "no-such-ipam" } }, 7, "no-such-ipam not found"],
     ["no IPAM", {}, { ...good(), ipam: undefined }, 7, "/ipam"],
     ["unknown network", {}, { ...good(), network: "deadbeef0000" }, 7, "is no network"],
+    [
+      "IPv6 from IPAM",
+      {},
+      { ...good(), ipam: { type: "host-local", dataDir: `${work}/ipam`, ranges: [[{ subnet: "2001:db8:64::/64" }]] } },
+      7,
+      "IPv6 is not supported",
+    ],
     ["prevResult of the wrong shape", {}, { ...good(), prevResult: { ips: "198.18.64.9" } }, 7, "/prevResult/ips"],
     [
       "prevResult address of the wrong type",

@@ -59,6 +59,31 @@ export function runPlugin(file: string, env: Record<string, string>, stdin: stri
   return { code: r.status ?? -1, json, out: r.stdout, err: r.stderr };
 }
 
+/** The same, without blocking: for runtimes that run plugins for many containers at once. */
+export async function runPluginAsync(
+  file: string,
+  env: Record<string, string>,
+  stdin: string,
+  host?: string,
+): Promise<Ran> {
+  const argv = [
+    ...(host ? ["ip", "netns", "exec", host] : []),
+    "env",
+    "-i",
+    `PATH=${process.env.PATH}`,
+    ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    file,
+  ];
+  const p = Bun.spawn(argv, { stdin: Buffer.from(stdin), stdout: "pipe", stderr: "pipe", timeout: 180_000 });
+  const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
+  const code = await p.exited;
+  let json: Record<string, unknown> | null = null;
+  try {
+    json = out.trim() ? JSON.parse(out) : null;
+  } catch {}
+  return { code, json, out, err };
+}
+
 export interface Attach {
   command: "ADD" | "DEL" | "CHECK" | "GC" | "STATUS" | "VERSION";
   container?: string;
