@@ -41,22 +41,28 @@ export interface Ran {
   err: string;
 }
 
-/** Run one plugin executable with exactly this environment (plus PATH, as runtimes pass it), in netns `host`. */
-export function runPlugin(file: string, env: Record<string, string>, stdin: string, host?: string): Ran {
-  const argv = [
-    ...(host ? ["ip", "netns", "exec", host] : []),
-    "env",
-    "-i",
-    `PATH=${process.env.PATH}`,
-    ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
-    file,
-  ];
-  const r = spawnSync(argv[0], argv.slice(1), { input: stdin, encoding: "utf8", timeout: 180_000 });
+/** The command line of a plugin run with exactly this environment (plus PATH, as runtimes pass it), in netns `host`. */
+const argvOf = (file: string, env: Record<string, string>, host?: string) => [
+  ...(host ? ["ip", "netns", "exec", host] : []),
+  "env",
+  "-i",
+  `PATH=${process.env.PATH}`,
+  ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+  file,
+];
+function ran(code: number, out: string, err: string): Ran {
   let json: Record<string, unknown> | null = null;
   try {
-    json = r.stdout.trim() ? JSON.parse(r.stdout) : null;
+    json = out.trim() ? JSON.parse(out) : null;
   } catch {}
-  return { code: r.status ?? -1, json, out: r.stdout, err: r.stderr };
+  return { code, json, out, err };
+}
+
+/** Run one plugin executable as a runtime does. */
+export function runPlugin(file: string, env: Record<string, string>, stdin: string, host?: string): Ran {
+  const argv = argvOf(file, env, host);
+  const r = spawnSync(argv[0], argv.slice(1), { input: stdin, encoding: "utf8", timeout: 180_000 });
+  return ran(r.status ?? -1, r.stdout, r.stderr);
 }
 
 /** The same, without blocking: for runtimes that run plugins for many containers at once. */
@@ -66,22 +72,14 @@ export async function runPluginAsync(
   stdin: string,
   host?: string,
 ): Promise<Ran> {
-  const argv = [
-    ...(host ? ["ip", "netns", "exec", host] : []),
-    "env",
-    "-i",
-    `PATH=${process.env.PATH}`,
-    ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
-    file,
-  ];
-  const p = Bun.spawn(argv, { stdin: Buffer.from(stdin), stdout: "pipe", stderr: "pipe", timeout: 180_000 });
+  const p = Bun.spawn(argvOf(file, env, host), {
+    stdin: Buffer.from(stdin),
+    stdout: "pipe",
+    stderr: "pipe",
+    timeout: 180_000,
+  });
   const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
-  const code = await p.exited;
-  let json: Record<string, unknown> | null = null;
-  try {
-    json = out.trim() ? JSON.parse(out) : null;
-  } catch {}
-  return { code, json, out, err };
+  return ran(await p.exited, out, err);
 }
 
 export interface Attach {
