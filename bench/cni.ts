@@ -7,13 +7,13 @@
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { buildCni } from "../cni/build.ts";
 import { PluginProc } from "../tests/helpers/plugin-proc.ts";
 import { say } from "./lib/progress.ts";
 import { median, q, times } from "./lib/stats.ts";
 import { must, TCP_BYTES, tcpxHost, tcpxRate } from "./lib/tcpx.ts";
 
 const ROUNDS = Number(process.argv[2] ?? 5);
-const repo = `${import.meta.dir}/..`;
 const tag = `bmcb${process.pid}`;
 const H = `${tag}h`;
 const work = mkdtempSync(`${tmpdir()}/bunmap-cni-bench-`);
@@ -102,7 +102,7 @@ try {
   must("ip", "-n", H, "link", "set", "lo", "up");
   must("ip", "netns", "exec", H, "sysctl", "-qw", "net.ipv4.ip_forward=1");
   must("mkdir", "-p", bin);
-  must(process.execPath, "build", "--compile", `${repo}/cni/main.ts`, "--outfile", `${bin}/bunmap`);
+  buildCni(`${bin}/bunmap`);
   for (const p of ["host-local", "bridge"]) symlinkSync(`/usr/lib/cni/${p}`, `${bin}/${p}`);
   plugin = new PluginProc({ BUNMAP_PLUGIN_SOCK: `${work}/p.sock` }, ["ip", "netns", "exec", H]);
   await plugin.start();

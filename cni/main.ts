@@ -142,17 +142,21 @@ async function main(inv: Invocation, stdin: string): Promise<void> {
   }
 }
 
-const stdin = await Bun.stdin.text();
-let version = LATEST;
-try {
-  const inv = parseInvocation(process.env, stdin, existsSync);
-  version = inv.conf?.cniVersion ?? LATEST;
-  if (inv.command === "VERSION") print({ cniVersion: version, supportedVersions: SUPPORTED_VERSIONS });
-  else await main(inv, stdin);
-  process.exit(0);
-} catch (e) {
-  const err =
-    e instanceof CniError ? e : new CniError(CODE.io, `internal error: ${(e as Error)?.message ?? String(e)}`);
-  print(err.object(version));
-  process.exit(1);
+/** No top-level await: the executable is compiled to bytecode (a faster start for every container). */
+async function entry(): Promise<never> {
+  const stdin = await Bun.stdin.text();
+  let version = LATEST;
+  try {
+    const inv = parseInvocation(process.env, stdin, existsSync);
+    version = inv.conf?.cniVersion ?? LATEST;
+    if (inv.command === "VERSION") print({ cniVersion: version, supportedVersions: SUPPORTED_VERSIONS });
+    else await main(inv, stdin);
+    process.exit(0);
+  } catch (e) {
+    const err =
+      e instanceof CniError ? e : new CniError(CODE.io, `internal error: ${(e as Error)?.message ?? String(e)}`);
+    print(err.object(version));
+    process.exit(1);
+  }
 }
+entry();

@@ -15,7 +15,7 @@ import { CniError, CODE, type NetConf, type Result, resultFor } from "../cni/spe
 import { ipv4 } from "../src/index.ts";
 import type { Driver } from "./driver.ts";
 import { fault } from "./fault.ts";
-import { lookInside, moveInto } from "./netns.ts";
+import { lookInside, setUpInside } from "./netns.ts";
 import { Refused, short } from "./refused.ts";
 import { GENERIC, INTERNAL } from "./schemas.ts";
 import type { CniRow, NetworkRow, State } from "./state.ts";
@@ -130,11 +130,11 @@ export class CniAttachments {
     fault("cni-add-row");
     try {
       const mac = conf.runtimeConfig?.mac;
-      await this.driver.createEndpoint({
-        NetworkID: net.id,
-        EndpointID: id,
-        Interface: { Address: ip.address, ...(mac ? { MacAddress: mac } : {}) },
-      });
+      const netns = this.reach(call);
+      await this.driver.createEndpoint(
+        { NetworkID: net.id, EndpointID: id, Interface: { Address: ip.address, ...(mac ? { MacAddress: mac } : {}) } },
+        netns,
+      );
       const ep = this.state.endpoint(id)!;
       fault("cni-add-veth");
       const routed = !net.internal && !!net.gateway;
@@ -144,7 +144,7 @@ export class CniAttachments {
           ? [{ dst: "default", gw: net.gateway }]
           : [];
       try {
-        moveInto(ep.cont_if, this.reach(call), { name: call.ifName, mtu: net.mtu, addresses: [ip.address], routes });
+        setUpInside(ep.cont_if, netns, { name: call.ifName, mtu: net.mtu, addresses: [ip.address], routes });
       } catch (e) {
         throw new CniError(CODE.refused, (e as Error).message);
       }

@@ -189,7 +189,8 @@ export class Driver {
     });
   }
 
-  createEndpoint(b: CreateEndpoint) {
+  /** `into`: a namespace path the container end is made in (CNI); Docker's moves it itself. */
+  createEndpoint(b: CreateEndpoint, into?: string) {
     return this.exclusive(async () => {
       const n = this.networkOf(b.NetworkID);
       const given = b.Interface?.MacAddress ? checkMac(b.Interface.MacAddress, "Interface.MacAddress") : "";
@@ -205,7 +206,7 @@ export class Driver {
       const mark: Mark = { instance: this.state.instance, kind: "ep", id: b.EndpointID };
       const { host, cont } = this.freeNames(mark);
       try {
-        createVeth(host, cont, mac, n.mtu, BACKEND[n.backend].veth, mark);
+        createVeth(host, cont, mac, n.mtu, BACKEND[n.backend].veth, mark, into);
       } catch (e) {
         throw refusedFor(`endpoint ${short(b.EndpointID)}`, e);
       }

@@ -1,8 +1,9 @@
-// A container end of a veth put into a network namespace given by its path (what CNI runtimes and
-// Docker's SandboxKey name), renamed, addressed and routed there; and what is there now, for CHECK.
+// A container end of a veth in a network namespace given by its path (what CNI runtimes and Docker's
+// SandboxKey name) renamed, addressed and routed there; and what is there now, for CHECK.
 // Through iproute2, inside the namespace by nsenter (util-linux).
 import { existsSync } from "node:fs";
 import { need, run } from "./tools.ts";
+import { ipBatch } from "./veth.ts";
 
 export interface Inside {
   /** the interface's name in the namespace */
@@ -35,14 +36,11 @@ export function lookInside(netns: string, name: string): { mac: string; up: bool
   };
 }
 
-/** Move `link` into the namespace and set it up there; on any failure nothing stays in the namespace
- * (the link is deleted: its host end goes with it, and the caller's state says it is gone). */
-export function moveInto(link: string, netns: string, want: Inside): void {
+/** Set up `link`, already in the namespace, as the container's interface: renamed, addressed, up,
+ * routed, in one process (ip -batch). On failure nothing stays there (the link is deleted, and its
+ * host end with it). */
+export function setUpInside(link: string, netns: string, want: Inside): void {
   need("ip", "nsenter");
-  if (lookInside(netns, want.name))
-    throw new Error(`the container already has an interface ${want.name}: give another CNI_IFNAME, or remove it`);
-  const mv = run("ip", ["link", "set", "dev", link, "netns", netns]);
-  if (!mv.ok) throw new Error(`ip link set dev ${link} netns ${netns}: ${mv.err}`);
   const steps: string[][] = [
     ["link", "set", "dev", link, "name", want.name],
     ["link", "set", "dev", want.name, "mtu", String(want.mtu)],
@@ -50,11 +48,11 @@ export function moveInto(link: string, netns: string, want: Inside): void {
     ["link", "set", "dev", want.name, "up"],
     ...want.routes.map((r) => ["route", "add", r.dst, ...(r.gw ? ["via", r.gw] : []), "dev", want.name]),
   ];
-  for (const s of steps) {
-    const r = inNs(netns, s);
-    if (!r.ok) {
-      inNs(netns, ["link", "del", s === steps[0] ? link : want.name]);
-      throw new Error(`in ${netns}: ip ${s.join(" ")}: ${r.err}`);
-    }
-  }
+  const at = ["nsenter", `--net=${netns}`];
+  const r = ipBatch(steps, at);
+  if (r.failed < 0) return;
+  run("ip", ["link", "del", r.failed === 0 ? link : want.name], { prefix: at });
+  if (r.failed === 0 && /exists/i.test(r.err))
+    throw new Error(`the container already has an interface ${want.name}: give another CNI_IFNAME, or remove it`);
+  throw new Error(`in ${netns}: ip ${steps[r.failed].join(" ")}: ${r.err}`);
 }

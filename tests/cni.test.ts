@@ -261,6 +261,19 @@ describe.skipIf(!!why)("CNI plugin", () => {
     expect(String(gone.json?.msg)).toContain("ADD it");
   });
 
+  test("a container that already has the interface: refused naming it, its own left as it was, nothing made", () => {
+    const ns = container("dup");
+    const before = leftovers();
+    expect(inNs(ns, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p").status).toBe(0);
+    const r = cni("ADD", ns);
+    expect(r.code).toBe(1);
+    expect(r.json).toMatchObject({ code: 101 });
+    expect(String(r.json?.msg)).toContain("already has an interface eth0");
+    expect(inNs(ns, "ip", "link", "show", "eth0").stdout).toContain("eth0@eth0p");
+    expect(cni("DEL", ns).code).toBe(0); // what a runtime does after a failed ADD
+    expect(leftovers()).toEqual(before);
+  });
+
   test("DEL leaves nothing: links, rows, BPF programs, iptables rules, addresses; twice is fine", async () => {
     for (const ns of containers) expect(cni("DEL", ns).code).toBe(0);
     expect(leftovers()).toEqual(NOTHING);

@@ -5,8 +5,8 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { buildCni } from "../../cni/build.ts";
 
-const repo = `${import.meta.dir}/../..`;
 /** Where Debian's containernetworking-plugins puts the reference plugins. */
 export const REFERENCE_PLUGINS = "/usr/lib/cni";
 
@@ -21,11 +21,7 @@ export function cniUnavailable(): string | null {
 /** A directory with the compiled executable (as `bunmap`) and the reference plugins. */
 export function buildCniDir(): string {
   const dir = mkdtempSync(`${tmpdir()}/bunmap-cni-bin-`);
-  const r = spawnSync(process.execPath, ["build", "--compile", `${repo}/cni/main.ts`, "--outfile", `${dir}/bunmap`], {
-    encoding: "utf8",
-    timeout: 120_000,
-  });
-  if (r.status !== 0) throw new Error(`bun build --compile: ${r.stderr}`);
+  buildCni(`${dir}/bunmap`);
   for (const p of ["host-local", "portmap", "bandwidth", "loopback"])
     symlinkSync(`${REFERENCE_PLUGINS}/${p}`, `${dir}/${p}`);
   return dir;
