@@ -102,12 +102,33 @@ export class Firewall {
     }
     const r = this.run(["iptables-restore", "--noflush"], ruleset(this.CHAIN, nets, pubs));
     if (!r.ok) throw new Error(`iptables-restore: ${r.err}`);
+    // the jumps there are, read at once (a process each costs milliseconds on every change); one not
+    // seen as printed is checked with -C before it is added, so a jump is never doubled
+    const seen = this.saved();
     for (const [table, chain, rule] of this.JUMPS) {
+      if (seen.has(`${table} -A ${chain} ${rule.join(" ")}`)) continue;
       if (this.run(["iptables", "-w", "-t", table, "-C", chain, ...rule]).ok) continue;
       const add = chain === "FORWARD" ? ["-I", chain, "1"] : ["-A", chain];
       const a = this.run(["iptables", "-w", "-t", table, ...add, ...rule]);
       if (!a.ok) throw new Error(`iptables -t ${table} ${add.join(" ")} ${rule.join(" ")}: ${a.err}`);
     }
+  }
+
+  /** Every rule as iptables-save prints it, "TABLE -A CHAIN ...", or none if it cannot say. */
+  private saved(): Set<string> {
+    const out = new Set<string>();
+    let r: Ran;
+    try {
+      r = this.run(["iptables-save"]);
+    } catch {
+      return out; // not installed: -C answers instead
+    }
+    let table = "";
+    for (const l of r.ok ? r.out.split("\n") : []) {
+      if (l.startsWith("*")) table = l.slice(1);
+      else if (l.startsWith("-A ")) out.add(`${table} ${l}`);
+    }
+    return out;
   }
 
   /** Remove our jumps and chains (nothing of anyone else's). */

@@ -12,6 +12,7 @@ import {
   deleteVeth,
   ifSuffix,
   ip,
+  ipBatch,
   linkExists,
   type Mark,
   macFor,
@@ -66,14 +67,12 @@ export function createGateway(g: GatewaySpec): { host: string; sw: string } {
   const steps: string[][] = [];
   if (!g.v6) steps.push(...quietIpv6(host));
   if (g.v4) steps.push(["addr", "add", g.v4, "dev", host]);
-  if (g.v6) steps.push(["-6", "addr", "add", g.v6, "dev", host, "nodad"]);
+  if (g.v6) steps.push(["addr", "add", g.v6, "dev", host, "nodad"]); // the family is in the address (ip -batch takes no -6)
   steps.push(["link", "set", "dev", host, "up"]);
-  for (const s of steps) {
-    const r = ip(s);
-    if (!r.ok) {
-      deleteVeth(sw);
-      throw new Error(`gateway ${host}: ip ${s.join(" ")}: ${r.err}`);
-    }
+  const r = ipBatch(steps);
+  if (r.failed >= 0) {
+    deleteVeth(sw);
+    throw new Error(`gateway ${host}: ip ${steps[r.failed].join(" ")}: ${r.err}`);
   }
   return { host, sw };
 }

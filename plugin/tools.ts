@@ -12,6 +12,7 @@ export const TOOLS = {
   bridge: { pkg: "iproute2", for: "the VXLAN uplink's peers" },
   iptables: { pkg: "iptables", for: "NAT and published ports" },
   "iptables-restore": { pkg: "iptables", for: "NAT and published ports" },
+  "iptables-save": { pkg: "iptables", for: "NAT and published ports" },
   nsenter: { pkg: "util-linux", for: "setting up a CNI container's interface in its namespace" },
 } as const;
 export type Tool = keyof typeof TOOLS;
