@@ -320,6 +320,27 @@ describe.skipIf(!!why)("CNI plugin", () => {
     }
   });
 
+  test("the datapath restarted under attached containers: they reach each other again, CHECK passes, DEL works", async () => {
+    const [r1, r2] = [container("r1"), container("r2")];
+    const a1 = cni("ADD", r1);
+    const a2 = cni("ADD", r2);
+    expect(a1.code).toBe(0);
+    expect(a2.code).toBe(0);
+    const ip2 = (a2.json as { ips: { address: string }[] }).ips[0].address.split("/")[0];
+    expect(ping(r1, ip2)).toBe(true);
+    await plugin!.stop();
+    const down = cni("CHECK", r1, conf({ prevResult: a1.json }));
+    expect(down.json).toMatchObject({ code: 11 }); // the runtime is told to try again, nothing is judged broken
+    await startPlugin();
+    expect(ping(r1, ip2)).toBe(true);
+    expect(ping(r2, `${SUBNET}.1`)).toBe(true);
+    expect(cni("CHECK", r1, conf({ prevResult: a1.json })).code).toBe(0);
+    expect(cni("ADD", r2).json).toEqual(a2.json); // still whole: the same answer
+    expect(cni("DEL", r1).code).toBe(0);
+    expect(cni("DEL", r2).code).toBe(0);
+    expect(leftovers()).toEqual(NOTHING);
+  });
+
   test("eight containers added at once, then deleted at once: distinct addresses, all reach the gateway, nothing left", async () => {
     const many = Array.from({ length: 8 }, (_, i) => container(`m${i}`));
     const run = (cmd: "ADD" | "DEL", ns: string) =>
