@@ -5,21 +5,14 @@
 // for byte; then netmap's pkt-gen and bunmap's pktgen, one in each namespace, both ways: the same
 // counts. The module's veth has no native netmap support here, so the container ends run in
 // netmap's emulated mode, as the host ends do.
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { Driver } from "../../plugin/driver.ts";
 import type { Firewall } from "../../plugin/firewall.ts";
 import { State } from "../../plugin/state.ts";
 import { listOurs } from "../../plugin/veth.ts";
+import { check, sh } from "./check.ts";
 
-const sh = (...a: string[]) => spawnSync(a[0], a.slice(1), { encoding: "utf8", timeout: 300_000 });
-function check(ok: boolean, what: string): void {
-  if (!ok) {
-    console.error(`FAIL ${what}`);
-    process.exit(1);
-  }
-  console.log(`ok   ${what}`);
-}
 writeFileSync("/proc/sys/net/ipv4/ip_forward", "1"); // the network has a gateway, as Docker's do (the guest's own setting)
 // a quiet segment, so counts can agree: no IPv6 router solicitations or MLD from the kernel's ends
 // (pkt-gen counts every frame; the guest is thrown away after the job)

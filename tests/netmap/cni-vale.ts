@@ -4,7 +4,7 @@
 // container end made in its namespace and its host end a VALE port (netmap's vale-ctl lists them);
 // they ping each other and the gateway; ADD again answers the same; CHECK passes; DEL leaves no
 // interface of ours and no VALE port. iptables is not in the guest: the firewall is a recorder.
-import { spawnSync } from "node:child_process";
+
 import { writeFileSync } from "node:fs";
 import type { CniCall } from "../../cni/proto.ts";
 import { cniNetworkId } from "../../plugin/cni.ts";
@@ -13,15 +13,7 @@ import type { Firewall } from "../../plugin/firewall.ts";
 import { gatewayNames } from "../../plugin/gateway.ts";
 import { State } from "../../plugin/state.ts";
 import { listOurs } from "../../plugin/veth.ts";
-
-const sh = (...a: string[]) => spawnSync(a[0], a.slice(1), { encoding: "utf8", timeout: 180_000 });
-function check(ok: boolean, what: string): void {
-  if (!ok) {
-    console.error(`FAIL ${what}`);
-    process.exit(1);
-  }
-  console.log(`ok   ${what}`);
-}
+import { check, sh } from "./check.ts";
 
 writeFileSync("/proc/sys/net/ipv4/ip_forward", "1");
 const fw = { apply: () => {} } as unknown as Firewall;

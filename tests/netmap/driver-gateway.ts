@@ -4,22 +4,14 @@
 // namespace acting as the container; it pings its gateway (the host) and the host pings it; then
 // everything is removed and no interface of ours or VALE port is left. iptables is not in the
 // guest: the firewall is a recorder here (tests/docker-gateway.test.ts covers it with Docker).
-import { spawnSync } from "node:child_process";
+
 import { writeFileSync } from "node:fs";
 import { Driver } from "../../plugin/driver.ts";
 import type { Firewall, Published, RoutedNet } from "../../plugin/firewall.ts";
 import { gatewayNames } from "../../plugin/gateway.ts";
 import { State } from "../../plugin/state.ts";
 import { listOurs } from "../../plugin/veth.ts";
-
-const sh = (...a: string[]) => spawnSync(a[0], a.slice(1), { encoding: "utf8", timeout: 180_000 });
-function check(ok: boolean, what: string): void {
-  if (!ok) {
-    console.error(`FAIL ${what}`);
-    process.exit(1);
-  }
-  console.log(`ok   ${what}`);
-}
+import { check, sh } from "./check.ts";
 
 writeFileSync("/proc/sys/net/ipv4/ip_forward", "1");
 const applied: [RoutedNet[], Published[]][] = [];
