@@ -107,7 +107,8 @@ describe("switch core over shm ports", () => {
     send(t.host[2], mac(3), mac(1), 5); // to itself (c is on port 2): dropped
     core.round();
     expect(received(t.host)).toEqual([[], [], []]);
-    expect(core.counts()).toMatchObject({ forwarded: 2, flooded: 2, dropped: 1 });
+    expect(core.counts()).toMatchObject({ forwarded: 2, flooded: 2, dropped: 1, dropSamePort: 1, dropLookup: 0 });
+    expect(core.counts()).toMatchObject({ learned: 3, moved: 1 }); // stations 1, 2, 3; then 1 spoke from port 2
     t.close();
   });
 
@@ -122,8 +123,27 @@ describe("switch core over shm ports", () => {
       received([t.host[1]]);
     }
     expect(core.counts()).toMatchObject({ flooded: 200, dropped: 200 - 63 });
-    expect(core.portCounts(2)).toEqual({ rx: 0, tx: 63, dropped: 200 - 63 });
-    expect(core.portCounts(1)).toEqual({ rx: 0, tx: 200, dropped: 0 });
+    // 60-byte frames: bytes are frames times 60; every drop here is a full ring
+    const none = { dropTooLong: 0, dropOffload: 0 };
+    expect(core.portCounts(2)).toEqual({
+      rx: 0,
+      tx: 63,
+      dropped: 137,
+      rxBytes: 0,
+      txBytes: 63 * 60,
+      dropNoRoom: 137,
+      ...none,
+    });
+    expect(core.portCounts(1)).toEqual({
+      rx: 0,
+      tx: 200,
+      dropped: 0,
+      rxBytes: 0,
+      txBytes: 200 * 60,
+      dropNoRoom: 0,
+      ...none,
+    });
+    expect(core.portCounts(0)).toMatchObject({ rx: 200, rxBytes: 200 * 60, tx: 0 });
     // unicast to the station behind the full port: dropped too
     send(t.host[2], bcast, mac(3), 1); // c speaks (learned on port 2; its own flood reaches 0 and 1)
     core.round();
@@ -177,6 +197,7 @@ describe("switch core over shm ports", () => {
     send(t.host[1], mac(1), mac(2), 4);
     core.round();
     expect(received(t.host)).toEqual([[], [], [4]]);
+    expect(core.counts().moved).toBe(1); // station 1: port 0 -> port 2
     const s = Math.floor(Date.now() / 1000);
     while (Math.floor(Date.now() / 1000) === s) await Bun.sleep(20);
     send(t.host[1], mac(1), mac(2), 5);

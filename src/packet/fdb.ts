@@ -14,6 +14,8 @@ export class Fdb {
   private readonly mask: number;
   /** Entries older than this many seconds are ignored (and replaced). */
   ageSec: number;
+  /** Whether the last learn that changed something moved a known station to another port. */
+  moved = false;
 
   constructor(sizeLog2 = 16, ageSec = 300, sab?: SharedArrayBuffer) {
     const n = 1 << sizeLog2;
@@ -46,7 +48,8 @@ export class Fdb {
     for (let p = 0; p < FDB_PROBES; p++, i = (i + 1) & this.mask) {
       if (this.hi[i] === hi && this.lo[i] === lo) {
         const changed = this.port[i] !== port || now - this.seen[i] > this.ageSec;
-        if (this.port[i] !== port) this.port[i] = port; // a station moved
+        this.moved = this.port[i] !== port;
+        if (this.moved) this.port[i] = port; // a station moved
         if (this.seen[i] !== now) this.seen[i] = now;
         return changed;
       }
@@ -60,6 +63,7 @@ export class Fdb {
     this.seen[victim] = now;
     this.lo[victim] = lo;
     this.hi[victim] = hi;
+    this.moved = false;
     return true;
   }
 
@@ -83,6 +87,26 @@ export class Fdb {
         n++;
       }
     return n;
+  }
+
+  /** Live entries: MAC, port, seconds since last seen (for views; walks the table). */
+  *entries(now: number): Generator<{ mac: string; port: number; age: number }> {
+    for (let i = 0; i <= this.mask; i++) {
+      if (!this.hi[i] || now - this.seen[i] > this.ageSec) continue;
+      const v = [
+        (this.hi[i] >> 8) & 255,
+        this.hi[i] & 255,
+        this.lo[i] >>> 24,
+        (this.lo[i] >>> 16) & 255,
+        (this.lo[i] >>> 8) & 255,
+        this.lo[i] & 255,
+      ];
+      yield {
+        mac: v.map((b) => b.toString(16).padStart(2, "0")).join(":"),
+        port: this.port[i],
+        age: now - this.seen[i],
+      };
+    }
   }
 
   /** Live entries (for reports; walks the table). */

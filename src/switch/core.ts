@@ -140,6 +140,11 @@ export class SwitchCore implements SwitchView {
   onLearn: ((u8: Uint8Array, off: number, id: number) => void) | null = null;
   private readonly failed: number[] = [];
 
+  /** Time spent in rounds that moved packets (the worker measures it), in ms. */
+  busy(ms: number): void {
+    this.ctr[SW_CTR.busyUs] += ms * 1000;
+  }
+
   /** One pass over every port; returns the number of slots taken from rx rings. */
   round(): number {
     const n = this.nports,
@@ -208,37 +213,52 @@ export class SwitchCore implements SwitchView {
       m = rx.space();
     if (m > this.burst) m = this.burst;
     let dest = 0,
+      why = 0,
+      bytes = 0,
       inPacket = false;
     for (let k = 0; k < m; k++) {
       const buf = rx.buf(i),
         len = rx.len(i),
         more = (rx.flags(i) & NS_MOREFRAG) !== 0;
+      bytes += len - hdr;
       if (!inPacket) {
         if (len >= hdr + 14) {
           const eth = buf + hdr;
-          if (this.learn && (u8[eth + 6] & 1) === 0 && this.fdb.learn(u8, eth + 6, srcId, this.now) && this.onLearn)
-            this.onLearn(u8, eth + 6, srcId);
+          if (this.learn && (u8[eth + 6] & 1) === 0 && this.fdb.learn(u8, eth + 6, srcId, this.now)) {
+            ctr[this.fdb.moved ? SW_CTR.moved : SW_CTR.learned]++;
+            if (this.onLearn) this.onLearn(u8, eth + 6, srcId);
+          }
           dest = lookup(u8, eth, len - hdr, srcId, this);
+          why = SW_CTR.dropLookup;
           // a station learned on a port that has left: unknown again, so flood (as VALE does)
           if (dest >= 0 && this.idAt[dest & SLOT_MASK] !== dest) dest = BROADCAST;
-        } else dest = DROP;
+        } else {
+          dest = DROP;
+          why = SW_CTR.dropRunt;
+        }
       }
       this.multi = more || inPacket;
       inPacket = more;
       if (dest >= 0) {
         const d = dest & SLOT_MASK;
-        if (d === s) ctr[SW_CTR.dropped]++;
-        else this.one(rx, i, s, d, len);
+        if (d === s) {
+          ctr[SW_CTR.dropped]++;
+          ctr[SW_CTR.dropSamePort]++;
+        } else this.one(rx, i, s, d, len);
       } else if (dest === BROADCAST) {
         for (let q = 0; q < this.nports; q++) {
           const d = this.ports[q] & SLOT_MASK;
           if (d !== s) this.copy(rx, i, s, d, len);
         }
         ctr[SW_CTR.flooded]++;
-      } else ctr[SW_CTR.dropped]++;
+      } else {
+        ctr[SW_CTR.dropped]++;
+        ctr[why]++;
+      }
       i = i + 1 === rx.numSlots ? 0 : i + 1;
     }
     rx.advance(i);
+    ctr[SW_CTR.stride + s * PORT_CTR.stride + PORT_CTR.rxBytes] += bytes;
     return m;
   }
 
@@ -265,18 +285,22 @@ export class SwitchCore implements SwitchView {
       if (this.cross(rx, i, s, d, len)) ctr[SW_CTR.forwarded]++;
       return;
     }
-    if (len > this.maxLen[d] || !this.room(d, tx)) {
-      ctr[SW_CTR.dropped]++;
-      ctr[pc + PORT_CTR.dropped]++;
-      return;
-    }
+    if (!this.admit(d, tx, len)) return;
     const j = tx.head,
       key = this.memKey[s];
     if (key !== 0 && key === this.memKey[d]) rx.swapTo(i, tx, j);
     else rx.copyTo(i, tx, j);
     tx.advance(j + 1 === tx.numSlots ? 0 : j + 1);
     ctr[pc + PORT_CTR.tx]++;
+    ctr[pc + PORT_CTR.txBytes] += len - this.hdrAt[d];
     ctr[SW_CTR.forwarded]++;
+  }
+
+  /** Can port d take a slot of `len` bytes now? If not, the drop is counted with its reason. */
+  private admit(d: number, tx: Ring, len: number): boolean {
+    if (len > this.maxLen[d]) return this.dropAt(d, PORT_CTR.dropTooLong);
+    if (!this.room(d, tx)) return this.dropAt(d, PORT_CTR.dropNoRoom);
+    return true;
   }
 
   private copy(rx: Ring, i: number, s: number, d: number, len: number): void {
@@ -287,22 +311,22 @@ export class SwitchCore implements SwitchView {
       this.cross(rx, i, s, d, len);
       return;
     }
-    if (len > this.maxLen[d] || !this.room(d, tx)) {
-      // a flood's copy that a port cannot take is a drop like a unicast one (switch and port)
-      ctr[SW_CTR.dropped]++;
-      ctr[pc + PORT_CTR.dropped]++;
-      return;
-    }
+    // a flood's copy that a port cannot take is a drop like a unicast one (switch and port)
+    if (!this.admit(d, tx, len)) return;
     const j = tx.head;
     rx.copyTo(i, tx, j);
     tx.advance(j + 1 === tx.numSlots ? 0 : j + 1);
     ctr[pc + PORT_CTR.tx]++;
+    ctr[pc + PORT_CTR.txBytes] += len - this.hdrAt[d];
   }
 
-  /** A drop on port d (no room, too long, an offload it cannot do): counted on the switch and the port. */
-  private dropAt(d: number): false {
+  /** A drop on port d, counted on the switch and the port with its reason (a PORT_CTR.drop* field;
+   * default: an offload it cannot be given). */
+  private dropAt(d: number, why: number = PORT_CTR.dropOffload): false {
+    const pc = SW_CTR.stride + d * PORT_CTR.stride;
     this.ctr[SW_CTR.dropped]++;
-    this.ctr[SW_CTR.stride + d * PORT_CTR.stride + PORT_CTR.dropped]++;
+    this.ctr[pc + PORT_CTR.dropped]++;
+    this.ctr[pc + why]++;
     return false;
   }
 
@@ -310,7 +334,9 @@ export class SwitchCore implements SwitchView {
   private sent(tx: Ring, j: number, d: number, len: number): void {
     tx.setLenFlags(j, len, 0);
     tx.advance(j + 1 === tx.numSlots ? 0 : j + 1);
-    this.ctr[SW_CTR.stride + d * PORT_CTR.stride + PORT_CTR.tx]++;
+    const pc = SW_CTR.stride + d * PORT_CTR.stride;
+    this.ctr[pc + PORT_CTR.tx]++;
+    this.ctr[pc + PORT_CTR.txBytes] += len - this.hdrAt[d];
   }
 
   /**
@@ -328,7 +354,7 @@ export class SwitchCore implements SwitchView {
       dh = this.hdrAt[d];
     if (this.multi) return this.dropAt(d);
     if (sh === 0) {
-      if (len + dh > this.maxLen[d] || !this.room(d, tx)) return this.dropAt(d);
+      if (!this.admit(d, tx, len + dh)) return false;
       const j = tx.head,
         o = tx.buf(j);
       tx.u8.fill(0, o, o + dh);
@@ -340,7 +366,7 @@ export class SwitchCore implements SwitchView {
       flen = len - sh,
       gso = u8[buf + VNET_HDR.gso_type] & ~VIRTIO_NET.GSO_ECN;
     if (gso === VIRTIO_NET.GSO_NONE) {
-      if (flen > this.maxLen[d] || !this.room(d, tx)) return this.dropAt(d);
+      if (!this.admit(d, tx, flen)) return false;
       const j = tx.head,
         o = tx.buf(j);
       copySpan(u8, frame, tx.u8, o, flen);
@@ -360,7 +386,7 @@ export class SwitchCore implements SwitchView {
     const n = tcpSegmentCount(flen, hlen, mss);
     for (let k = 0; k < n; k++) {
       const plen = Math.min(mss, flen - hlen - k * mss);
-      if (hlen + plen > this.maxLen[d] || !this.room(d, tx)) return this.dropAt(d);
+      if (!this.admit(d, tx, hlen + plen)) return false;
       const j = tx.head,
         o = tx.buf(j);
       copySpan(u8, frame, tx.u8, o, hlen);

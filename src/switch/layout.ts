@@ -12,10 +12,38 @@ const MAX_GEN = (1 << (31 - SLOT_BITS)) - 1;
 export const portId = (gen: number, slot: number) => ((gen & MAX_GEN) << SLOT_BITS) | slot;
 export const slotOf = (id: number) => id & SLOT_MASK;
 
-/** Per-switch counters, f64 each: one block per worker that runs the switch. */
-export const SW_CTR = { forwarded: 0, flooded: 1, dropped: 2, rounds: 3, stride: 4 } as const;
+/** Per-switch counters, f64 each: one block per worker that runs the switch. `dropped` is every drop;
+ * the drop* ones say why a frame went nowhere (to its own port, the lookup's DROP, shorter than a
+ * header); learned/moved: stations new to the table, stations that changed port; busyUs: time in
+ * rounds that moved packets. */
+export const SW_CTR = {
+  forwarded: 0,
+  flooded: 1,
+  dropped: 2,
+  rounds: 3,
+  learned: 4,
+  moved: 5,
+  dropSamePort: 6,
+  dropLookup: 7,
+  dropRunt: 8,
+  busyUs: 9,
+  stride: 10,
+} as const;
 /** Per-port counters, f64 each, after the switch block: port slot s at SW_CTR.stride + s * PORT_CTR.stride. */
-export const PORT_CTR = { rx: 0, tx: 1, dropped: 2, stride: 3 } as const;
+export const PORT_CTR = {
+  rx: 0,
+  tx: 1,
+  dropped: 2,
+  /** bytes of frames, without a virtio-net header */
+  rxBytes: 3,
+  txBytes: 4,
+  /** why frames for this port were dropped (their sum is `dropped`): its tx ring full, longer than it
+   * takes, an offload it cannot be given (a multi-slot frame across headers, UDP GSO) */
+  dropNoRoom: 5,
+  dropTooLong: 6,
+  dropOffload: 7,
+  stride: 8,
+} as const;
 
 type Names<T> = Exclude<keyof T, "stride">;
 export type SwitchCounters = Record<Names<typeof SW_CTR>, number>;

@@ -173,7 +173,12 @@ async function run(): Promise<void> {
       continue;
     }
     let got = 0;
-    for (let k = 0; k < cores.length; k++) got += cores[k].round();
+    for (let k = 0; k < cores.length; k++) {
+      const t = performance.now(),
+        n = cores[k].round();
+      if (n) cores[k].busy(performance.now() - t);
+      got += n;
+    }
     if (got) {
       idleSince = -1;
       continue;
