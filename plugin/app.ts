@@ -8,7 +8,9 @@
 import type { TSchema } from "@sinclair/typebox";
 import { Elysia } from "elysia";
 import { CNI_ROUTE, CniCallSchema } from "../cni/proto.ts";
+import { metricsRoutes } from "../src/index.ts";
 import type { Driver } from "./driver.ts";
+import { pluginMetrics, pluginState } from "./metrics.ts";
 import { Refused } from "./refused.ts";
 import * as S from "./schemas.ts";
 import { MAX_BODY } from "./validate.ts";
@@ -80,9 +82,22 @@ export function makeApp(driver: Driver) {
       // swarm (global scope): the manager's answer is what every node's CreateNetwork receives: the -o options
       .post("/NetworkDriver.AllocateNetwork", ({ body }) => driver.allocateNetwork(body), { body: S.AllocateNetwork })
       .post("/NetworkDriver.FreeNetwork", () => ({}), { body: S.NetworkOnly })
-      // management: what the driver holds, with per-port packet counters
+      // management: what the driver holds, with per-port packet counters; metrics and the web view
       .get("/bunmap/networks", () => driver.view())
+      .use(management(driver))
       // CNI runtimes' containers, through the bunmap executable (cni/main.ts): a result or a CNI error
       .post(CNI_ROUTE, ({ body }) => driver.cni.handle(body), { body: CniCallSchema })
   );
+}
+
+/** The read-only routes: metrics, the web view, its state. */
+const management = (driver: Driver) =>
+  metricsRoutes({ sources: [pluginMetrics(driver)], state: () => pluginState(driver) });
+
+/**
+ * What the opted-in TCP address serves: the read-only routes and the networks' view, nothing else.
+ * Docker's methods and the CNI route stay on the Unix socket (root's only): over TCP they are 404.
+ */
+export function makeManagementApp(driver: Driver) {
+  return new Elysia().use(management(driver)).get("/bunmap/networks", () => driver.view());
 }

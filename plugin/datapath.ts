@@ -6,6 +6,8 @@
 import {
   type Ctl,
   DevNetmapCtl,
+  type PortCounters,
+  type SwitchCounters,
   SwitchEngine,
   type SwitchHandle,
   setAdmode,
@@ -18,6 +20,16 @@ export interface PortCount {
   rx: number | null;
   tx: number | null;
   dropped: number | null;
+}
+
+/** What a switch reports when scraped (plugin/metrics.ts): its counters, each port's, its stations. */
+export interface DatapathMetrics {
+  switch: SwitchCounters;
+  ports: { port: string; counters: PortCounters; fast: { rx: number; tx: number } }[];
+  /** the learning table: station, the port it is behind (its name), seconds since seen */
+  stations: { mac: string; port: string; age: number }[];
+  /** stations the kernel fast path redirects to */
+  kernelStations: number;
 }
 
 export interface Datapath {
@@ -33,6 +45,8 @@ export interface Datapath {
   ): Promise<void>;
   /** Packets per port; null where the datapath keeps none we can read (kernel VALE). */
   counters(): PortCount[];
+  /** null where the switch counts in the kernel, unexposed (VALE) */
+  metrics(): DatapathMetrics | null;
   stop(): Promise<void>;
 }
 
@@ -94,6 +108,20 @@ export class EngineSwitch implements Datapath {
     return ports.map(([port, id]) => ({ port, ...this.sw!.portStats(id) }));
   }
 
+  metrics(): DatapathMetrics | null {
+    const sw = this.sw;
+    if (!sw) return null;
+    const ports = [...this.ids];
+    if (this.uplink) ports.push([this.uplink.port, this.uplink.id]);
+    const nameOf = new Map(ports.map(([p, id]) => [id, p]));
+    return {
+      switch: sw.stats(),
+      ports: ports.map(([port, id]) => ({ port, counters: sw.portStats(id), fast: sw.kernelCounts(id) })),
+      stations: sw.stations().flatMap((s) => (nameOf.has(s.port) ? [{ ...s, port: nameOf.get(s.port)! }] : [])),
+      kernelStations: sw.kernelStations(),
+    };
+  }
+
   async stop(): Promise<void> {
     await this.sw?.close();
     this.sw = null;
@@ -131,6 +159,9 @@ export class ValeSwitch implements Datapath {
   counters(): PortCount[] {
     return [...this.attached].map((port) => ({ port, rx: null, tx: null, dropped: null }));
   } // VALE counts in the kernel, unexposed
+  metrics(): null {
+    return null;
+  }
   async stop(): Promise<void> {
     await this.setPorts([]);
     this.ctl.close?.();

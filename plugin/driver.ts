@@ -386,6 +386,11 @@ export class Driver {
     return networkView(this.state, this.rec);
   }
 
+  /** A running switch's counters and learning table (null: none, or kernel VALE's). */
+  switchMetrics(sw: string) {
+    return this.rec.metrics(sw);
+  }
+
   /** Rewrite NAT and filter rules from the state (CNI attachments on a Docker network change them). */
   refreshRouting(): Promise<void> {
     return this.exclusive(() => this.rec.reconcile({ switches: [] }));

@@ -3,8 +3,8 @@
 // plugin per state directory and per socket; files and socket private to root whatever the umask.
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { netSockPath } from "../src/index.ts";
-import { makeApp } from "./app.ts";
+import { type ListenAddr, netSockPath, parseListenAddr } from "../src/index.ts";
+import { makeApp, makeManagementApp } from "./app.ts";
 import { type Backend, backendNamed } from "./backends.ts";
 import { Driver } from "./driver.ts";
 import { claimSocket, lockStateDir, releaseSocket, secureSocket } from "./instance.ts";
@@ -46,6 +46,20 @@ try {
   fail((e as Error).message);
 }
 if (scope !== "local" && scope !== "global") fail(`BUNMAP_PLUGIN_SCOPE=${scope}: use local or global`);
+// metrics and the web view on TCP: only when asked, loopback unless asked for more
+let http: ListenAddr | null = null;
+try {
+  const h = process.env.BUNMAP_PLUGIN_HTTP;
+  if (h)
+    http = parseListenAddr(
+      h,
+      "BUNMAP_PLUGIN_HTTP",
+      process.env.BUNMAP_PLUGIN_HTTP_PUBLIC === "1",
+      "BUNMAP_PLUGIN_HTTP_PUBLIC=1",
+    );
+} catch (e) {
+  fail((e as Error).message);
+}
 
 // a socket someone else serves is refused before anything is made (no state directory, no database)
 try {
@@ -87,15 +101,32 @@ try {
   await driver.shutdown();
   fail((e as Error).message);
 }
+let web: { stop(): Promise<unknown> } | null = null;
+let webUrl = "";
+if (http) {
+  try {
+    const w = makeManagementApp(driver).listen({ hostname: http.hostname, port: http.port });
+    web = w;
+    webUrl = `; metrics and web view on http://${http.hostname.includes(":") ? `[${http.hostname}]` : http.hostname}:${w.server?.port}/`;
+  } catch (e) {
+    await app.stop();
+    await driver.cnf.stop();
+    await driver.shutdown();
+    fail(
+      `BUNMAP_PLUGIN_HTTP=${process.env.BUNMAP_PLUGIN_HTTP}: cannot listen there (${(e as Error).message}); choose another port`,
+    );
+  }
+}
 serving = true;
 process.stdout.write(
-  `vale plugin listening on ${sock} (datapath ${driver.defaultBackend}; restored ${restored.networks} networks, ${restored.endpoints} endpoints, removed ${restored.orphansRemoved} orphan veths; ports socket ${driver.cnf.path}, ${restored.cnfPorts ?? 0} container ports restored${restored.problems.length ? `; ${restored.problems.length} problem(s) on stderr` : ""})\n`,
+  `vale plugin listening on ${sock} (datapath ${driver.defaultBackend}; restored ${restored.networks} networks, ${restored.endpoints} endpoints, removed ${restored.orphansRemoved} orphan veths; ports socket ${driver.cnf.path}, ${restored.cnfPorts ?? 0} container ports restored${restored.problems.length ? `; ${restored.problems.length} problem(s) on stderr` : ""}${webUrl})\n`,
 );
 
 let stopping = false;
 const stop = async () => {
   if (stopping) return;
   stopping = true;
+  await web?.stop();
   await app.stop();
   await driver.shutdown();
   state.close();

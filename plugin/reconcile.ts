@@ -5,7 +5,7 @@
 // changes nothing; after a failure the state is put back and it runs again (driver.ts).
 import type { CnfPorts } from "./cnf.ts";
 import { isCniNetwork } from "./cni.ts";
-import { type Datapath, datapathFactory, type MakeDatapath, type PortCount } from "./datapath.ts";
+import { type Datapath, type DatapathMetrics, datapathFactory, type MakeDatapath, type PortCount } from "./datapath.ts";
 import { Firewall, type Published, type RoutedNet } from "./firewall.ts";
 import { gatewayMac, gatewayNames } from "./gateway.ts";
 import { hasGateway, uplinkOf } from "./plan.ts";
@@ -142,6 +142,11 @@ export class Reconciler {
   /** Packets per port of a switch ([] if it is not running). */
   counters(sw: string): PortCount[] {
     return this.paths.get(sw)?.counters() ?? [];
+  }
+
+  /** A switch's counters and learning table, for metrics (null: not running, or VALE). */
+  metrics(sw: string): DatapathMetrics | null {
+    return this.paths.get(sw)?.metrics() ?? null;
   }
 
   /** Stop every switch (the state stays: a restart brings them back). */

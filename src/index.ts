@@ -33,6 +33,18 @@ export { Receiver, StreamRx } from "./gen/receiver.ts";
 export { SIG_LEN, wallMs } from "./gen/signature.ts";
 export { StreamError, type StreamSpec, StreamWriter } from "./gen/stream.ts";
 export type { PacketSpec } from "./gen/template.ts";
+export {
+  CONTENT_TYPE as METRICS_CONTENT_TYPE,
+  type Family,
+  type HistogramSample,
+  type Labels,
+  type MetricsSource,
+  render as renderMetrics,
+  type Sample,
+  scrape as scrapeMetrics,
+} from "./metrics/exposition.ts";
+export { metricsRoutes, serveMetrics } from "./metrics/http.ts";
+export { isLoopback, type ListenAddr, parseListenAddr } from "./metrics/listen.ts";
 export { bridgeNf } from "./nf/bridge.ts";
 export { DEDUP_REASONS, Dedup, type DedupOptions } from "./nf/dedup.ts";
 export { CompiledGraph, GraphError, type GraphSpec, type NfNode } from "./nf/graph.ts";
@@ -88,5 +100,12 @@ export { VxlanPort, vxlanConf } from "./port/vxlan.ts";
 export * from "./ring/layout.ts";
 export { copyBytes, Ring } from "./ring/ring.ts";
 export { SwitchCore } from "./switch/core.ts";
-export { type EngineOptions, SwitchEngine, SwitchHandle, type SwitchOptions } from "./switch/engine.ts";
+export {
+  type EngineOptions,
+  type PortCounters,
+  type SwitchCounters,
+  SwitchEngine,
+  SwitchHandle,
+  type SwitchOptions,
+} from "./switch/engine.ts";
 export { BROADCAST, DROP, type Lookup, learningLookup, type SwitchView } from "./switch/lookup.ts";

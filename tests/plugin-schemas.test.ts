@@ -29,6 +29,9 @@ class RecordingDatapath implements Datapath {
   counters() {
     return [];
   }
+  metrics() {
+    return null;
+  }
   async stop() {
     this.ports = [];
   }

@@ -38,6 +38,9 @@ class FakeDatapath implements Datapath {
   counters() {
     return this.ports.map((port) => ({ port, rx: 1, tx: 2, dropped: 0 }));
   }
+  metrics() {
+    return null;
+  }
   async stop() {
     this.ports = [];
   }

@@ -8,7 +8,14 @@ import { allowedCpus } from "../os/cpu.ts";
 import { parseMac } from "../packet/ethernet.ts";
 import { Fdb } from "../packet/fdb.ts";
 import { ringName } from "../port/name.ts";
-import { closeFastPath, createFastPath, type FastPathFds, kernelPortCounts, kernelStations } from "./fastpath.ts";
+import {
+  closeFastPath,
+  createFastPath,
+  type FastPathFds,
+  type KernelCounts,
+  kernelPortCounts,
+  kernelStations,
+} from "./fastpath.ts";
 import {
   addCounters,
   counterBlock,
@@ -334,6 +341,19 @@ export class SwitchHandle {
     return this.fast ? kernelStations(this.fast) : 0;
   }
 
+  /** Packets and bytes the kernel fast path moved for one port (received from it, sent to it),
+   * already part of portStats; zeros without a fast path. */
+  kernelCounts(id: number): KernelCounts {
+    return this.fast && this.names.has(id)
+      ? kernelPortCounts(this.fast, slotOf(id))
+      : { rx: 0, tx: 0, rxBytes: 0, txBytes: 0 };
+  }
+
+  /** The learning table now: each live station, the port it is behind (by id), seconds since seen. */
+  stations(): { mac: string; port: number; age: number }[] {
+    return [...this.fdb.entries(Math.floor(Date.now() / 1000))];
+  }
+
   /** Packets received from, sent to, and dropped on the way to one port (since it joined), the
    * kernel fast path's included. */
   portStats(id: number): PortCounters {
@@ -347,6 +367,8 @@ export class SwitchHandle {
       const k = kernelPortCounts(this.fast, slotOf(id));
       r.rx += k.rx;
       r.tx += k.tx;
+      r.rxBytes += k.rxBytes;
+      r.txBytes += k.txBytes;
     }
     return r;
   }

@@ -53,7 +53,9 @@ const STATIONS = 4096;
 /** Station map value: the port's interface index and its switch slot (u32 each). */
 const STATION = { ifindex: 0, slot: 4, size: 8 } as const;
 /** Per-CPU counters per port slot: frames the kernel took from the port, and gave it (u64 each). */
-const KCTR = { rx: 0, tx: 8, size: 16 } as const;
+const KCTR = { rx: 0, tx: 8, rxBytes: 16, txBytes: 24, size: 32 } as const;
+/** From a packet count's field to its byte count's (rx -> rxBytes, tx -> txBytes). */
+const BYTES_AFTER = KCTR.rxBytes - KCTR.rx;
 const HEAD = 37; // instruction slots of lookupDest
 /** Flood array value: a fast port's interface index and slot (entry 0: the count in `ifindex`). */
 const FLOOD = { ifindex: 0, slot: 4, size: 8 } as const;
@@ -119,10 +121,14 @@ function bump(counters: number, reg: number, field: number): number[] {
   return [
     ...asm.store(OP.W, 10, reg, -20), // *(u32 *)(r10 - 20) = slot
     ...lookup(counters, -20),
-    ...asm.jeqImm(0, 0, 3), // if r0 == 0 skip
+    ...asm.jeqImm(0, 0, 7), // if r0 == 0 skip
     ...asm.load(OP.DW, 1, 0, field), // r1 = *(u64 *)(r0 + field)
     ...asm.addImm(1, 1), // r1 += 1
     ...asm.store(OP.DW, 0, 1, field), // *(u64 *)(r0 + field) = r1
+    ...asm.load(OP.W, 1, 6, 0), // r1 = skb->len (a GSO frame's whole length)
+    ...asm.load(OP.DW, 2, 0, field + BYTES_AFTER), // r2 = its byte count
+    ...asm.add(2, 1), // r2 += r1
+    ...asm.store(OP.DW, 0, 2, field + BYTES_AFTER),
   ];
 }
 
@@ -281,18 +287,26 @@ export function kernelStations(f: FastPathFds): number {
   return mapKeys(f.map, KEY).length;
 }
 
-/** Frames the kernel forwarded from and to the port in `slot` since it joined (control path). */
-export function kernelPortCounts(f: FastPathFds, slot: number): { rx: number; tx: number } {
+export interface KernelCounts {
+  rx: number;
+  tx: number;
+  rxBytes: number;
+  txBytes: number;
+}
+
+/** Frames (and their bytes) the kernel forwarded from and to the port in `slot` since it joined (control path). */
+export function kernelPortCounts(f: FastPathFds, slot: number): KernelCounts {
   const v = perCpu();
-  if (!mapLookup(f.counters, new Uint8Array(Uint32Array.of(slot).buffer), new Uint8Array(v.buffer)))
-    return { rx: 0, tx: 0 };
-  let rx = 0n,
-    tx = 0n;
-  for (let c = 0; c < v.length; c += 2) {
-    rx += v[c];
-    tx += v[c + 1];
+  const r = { rx: 0, tx: 0, rxBytes: 0, txBytes: 0 };
+  if (!mapLookup(f.counters, new Uint8Array(Uint32Array.of(slot).buffer), new Uint8Array(v.buffer))) return r;
+  const per = KCTR.size / 8;
+  for (let c = 0; c < v.length; c += per) {
+    r.rx += Number(v[c + KCTR.rx / 8]);
+    r.tx += Number(v[c + KCTR.tx / 8]);
+    r.rxBytes += Number(v[c + KCTR.rxBytes / 8]);
+    r.txBytes += Number(v[c + KCTR.txBytes / 8]);
   }
-  return { rx: Number(rx), tx: Number(tx) };
+  return r;
 }
 
 /** A worker's side: attaches ports, keeps the map in step with what the switch learns. */
