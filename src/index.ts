@@ -43,7 +43,16 @@ export {
   type Sample,
   scrape as scrapeMetrics,
 } from "./metrics/exposition.ts";
-export { metricsRoutes, serveMetrics } from "./metrics/http.ts";
+export {
+  genFamilies,
+  LATENCY_BOUNDS,
+  latencyBuckets,
+  nfFamilies,
+  type StreamReading,
+  type SwitchReading,
+  switchFamilies,
+} from "./metrics/families.ts";
+export { type MetricsRoutes, metricsRoutes, serveMetrics } from "./metrics/http.ts";
 export { isLoopback, type ListenAddr, parseListenAddr } from "./metrics/listen.ts";
 export { bridgeNf } from "./nf/bridge.ts";
 export { DEDUP_REASONS, Dedup, type DedupOptions } from "./nf/dedup.ts";

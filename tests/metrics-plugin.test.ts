@@ -12,15 +12,10 @@ import { tmpdir } from "node:os";
 import { buildCniDir, cniEnv, cniUnavailable, removeDir, runPlugin } from "./helpers/cni.ts";
 import { privilegedUnavailable } from "./helpers/netns.ts";
 import { PluginProc } from "./helpers/plugin-proc.ts";
-import { parseWithPrometheus } from "./metrics.test.ts";
+import { parseWithPrometheus, prometheusParserUnavailable } from "./helpers/prometheus.ts";
 
 setDefaultTimeout(120_000);
-const why =
-  privilegedUnavailable() ??
-  cniUnavailable() ??
-  (spawnSync("/usr/bin/python3", ["-c", "import prometheus_client.parser"]).status !== 0
-    ? "python3-prometheus-client is not installed (apt-get install python3-prometheus-client; .ci/run does)"
-    : null);
+const why = privilegedUnavailable() ?? cniUnavailable() ?? prometheusParserUnavailable();
 if (why) console.warn(`SKIP plugin metrics tests: ${why}`);
 const browserWhy =
   why ??

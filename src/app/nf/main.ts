@@ -3,27 +3,37 @@
 // src/nf/graph.ts) on the runner: in this thread, or with `split` one Worker (or process) per part.
 // The graph is checked before any port opens; on exit (SIGINT, SIGTERM, -t) the counters per port
 // and per NF, as report lines or JSON lines.
+
+import { nfFamilies } from "../../metrics/families.ts";
 import { GraphPart, loadGraph } from "../../nf/part.ts";
 import type { PartDone } from "../../nf/part-messages.ts";
 import { startParts } from "../../nf/parts.ts";
 import { formatPorts, type PortCounters } from "../../nf/runner.ts";
 import { intArg, parseCli, runMain, UsageError } from "../cli.ts";
+import { METRICS_USAGE, type MetricsFlag, metricsAddr, startMetrics, takeMetricsFlag } from "../metrics-flag.ts";
 
-export const USAGE = `Usage: bun run nf GRAPH.ts [--stats json|text] [-t seconds] [--processes]
+export const USAGE = `Usage: bun run nf GRAPH.ts [--stats json|text] [-t seconds] [--processes] [--metrics HOST:PORT]
   GRAPH.ts exports default { ports: { name: "shm:x{0", ... }, nfs: { name: { nf, to: [...], reasons } },
   from: { port: "nf or port" }, split?: [["nf", ...], ...] } (README: "Write a network function")
-  --processes   with split: one process per part (default: one Worker per part)`;
+  --processes   with split: one process per part (default: one Worker per part)
+  ${METRICS_USAGE} (a graph without split)`;
 
 export interface NfArgs {
   file: string;
   json: boolean;
   seconds: number;
   processes: boolean;
+  metrics: MetricsFlag;
 }
 
 export function parseNfArgs(argv: string[]): NfArgs | "help" {
-  const r: NfArgs = { file: "", json: false, seconds: 0, processes: false };
+  const r: NfArgs = { file: "", json: false, seconds: 0, processes: false, metrics: { raw: "", public: false } };
   for (let i = 0; i < argv.length; i++) {
+    const used = takeMetricsFlag(argv, i, r.metrics);
+    if (used) {
+      i += used - 1;
+      continue;
+    }
     const a = argv[i];
     if (a === "-h") return "help";
     if (a === "-t") r.seconds = intArg("-t", argv[++i], 0, 86400);
@@ -36,6 +46,7 @@ export function parseNfArgs(argv: string[]): NfArgs | "help" {
     else throw new UsageError(`unknown argument ${a}`);
   }
   if (!r.file) throw new UsageError("name the graph's module: bun run nf GRAPH.ts");
+  metricsAddr(r.metrics);
   return r;
 }
 
@@ -80,14 +91,31 @@ async function main(): Promise<number> {
     if (!spec.split) {
       if (args.processes) return fail("--processes needs a graph with split: [[...], ...] (its parts)");
       const part = new GraphPart(spec, 0, "");
+      const web = startMetrics(
+        metricsAddr(args.metrics),
+        {
+          sources: [
+            () => {
+              const c = part.runner.counters();
+              return nfFamilies(c.ports, part.graph.counters(c.drops));
+            },
+          ],
+        },
+        "nf",
+      );
       process.stdout.write(`nf: ${args.file}: ${nPorts} ports, ${nNfs} NFs, running\n`);
       // kept for the process's life: a second ^C must not cut the counters short
       process.on("SIGINT", () => part.stop());
       process.on("SIGTERM", () => part.stop());
       const done = await part.run({ seconds: args.seconds || undefined, signals: false });
+      await web?.stop();
       process.stdout.write(report([done], args.json));
       return done.failed ? fail(`stopped: ${done.failed}`) : 0;
     }
+    if (args.metrics.raw)
+      return fail(
+        "--metrics serves a graph run in this thread: its parts (split) count in threads of their own; run it without split to watch it",
+      );
     const mode = args.processes ? "processes" : "workers";
     const handle = await startParts(args.file, spec, mode);
     process.stdout.write(

@@ -12,15 +12,18 @@ import { drainPort, Receiver, type StreamRx } from "../../gen/receiver.ts";
 import { profilePps, searchRate } from "../../gen/search.ts";
 import { wallMs } from "../../gen/signature.ts";
 import { runThreads } from "../../gen/threads.ts";
+import type { Family } from "../../metrics/exposition.ts";
+import { genFamilies } from "../../metrics/families.ts";
 import { ifaceSpeedBps } from "../../port/iface.ts";
 import { openPort, parsePortName } from "../../port/open.ts";
 import type { Port } from "../../port/port.ts";
 import { intArg, UsageError } from "../cli.ts";
+import { type MetricsFlag, metricsAddr, startMetrics, takeMetricsFlag } from "../metrics-flag.ts";
 import type { Config } from "./args.ts";
 import { threadPortName } from "./portname.ts";
 
-export const PROFILE_USAGE = `Usage: bun run pktgen --profile FILE.ts -f tx -i PORT [--rx PORT] [-n packets] [--seconds S] [-R pps] [-p threads] [-b burst] [-w wait] [--json]
-       bun run pktgen --profile FILE.ts -f rx -i PORT [-n packets] [--seconds S] [--json]
+export const PROFILE_USAGE = `Usage: bun run pktgen --profile FILE.ts -f tx -i PORT [--rx PORT] [-n packets] [--seconds S] [-R pps] [-p threads] [-b burst] [-w wait] [--json] [--metrics HOST:PORT]
+       bun run pktgen --profile FILE.ts -f rx -i PORT [-n packets] [--seconds S] [--json] [--metrics HOST:PORT]
        bun run pktgen --profile FILE.ts -f tx -i PORT --rx PORT --search ndr|pdr [--loss PCT] [--trial S] [--precision PCT]`;
 
 export interface ProfileArgs {
@@ -34,6 +37,7 @@ export interface ProfileArgs {
   burst: number;
   wait: number;
   json: boolean;
+  metrics: MetricsFlag;
   /** Sending threads (-p): stream i on thread i mod N, each on its own ring. */
   threads: number;
   search: "" | "ndr" | "pdr";
@@ -54,6 +58,7 @@ export function parseProfileArgs(argv: string[]): ProfileArgs {
     burst: 256,
     wait: 0,
     json: false,
+    metrics: { raw: "", public: false },
     threads: 1,
     search: "",
     lossPct: Number.NaN,
@@ -67,6 +72,11 @@ export function parseProfileArgs(argv: string[]): ProfileArgs {
     return n;
   };
   for (let i = 0; i < argv.length; i++) {
+    const used = takeMetricsFlag(argv, i, r.metrics);
+    if (used) {
+      i += used - 1;
+      continue;
+    }
     const a = argv[i],
       v = argv[i + 1];
     const need = () => {
@@ -99,6 +109,7 @@ export function parseProfileArgs(argv: string[]): ProfileArgs {
     else throw new UsageError(`${a}: not a flag of --profile mode (${PROFILE_USAGE.split("\n")[0].slice(7)})`);
   }
   if (!r.file) throw new UsageError("--profile needs a file");
+  metricsAddr(r.metrics);
   if (!r.port) throw new UsageError("-i PORT is required");
   if (r.func === "rx" && r.rx) throw new UsageError("--rx is for -f tx (receive what was sent); -f rx receives on -i");
   if (r.search) {
@@ -142,10 +153,43 @@ function rxText(name: string, s: ReturnType<typeof rxSummary>): string {
   return `stream ${name}: received ${s.received}, lost ${s.lost} (${s.lossPct.toFixed(3)}%), ${s.duplicates} duplicates, ${s.reordered} reordered; latency us min ${l.min} p50 ${l.p50} p99 ${l.p99} p99.9 ${l.p999} max ${l.max}\n`;
 }
 
+/** What the streams have done so far, for --metrics: updated each second and at the end. */
+const live: { names: string[]; sent: number[]; bytes: number[]; rx: Receiver | null } = {
+  names: [],
+  sent: [],
+  bytes: [],
+  rx: null,
+};
+
+function genSource(): Family[] {
+  return genFamilies(
+    live.names.map((stream, i) => {
+      const r = live.rx?.streams[i];
+      return {
+        labels: { stream },
+        ...(live.sent.length ? { txPackets: live.sent[i] ?? 0, txBytes: live.bytes[i] ?? 0 } : {}),
+        ...(r
+          ? {
+              rx: {
+                packets: r.packets,
+                bytes: r.bytes,
+                lost: r.lost(live.sent.length ? live.sent[i] : undefined),
+                duplicates: r.duplicates,
+                reordered: r.reordered,
+                latency: r.latency,
+              },
+            }
+          : {}),
+      };
+    }),
+  );
+}
+
 export async function profileMain(argv: string[]): Promise<number> {
   const args = parseProfileArgs(argv);
   const profile = await loadProfile(args.file);
   const ports: Port[] = [];
+  const web = startMetrics(metricsAddr(args.metrics), { sources: [genSource] }, "pktgen");
   try {
     const port = openPort(args.port);
     ports.push(port);
@@ -169,6 +213,7 @@ export async function profileMain(argv: string[]): Promise<number> {
     return args.func === "tx" ? await send(args, streams, port, rxPort) : await receive(args, streams, port);
   } finally {
     for (const p of ports) p.close();
+    await web?.stop();
   }
 }
 
@@ -177,7 +222,10 @@ async function send(args: ProfileArgs, streams: CompiledStream[], port: Port, rx
     `pktgen: ${args.file}: ${streams.length} streams on ${args.port}${args.threads > 1 ? ` (${args.threads} threads)` : ""}${rxPort ? `, back on ${args.rx}` : ""}\n`,
   );
   const t0 = wallMs();
+  live.names = streams.map((c) => c.name);
   const status = (sent: number[], rx: Receiver | null, last: number[]) => {
+    live.sent = sent;
+    live.rx = rx;
     const t = Math.round((wallMs() - t0) / 1000);
     for (const [i, c] of streams.entries()) {
       const r = rx?.streams[i];
@@ -221,6 +269,7 @@ async function send(args: ProfileArgs, streams: CompiledStream[], port: Port, rx
       burst: args.burst,
       onSecond: (x) => {
         const sent = x.tx.map((s) => s.sent);
+        live.bytes = x.tx.map((s) => s.bytes);
         status(sent, x.rx, last);
         last = sent;
       },
@@ -231,6 +280,9 @@ async function send(args: ProfileArgs, streams: CompiledStream[], port: Port, rx
     await g.run();
     gen = g;
   }
+  live.sent = gen.tx.map((s) => s.sent);
+  live.bytes = gen.tx.map((s) => s.bytes);
+  live.rx = gen.rx;
   const secs = (gen.endMs - gen.startMs) / 1000;
   for (const [i, s] of gen.tx.entries()) {
     const c = streams[i];
@@ -270,6 +322,8 @@ async function send(args: ProfileArgs, streams: CompiledStream[], port: Port, rx
 
 async function receive(args: ProfileArgs, streams: CompiledStream[], port: Port): Promise<number> {
   const rx = new Receiver(streams.map((s) => s.writer.template.sigOff));
+  live.names = streams.map((c) => c.name);
+  live.rx = rx;
   process.stdout.write(`pktgen: ${args.file}: receiving ${streams.length} streams on ${args.port}\n`);
   let stop = false;
   const onSig = () => {

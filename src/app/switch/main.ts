@@ -1,9 +1,13 @@
 // bun run switch -i PORT [-i PORT ...] [-p workers] [-b burst] [--lookup file.ts] [--age s] [-T ms] [-t s]
 // A VALE-style learning switch over any ports of any backend: the library's switch engine (ring w of
 // every port belongs to worker w); the main thread only reports.
+
+import { switchFamilies } from "../../metrics/families.ts";
+import type { MetricsRoutes } from "../../metrics/http.ts";
 import { parsePortName } from "../../port/open.ts";
 import { SwitchEngine, type SwitchHandle } from "../../switch/engine.ts";
 import { intArg, parseCli, runMain, UsageError } from "../cli.ts";
+import { METRICS_USAGE, type MetricsFlag, metricsAddr, startMetrics, takeMetricsFlag } from "../metrics-flag.ts";
 import { D, norm } from "../report.ts";
 
 export interface SwitchArgs {
@@ -15,12 +19,14 @@ export interface SwitchArgs {
   reportMs: number;
   seconds: number;
   kernelFastPath: boolean;
+  metrics: MetricsFlag;
 }
 
-export const USAGE = `Usage: bun run switch -i PORT [-i PORT ...] [-p workers(1)] [-b burst(512)] [--lookup file.ts] [--age seconds(300)] [-T report_ms(1000)] [-t seconds] [-K]
+export const USAGE = `Usage: bun run switch -i PORT [-i PORT ...] [-p workers(1)] [-b burst(512)] [--lookup file.ts] [--age seconds(300)] [-T report_ms(1000)] [-t seconds] [-K] [--metrics HOST:PORT [--metrics-public]]
   PORT may hold a range: 'shm:sw{[0-255]' is 256 ports. With -p N every port needs N rings (shm: @conf:rings=N).
   --lookup: a module whose default export is (u8, off, len, srcPort, sw) => port | -1 (broadcast) | -2 (drop).
-  -K: the kernel forwards known unicast between packet: ports (tc redirect; one worker, learning lookup).`;
+  -K: the kernel forwards known unicast between packet: ports (tc redirect; one worker, learning lookup).
+  ${METRICS_USAGE}`;
 
 /** Expand one [a-b] range in a port name. */
 export function expandPorts(spec: string): string[] {
@@ -42,10 +48,16 @@ export function parseSwitchArgs(argv: string[]): SwitchArgs | "help" {
     reportMs: 1000,
     seconds: 0,
     kernelFastPath: false,
+    metrics: { raw: "", public: false },
   };
   const num = intArg;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
+    const used = takeMetricsFlag(argv, i, r.metrics);
+    if (used) {
+      i += used - 1;
+      continue;
+    }
     switch (a) {
       case "-h":
       case "--help":
@@ -85,7 +97,43 @@ export function parseSwitchArgs(argv: string[]): SwitchArgs | "help" {
   if (r.kernelFastPath && (r.workers > 1 || r.lookup))
     throw new UsageError("-K needs one worker and the learning lookup");
   for (const p of r.ports) parsePortName(p); // a bad name fails before anything opens
+  metricsAddr(r.metrics);
   return r;
+}
+
+/** The switch's metrics and learning table for --metrics (ports labelled by the names they were given). */
+function switchRoutes(sw: SwitchHandle): MetricsRoutes {
+  const names = () => new Map(sw.ports().map((p) => [p.id, p.name]));
+  return {
+    sources: [
+      () =>
+        switchFamilies([
+          {
+            labels: { switch: "switch" },
+            counters: sw.stats(),
+            stations: sw.fdb.count(Math.floor(Date.now() / 1000)),
+            kernelStations: sw.kernelStations(),
+            ports: sw.ports().map((p) => ({
+              labels: { switch: "switch", port: p.name },
+              counters: sw.portStats(p.id),
+              fast: sw.kernelCounts(p.id),
+            })),
+          },
+        ]),
+    ],
+    state: () => {
+      const n = names();
+      return {
+        switches: [
+          {
+            switch: "switch",
+            networks: [],
+            stations: sw.stations().map((s) => ({ ...s, port: n.get(s.port) ?? String(s.port) })),
+          },
+        ],
+      };
+    },
+  };
 }
 
 async function main(): Promise<number> {
@@ -110,6 +158,14 @@ async function main(): Promise<number> {
     return 1;
   }
   sw.onPortFailed = (_id, name, error) => process.stderr.write(`switch: ${name} left the switch: ${error}\n`);
+  let web: { stop(): Promise<void> } | null = null;
+  try {
+    web = startMetrics(metricsAddr(args.metrics), switchRoutes(sw), "switch");
+  } catch (e) {
+    await engine.close();
+    process.stderr.write(`switch: ${(e as Error).message}\n`);
+    return 1;
+  }
   process.stdout.write(
     `switch: ${args.ports.length} ports, ${args.workers} worker${args.workers > 1 ? "s" : ""}, lookup ${args.lookup ?? "learning (VALE)"}\n`,
   );
@@ -138,6 +194,7 @@ async function main(): Promise<number> {
     prev = c;
   }
   const c = sw.stats();
+  await web?.stop();
   await engine.close();
   process.stdout.write(`switch: forwarded ${c.forwarded} flooded ${c.flooded} dropped ${c.dropped}\n`);
   return 0;
