@@ -236,13 +236,21 @@ describe.skipIf(!!browserWhy)("the web view in a browser", () => {
       await row.waitFor({ timeout: 10_000 });
       const total = async () => Number(await row.locator("td.rx-total").getAttribute("data-value"));
       const first = await total();
-      await page.waitForTimeout(3000);
+      // at least three refreshes (one a second; a loaded machine may be slower): a plot of two rates or more
+      const plot = `#ports tr[data-port="${attached.c1.host}"] td.pps-plot polyline`;
+      await page.waitForFunction(
+        `Number(document.querySelector('${plot}')?.getAttribute("data-points")) >= 3`,
+        undefined,
+        { timeout: 20_000 },
+      );
       const later = await total();
       expect(later).toBeGreaterThan(first + 100); // ~200 pings a second
       expect(Number((await row.locator("td.rx-pps").textContent())?.trim().split(" ")[0])).toBeGreaterThan(0);
-      const line = row.locator("polyline");
+      const line = row.locator("td.pps-plot polyline");
       expect(Number(await line.getAttribute("data-points"))).toBeGreaterThanOrEqual(3);
       expect(Number(await line.getAttribute("data-max"))).toBeGreaterThan(50); // the plot's top: pps, not zero
+      // 500-byte pings, ~200 a second each way: the bit rate's plot tops above 1 Mbit/s
+      expect(Number(await row.locator("td.bps-plot polyline").getAttribute("data-max"))).toBeGreaterThan(1e6);
       // the learning table lists the container's MAC behind its port; the other counters are there
       expect(await page.locator(`#fdb td.mac:text("${attached.c1.mac}")`).count()).toBe(1);
       expect(await page.locator('#other tr[data-metric="bunmap_networks"] td.value').textContent()).toBe("1");
@@ -253,6 +261,61 @@ describe.skipIf(!!browserWhy)("the web view in a browser", () => {
       await browser.close();
       traffic.kill();
       await traffic.exited;
+    }
+  });
+
+  test("an NF's counters and a generator's latency histograms on their apps' pages", async () => {
+    const { chromium } = await import("playwright-core");
+    const repo = `${import.meta.dir}/..`;
+    const [nfAddr, genAddr] = [
+      `127.0.0.1:${21000 + (process.pid % 9000)}`,
+      `127.0.0.1:${30000 + (process.pid % 9000)}`,
+    ];
+    const app = (...a: string[]) =>
+      Bun.spawn([process.execPath, ...a], { cwd: repo, stdout: "ignore", stderr: "ignore" });
+    const nf = app("src/app/nf/main.ts", "examples/graph.ts", "-t", "60", "--metrics", nfAddr);
+    const rx = app(
+      "src/app/pktgen/main.ts",
+      "--profile",
+      "examples/profile.ts",
+      "-f",
+      "rx",
+      "-i",
+      `shm:bmv${process.pid}}0`,
+      "--seconds",
+      "60",
+      "--metrics",
+      genAddr,
+    );
+    const browser = await chromium.launch({
+      executablePath: "/usr/bin/chromium",
+      args: ["--headless", "--no-sandbox"],
+    });
+    try {
+      await Bun.sleep(1500);
+      const send = (...a: string[]) => sh([process.execPath, `${repo}/src/app/pktgen/main.ts`, ...a]);
+      expect(send("-i", "shm:g}0", "-f", "tx", "-n", "3000").status).toBe(0);
+      expect(
+        send("--profile", `${repo}/examples/profile.ts`, "-f", "tx", "-i", `shm:bmv${process.pid}{0`, "-n", "1000")
+          .status,
+      ).toBe(0);
+      const page = await browser.newPage();
+      await page.goto(`http://${nfAddr}/`);
+      const fw = page.locator('#nfs tr[data-nf="fw"] td.nf-total');
+      await fw.waitFor({ timeout: 10_000 });
+      await page.waitForFunction(
+        `document.querySelector('#nfs tr[data-nf="fw"] td.nf-total')?.textContent === "3.0 k"`,
+      ); // 3000 packets
+      await page.goto(`http://${genAddr}/`);
+      await page.waitForSelector('[data-histogram="bunmap_gen_latency_seconds"]');
+      expect(await page.locator('[data-histogram="bunmap_gen_latency_seconds"]').count()).toBe(2); // two streams
+      expect(await page.locator('[data-histogram="bunmap_gen_latency_seconds"] rect.bar').count()).toBeGreaterThan(0);
+      await page.screenshot({ path: `${import.meta.dir}/out/web-view-pktgen.png`, fullPage: true });
+    } finally {
+      await browser.close();
+      nf.kill("SIGINT");
+      rx.kill("SIGINT");
+      await Promise.all([nf.exited, rx.exited]);
     }
   });
 });

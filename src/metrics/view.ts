@@ -15,8 +15,9 @@ th{background:#f0f0f0}td.l,th.l{text-align:left}svg.spark{vertical-align:middle}
 </style></head><body>
 <h1>bunmap</h1><div id="status">connecting…</div>
 <h2>Ports</h2><table id="ports"><thead><tr><th class="l">network</th><th class="l">port</th><th class="l">kind</th><th class="l">container</th>
-<th>rx pps</th><th>tx pps</th><th>rx bit/s</th><th>tx bit/s</th><th>drops/s</th><th>rx total</th><th>tx total</th><th class="l">pps, 2 min</th></tr></thead><tbody></tbody></table>
+<th>rx pps</th><th>tx pps</th><th>rx bit/s</th><th>tx bit/s</th><th>drops/s</th><th>rx total</th><th>tx total</th><th class="l">pps, 2 min</th><th class="l">bit/s</th><th class="l">drops/s</th></tr></thead><tbody></tbody></table>
 <h2>Switches</h2><table id="switches"><thead><tr><th class="l">switch</th><th class="l">networks</th><th>stations</th><th>learned</th><th>moves</th><th>forwarded/s</th><th>flooded/s</th><th>busy</th></tr></thead><tbody></tbody></table>
+<h2>Network functions</h2><table id="nfs"><thead><tr><th class="l">nf</th><th>packets/s</th><th>passed on/s</th><th class="l">drops/s by reason</th><th>packets</th></tr></thead><tbody></tbody></table>
 <h2>Learning tables</h2><div id="fdb">—</div>
 <h2>Other counters</h2><table id="other"><thead><tr><th class="l">metric</th><th class="l">labels</th><th>value</th><th>per second</th></tr></thead><tbody></tbody></table>
 <h2>Latency</h2><div id="latency">—</div>
@@ -74,12 +75,22 @@ function render(m, t) {
     const drops = m.samples.filter((d) => d.name === "bunmap_port_drops_total" && portKeys.every((k) => d.labels[k] === l[k])).reduce((a, d) => a + rate(key(d)), 0);
     const rxp = rate(key(s)), txp = rate(tx);
     const both = rates(key(s)).map((v, i) => v + (rates(tx)[i] || 0));
+    const rxb = rates(sk("bunmap_port_rx_bytes_total", base)), txb = rates(sk("bunmap_port_tx_bytes_total", base));
+    const bits = rxb.map((v, i) => (v + (txb[i] || 0)) * 8);
+    const dropKeys = m.samples.filter((d) => d.name === "bunmap_port_drops_total" && portKeys.every((k) => d.labels[k] === l[k])).map(key);
+    const dropPlot = rates(key(s)).map((_, i) => dropKeys.reduce((a, k) => a + (rates(k)[i] || 0), 0));
     const txTotal = (hist.get(tx) || []).slice(-1)[0];
     return '<tr data-port="' + esc(l.port) + '" data-network="' + esc(l.network) + '"><td class="l">' + esc(l.network) + '</td><td class="l">' + esc(l.port) + '</td><td class="l">' + esc(l.kind || "") + '</td><td class="l">' + esc((l.container || "").slice(0, 12)) +
       '</td><td class="rx-pps">' + fmt(rxp) + '</td><td class="tx-pps">' + fmt(txp) + '</td><td>' + fmt(rate(sk("bunmap_port_rx_bytes_total", base)) * 8) + '</td><td>' + fmt(rate(sk("bunmap_port_tx_bytes_total", base)) * 8) +
-      '</td><td class="drop">' + fmt(drops) + '</td><td class="rx-total" data-value="' + s.value + '">' + fmt(s.value) + '</td><td class="tx-total" data-value="' + (txTotal ? txTotal[1] : 0) + '">' + fmt(txTotal ? txTotal[1] : 0) + '</td><td class="l">' + spark(both) + "</td></tr>";
+      '</td><td class="drop">' + fmt(drops) + '</td><td class="rx-total" data-value="' + s.value + '">' + fmt(s.value) + '</td><td class="tx-total" data-value="' + (txTotal ? txTotal[1] : 0) + '">' + fmt(txTotal ? txTotal[1] : 0) + '</td><td class="l pps-plot">' + spark(both) + '</td><td class="l bps-plot">' + spark(bits) + '</td><td class="l drop-plot">' + spark(dropPlot) + "</td></tr>";
   });
-  document.querySelector("#ports tbody").innerHTML = rows.join("") || '<tr><td class="l" colspan="12">no ports</td></tr>';
+  document.querySelector("#ports tbody").innerHTML = rows.join("") || '<tr><td class="l" colspan="14">no ports</td></tr>';
+  const nfs = byName("bunmap_nf_packets_total").map((s) => {
+    const n = s.labels.nf, fw = byName("bunmap_nf_forwarded_packets_total").find((x) => x.labels.nf === n);
+    const drops = byName("bunmap_nf_drops_total").filter((x) => x.labels.nf === n).map((x) => esc(x.labels.reason) + " " + fmt(rate(key(x)))).join(", ");
+    return '<tr data-nf="' + esc(n) + '"><td class="l">' + esc(n) + '</td><td class="nf-pps">' + fmt(rate(key(s))) + "</td><td>" + (fw ? fmt(rate(key(fw))) : "") + '</td><td class="l">' + drops + '</td><td class="nf-total">' + fmt(s.value) + "</td></tr>";
+  });
+  document.querySelector("#nfs tbody").innerHTML = nfs.join("") || '<tr><td class="l" colspan="5">none here</td></tr>';
   const sw = byName("bunmap_switch_stations").map((s) => {
     const l = s.labels, g = (n) => byName(n).find((x) => x.labels.switch === l.switch && !x.labels.reason);
     const v = (n) => (g(n) ? g(n).value : 0), r = (n) => (g(n) ? rate(key(g(n))) : 0);
@@ -87,7 +98,7 @@ function render(m, t) {
       "</td><td>" + fmt(r("bunmap_switch_forwarded_packets_total")) + "</td><td>" + fmt(r("bunmap_switch_flooded_packets_total")) + "</td><td>" + (r("bunmap_switch_busy_seconds_total") * 100).toFixed(1) + " %</td></tr>";
   });
   document.querySelector("#switches tbody").innerHTML = sw.join("") || '<tr><td class="l" colspan="8">no switches</td></tr>';
-  const shown = /^bunmap_(port|switch)_|^bunmap_scrape_errors$/;
+  const shown = /^bunmap_(port|switch)_|^bunmap_nf_(packets|forwarded_packets|drops)_total$|^bunmap_scrape_errors$/;
   const other = m.samples.filter((s) => !shown.test(s.name) && m.types[s.name.replace(/_(bucket|sum|count)$/, "")] !== "histogram").map((s) =>
     '<tr data-metric="' + esc(s.name) + '"><td class="l">' + esc(s.name) + '</td><td class="l">' + esc(Object.entries(s.labels).map(([k, v]) => k + "=" + v).join(" ")) + '</td><td class="value">' + fmt(s.value) + "</td><td>" + (m.types[s.name] === "counter" ? fmt(rate(key(s))) : "") + "</td></tr>");
   document.querySelector("#other tbody").innerHTML = other.join("");
