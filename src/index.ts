@@ -48,6 +48,8 @@ export {
   LATENCY_BOUNDS,
   latencyBuckets,
   nfFamilies,
+  type PktgenThreadReading,
+  pktgenFamilies,
   type StreamReading,
   type SwitchReading,
   switchFamilies,

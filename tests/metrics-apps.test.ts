@@ -103,6 +103,23 @@ describe.skipIf(!!why)("--metrics on the apps", () => {
     }
   });
 
+  test("pktgen's classic mode: what each thread received", async () => {
+    const addr = `127.0.0.1:${port(4)}`;
+    const rx = bun("src/app/pktgen/main.ts", "-i", `shm:${tag}c}0`, "-f", "rx", "--metrics", addr);
+    try {
+      await scrape(addr);
+      const tx = run("src/app/pktgen/main.ts", "-i", `shm:${tag}c{0`, "-f", "tx", "-n", "5000", "-l", "100");
+      expect(tx.status, tx.stderr).toBe(0);
+      await Bun.sleep(300);
+      const m = await scrape(addr);
+      expect(val(m, "bunmap_pktgen_packets_total", { function: "rx", thread: "0" })).toBe(5000);
+      expect(val(m, "bunmap_pktgen_bytes_total", { function: "rx", thread: "0" })).toBe(5000 * 100);
+    } finally {
+      rx.kill("SIGINT");
+      await rx.exited;
+    }
+  });
+
   test("bun run nf: per-port and per-NF counters, drops by the NF's reason", async () => {
     const addr = `127.0.0.1:${port(3)}`;
     const nf = bun("src/app/nf/main.ts", "examples/graph.ts", "-t", "20", "--metrics", addr);

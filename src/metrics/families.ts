@@ -221,3 +221,33 @@ export function genFamilies(streams: StreamReading[]): Family[] {
   }
   return [...Object.values(f), lat];
 }
+
+export interface PktgenThreadReading {
+  packets: number;
+  bytes: number;
+  /** rxseq: sequence numbers never seen, and those that came out of order */
+  missing: number;
+  outOfOrder: number;
+}
+
+/** pkt-gen's classic mode: what each thread sent or received (`function`: tx, rx, txseq, ...). */
+export function pktgenFamilies(func: string, threads: PktgenThreadReading[]): Family[] {
+  const f = {
+    pk: family(
+      "bunmap_pktgen_packets_total",
+      "counter",
+      "Packets the thread sent (tx functions) or received (rx functions).",
+    ),
+    by: family("bunmap_pktgen_bytes_total", "counter", "Bytes the thread sent or received."),
+    miss: family("bunmap_pktgen_missing_packets_total", "counter", "rxseq: sequence numbers never received."),
+    ooo: family("bunmap_pktgen_out_of_order_packets_total", "counter", "rxseq: packets received out of order."),
+  };
+  for (const [i, t] of threads.entries()) {
+    const l = { function: func, thread: String(i) };
+    f.pk.samples.push({ labels: l, value: t.packets });
+    f.by.samples.push({ labels: l, value: t.bytes });
+    f.miss.samples.push({ labels: l, value: t.missing });
+    f.ooo.samples.push({ labels: l, value: t.outOfOrder });
+  }
+  return Object.values(f);
+}

@@ -101,6 +101,7 @@ export const USAGE = `Usage: bun run pktgen -i port [-f tx|rx|txseq|rxseq|ping|p
                the inner frame's size, the wire's is 50 bytes more; -S/-D are the outer MACs
   -o bits      pkt-gen OPT_ bits: 2 access, 4/8 copy, 64 dump, 256 rubbish, 512/1024 random, 2048 stats;
                1 (prefetch) has no effect in JS, 4096 (update csum) is always on, 16 and 32 are refused
+  --metrics HOST:PORT      Prometheus metrics and the web view there (loopback; --metrics-public: any)
   -h help`;
 
 const WITH_ARG = new Set("afFnilbdsDScopTwRCHPM".split(""));

@@ -2,8 +2,11 @@
 // per thread, prints the periodic rate line and the final summary; workers run the datapath.
 
 import { existsSync } from "node:fs";
+import { pktgenFamilies } from "../../metrics/families.ts";
+import type { ListenAddr } from "../../metrics/listen.ts";
 import { readerGone } from "../../os/stdio.ts";
 import { PortError, parsePortName } from "../../port/open.ts";
+import { type MetricsFlag, metricsAddr, startMetrics, takeMetricsFlag } from "../metrics-flag.ts";
 import { D, PpsWindow, rateLine, txOutput } from "../report.ts";
 import { type Config, isReceiver, isSender, OPT, parseArgs, USAGE, UsageError } from "./args.ts";
 import { allCounters, C, CTL, makeShared, STRIDE } from "./ctx.ts";
@@ -26,8 +29,18 @@ async function main(argv: string[]): Promise<number> {
     }
   }
   let cfg: Config;
+  // --metrics HOST:PORT [--metrics-public] beside pkt-gen's own flags (which go to its parser as they are)
+  const metrics: MetricsFlag = { raw: "", public: false };
+  let addr: ListenAddr | null = null;
   try {
-    const r = parseArgs(argv);
+    const own: string[] = [];
+    for (let i = 0; i < argv.length; i++) {
+      const used = takeMetricsFlag(argv, i, metrics);
+      if (used) i += used - 1;
+      else own.push(argv[i]);
+    }
+    addr = metricsAddr(metrics);
+    const r = parseArgs(own);
     if (r === "help") {
       process.stdout.write(`${USAGE}\n`);
       return 0;
@@ -50,6 +63,31 @@ async function main(argv: string[]): Promise<number> {
   D("main", 2954, `running on ${cfg.cpus} cpus (have ${ncpu})`);
 
   const sab = makeShared(cfg.threads);
+  // --metrics: the threads' counters as they run (a port that cannot be had stops here, before any thread)
+  const live = allCounters(sab, cfg.threads);
+  let web: { stop(): Promise<void> } | null = null;
+  try {
+    web = startMetrics(
+      addr,
+      {
+        sources: [
+          () =>
+            pktgenFamilies(
+              cfg.func,
+              Array.from({ length: cfg.threads }, (_, i) => ({
+                packets: live[i * STRIDE + C.pkts],
+                bytes: live[i * STRIDE + C.bytes],
+                missing: live[i * STRIDE + C.missing],
+                outOfOrder: live[i * STRIDE + C.ooo],
+              })),
+            ),
+        ],
+      },
+      "pktgen",
+    );
+  } catch (e) {
+    fail((e as Error).message);
+  }
   // signals from the start: a ^C while the threads open their ports still lets them close (and a
   // shm region's creator remove its file)
   const ctl = new Int32Array(sab, 0, 16);
@@ -136,6 +174,7 @@ async function main(argv: string[]): Promise<number> {
 
   // main_thread(): periodic report until every thread is done
   const ctr = allCounters(sab, cfg.threads);
+
   const win = new PpsWindow();
   let prev = { pkts: 0, bytes: 0, events: 0, t: performance.now() };
   for (;;) {
@@ -214,6 +253,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`Sequence errors: ${gaps} gaps (${missing} packets missing), ${ooo} out of order\n`);
   if (isReceiver(cfg.func) || cfg.func === "ping" || cfg.func === "pong")
     process.stdout.write(`Kernel drops: ${kdrops} packets (receive ring full)\n`);
+  await web?.stop();
   if (errors) {
     const why = doneMsgs.find((m) => m?.error)?.error;
     if (why) process.stderr.write(`pktgen: ${why}\n`);
