@@ -139,6 +139,33 @@ describe.skipIf(!!why)("--metrics on the apps", () => {
     }
   });
 
+  for (const mode of ["workers", "processes"])
+    test(`bun run nf on a split graph (${mode}): each part's counters, a second old at most`, async () => {
+      const addr = `127.0.0.1:${port(mode === "workers" ? 5 : 6)}`;
+      const nf = bun(
+        "src/app/nf/main.ts",
+        "examples/split.ts",
+        "-t",
+        "20",
+        "--metrics",
+        addr,
+        ...(mode === "processes" ? ["--processes"] : []),
+      );
+      try {
+        await scrape(addr);
+        const tx = run("src/app/pktgen/main.ts", "-i", "shm:gs}0", "-f", "tx", "-n", "4000"); // examples/split.ts's inside pipe
+        expect(tx.status, tx.stderr).toBe(0);
+        await Bun.sleep(1500); // a report from each part
+        const m = await scrape(addr);
+        expect(val(m, "bunmap_nf_port_rx_packets_total", { part: "0", port: "inside" })).toBe(4000);
+        expect(val(m, "bunmap_nf_drops_total", { part: "0", nf: "fw", reason: "acl" })).toBe(4000);
+        expect(val(m, "bunmap_nf_packets_total", { part: "1", nf: "dedup" })).toBe(0); // the second part reports too
+      } finally {
+        nf.kill("SIGINT");
+        await nf.exited;
+      }
+    });
+
   test("bad --metrics flags: one line each, exit 1, nothing started", () => {
     const cases: [string[], string][] = [
       [
@@ -152,9 +179,10 @@ describe.skipIf(!!why)("--metrics on the apps", () => {
       ],
       [[...profileRx("shm:x}0"), "--metrics", "9100"], "expected HOST:PORT"],
       [
-        ["src/app/nf/main.ts", "examples/split.ts", "--metrics", "127.0.0.1:9"],
-        "--metrics serves a graph run in this thread",
+        ["src/app/pktgen/main.ts", "-i", "shm:x}0", "-f", "rx", "--metrics", "198.18.0.1:9"],
+        "is not a loopback address",
       ],
+      [["src/app/nf/main.ts", "examples/split.ts", "--metrics", "[::]:9"], "is not a loopback address"],
     ];
     for (const [argv, says] of cases) {
       const r = run(...argv);

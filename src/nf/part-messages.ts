@@ -26,6 +26,13 @@ export const PartReportSchema = Type.Union([
   Type.Object({ t: Type.Literal("ready"), part: Type.Integer() }),
   /** It could not start (a bad module, a port that cannot open): one sentence. */
   Type.Object({ t: Type.Literal("error"), part: Type.Integer(), message: Type.String() }),
+  /** Its counters while it runs (each second): what --metrics shows of a split graph. */
+  Type.Object({
+    t: Type.Literal("counters"),
+    part: Type.Integer(),
+    ports: Type.Array(PortCountersSchema),
+    nfs: Type.Array(NfNodeCountersSchema),
+  }),
   /** It stopped: its counters, and what stopped it if a port failed. */
   Type.Object({
     t: Type.Literal("done"),
@@ -37,6 +44,9 @@ export const PartReportSchema = Type.Union([
 ]);
 export type PartReport = Static<typeof PartReportSchema>;
 export type PartDone = Extract<PartReport, { t: "done" }>;
+export type PartCounters = Extract<PartReport, { t: "counters" }>;
+/** How often a running part reports its counters (ms). */
+export const COUNTERS_MS = 1000;
 
 /** Parent to a Worker part. */
 export type PartCommand = { t: "start"; file: string; part: number; id: string } | { t: "stop" };

@@ -25,5 +25,8 @@ try {
 }
 say({ t: "ready", part: n });
 if (stopAsked) part.stop();
-say(await part.run({ signals: false }));
+const quiet = part.reportEvery(say);
+const done = await part.run({ signals: false });
+quiet();
+say(done);
 process.exit(0);

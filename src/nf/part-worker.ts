@@ -24,5 +24,8 @@ self.onmessage = async (ev: MessageEvent<PartCommand>) => {
   }
   say({ t: "ready", part: m.part });
   if (stopAsked) part.stop();
-  say(await part.run({ signals: false }));
+  const quiet = part.reportEvery(say);
+  const done = await part.run({ signals: false });
+  quiet();
+  say(done);
 };

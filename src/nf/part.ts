@@ -3,7 +3,7 @@
 // stopped. The same code under a Worker (part-worker.ts), a process (part-process.ts), or alone.
 import { resolve } from "node:path";
 import { CompiledGraph, GraphError, type GraphSpec } from "./graph.ts";
-import type { PartDone } from "./part-messages.ts";
+import { COUNTERS_MS, type PartCounters, type PartDone } from "./part-messages.ts";
 import { NfRunner } from "./runner.ts";
 import { splitGraph } from "./split.ts";
 
@@ -49,6 +49,19 @@ export class GraphPart {
     const c = this.runner.counters();
     this.runner.close();
     return { t: "done", part: this.part, ports: c.ports, nfs: this.graph.counters(c.drops), failed };
+  }
+
+  /** Its counters now, while it runs (the report a split graph's parent gathers each second). */
+  counters(): PartCounters {
+    const c = this.runner.counters();
+    return { t: "counters", part: this.part, ports: c.ports, nfs: this.graph.counters(c.drops) };
+  }
+
+  /** Report counters every COUNTERS_MS until the part stops (the timer does not hold the thread open). */
+  reportEvery(say: (m: PartCounters) => void): () => void {
+    const t = setInterval(() => say(this.counters()), COUNTERS_MS);
+    t.unref?.();
+    return () => clearInterval(t);
   }
 
   /** Stop once what is queued on its ports is through (the parts before it have stopped). */

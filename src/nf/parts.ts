@@ -5,7 +5,13 @@
 // their counters.
 import { Value } from "@sinclair/typebox/value";
 import { GraphError, type GraphSpec } from "./graph.ts";
-import { type PartCommand, type PartDone, type PartReport, PartReportSchema } from "./part-messages.ts";
+import {
+  type PartCommand,
+  type PartCounters,
+  type PartDone,
+  type PartReport,
+  PartReportSchema,
+} from "./part-messages.ts";
 import { splitGraph } from "./split.ts";
 
 export type PartsMode = "workers" | "processes";
@@ -90,6 +96,8 @@ export interface PartsHandle {
   stop(): Promise<PartsResult>;
   /** Resolves when a part stopped by itself (a port failed): its report. */
   failed: Promise<PartDone>;
+  /** Each part's latest counters (reported each second while it runs), in split's order. */
+  latest(): PartCounters[];
 }
 
 /**
@@ -101,6 +109,7 @@ export async function startParts(file: string, spec: GraphSpec, mode: PartsMode)
   const id = `${process.pid}-${Date.now().toString(36)}`;
   const n = splitGraph(spec, id).length;
   const running: Running[] = [];
+  const latest: PartCounters[] = [];
   let onFailed: (d: PartDone) => void = () => {};
   const failed = new Promise<PartDone>((r) => (onFailed = r));
   let stopping = false;
@@ -117,7 +126,12 @@ export async function startParts(file: string, spec: GraphSpec, mode: PartsMode)
     const done = (async (): Promise<PartDone> => {
       for (;;) {
         const m = await inbox.next();
+        if (m.t === "counters") {
+          latest[k] = m;
+          continue;
+        }
         if (m.t === "done") {
+          latest[k] = { ...m, t: "counters" };
           if (!stopping && m.failed) onFailed(m);
           r.kill();
           return m;
@@ -133,6 +147,7 @@ export async function startParts(file: string, spec: GraphSpec, mode: PartsMode)
   }
   return {
     failed,
+    latest: () => latest.filter(Boolean),
     async stop() {
       stopping = true;
       const parts: PartDone[] = [];

@@ -7,7 +7,7 @@
 import { nfFamilies } from "../../metrics/families.ts";
 import { GraphPart, loadGraph } from "../../nf/part.ts";
 import type { PartDone } from "../../nf/part-messages.ts";
-import { startParts } from "../../nf/parts.ts";
+import { type PartsHandle, startParts } from "../../nf/parts.ts";
 import { formatPorts, type PortCounters } from "../../nf/runner.ts";
 import { intArg, parseCli, runMain, UsageError } from "../cli.ts";
 import { METRICS_USAGE, type MetricsFlag, metricsAddr, startMetrics, takeMetricsFlag } from "../metrics-flag.ts";
@@ -16,7 +16,7 @@ export const USAGE = `Usage: bun run nf GRAPH.ts [--stats json|text] [-t seconds
   GRAPH.ts exports default { ports: { name: "shm:x{0", ... }, nfs: { name: { nf, to: [...], reasons } },
   from: { port: "nf or port" }, split?: [["nf", ...], ...] } (README: "Write a network function")
   --processes   with split: one process per part (default: one Worker per part)
-  ${METRICS_USAGE} (a graph without split)`;
+  ${METRICS_USAGE} (a split graph's parts report each second)`;
 
 export interface NfArgs {
   file: string;
@@ -112,12 +112,24 @@ async function main(): Promise<number> {
       process.stdout.write(report([done], args.json));
       return done.failed ? fail(`stopped: ${done.failed}`) : 0;
     }
-    if (args.metrics.raw)
-      return fail(
-        "--metrics serves a graph run in this thread: its parts (split) count in threads of their own; run it without split to watch it",
-      );
     const mode = args.processes ? "processes" : "workers";
-    const handle = await startParts(args.file, spec, mode);
+    // each part reports its counters each second: a split graph's metrics are that old at most. The
+    // address is taken before any part starts (one that cannot be had stops nothing half-started).
+    let handle: PartsHandle | null = null;
+    const web = startMetrics(
+      metricsAddr(args.metrics),
+      {
+        sources: [() => (handle?.latest() ?? []).flatMap((p) => nfFamilies(p.ports, p.nfs, { part: String(p.part) }))],
+      },
+      "nf",
+    );
+    try {
+      handle = await startParts(args.file, spec, mode);
+    } catch (e) {
+      await web?.stop();
+      throw e;
+    }
+    const started = handle;
     process.stdout.write(
       `nf: ${args.file}: ${nPorts} ports, ${nNfs} NFs in ${spec.split.length} parts (${mode}), running\n`,
     );
@@ -126,10 +138,11 @@ async function main(): Promise<number> {
       process.on("SIGINT", onSignal); // kept: a second ^C must not cut the orderly stop short
       process.on("SIGTERM", onSignal);
       if (args.seconds) setTimeout(onSignal, args.seconds * 1000);
-      handle.failed.then((d) => res(`part ${d.part}: ${d.failed}`));
+      started.failed.then((d) => res(`part ${d.part}: ${d.failed}`));
     });
     const why = await stopped;
-    const { parts } = await handle.stop();
+    const { parts } = await started.stop();
+    await web?.stop();
     process.stdout.write(report(parts, args.json));
     return why ? fail(`stopped: ${why}`) : 0;
   } catch (e) {
