@@ -5,25 +5,18 @@
 // datapath process and containerd) over the VXLAN uplink. Containers ping and exchange TCP (CRC-32
 // of the stream compared end to end); when the runtimes remove them, nothing of theirs is left.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { buildCniDir, cniUnavailable, removeDir } from "./helpers/cni.ts";
 import { buildRootfs, ensureImage, IMAGE } from "./helpers/docker-image.ts";
 import { privilegedUnavailable } from "./helpers/netns.ts";
-import { docker, dockerUnavailable, PluginProc, removeStaleTestObjects } from "./helpers/plugin-proc.ts";
+import { docker, dockerUnavailable, must, PluginProc, removeStaleTestObjects, sh } from "./helpers/plugin-proc.ts";
 import { Containerd, Podman, runtimesUnavailable } from "./helpers/runtimes.ts";
 
 setDefaultTimeout(300_000);
 const repo = `${import.meta.dir}/..`;
 const why = privilegedUnavailable() ?? cniUnavailable() ?? runtimesUnavailable();
 if (why) console.warn(`SKIP CNI runtime tests: ${why}`);
-const sh = (cmd: string[]) => spawnSync(cmd[0], cmd.slice(1), { encoding: "utf8", timeout: 120_000 });
-const must = (cmd: string[]) => {
-  const r = sh(cmd);
-  if (r.status !== 0) throw new Error(`${cmd.join(" ")}: ${r.stderr}`);
-  return r.stdout;
-};
 const XFER = "/bunmap/tests/helpers/tcp-xfer.ts";
 
 let bin = ""; // the compiled executable and the reference plugins

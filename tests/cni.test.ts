@@ -5,12 +5,11 @@
 // and a table of bad input, each answered by a CNI error object with nothing left behind.
 import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { buildCniDir, chain, cniEnv, cniUnavailable, removeDir, runPlugin, runPluginAsync } from "./helpers/cni.ts";
 import { privilegedUnavailable } from "./helpers/netns.ts";
-import { PluginProc } from "./helpers/plugin-proc.ts";
+import { must, PluginProc, sh } from "./helpers/plugin-proc.ts";
 
 setDefaultTimeout(120_000);
 const repo = `${import.meta.dir}/..`;
@@ -20,13 +19,6 @@ if (why) console.warn(`SKIP CNI tests: ${why}`);
 const H = `bmcn${process.pid}h`; // the host: the datapath process and its interfaces
 const O = `bmcn${process.pid}o`; // outside: reaches the host's published ports
 const SUBNET = "198.18.64";
-const sh = (cmd: string[], input?: string) =>
-  spawnSync(cmd[0], cmd.slice(1), { encoding: "utf8", timeout: 60_000, input });
-const must = (cmd: string[]) => {
-  const r = sh(cmd);
-  if (r.status !== 0) throw new Error(`${cmd.join(" ")}: ${r.stderr}`);
-  return r.stdout;
-};
 const inNs = (ns: string, ...cmd: string[]) => sh(["ip", "netns", "exec", ns, ...cmd]);
 
 let dir = ""; // compiled executable + reference plugins

@@ -6,12 +6,11 @@
 // Chromium (playwright-core) opens the web view while traffic flows and sees the port's counter and
 // plot rise; the screenshot is saved in tests/out/.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { buildCniDir, cniEnv, cniUnavailable, removeDir, runPlugin } from "./helpers/cni.ts";
 import { privilegedUnavailable } from "./helpers/netns.ts";
-import { PluginProc } from "./helpers/plugin-proc.ts";
+import { must, PluginProc, sh } from "./helpers/plugin-proc.ts";
 import { parseWithPrometheus, prometheusParserUnavailable } from "./helpers/prometheus.ts";
 
 setDefaultTimeout(120_000);
@@ -24,12 +23,6 @@ if (!why && browserWhy) console.warn(`SKIP the web view in a browser: ${browserW
 
 const H = `bmmx${process.pid}h`;
 const ADDR = "127.0.0.1:9121";
-const sh = (cmd: string[]) => spawnSync(cmd[0], cmd.slice(1), { encoding: "utf8", timeout: 60_000 });
-const must = (cmd: string[]) => {
-  const r = sh(cmd);
-  if (r.status !== 0) throw new Error(`${cmd.join(" ")}: ${r.stderr}`);
-  return r.stdout;
-};
 let dir = "";
 let work = "";
 let plugin: PluginProc | null = null;

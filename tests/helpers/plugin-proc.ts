@@ -9,6 +9,12 @@ import { listMarked } from "../../plugin/veth.ts";
 export const SOCK = "/run/docker/plugins/vale.sock";
 const repo = `${import.meta.dir}/../..`;
 export const sh = (cmd: string[]) => spawnSync(cmd[0], cmd.slice(1), { encoding: "utf8", timeout: 180_000 });
+/** The same, or a thrown error with the command and what it said on stderr; its stdout. */
+export function must(cmd: string[]): string {
+  const r = sh(cmd);
+  if (r.status !== 0) throw new Error(`${cmd.join(" ")}: ${r.stderr}`);
+  return r.stdout;
+}
 /** Every container and network a test makes carries this label, so a later run can find what an
  * interrupted one left (and only that). */
 export const TEST_LABEL = "bunmap-test";
